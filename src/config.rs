@@ -1,0 +1,690 @@
+//! Stage 1 of the pipeline: the TOML configuration file.
+//!
+//! Owns reading the file, applying defaults, and validating every value, so that the rest of
+//! the program only ever sees a [`Config`] that is known to be good. A config that is not good
+//! becomes a [`ConfigError`] listing *every* problem found, each with file, line, column and
+//! the dotted key it concerns, because the person reading it has to go and fix them all.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use url::Url;
+
+use crate::schedule::CronSchedule;
+
+/// The default location of the config file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/feedmerge.toml";
+
+/// Environment variables that override one setting each, for containers: the image sets them
+/// so that a user's mounted config works unchanged with the image's volume and port.
+const ENV_LISTEN: &str = "FEEDMERGE_LISTEN";
+const ENV_DATABASE: &str = "FEEDMERGE_DATABASE";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    /// The merged feed we publish.
+    pub feed: FeedSettings,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// Where articles are stored.
+    pub storage: StorageSettings,
+    /// How sources are polled.
+    pub poll: PollSettings,
+    /// The outlets' feeds, in file order.
+    pub sources: Vec<Source>,
+}
+
+/// `[feed]`: the merged feed.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// Title of the merged feed.
+    pub title: String,
+    /// Public address of this server, used in self links and entry ids.
+    pub base_url: Url,
+    /// How many entries a rendered feed holds at most.
+    pub max_entries: u32,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    /// The SQLite file, already resolved against the config file's folder.
+    pub database: PathBuf,
+}
+
+/// `[poll]`.
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    /// Default schedule for sources that set none.
+    pub schedule: CronSchedule,
+    /// How many fetches may run at once.
+    pub concurrency: usize,
+    /// Whole-request timeout for one fetch.
+    pub timeout: Duration,
+    /// The `User-Agent` header sent to outlets.
+    pub user_agent: String,
+    /// Time zone that cron expressions are read in.
+    pub timezone: chrono_tz::Tz,
+    /// The largest (decompressed) feed body accepted, in bytes.
+    pub max_body: u64,
+}
+
+/// One `[[sources]]` entry: an outlet's feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Unique, human-chosen name; credited on every entry from this source.
+    pub name: String,
+    /// The feed's address.
+    pub url: Url,
+    /// Categories the user filed this source under.
+    pub categories: Vec<String>,
+    /// This source's own schedule, if it overrides `[poll].schedule`.
+    pub schedule: Option<CronSchedule>,
+    /// Whether the source is polled at all.
+    pub enabled: bool,
+}
+
+impl Config {
+    /// The schedule a source is polled on: its own, or the global default.
+    pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a CronSchedule {
+        source.schedule.as_ref().unwrap_or(&self.poll.schedule)
+    }
+
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates config text as if it had been read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut v = Validator {
+            path,
+            text,
+            doc: None,
+            problems: Vec::new(),
+        };
+        let config = v.validate();
+        v.problems.sort_by_key(|p| (p.line, p.column));
+        match config {
+            Some(config) if v.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(v.problems)),
+        }
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file we tried.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file was read, and these things are wrong with it.
+    #[error("{}", display_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn display_problems(problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    lines.join("\n")
+}
+
+/// One thing wrong with a config file, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// Dotted key path, e.g. `sources[2].schedule`; empty when not about one key.
+    pub key: String,
+    /// What is wrong and, where we can tell, how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written. Plain types with serde defaults; validation turns them into `Config`.
+
+#[derive(Deserialize, Default)]
+struct RawConfig {
+    #[serde(default)]
+    feed: RawFeed,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    poll: RawPoll,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawFeed {
+    title: String,
+    base_url: String,
+    max_entries: u32,
+}
+
+impl Default for RawFeed {
+    fn default() -> Self {
+        RawFeed {
+            title: "feedmerge".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            max_entries: 100,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawServer {
+    listen: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawStorage {
+    database: String,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage {
+            database: "data/feedmerge.db".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawPoll {
+    schedule: String,
+    concurrency: usize,
+    timeout: String,
+    user_agent: String,
+    timezone: String,
+    max_body: String,
+}
+
+impl Default for RawPoll {
+    fn default() -> Self {
+        RawPoll {
+            schedule: "*/15 * * * *".into(),
+            concurrency: 16,
+            timeout: "30s".into(),
+            user_agent: default_user_agent(),
+            timezone: "UTC".into(),
+            max_body: "16MiB".into(),
+        }
+    }
+}
+
+/// Identifies us to outlets, with a link they can follow to find out who is polling them.
+pub fn default_user_agent() -> String {
+    format!(
+        "feedmerge/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+#[derive(Deserialize)]
+struct RawSource {
+    name: String,
+    url: String,
+    #[serde(default)]
+    categories: Vec<String>,
+    schedule: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+/// One segment of a key path: a table key or an array index.
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn display_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn key(path: &str) -> Vec<Seg> {
+    path.split('.').map(|k| Seg::Key(k.to_owned())).collect()
+}
+
+fn source_key(index: usize, field: &str) -> Vec<Seg> {
+    vec![
+        Seg::Key("sources".into()),
+        Seg::Index(index),
+        Seg::Key(field.into()),
+    ]
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    doc: Option<toml::Spanned<DeTable<'a>>>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Validator<'a> {
+    fn problem_at(&mut self, span: Range<usize>, key: String, message: String) {
+        let (line, column) = line_col(self.text, span.start);
+        self.problems.push(Problem {
+            file: self.path.to_owned(),
+            line,
+            column,
+            key,
+            message,
+        });
+    }
+
+    /// Records a problem with the value at `path` (or, when it is not in the file, with the
+    /// table that would hold it, or the file's start).
+    fn problem(&mut self, path: &[Seg], message: String) {
+        let span = self.span_of(path, false);
+        self.problem_at(span, display_path(path), message);
+    }
+
+    /// The span of the value (or with `want_key`, the key) at `path`, falling back to the
+    /// nearest enclosing item present in the file.
+    fn span_of(&self, path: &[Seg], want_key: bool) -> Range<usize> {
+        let Some(doc) = &self.doc else { return 0..0 };
+        let mut best = 0..0;
+        let mut table: Option<&DeTable> = Some(doc.get_ref());
+        let mut array: Option<&toml::de::DeArray> = None;
+        for seg in path {
+            let found = match (seg, table, array) {
+                (Seg::Key(k), Some(t), _) => t
+                    .iter()
+                    .find(|(name, _)| name.get_ref().as_ref() == k.as_str())
+                    .map(|(name, value)| (name.span(), value)),
+                (Seg::Index(i), _, Some(a)) => a.iter().nth(*i).map(|v| (v.span(), v)),
+                _ => None,
+            };
+            let Some((key_span, value)) = found else {
+                break;
+            };
+            best = if want_key { key_span } else { value.span() };
+            table = None;
+            array = None;
+            match value.get_ref() {
+                DeValue::Table(t) => table = Some(t),
+                DeValue::Array(a) => array = Some(a),
+                _ => {}
+            }
+        }
+        best
+    }
+
+    /// The key path of the innermost value whose span holds `span`. Every node is searched,
+    /// since a table opened by a `[header]` has a span that does not cover its keys.
+    fn path_at(&self, span: &Range<usize>) -> Vec<Seg> {
+        fn walk(value: &DeValue, span: &Range<usize>, path: &mut Vec<Seg>, best: &mut Vec<Seg>) {
+            let mut visit = |seg: Seg, v: &toml::Spanned<DeValue>, path: &mut Vec<Seg>| {
+                path.push(seg);
+                let vs = v.span();
+                if vs.start <= span.start && span.end <= vs.end && path.len() > best.len() {
+                    *best = path.clone();
+                }
+                walk(v.get_ref(), span, path, best);
+                path.pop();
+            };
+            match value {
+                DeValue::Table(t) => {
+                    for (k, v) in t.iter() {
+                        visit(Seg::Key(k.get_ref().to_string()), v, path);
+                    }
+                }
+                DeValue::Array(a) => {
+                    for (i, v) in a.iter().enumerate() {
+                        visit(Seg::Index(i), v, path);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut best = Vec::new();
+        if let Some(doc) = &self.doc {
+            walk(
+                &DeValue::Table(doc.get_ref().clone()),
+                span,
+                &mut Vec::new(),
+                &mut best,
+            );
+        }
+        best
+    }
+
+    fn validate(&mut self) -> Option<Config> {
+        let (doc, syntax) = DeTable::parse_recoverable(self.text);
+        if !syntax.is_empty() {
+            for e in syntax {
+                let span = e.span().unwrap_or(0..0);
+                self.problem_at(
+                    span,
+                    String::new(),
+                    format!("invalid TOML: {}", e.message()),
+                );
+            }
+            return None;
+        }
+        self.doc = Some(doc);
+
+        let mut unknown: Vec<Vec<Seg>> = Vec::new();
+        let raw: Result<RawConfig, _> = toml::Deserializer::parse(self.text)
+            .and_then(|de| serde_ignored::deserialize(de, |p| unknown.push(segments(&p))));
+        for path in unknown {
+            let span = self.span_of(&path, true);
+            let name = display_path(&path);
+            self.problem_at(
+                span,
+                name,
+                "unknown key (check its spelling and the table it is in)".into(),
+            );
+        }
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let path = self.path_at(&span);
+                self.problem_at(span, display_path(&path), e.message().to_owned());
+                return None;
+            }
+        };
+        self.check(raw)
+    }
+
+    fn check(&mut self, raw: RawConfig) -> Option<Config> {
+        let base_url = match Url::parse(&raw.feed.base_url) {
+            Ok(mut u) if matches!(u.scheme(), "http" | "https") => {
+                // A base must end in '/', or joining "feed.atom" would replace its last segment.
+                if !u.path().ends_with('/') {
+                    let path = format!("{}/", u.path());
+                    u.set_path(&path);
+                }
+                Some(u)
+            }
+            Ok(_) => {
+                self.problem(
+                    &key("feed.base_url"),
+                    "must be an http:// or https:// address".into(),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(&key("feed.base_url"), format!("not a valid URL: {e}"));
+                None
+            }
+        };
+        if raw.feed.max_entries == 0 {
+            self.problem(&key("feed.max_entries"), "must be at least 1".into());
+        }
+        let listen_raw = std::env::var(ENV_LISTEN).unwrap_or(raw.server.listen);
+        let listen = match listen_raw.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.problem(
+                    &key("server.listen"),
+                    format!("{listen_raw:?} is not an address and port like \"127.0.0.1:8080\""),
+                );
+                None
+            }
+        };
+        let database = std::env::var(ENV_DATABASE).unwrap_or(raw.storage.database);
+        let database = if database.trim().is_empty() {
+            self.problem(&key("storage.database"), "must name a file".into());
+            PathBuf::new()
+        } else {
+            let folder = self.path.parent().unwrap_or(Path::new(""));
+            folder.join(database.strip_prefix("sqlite:").unwrap_or(&database))
+        };
+
+        let schedule = self.cron(&key("poll.schedule"), &raw.poll.schedule);
+        if raw.poll.concurrency == 0 {
+            self.problem(&key("poll.concurrency"), "must be at least 1".into());
+        }
+        let timeout = match humantime::parse_duration(&raw.poll.timeout) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.problem(&key("poll.timeout"), "must be longer than zero".into());
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    &key("poll.timeout"),
+                    format!("not a duration like \"30s\": {e}"),
+                );
+                None
+            }
+        };
+        let timezone = match raw.poll.timezone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.problem(
+                    &key("poll.timezone"),
+                    format!(
+                        "unknown time zone {:?}; use an IANA name like \"Europe/Berlin\"",
+                        raw.poll.timezone
+                    ),
+                );
+                None
+            }
+        };
+        let max_body = match parse_size(&raw.poll.max_body) {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                self.problem(&key("poll.max_body"), "not a size like \"16MiB\"".into());
+                None
+            }
+        };
+        if raw.poll.user_agent.trim().is_empty() {
+            self.problem(&key("poll.user_agent"), "must not be empty".into());
+        }
+
+        let mut sources = Vec::with_capacity(raw.sources.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        if raw.sources.is_empty() {
+            self.problem(
+                &key("sources"),
+                "no [[sources]] listed: add at least one feed".into(),
+            );
+        }
+        for (i, s) in raw.sources.into_iter().enumerate() {
+            let name = s.name.trim().to_owned();
+            if name.is_empty() {
+                self.problem(&source_key(i, "name"), "must not be empty".into());
+            } else if let Some(first) = seen.insert(name.to_lowercase(), i) {
+                let (line, _) = line_col(
+                    self.text,
+                    self.span_of(&source_key(first, "name"), false).start,
+                );
+                self.problem(
+                    &source_key(i, "name"),
+                    format!("duplicate source name {name:?} (first used on line {line}); names must be unique"),
+                );
+            }
+            let url = match Url::parse(&s.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                Ok(u) => {
+                    self.problem(
+                        &source_key(i, "url"),
+                        format!(
+                            "{:?}: only http:// and https:// feeds can be polled",
+                            u.as_str()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.problem(
+                        &source_key(i, "url"),
+                        format!("{:?} is not a valid URL: {e}", s.url),
+                    );
+                    None
+                }
+            };
+            let schedule = match &s.schedule {
+                Some(expr) => self.cron(&source_key(i, "schedule"), expr).map(Some),
+                None => Some(None),
+            };
+            if let (Some(url), Some(schedule)) = (url, schedule) {
+                sources.push(Source {
+                    name,
+                    url,
+                    categories: s.categories,
+                    schedule,
+                    enabled: s.enabled,
+                });
+            }
+        }
+
+        Some(Config {
+            path: self.path.to_owned(),
+            feed: FeedSettings {
+                title: raw.feed.title,
+                base_url: base_url?,
+                max_entries: raw.feed.max_entries,
+            },
+            server: ServerSettings { listen: listen? },
+            storage: StorageSettings { database },
+            poll: PollSettings {
+                schedule: schedule?,
+                concurrency: raw.poll.concurrency,
+                timeout: timeout?,
+                user_agent: raw.poll.user_agent,
+                timezone: timezone?,
+                max_body: max_body?,
+            },
+            sources,
+        })
+    }
+
+    fn cron(&mut self, path: &[Seg], expr: &str) -> Option<CronSchedule> {
+        match CronSchedule::parse(expr) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(path, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn segments(path: &serde_ignored::Path) -> Vec<Seg> {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => Vec::new(),
+        P::Seq { parent, index } => {
+            let mut v = segments(parent);
+            v.push(Seg::Index(*index));
+            v
+        }
+        P::Map { parent, key } => {
+            let mut v = segments(parent);
+            v.push(Seg::Key(key.clone()));
+            v
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            segments(parent)
+        }
+    }
+}
+
+/// 1-based line and character column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Parses sizes like "16MiB", "512 KiB", "1000000" (bytes).
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}

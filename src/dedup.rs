@@ -1,0 +1,131 @@
+//! Stage 5 of the pipeline: the identity of an article.
+//!
+//! Owns the rules that decide when two entries are the same article, as pure functions over
+//! plain values, so that `store` only has to look the results up:
+//! - within one source, an entry is identified by its guid; lacking one, by its canonical
+//!   link; lacking both, by a hash of its title and text ([`key`]);
+//! - across sources, entries with the same canonical link are one article
+//!   ([`canonical_link`]: tracking parameters and fragments dropped, scheme and host
+//!   lowercased, default port removed);
+//! - an article changed when the hash of what readers see of it changed ([`content_hash`]).
+//!
+//! Story clustering (the same story under different links) builds on this in a later stage.
+
+use std::collections::HashSet;
+
+use url::Url;
+
+use crate::parse::Article;
+
+/// An article with its identity worked out, ready for `store`.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    /// The parsed article.
+    pub article: Article,
+    /// Identity within its source: `guid:…`, `link:…` or `hash:…`.
+    pub key: String,
+    /// The link with tracking removed, for matching across sources.
+    pub canonical_link: Option<String>,
+    /// Hash of the title, summary and content, to notice edits.
+    pub content_hash: String,
+}
+
+/// Works out the identity of each article of one fetch, dropping repeats of an identity
+/// within the same feed (the first occurrence wins, as feeds list newest first).
+pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
+    let mut seen = HashSet::new();
+    articles
+        .into_iter()
+        .filter_map(|article| {
+            let canonical_link = article.link.as_deref().and_then(canonical_link);
+            let key = key(&article, canonical_link.as_deref());
+            if !seen.insert(key.clone()) {
+                return None;
+            }
+            let content_hash = content_hash(&article);
+            Some(Keyed {
+                article,
+                key,
+                canonical_link,
+                content_hash,
+            })
+        })
+        .collect()
+}
+
+/// An article's identity within its source.
+pub fn key(article: &Article, canonical_link: Option<&str>) -> String {
+    if let Some(guid) = &article.guid {
+        format!("guid:{guid}")
+    } else if let Some(link) = canonical_link.or(article.link.as_deref()) {
+        format!("link:{link}")
+    } else {
+        let body = article
+            .content
+            .as_deref()
+            .or(article.summary.as_deref())
+            .unwrap_or("");
+        format!("hash:{}", hash(&[&article.title, body]))
+    }
+}
+
+/// Hash of everything a reader sees of an article, to tell an edit from a repeat.
+pub fn content_hash(article: &Article) -> String {
+    hash(&[
+        &article.title,
+        article.summary.as_deref().unwrap_or(""),
+        article.content.as_deref().unwrap_or(""),
+    ])
+}
+
+fn hash(parts: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().to_hex()[..32].to_owned()
+}
+
+/// Query parameters that only track the reader and never select content.
+fn is_tracking_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("utm_")
+        || matches!(
+            name.as_str(),
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "msclkid"
+                | "mc_cid"
+                | "mc_eid"
+                | "yclid"
+                | "_ga"
+                | "igshid"
+        )
+}
+
+/// The link as it identifies content: scheme and host lowercased, default port and fragment
+/// removed, tracking parameters dropped (the others kept in order). `None` for anything that
+/// is not an absolute http(s) URL.
+pub fn canonical_link(link: &str) -> Option<String> {
+    let mut url = Url::parse(link.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return None;
+    }
+    // `Url` already lowercases scheme and host and drops the scheme's default port.
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !is_tracking_param(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Some(url.into())
+}

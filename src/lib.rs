@@ -1,0 +1,22 @@
+//! feedmerge: a self-hosted news aggregator.
+//!
+//! It polls the RSS, Atom and JSON feeds of many outlets on cron schedules, stores their
+//! articles in SQLite once however many outlets carry them, and republishes one merged feed.
+//! The modules are the stages of that pipeline, data flowing one way:
+//!
+//! `config` → `schedule` → `fetch` → `parse` → `dedup` → `store` → `publish` → `server`
+//!
+//! `poll` runs one source through fetch, parse, dedup and store; `app` wires the stages into
+//! the commands; `shutdown` is the stop signal they share.
+
+pub mod app;
+pub mod config;
+pub mod dedup;
+pub mod fetch;
+pub mod parse;
+pub mod poll;
+pub mod publish;
+pub mod schedule;
+pub mod server;
+pub mod shutdown;
+pub mod store;

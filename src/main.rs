@@ -1,0 +1,120 @@
+//! The `feedmerge` command: parses the command line and hands each command to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use feedmerge::app::{self, App};
+use feedmerge::config::{Config, ConfigError, DEFAULT_PATH};
+use feedmerge::poll::Outcome;
+use feedmerge::publish::Format;
+
+/// A self-hosted news aggregator: polls many outlets' feeds, stores each article once, and
+/// republishes one merged feed.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The config file.
+    #[arg(short, long, global = true, env = "FEEDMERGE_CONFIG", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll every source on its schedule and serve the merged feed until stopped.
+    Run,
+    /// Poll all enabled sources (or the named ones) once, now, and report on each.
+    Fetch {
+        /// A source to poll (repeatable); by default every enabled source.
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+    },
+    /// Validate the config file and report every problem in it.
+    Check,
+    /// Write the merged feed to standard output.
+    Export {
+        /// The feed format.
+        #[arg(long, value_enum, default_value = "atom")]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            if let ConfigError::Invalid(problems) = &e {
+                eprintln!(
+                    "{}: {} problem{} found; nothing was started",
+                    cli.config.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::Check = cli.command {
+        let enabled = config.sources.iter().filter(|s| s.enabled).count();
+        println!(
+            "{}: OK ({} sources, {} enabled)",
+            cli.config.display(),
+            config.sources.len(),
+            enabled
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let app = App::open(config).await.context("cannot start")?;
+    match command {
+        Command::Run => app.run(app::shutdown_on_signals()).await?,
+        Command::Fetch { sources } => {
+            let reports = app.fetch(&sources, app::shutdown_on_signals()).await?;
+            let failed = reports
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+                .count();
+            for report in &reports {
+                println!("{report}");
+            }
+            eprintln!("{} sources polled, {failed} failed", reports.len());
+            app.store().close().await;
+        }
+        Command::Export { format } => {
+            let feed = app.export(format).await?;
+            println!("{feed}");
+            app.store().close().await;
+        }
+        Command::Check => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,353 @@
+//! Stage 4 of the pipeline: bytes of a feed in, our own [`Article`]s out.
+//!
+//! Owns everything about feed formats. feed-rs reads RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and JSON
+//! Feed, but it trusts the XML declaration alone for the character set (panicking on some
+//! real ones), rejects `<rss>` versions it does not know, and mints a random id for entries
+//! with neither guid nor link. So we decode the bytes ourselves first (BOM, then XML
+//! declaration, then HTTP charset, then UTF-8, replacing undecodable bytes), hand feed-rs
+//! clean UTF-8, contain any panic as an error, and leave identity to `dedup`.
+//!
+//! Every article leaves this stage normalised: plain-text title, HTML summary and content
+//! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
+//! against the entry's base, the feed's address otherwise.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use chrono::{DateTime, Utc};
+use encoding_rs::{Encoding, UTF_8};
+use feed_rs::model::{Entry, Feed, Text};
+use url::Url;
+
+/// One entry of a feed, normalised. `dedup` decides its identity, `store` its dates if the
+/// feed gave none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// The feed's own id for the entry (RSS guid, Atom id, JSON Feed id), if it has one.
+    pub guid: Option<String>,
+    /// The entry's web page, absolute.
+    pub link: Option<String>,
+    /// Plain text; never empty (an entry without a title gets one from its text or link).
+    pub title: String,
+    /// Sanitised HTML.
+    pub summary: Option<String>,
+    /// Sanitised HTML.
+    pub content: Option<String>,
+    /// Author names.
+    pub authors: Vec<String>,
+    /// Category terms.
+    pub categories: Vec<String>,
+    /// When the outlet says it was published.
+    pub published: Option<DateTime<Utc>>,
+    /// When the outlet says it last changed.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// A parsed feed: what it says about itself, and its articles in feed order.
+#[derive(Debug, Clone)]
+pub struct ParsedFeed {
+    /// The feed's title.
+    pub title: Option<String>,
+    /// The outlet's web site, as the feed gives it.
+    pub site_url: Option<String>,
+    /// The entries.
+    pub articles: Vec<Article>,
+}
+
+/// Why a body is not a feed we can read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The body is empty.
+    #[error("the server sent an empty body instead of a feed")]
+    Empty,
+    /// It looks like a web page.
+    #[error("this is an HTML page, not a feed")]
+    Html,
+    /// feed-rs rejected it.
+    #[error("not a readable RSS, Atom or JSON feed: {0}")]
+    Invalid(String),
+    /// feed-rs panicked on it (a bug there, contained here).
+    #[error("the feed parser crashed on this feed ({0}); the feed is probably malformed")]
+    Crashed(String),
+}
+
+/// Parses a feed body fetched from `url`, whose server sent `content_type`.
+pub fn parse_feed(
+    body: &[u8],
+    content_type: Option<&str>,
+    url: &Url,
+) -> Result<ParsedFeed, ParseError> {
+    let text = decode(body, content_type);
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if looks_like_html(trimmed) {
+        return Err(ParseError::Html);
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(url.as_str()))
+        // An empty id marks "the feed gave none"; `dedup` gives such entries a stable key.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let feed = catch_unwind(AssertUnwindSafe(|| parser.parse(trimmed.as_bytes())))
+        .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
+        .map_err(|e| ParseError::Invalid(e.to_string()))?;
+    Ok(normalise(feed, url))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Decodes a feed body to UTF-8 text ready for feed-rs: the character set is taken from the
+/// BOM, else the XML declaration, else the HTTP `charset`, else UTF-8; bytes invalid in it
+/// become U+FFFD; characters XML forbids are dropped; the XML declaration is removed (the
+/// text is UTF-8 now, whatever it said) and an `<rss>` version feed-rs does not know is
+/// read as 2.0, which every RSS 0.9x/2.x feed is compatible with.
+pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
+    let (encoding, bom_len) = Encoding::for_bom(body)
+        .or_else(|| declared_encoding(body).map(|e| (e, 0)))
+        .or_else(|| http_charset(content_type).map(|e| (e, 0)))
+        .unwrap_or((UTF_8, 0));
+    let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
+    let mut text: String = text
+        .chars()
+        .filter(|&c| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'))
+        .collect();
+    if let Some((start, end)) = xml_declaration(&text) {
+        text.replace_range(start..end, "");
+    }
+    fix_rss_version(&mut text);
+    text
+}
+
+/// The byte range of `<?xml ... ?>` if it opens the document (after whitespace).
+fn xml_declaration(text: &str) -> Option<(usize, usize)> {
+    let start = text.len() - text.trim_start().len();
+    if !text[start..].starts_with("<?xml") {
+        return None;
+    }
+    let end = text[start..].find("?>")? + start + 2;
+    Some((start, end))
+}
+
+/// The encoding named in the XML declaration, read from the raw bytes (every encoding a feed
+/// might use is ASCII-compatible in its declaration, bar UTF-16, which has a BOM).
+fn declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
+    let head = &body[..body.len().min(1024)];
+    let head = String::from_utf8_lossy(head);
+    let (start, end) = xml_declaration(&head)?;
+    let decl = &head[start..end];
+    let value = attribute(decl, "encoding")?;
+    Encoding::for_label(value.as_bytes())
+}
+
+fn http_charset(content_type: Option<&str>) -> Option<&'static Encoding> {
+    let ct = content_type?;
+    let value = ct
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))?
+        .1;
+    Encoding::for_label(value.trim().trim_matches('"').as_bytes())
+}
+
+/// The value of attribute `name` in a start tag or declaration (either quote style).
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    attribute_range(tag, name).map(|r| &tag[r])
+}
+
+/// The byte range of attribute `name`'s value in a start tag or declaration.
+fn attribute_range(tag: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let mut from = 0;
+    while let Some(i) = tag[from..].find(name).map(|i| i + from) {
+        from = i + name.len();
+        if !tag[..i].ends_with(char::is_whitespace) {
+            continue;
+        }
+        let after = tag[from..].trim_start();
+        let Some(after) = after.strip_prefix('=') else {
+            continue;
+        };
+        let after = after.trim_start();
+        let quote = after.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let value_start = tag.len() - after.len() + 1;
+        let value_len = tag[value_start..].find(quote)?;
+        return Some(value_start..value_start + value_len);
+    }
+    None
+}
+
+fn fix_rss_version(text: &mut String) {
+    let head_end = (0..=text.len().min(4096))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let head = &text[..head_end];
+    let Some(start) = head
+        .match_indices("<rss")
+        .map(|(i, _)| i)
+        .find(|&i| text[i + 4..].starts_with(|c: char| c.is_whitespace() || c == '>'))
+    else {
+        return;
+    };
+    let Some(tag_len) = text[start..].find('>') else {
+        return;
+    };
+    let tag = &text[start..start + tag_len];
+    match attribute_range(tag, "version") {
+        Some(r) if matches!(&tag[r.clone()], "2.0" | "0.91" | "0.92") => {}
+        Some(r) => text.replace_range(start + r.start..start + r.end, "2.0"),
+        None => text.insert_str(start + 4, " version=\"2.0\""),
+    }
+}
+
+fn looks_like_html(text: &str) -> bool {
+    let head: String = text
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let head = head.trim_start();
+    head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+fn normalise(feed: Feed, url: &Url) -> ParsedFeed {
+    let site_url = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| url.join(&l.href).ok())
+        .map(String::from);
+    let title = feed
+        .title
+        .as_ref()
+        .map(plain_text)
+        .filter(|t| !t.is_empty());
+    let articles = feed.entries.into_iter().map(|e| article(e, url)).collect();
+    ParsedFeed {
+        title,
+        site_url,
+        articles,
+    }
+}
+
+fn article(entry: Entry, feed_url: &Url) -> Article {
+    let base = entry
+        .base
+        .as_deref()
+        .and_then(|b| feed_url.join(b).ok())
+        .unwrap_or_else(|| feed_url.clone());
+    let link = entry
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| base.join(l.href.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(String::from);
+    let sanitiser = {
+        let mut b = ammonia::Builder::default();
+        b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
+        b
+    };
+    let html = |t: &Text| -> Option<String> {
+        let out = if is_html(&t.content_type.to_string()) {
+            sanitiser.clean(&t.content).to_string()
+        } else {
+            escape_html(&t.content)
+        };
+        let out = out.trim().to_owned();
+        (!out.is_empty()).then_some(out)
+    };
+    let summary = entry.summary.as_ref().and_then(html);
+    let content = entry.content.as_ref().and_then(|c| {
+        let body = c.body.as_deref()?;
+        html(&Text {
+            content_type: c.content_type.clone(),
+            src: None,
+            content: body.to_owned(),
+        })
+    });
+    let title = entry
+        .title
+        .as_ref()
+        .map(plain_text)
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            // An untitled entry (allowed in RSS) is titled by the start of its text.
+            let text = html_to_text(summary.as_deref().or(content.as_deref())?);
+            let words: Vec<&str> = text.split_whitespace().take(12).collect();
+            (!words.is_empty()).then(|| words.join(" "))
+        })
+        .or_else(|| link.clone())
+        .unwrap_or_else(|| "(untitled)".to_owned());
+    let guid = Some(entry.id.trim().to_owned()).filter(|g| !g.is_empty());
+    Article {
+        guid,
+        link,
+        title,
+        summary,
+        content,
+        authors: entry
+            .authors
+            .iter()
+            .filter_map(|p| {
+                let name = p.name.as_deref().or(p.email.as_deref())?.trim();
+                (!name.is_empty()).then(|| name.to_owned())
+            })
+            .collect(),
+        categories: entry
+            .categories
+            .iter()
+            .map(|c| c.label.as_deref().unwrap_or(&c.term).trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect(),
+        published: entry.published.or(entry.updated),
+        updated: entry.updated,
+    }
+}
+
+fn is_html(media_type: &str) -> bool {
+    media_type.contains("html")
+}
+
+/// A text field as plain text: markup removed, entities decoded, whitespace collapsed.
+fn plain_text(t: &Text) -> String {
+    let raw = &t.content;
+    let text = if is_html(&t.content_type.to_string()) || raw.contains('<') || raw.contains('&') {
+        html_to_text(raw)
+    } else {
+        raw.clone()
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of an HTML fragment.
+pub fn html_to_text(html: &str) -> String {
+    // ammonia with no tags allowed keeps only text, serialised with &, <, > and U+00A0
+    // escaped; undo exactly that.
+    let text = ammonia::Builder::empty().clean(html).to_string();
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+/// Escapes text for inclusion in HTML.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,28 @@
+//! `GET /healthz`: whether the daemon is alive and polling, for container health checks and
+//! monitoring.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::{Context, HttpError};
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new().route("/healthz", get(health))
+}
+
+async fn health(State(ctx): State<Context>) -> Result<Json<Value>, HttpError> {
+    let totals = ctx.store.totals().await?;
+    let configured = ctx.config.sources.len();
+    let enabled = ctx.config.sources.iter().filter(|s| s.enabled).count();
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "sources": configured,
+        "enabled_sources": enabled,
+        "failing_sources": totals.failing,
+        "articles": totals.articles,
+        "last_poll": totals.last_poll.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    })))
+}

@@ -1,0 +1,71 @@
+//! Stage 8 of the pipeline: the HTTP server.
+//!
+//! Owns the routes and how failures become HTTP responses. One module per group of routes,
+//! all sharing one [`Context`] (the config and the store); handlers read from the store and
+//! hand plain values to `publish`, and never write.
+
+mod feeds;
+pub use feeds::render;
+mod health;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The configuration the daemon runs with.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+}
+
+/// The routes, ready to serve.
+pub fn router(ctx: Context) -> Router {
+    Router::new()
+        .merge(feeds::routes())
+        .merge(health::routes())
+        .with_state(ctx)
+}
+
+/// Serves `router` on `listener` until `shutdown` fires, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.recv().await })
+        .await
+}
+
+/// A handler's failure. The details go to the log; the client gets a short message, since
+/// database errors can name files and queries that are none of its business.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A feed could not be rendered.
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, "request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server's log\n",
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,584 @@
+//! Stage 6 of the pipeline: the SQLite database, and the only module that writes SQL.
+//!
+//! Owns the schema (`migrations/`, applied at open by `sqlx::migrate!`), the connection
+//! settings (WAL, so readers never wait for the poller; a busy timeout; foreign keys) and
+//! every query. One source's fetch result — its articles, its new validators, its status or
+//! error — commits in one `BEGIN IMMEDIATE` transaction, so a crash at any moment leaves
+//! either all of a fetch or none of it, and concurrent writers queue instead of failing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::config::Source;
+use crate::dedup::Keyed;
+use crate::fetch::Validators;
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file (or its folder) could not be created or opened.
+    #[error("cannot open database {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Bringing the schema up to date failed.
+    #[error("cannot update the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// What one fetch of a source came to, as the store records it.
+#[derive(Debug)]
+pub enum Attempt<'a> {
+    /// The server said 304: nothing changed.
+    NotModified,
+    /// A feed was fetched and parsed.
+    Fetched {
+        /// The HTTP status.
+        status: u16,
+        /// Validators to send next time.
+        validators: &'a Validators,
+        /// The feed's own title.
+        title: Option<&'a str>,
+        /// The outlet's web site.
+        site_url: Option<&'a str>,
+        /// Its articles, identified.
+        articles: &'a [Keyed],
+    },
+    /// The fetch or the parse failed.
+    Failed {
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
+        /// What went wrong, in words.
+        error: &'a str,
+    },
+}
+
+/// How the articles of one fetch compared with what was stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Articles stored for the first time.
+    pub new: u32,
+    /// Stored articles whose title or text changed, updated in place.
+    pub updated: u32,
+    /// Articles already stored as they are.
+    pub unchanged: u32,
+    /// Articles another source carried first, now credited to this one too.
+    pub merged: u32,
+}
+
+/// A source's state as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SourceState {
+    /// Its name.
+    pub name: String,
+    /// Its feed URL.
+    pub url: String,
+    /// Last attempt, ms since the epoch.
+    pub last_attempt_at: Option<i64>,
+    /// Last success, ms since the epoch.
+    pub last_success_at: Option<i64>,
+    /// Last HTTP status.
+    pub last_status: Option<i64>,
+    /// Last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: i64,
+    /// Stored ETag.
+    pub etag: Option<String>,
+    /// Stored Last-Modified.
+    pub last_modified: Option<String>,
+}
+
+/// An outlet that carries an article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outlet {
+    /// The source's name in the config.
+    pub name: String,
+    /// Its feed URL.
+    pub feed_url: String,
+    /// Its web site, if the feed says.
+    pub site_url: Option<String>,
+    /// Its entry's link for this article.
+    pub link: Option<String>,
+}
+
+/// An article as stored, with every outlet that carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredArticle {
+    /// Stable id for the published entry.
+    pub entry_id: String,
+    /// Plain-text title.
+    pub title: String,
+    /// The article's web page.
+    pub link: Option<String>,
+    /// Sanitised HTML.
+    pub summary: Option<String>,
+    /// Sanitised HTML.
+    pub content: Option<String>,
+    /// Author names.
+    pub authors: Vec<String>,
+    /// Category terms.
+    pub categories: Vec<String>,
+    /// Publication time (the time first seen, for entries without one).
+    pub published: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+    /// The outlet that carried it first, whose text this is.
+    pub source: Outlet,
+    /// Other outlets that carry it.
+    pub also: Vec<Outlet>,
+}
+
+/// Counts for `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Sources known to the database.
+    pub sources: i64,
+    /// Sources whose last attempt failed.
+    pub failing: i64,
+    /// Articles stored.
+    pub articles: i64,
+    /// The latest attempt of any source.
+    pub last_poll: Option<DateTime<Utc>>,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Converts stored milliseconds back to a time (the epoch for values out of range).
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[derive(sqlx::FromRow)]
+struct Existing {
+    id: i64,
+    source_id: i64,
+    content_hash: String,
+    updated: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ArticleRow {
+    id: i64,
+    source_id: i64,
+    entry_id: String,
+    title: String,
+    link: Option<String>,
+    summary: Option<String>,
+    content: Option<String>,
+    authors: String,
+    categories: String,
+    published: i64,
+    updated: i64,
+    source_name: String,
+    source_url: String,
+    site_url: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AppearanceRow {
+    article_id: i64,
+    source_id: i64,
+    name: String,
+    url: String,
+    site_url: Option<String>,
+    link: Option<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed, with its folder) the database at `path` and brings its
+    /// schema up to date.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| open_err(Box::new(e)))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode, and only risks the
+            // last transactions on power loss, never consistency.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(Box::new(e)))?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Makes sure every configured source has a row, and that a changed URL forgets the old
+    /// URL's validators.
+    pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for s in sources {
+            sqlx::query(
+                "INSERT INTO sources (name, url) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET
+                     etag = CASE WHEN url = excluded.url THEN etag END,
+                     last_modified = CASE WHEN url = excluded.url THEN last_modified END,
+                     url = excluded.url",
+            )
+            .bind(&s.name)
+            .bind(s.url.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every stored source's state, by name.
+    pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
+        let rows: Vec<SourceState> = sqlx::query_as(
+            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
+                    consecutive_failures, etag, last_modified
+             FROM sources",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// The validators stored for a source.
+    pub async fn validators(&self, source: &str) -> Result<Validators, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT etag, last_modified FROM sources WHERE name = $1")
+                .bind(source)
+                .fetch_optional(&self.pool)
+                .await?;
+        let (etag, last_modified) = row.unwrap_or_default();
+        Ok(Validators {
+            etag,
+            last_modified,
+        })
+    }
+
+    /// Records one fetch of `source` — articles, validators, status — in one transaction.
+    pub async fn record(&self, source: &str, attempt: Attempt<'_>) -> Result<Counts, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let source_id: i64 = sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
+            .bind(source)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut counts = Counts::default();
+        match attempt {
+            Attempt::NotModified => {
+                sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = 304, last_error = NULL, consecutive_failures = 0
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Attempt::Failed { status, error } => {
+                sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
+                         consecutive_failures = consecutive_failures + 1
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .bind(status.map(i64::from))
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Attempt::Fetched {
+                status,
+                validators,
+                title,
+                site_url,
+                articles,
+            } => {
+                for keyed in articles {
+                    ingest(&mut tx, source, source_id, keyed, now, &mut counts).await?;
+                }
+                sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = $3, last_error = NULL, consecutive_failures = 0,
+                         etag = $4, last_modified = $5,
+                         title = COALESCE($6, title), site_url = COALESCE($7, site_url)
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .bind(i64::from(status))
+                .bind(&validators.etag)
+                .bind(&validators.last_modified)
+                .bind(title)
+                .bind(site_url)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// The newest `limit` articles, newest first, each with every outlet that carries it.
+    pub async fn latest(&self, limit: u32) -> Result<Vec<StoredArticle>, StoreError> {
+        let rows: Vec<ArticleRow> = sqlx::query_as(
+            "SELECT a.id, a.source_id, a.entry_id, a.title, a.link, a.summary, a.content,
+                    a.authors, a.categories, a.published, a.updated,
+                    s.name AS source_name, s.url AS source_url, s.site_url
+             FROM articles a JOIN sources s ON s.id = a.source_id
+             ORDER BY a.published DESC, a.id DESC
+             LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let ids_json = serde_json::Value::from(ids).to_string();
+        let appearances: Vec<AppearanceRow> = sqlx::query_as(
+            "SELECT ap.article_id, ap.source_id, s.name, s.url, s.site_url, ap.link
+             FROM appearances ap JOIN sources s ON s.id = ap.source_id
+             WHERE ap.article_id IN (SELECT value FROM json_each($1))
+             ORDER BY ap.first_seen, s.name",
+        )
+        .bind(ids_json)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_article: HashMap<i64, Vec<AppearanceRow>> = HashMap::new();
+        for a in appearances {
+            by_article.entry(a.article_id).or_default().push(a);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut seen = by_article.remove(&r.id).unwrap_or_default();
+                let own_link = seen
+                    .iter()
+                    .find(|a| a.source_id == r.source_id)
+                    .and_then(|a| a.link.clone())
+                    .or_else(|| r.link.clone());
+                seen.retain(|a| a.source_id != r.source_id);
+                seen.dedup_by_key(|a| a.source_id);
+                StoredArticle {
+                    entry_id: r.entry_id,
+                    title: r.title,
+                    link: r.link,
+                    summary: r.summary,
+                    content: r.content,
+                    authors: serde_json::from_str(&r.authors).unwrap_or_default(),
+                    categories: serde_json::from_str(&r.categories).unwrap_or_default(),
+                    published: from_millis(r.published),
+                    updated: from_millis(r.updated),
+                    source: Outlet {
+                        name: r.source_name,
+                        feed_url: r.source_url,
+                        site_url: r.site_url,
+                        link: own_link,
+                    },
+                    also: seen
+                        .into_iter()
+                        .map(|a| Outlet {
+                            name: a.name,
+                            feed_url: a.url,
+                            site_url: a.site_url,
+                            link: a.link,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Totals for the health check.
+    pub async fn totals(&self) -> Result<Totals, StoreError> {
+        let (sources, failing, last_poll): (i64, i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(last_error IS NOT NULL), 0), MAX(last_attempt_at)
+             FROM sources",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let articles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Totals {
+            sources,
+            failing,
+            articles,
+            last_poll: last_poll.map(from_millis),
+        })
+    }
+}
+
+/// Stores one article of a fetch: recognised by this source's key, else by its canonical
+/// link from any source, else new.
+async fn ingest(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: &str,
+    source_id: i64,
+    keyed: &Keyed,
+    now: DateTime<Utc>,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
+    let a = &keyed.article;
+    let by_key: Option<Existing> = sqlx::query_as(
+        "SELECT a.id, a.source_id, a.content_hash, a.updated
+         FROM appearances ap JOIN articles a ON a.id = ap.article_id
+         WHERE ap.source_id = $1 AND ap.entry_key = $2",
+    )
+    .bind(source_id)
+    .bind(&keyed.key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let existing = match by_key {
+        Some(e) => Some(e),
+        None => {
+            let by_link: Option<Existing> = match &keyed.canonical_link {
+                Some(link) => {
+                    sqlx::query_as(
+                        "SELECT id, source_id, content_hash, updated FROM articles
+                         WHERE canonical_link = $1 ORDER BY id LIMIT 1",
+                    )
+                    .bind(link)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                }
+                None => None,
+            };
+            if let Some(e) = &by_link {
+                // Remember this source's entry, so its next poll finds it by key.
+                sqlx::query(
+                    "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(source_id)
+                .bind(&keyed.key)
+                .bind(e.id)
+                .bind(&a.link)
+                .bind(&a.title)
+                .bind(millis(now))
+                .execute(&mut **tx)
+                .await?;
+                if e.source_id != source_id {
+                    counts.merged += 1;
+                    return Ok(());
+                }
+            }
+            by_link
+        }
+    };
+    match existing {
+        // Only the source that carried an article first edits it: another outlet's copy
+        // must not overwrite the text we credit to the first.
+        Some(e) if e.source_id != source_id || e.content_hash == keyed.content_hash => {
+            counts.unchanged += 1;
+        }
+        Some(e) => {
+            let updated = a
+                .updated
+                .map(millis)
+                .filter(|u| *u > e.updated)
+                .unwrap_or_else(|| millis(now).max(e.updated + 1));
+            sqlx::query(
+                "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
+                     authors = $6, categories = $7, updated = $8, content_hash = $9,
+                     canonical_link = COALESCE($10, canonical_link)
+                 WHERE id = $1",
+            )
+            .bind(e.id)
+            .bind(&a.title)
+            .bind(&a.link)
+            .bind(&a.summary)
+            .bind(&a.content)
+            .bind(json(&a.authors))
+            .bind(json(&a.categories))
+            .bind(updated)
+            .bind(&keyed.content_hash)
+            .bind(&keyed.canonical_link)
+            .execute(&mut **tx)
+            .await?;
+            counts.updated += 1;
+        }
+        None => {
+            // An entry without a date is dated when first seen, once.
+            let published = a.published.unwrap_or(now);
+            let updated = a.updated.unwrap_or(published).max(published);
+            let entry_id = blake3::hash(format!("{source}\n{}", keyed.key).as_bytes()).to_hex()
+                [..32]
+                .to_owned();
+            let article_id: i64 = sqlx::query_scalar(
+                "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
+                     content, authors, categories, published, updated, first_seen, content_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 RETURNING id",
+            )
+            .bind(&entry_id)
+            .bind(source_id)
+            .bind(&keyed.canonical_link)
+            .bind(&a.link)
+            .bind(&a.title)
+            .bind(&a.summary)
+            .bind(&a.content)
+            .bind(json(&a.authors))
+            .bind(json(&a.categories))
+            .bind(millis(published))
+            .bind(millis(updated))
+            .bind(millis(now))
+            .bind(&keyed.content_hash)
+            .fetch_one(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(source_id)
+            .bind(&keyed.key)
+            .bind(article_id)
+            .bind(&a.link)
+            .bind(&a.title)
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await?;
+            counts.new += 1;
+        }
+    }
+    Ok(())
+}
+
+fn json(list: &[String]) -> String {
+    serde_json::Value::from(list.to_vec()).to_string()
+}
