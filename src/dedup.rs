@@ -6,7 +6,7 @@
 //!   link; lacking both, by a hash of its title and text ([`key`]);
 //! - across sources, entries with the same canonical link are one article
 //!   ([`canonical_link`]: tracking parameters and fragments dropped, scheme and host
-//!   lowercased, default port removed);
+//!   lowercased, http read as https, default port removed);
 //! - an article changed when the hash of what readers see of it changed ([`content_hash`]).
 //!
 //! Story clustering (the same story under different links) builds on this in a later stage.
@@ -105,15 +105,21 @@ fn is_tracking_param(name: &str) -> bool {
         )
 }
 
-/// The link as it identifies content: scheme and host lowercased, default port and fragment
-/// removed, tracking parameters dropped (the others kept in order). `None` for anything that
+/// The link as it identifies content: scheme and host lowercased, http read as https,
+/// default port and fragment removed, tracking parameters dropped (the others kept in order). `None` for anything that
 /// is not an absolute http(s) URL.
 pub fn canonical_link(link: &str) -> Option<String> {
     let mut url = Url::parse(link.trim()).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return None;
     }
-    // `Url` already lowercases scheme and host and drops the scheme's default port.
+    // `Url` already lowercases scheme and host and drops the scheme's default port. Outlets
+    // link one page over http and https alike; as an identity (never published) they are one.
+    if url.scheme() == "http" {
+        let port = url.port();
+        url.set_scheme("https").ok()?;
+        url.set_port(port).ok()?;
+    }
     url.set_fragment(None);
     if url.query().is_some() {
         let kept: Vec<(String, String)> = url

@@ -9,7 +9,7 @@
 //!
 //! Every article leaves this stage normalised: plain-text title, HTML summary and content
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
-//! against the entry's base, the feed's address otherwise.
+//! against the entry's `xml:base`, else the article's own page, else the feed's address.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -249,9 +249,15 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
         .and_then(|l| base.join(l.href.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(String::from);
+    // Relative URLs in the text are the article page's: resolve them against an explicit
+    // xml:base, else the article's link (the feed may live on another host), else the feed.
+    let content_base = match (&entry.base, &link) {
+        (None, Some(link)) => Url::parse(link).unwrap_or_else(|_| base.clone()),
+        _ => base.clone(),
+    };
     let sanitiser = {
         let mut b = ammonia::Builder::default();
-        b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
+        b.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base));
         b
     };
     let html = |t: &Text| -> Option<String> {

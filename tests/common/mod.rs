@@ -1,0 +1,186 @@
+//! Shared test harness: a fixture feed server on 127.0.0.1, config files in temp dirs, and
+//! the feedmerge binary.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+
+/// Reads a file from `tests/fixtures/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// One resource the fixture server serves.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub etag: Option<String>,
+    pub status: StatusCode,
+}
+
+impl Resource {
+    pub fn new(body: Vec<u8>, content_type: &str) -> Resource {
+        let etag = format!("\"{}\"", blake3::hash(&body).to_hex()[..16].to_owned());
+        Resource {
+            body,
+            content_type: content_type.into(),
+            etag: Some(etag),
+            status: StatusCode::OK,
+        }
+    }
+}
+
+/// A request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub if_none_match: Option<String>,
+    pub user_agent: Option<String>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct World {
+    resources: HashMap<String, Resource>,
+    seen: Vec<Seen>,
+}
+
+/// An HTTP server on 127.0.0.1 serving fixture feeds, honouring `If-None-Match`, and
+/// recording every request.
+#[derive(Clone)]
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    world: Arc<Mutex<World>>,
+}
+
+impl FeedServer {
+    /// Starts the server on its own thread and runtime, so that a test may block (running
+    /// the feedmerge binary) while it serves.
+    pub fn start() -> FeedServer {
+        let world = Arc::new(Mutex::new(World::default()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let app = Router::new().fallback(serve).with_state(world.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                axum::serve(listener, app).await
+            })
+        });
+        FeedServer { addr, world }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn put(&self, path: &str, resource: Resource) {
+        self.world.lock().unwrap().resources.insert(path.into(), resource);
+    }
+
+    pub fn seen(&self, path: &str) -> Vec<Seen> {
+        self.world.lock().unwrap().seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+}
+
+async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let header_str = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+    let if_none_match = header_str(header::IF_NONE_MATCH);
+    let user_agent = header_str(header::USER_AGENT);
+    let mut world = world.lock().unwrap();
+    let resource = world.resources.get(&path).cloned();
+    let response = match resource {
+        None => Response::builder().status(StatusCode::NOT_FOUND).body(Body::from("not found")),
+        Some(r) if r.etag.is_some() && r.etag == if_none_match => {
+            Response::builder().status(StatusCode::NOT_MODIFIED).body(Body::empty())
+        }
+        Some(r) => {
+            let mut b = Response::builder().status(r.status).header(header::CONTENT_TYPE, r.content_type);
+            if let Some(etag) = r.etag {
+                b = b.header(header::ETAG, etag);
+            }
+            b.body(Body::from(r.body))
+        }
+    }
+    .expect("response");
+    world.seen.push(Seen {
+        path,
+        if_none_match,
+        user_agent,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+/// A temp dir holding a config file.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// Writes `toml` as `feedmerge.toml` in a fresh temp dir.
+    pub fn new(toml: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("feedmerge.toml");
+        std::fs::write(&config, toml).expect("write config");
+        Setup { dir, config }
+    }
+
+    /// Runs `feedmerge -c CONFIG ARGS...`.
+    pub fn feedmerge(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env_remove("FEEDMERGE_CONFIG")
+            .env_remove("FEEDMERGE_LISTEN")
+            .env_remove("FEEDMERGE_DATABASE")
+            .output()
+            .expect("run feedmerge")
+    }
+
+    /// The database the config names (`db/feedmerge.db` beside it, by convention here).
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("db/feedmerge.db")
+    }
+
+    /// Opens the database read-only.
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.database())
+            .read_only(true);
+        sqlx::SqlitePool::connect_with(options).await.expect("open test database")
+    }
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the daemon to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
