@@ -366,7 +366,7 @@ impl<'a> Validator<'a> {
                     .iter()
                     .find(|(name, _)| name.get_ref().as_ref() == k.as_str())
                     .map(|(name, value)| (name.span(), value)),
-                (Seg::Index(i), _, Some(a)) => a.iter().nth(*i).map(|v| (v.span(), v)),
+                (Seg::Index(i), _, Some(a)) => a.get(*i).map(|v| (v.span(), v)),
                 _ => None,
             };
             let Some((key_span, value)) = found else {

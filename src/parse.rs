@@ -106,8 +106,8 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// Decodes a feed body to UTF-8 text ready for feed-rs: the character set is taken from the
 /// BOM, else the XML declaration, else the HTTP `charset`, else UTF-8; bytes invalid in it
 /// become U+FFFD; characters XML forbids are dropped; the XML declaration is removed (the
-/// text is UTF-8 now, whatever it said) and an `<rss>` version feed-rs does not know is
-/// read as 2.0, which every RSS 0.9x/2.x feed is compatible with.
+/// text is UTF-8 now, whatever it said), the `<rss>` root is made readable
+/// ([`fix_rss_root`]) and Atom 0.3 is upgraded to 1.0 ([`upgrade_atom03`]).
 pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
     let (encoding, bom_len) = Encoding::for_bom(body)
         .or_else(|| declared_encoding(body).map(|e| (e, 0)))
@@ -121,7 +121,8 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
     if let Some((start, end)) = xml_declaration(&text) {
         text.replace_range(start..end, "");
     }
-    fix_rss_version(&mut text);
+    fix_rss_root(&mut text);
+    upgrade_atom03(&mut text);
     text
 }
 
@@ -158,11 +159,11 @@ fn http_charset(content_type: Option<&str>) -> Option<&'static Encoding> {
 
 /// The value of attribute `name` in a start tag or declaration (either quote style).
 fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    attribute_range(tag, name).map(|r| &tag[r])
+    attribute_at(tag, name).map(|(_, value)| &tag[value])
 }
 
-/// The byte range of attribute `name`'s value in a start tag or declaration.
-fn attribute_range(tag: &str, name: &str) -> Option<std::ops::Range<usize>> {
+/// Where attribute `name` starts in a start tag, and the byte range of its value.
+fn attribute_at(tag: &str, name: &str) -> Option<(usize, std::ops::Range<usize>)> {
     let mut from = 0;
     while let Some(i) = tag[from..].find(name).map(|i| i + from) {
         from = i + name.len();
@@ -177,18 +178,20 @@ fn attribute_range(tag: &str, name: &str) -> Option<std::ops::Range<usize>> {
         let quote = after.chars().next().filter(|q| *q == '"' || *q == '\'')?;
         let value_start = tag.len() - after.len() + 1;
         let value_len = tag[value_start..].find(quote)?;
-        return Some(value_start..value_start + value_len);
+        return Some((i, value_start..value_start + value_len));
     }
     None
 }
 
-fn fix_rss_version(text: &mut String) {
+/// Makes an `<rss>` root readable by feed-rs: a version it does not know becomes 2.0 (every
+/// RSS 0.9x/2.x feed reads as 2.0), and a default namespace is dropped (RSS has none, but
+/// real feeds declare UserLand's, which makes feed-rs skip every element).
+fn fix_rss_root(text: &mut String) {
     let head_end = (0..=text.len().min(4096))
         .rev()
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
-    let head = &text[..head_end];
-    let Some(start) = head
+    let Some(start) = text[..head_end]
         .match_indices("<rss")
         .map(|(i, _)| i)
         .find(|&i| text[i + 4..].starts_with(|c: char| c.is_whitespace() || c == '>'))
@@ -198,12 +201,44 @@ fn fix_rss_version(text: &mut String) {
     let Some(tag_len) = text[start..].find('>') else {
         return;
     };
-    let tag = &text[start..start + tag_len];
-    match attribute_range(tag, "version") {
-        Some(r) if matches!(&tag[r.clone()], "2.0" | "0.91" | "0.92") => {}
-        Some(r) => text.replace_range(start + r.start..start + r.end, "2.0"),
-        None => text.insert_str(start + 4, " version=\"2.0\""),
+    let mut tag = text[start..start + tag_len].to_owned();
+    if let Some((name, value)) = attribute_at(&tag, "xmlns") {
+        tag.replace_range(name..value.end + 1, "");
     }
+    match attribute_at(&tag, "version") {
+        Some((_, r)) if matches!(&tag[r.clone()], "2.0" | "0.91" | "0.92") => {}
+        Some((_, r)) => tag.replace_range(r, "2.0"),
+        None => tag.insert_str(4, " version=\"2.0\""),
+    }
+    text.replace_range(start..start + tag_len, &tag);
+}
+
+/// Makes an Atom 0.3 document readable by feed-rs, which knows only Atom 1.0: the 0.3
+/// namespace becomes 1.0's and the elements 1.0 renamed get their new names.
+fn upgrade_atom03(text: &mut String) {
+    const ATOM03: &str = "http://purl.org/atom/ns#";
+    let head_end = (0..=text.len().min(4096))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    if !text[..head_end].contains(ATOM03) {
+        return;
+    }
+    let mut upgraded = text.replace(ATOM03, "http://www.w3.org/2005/Atom");
+    for (old, new) in [
+        ("issued", "published"),
+        ("modified", "updated"),
+        ("tagline", "subtitle"),
+        ("copyright", "rights"),
+    ] {
+        for (from, to) in [("<", "<"), ("</", "</")] {
+            for end in [">", " "] {
+                upgraded =
+                    upgraded.replace(&format!("{from}{old}{end}"), &format!("{to}{new}{end}"));
+            }
+        }
+    }
+    *text = upgraded;
 }
 
 fn looks_like_html(text: &str) -> bool {
@@ -261,7 +296,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
         b
     };
     let html = |t: &Text| -> Option<String> {
-        let out = if is_html(&t.content_type.to_string()) {
+        let out = if is_html(t.content_type.as_ref()) {
             sanitiser.clean(&t.content).to_string()
         } else {
             escape_html(&t.content)
@@ -324,7 +359,7 @@ fn is_html(media_type: &str) -> bool {
 /// A text field as plain text: markup removed, entities decoded, whitespace collapsed.
 fn plain_text(t: &Text) -> String {
     let raw = &t.content;
-    let text = if is_html(&t.content_type.to_string()) || raw.contains('<') || raw.contains('&') {
+    let text = if is_html(t.content_type.as_ref()) || raw.contains('<') || raw.contains('&') {
         html_to_text(raw)
     } else {
         raw.clone()

@@ -80,22 +80,43 @@ impl CronSchedule {
             }
         };
         let (min, hour, dom, month, dow) = (rest[0], rest[1], rest[2], rest[3], rest[4]);
+        for (field, name, lo, hi) in [
+            (sec, "second", 0, 59),
+            (min, "minute", 0, 59),
+            (hour, "hour", 0, 23),
+            (dom, "day of month", 1, 31),
+            (month, "month", 1, 12),
+        ] {
+            check_range(field, name, lo, hi).map_err(fail)?;
+        }
         let days = weekdays(dow).map_err(fail)?;
         // crontab(5): a field starting with '*' is unrestricted for the OR rule.
         let dom_restricted = !dom.starts_with('*');
         let dow_restricted = !dow.starts_with('*');
+        // Both restricted: either may match (the union of two schedules). Otherwise both
+        // must match, as the crate does it (a '*'-led field like "*/2" still constrains).
         let variants: Vec<(&str, String)> = if dom_restricted && dow_restricted {
             vec![(dom, "*".to_owned()), ("*", days)]
-        } else if dow_restricted {
-            vec![(dom, days)]
         } else {
-            vec![(dom, "*".to_owned())]
+            vec![(dom, days)]
         };
         let alternatives = variants
             .into_iter()
             .map(|(dom, dow)| {
                 let crate_expr = format!("{sec} {min} {hour} {dom} {month} {dow}");
-                cron::Schedule::from_str(&crate_expr).map_err(|e| fail(e.to_string()))
+                // The crate's message describes its own dialect over several lines; its last
+                // line is the part that makes sense for ours.
+                cron::Schedule::from_str(&crate_expr).map_err(|e| {
+                    let text = e.to_string();
+                    fail(
+                        text.lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or(&text)
+                            .trim()
+                            .to_owned(),
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CronSchedule {
@@ -121,6 +142,21 @@ impl CronSchedule {
             .filter(|t| *t > after)
             .min()
     }
+}
+
+/// Checks that every number in a crontab field lies in `lo..=hi` (names are left to the crate).
+fn check_range(field: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
+    for item in field.split(',') {
+        let (range, _step) = item.split_once('/').unwrap_or((item, ""));
+        for token in range.split('-') {
+            if let Ok(n) = token.parse::<u32>() {
+                if n < lo || n > hi {
+                    return Err(format!("{name} {n} is out of range {lo}-{hi}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Translates a crontab day-of-week field into the cron crate's numbering (1 = Sunday).

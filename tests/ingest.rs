@@ -12,11 +12,26 @@ const SEED_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 
 async fn world() -> (FeedServer, Setup) {
     let server = FeedServer::start();
-    server.put("/gt.rss", Resource::new(fixture("globaltimes.rss"), "application/rss+xml"));
-    server.put("/partner.atom", Resource::new(fixture("partner.atom"), "application/atom+xml"));
-    server.put("/worldwire.json", Resource::new(fixture("worldwire.json"), "application/feed+json"));
-    server.put("/digest.rdf", Resource::new(fixture("digest.rdf"), "application/rdf+xml"));
-    server.put("/truncated.xml", Resource::new(fixture("truncated.xml"), "text/xml"));
+    server.put(
+        "/gt.rss",
+        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
+    );
+    server.put(
+        "/partner.atom",
+        Resource::new(fixture("partner.atom"), "application/atom+xml"),
+    );
+    server.put(
+        "/worldwire.json",
+        Resource::new(fixture("worldwire.json"), "application/feed+json"),
+    );
+    server.put(
+        "/digest.rdf",
+        Resource::new(fixture("digest.rdf"), "application/rdf+xml"),
+    );
+    server.put(
+        "/truncated.xml",
+        Resource::new(fixture("truncated.xml"), "text/xml"),
+    );
     let setup = Setup::new(&format!(
         r#"
 [feed]
@@ -78,13 +93,22 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
     let first = setup.feedmerge(&["fetch", "--source", "Global Times"]);
     assert!(first.status.success(), "{first:?}");
     let out = stdout(&first);
-    assert!(line(&out, "Global Times").contains("200  3 new, 0 updated, 0 unchanged, 0 merged"), "{out}");
+    assert!(
+        line(&out, "Global Times").contains("200  3 new, 0 updated, 0 unchanged, 0 merged"),
+        "{out}"
+    );
 
     let all = setup.feedmerge(&["fetch"]);
-    assert!(all.status.success(), "a failing source must not fail the command: {all:?}");
+    assert!(
+        all.status.success(),
+        "a failing source must not fail the command: {all:?}"
+    );
     let out = stdout(&all);
     assert_eq!(out.lines().count(), 5, "one line per source:\n{out}");
-    assert!(line(&out, "Global Times").contains("304  not modified"), "{out}");
+    assert!(
+        line(&out, "Global Times").contains("304  not modified"),
+        "{out}"
+    );
     for re_run in ["Partner Wire", "Worldwire", "Morning Digest"] {
         assert!(
             line(&out, re_run).contains("200  1 new, 0 updated, 0 unchanged, 1 merged"),
@@ -92,10 +116,17 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
         );
     }
     let broken = line(&out, "Broken Outlet");
-    assert!(broken.contains("200  error: not a readable RSS, Atom or JSON feed"), "{broken}");
+    assert!(
+        broken.contains("200  error: not a readable RSS, Atom or JSON feed"),
+        "{broken}"
+    );
 
     let db = setup.db().await;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM articles").await, 6, "3 + 1 + 1 + 1 distinct articles");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM articles").await,
+        6,
+        "3 + 1 + 1 + 1 distinct articles"
+    );
     let (seed_id, seed_source): (i64, String) = sqlx::query_as(
         "SELECT a.id, s.name FROM articles a JOIN sources s ON s.id = a.source_id WHERE canonical_link = $1",
     )
@@ -113,9 +144,21 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
     .await
     .unwrap();
     let names: Vec<&str> = carriers.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["Global Times", "Morning Digest", "Partner Wire", "Worldwire"]);
+    assert_eq!(
+        names,
+        [
+            "Global Times",
+            "Morning Digest",
+            "Partner Wire",
+            "Worldwire"
+        ]
+    );
     // An Atom title of type html arrives as plain text, entities decoded once.
-    assert!(carriers.iter().any(|(_, t)| t == "Putin: Russia open to Ukraine dialogue, praises China\u{2019}s <balanced> stance"), "{carriers:?}");
+    assert!(
+        carriers.iter().any(|(_, t)| t
+            == "Putin: Russia open to Ukraine dialogue, praises China\u{2019}s <balanced> stance"),
+        "{carriers:?}"
+    );
 
     // The failure is recorded against its source, the others are healthy.
     let errors: Vec<(String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
@@ -127,7 +170,10 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
     for (name, status, error, failures) in &errors {
         if name == "Broken Outlet" {
             assert_eq!(*status, Some(200));
-            assert!(error.as_deref().unwrap_or("").contains("not a readable"), "{error:?}");
+            assert!(
+                error.as_deref().unwrap_or("").contains("not a readable"),
+                "{error:?}"
+            );
             assert_eq!(*failures, 1);
         } else {
             assert_eq!((error, failures), (&None, &0), "{name}");
@@ -140,17 +186,28 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
         .fetch_one(&db)
         .await
         .unwrap();
-    assert!(content.contains(r#"src="https://www.globaltimes.cn/Portals/0/attachment/2024/putin-xi.jpg""#), "{content}");
-    assert!(content.contains(r#"href="https://www.globaltimes.cn/opinion/editorial/""#), "{content}");
-    assert!(content.contains("Zhang Hanhui, Chinese ambassador to Russia"), "the body survives");
+    assert!(
+        content
+            .contains(r#"src="https://www.globaltimes.cn/Portals/0/attachment/2024/putin-xi.jpg""#),
+        "{content}"
+    );
+    assert!(
+        content.contains(r#"href="https://www.globaltimes.cn/opinion/editorial/""#),
+        "{content}"
+    );
+    assert!(
+        content.contains("Zhang Hanhui, Chinese ambassador to Russia"),
+        "the body survives"
+    );
     for banned in ["<script", "javascript:", "onclick", "<iframe", "steal()"] {
         assert!(!content.contains(banned), "{banned} survived: {content}");
     }
     // Atom's relative link resolves against the feed's address.
-    let partner_own: String = sqlx::query_scalar("SELECT link FROM articles WHERE title LIKE 'Local elections%'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let partner_own: String =
+        sqlx::query_scalar("SELECT link FROM articles WHERE title LIKE 'Local elections%'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert_eq!(partner_own, server.url("/2024/05/16/elections.html"));
     // An undated entry is dated when first seen.
     let (published, first_seen): (i64, i64) =
@@ -165,27 +222,62 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
     assert!(atom_out.status.success(), "{atom_out:?}");
     let atom = atom_syndication::Feed::read_from(&atom_out.stdout[..]).expect("valid Atom");
     assert_eq!(atom.entries().len(), 6);
-    assert_eq!(atom.links().iter().find(|l| l.rel() == "self").map(|l| l.href()), Some("http://news.example/merged/feed.atom"));
+    assert_eq!(
+        atom.links()
+            .iter()
+            .find(|l| l.rel() == "self")
+            .map(|l| l.href()),
+        Some("http://news.example/merged/feed.atom")
+    );
     for entry in atom.entries() {
-        assert!(entry.id().starts_with("http://news.example/merged/entries/"), "{}", entry.id());
-        assert!(entry.source().is_some(), "entry {} credits no outlet", entry.title().as_str());
+        assert!(
+            entry
+                .id()
+                .starts_with("http://news.example/merged/entries/"),
+            "{}",
+            entry.id()
+        );
+        assert!(
+            entry.source().is_some(),
+            "entry {} credits no outlet",
+            entry.title().as_str()
+        );
     }
-    let seed = atom.entries().iter().find(|e| e.links().iter().any(|l| l.href() == SEED_LINK)).expect("seed entry");
+    let seed = atom
+        .entries()
+        .iter()
+        .find(|e| e.links().iter().any(|l| l.href() == SEED_LINK))
+        .expect("seed entry");
     assert_eq!(seed.title().as_str(), fixture_title());
     assert_eq!(seed.source().unwrap().title().as_str(), "Global Times");
-    let related: BTreeSet<&str> = seed.links().iter().filter(|l| l.rel() == "related").map(|l| l.href()).collect();
+    let related: BTreeSet<&str> = seed
+        .links()
+        .iter()
+        .filter(|l| l.rel() == "related")
+        .map(|l| l.href())
+        .collect();
     assert_eq!(related.len(), 3, "{related:?}");
-    assert!(related.iter().any(|l| l.contains("utm_source=partner")), "each outlet's own link: {related:?}");
+    assert!(
+        related.iter().any(|l| l.contains("utm_source=partner")),
+        "each outlet's own link: {related:?}"
+    );
 
     let rss_out = setup.feedmerge(&["export", "--format", "rss"]);
     let rss = rss::Channel::read_from(&rss_out.stdout[..]).expect("valid RSS");
     assert_eq!(rss.items().len(), 6);
     assert!(rss.items().iter().all(|i| i.source().is_some()));
-    let seed_item = rss.items().iter().find(|i| i.link() == Some(SEED_LINK)).expect("seed item");
+    let seed_item = rss
+        .items()
+        .iter()
+        .find(|i| i.link() == Some(SEED_LINK))
+        .expect("seed item");
     assert_eq!(seed_item.source().unwrap().title(), Some("Global Times"));
     let description = seed_item.description().unwrap();
     for outlet in ["Partner Wire", "Worldwire", "Morning Digest"] {
-        assert!(description.contains(outlet), "{outlet} not credited in {description}");
+        assert!(
+            description.contains(outlet),
+            "{outlet} not credited in {description}"
+        );
     }
 
     let json_out = setup.feedmerge(&["export", "--format", "json"]);
@@ -193,19 +285,39 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
     assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
     let items = json["items"].as_array().unwrap();
     assert_eq!(items.len(), 6);
-    let seed_json = items.iter().find(|i| i["url"] == SEED_LINK).expect("seed item");
+    let seed_json = items
+        .iter()
+        .find(|i| i["url"] == SEED_LINK)
+        .expect("seed item");
     assert_eq!(seed_json["authors"][0]["name"], "Global Times");
-    let also: BTreeSet<&str> = seed_json["_feedmerge"]["also"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
-    assert_eq!(also, BTreeSet::from(["Morning Digest", "Partner Wire", "Worldwire"]));
+    let also: BTreeSet<&str> = seed_json["_feedmerge"]["also"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        also,
+        BTreeSet::from(["Morning Digest", "Partner Wire", "Worldwire"])
+    );
     // Newest first.
-    let dates: Vec<&str> = items.iter().map(|i| i["date_published"].as_str().unwrap()).collect();
+    let dates: Vec<&str> = items
+        .iter()
+        .map(|i| i["date_published"].as_str().unwrap())
+        .collect();
     let mut sorted = dates.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(dates, sorted);
 }
 
 fn fixture_title() -> String {
-    String::from_utf8(fixture("seed-article.txt")).unwrap().lines().next().unwrap().trim().to_owned()
+    String::from_utf8(fixture("seed-article.txt"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -213,51 +325,95 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place() {
     let (server, setup) = world().await;
     assert!(setup.feedmerge(&["fetch"]).status.success());
     let db = setup.db().await;
-    let before: Vec<(i64, String, i64)> = sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let before: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     let ids_before = setup.feedmerge(&["export", "--format", "json"]).stdout;
 
     // Nothing changed: every feed that gave an ETag is asked with If-None-Match and answers 304.
     let again = setup.feedmerge(&["fetch"]);
     let out = stdout(&again);
-    for name in ["Global Times", "Partner Wire", "Worldwire", "Morning Digest"] {
+    for name in [
+        "Global Times",
+        "Partner Wire",
+        "Worldwire",
+        "Morning Digest",
+    ] {
         assert!(line(&out, name).contains("304  not modified"), "{out}");
     }
     let gt = server.seen("/gt.rss");
     assert_eq!(gt.len(), 2);
     assert_eq!(gt[0].if_none_match, None);
-    assert_eq!(gt[1].if_none_match.as_deref(), Resource::new(fixture("globaltimes.rss"), "").etag.as_deref());
-    assert!(gt[0].user_agent.as_deref().unwrap_or("").starts_with("feedmerge/"), "{:?}", gt[0].user_agent);
+    assert_eq!(
+        gt[1].if_none_match.as_deref(),
+        Resource::new(fixture("globaltimes.rss"), "")
+            .etag
+            .as_deref()
+    );
+    assert!(
+        gt[0]
+            .user_agent
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("feedmerge/"),
+        "{:?}",
+        gt[0].user_agent
+    );
     // A feed that failed to parse is not cached: it is fetched in full again.
     let broken = server.seen("/truncated.xml");
     assert_eq!(broken.len(), 2);
     assert_eq!(broken[1].if_none_match, None);
-    let after: Vec<(i64, String, i64)> = sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let after: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(before, after, "a 304 changes no article");
-    assert_eq!(setup.feedmerge(&["export", "--format", "json"]).stdout, ids_before, "re-rendering is stable");
+    assert_eq!(
+        setup.feedmerge(&["export", "--format", "json"]).stdout,
+        ids_before,
+        "re-rendering is stable"
+    );
 
     // Global Times edits a headline: the same row is updated, its `updated` moves.
     let edited = String::from_utf8(fixture("globaltimes.rss"))
         .unwrap()
-        .replace("rise 2.3% in April as consumption recovers", "rise 2.3% in April, beating forecasts");
-    server.put("/gt.rss", Resource::new(edited.into_bytes(), "application/rss+xml"));
+        .replace(
+            "rise 2.3% in April as consumption recovers",
+            "rise 2.3% in April, beating forecasts",
+        );
+    server.put(
+        "/gt.rss",
+        Resource::new(edited.into_bytes(), "application/rss+xml"),
+    );
     let third = setup.feedmerge(&["fetch", "--source", "global times"]);
-    assert!(line(&stdout(&third), "Global Times").contains("200  0 new, 1 updated, 2 unchanged, 0 merged"), "{third:?}");
-    let (id, title, updated): (i64, String, i64) =
-        sqlx::query_as("SELECT id, title, updated FROM articles WHERE title LIKE 'China''s retail sales%'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    let old = before.iter().find(|(_, t, _)| t.starts_with("China's retail sales")).unwrap();
+    assert!(
+        line(&stdout(&third), "Global Times")
+            .contains("200  0 new, 1 updated, 2 unchanged, 0 merged"),
+        "{third:?}"
+    );
+    let (id, title, updated): (i64, String, i64) = sqlx::query_as(
+        "SELECT id, title, updated FROM articles WHERE title LIKE 'China''s retail sales%'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let old = before
+        .iter()
+        .find(|(_, t, _)| t.starts_with("China's retail sales"))
+        .unwrap();
     assert_eq!(id, old.0, "updated in place");
-    assert_eq!(title, "China's retail sales rise 2.3% in April, beating forecasts");
+    assert_eq!(
+        title,
+        "China's retail sales rise 2.3% in April, beating forecasts"
+    );
     assert!(updated > old.2, "updated time moves");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(&db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(n, 6, "never stored twice");
 }
 
@@ -267,5 +423,8 @@ async fn unknown_source_is_a_usage_error() {
     let out = setup.feedmerge(&["fetch", "--source", "Nope"]);
     assert!(!out.status.success());
     let err = common::stderr(&out);
-    assert!(err.contains("no source named \"Nope\"") && err.contains("Global Times"), "{err}");
+    assert!(
+        err.contains("no source named \"Nope\"") && err.contains("Global Times"),
+        "{err}"
+    );
 }

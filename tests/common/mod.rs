@@ -16,7 +16,9 @@ use axum::Router;
 
 /// Reads a file from `tests/fixtures/`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -74,7 +76,10 @@ impl FeedServer {
         let addr = listener.local_addr().expect("local addr");
         let app = Router::new().fallback(serve).with_state(world.clone());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 axum::serve(listener, app).await
@@ -88,28 +93,48 @@ impl FeedServer {
     }
 
     pub fn put(&self, path: &str, resource: Resource) {
-        self.world.lock().unwrap().resources.insert(path.into(), resource);
+        self.world
+            .lock()
+            .unwrap()
+            .resources
+            .insert(path.into(), resource);
     }
 
     pub fn seen(&self, path: &str) -> Vec<Seen> {
-        self.world.lock().unwrap().seen.iter().filter(|s| s.path == path).cloned().collect()
+        self.world
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
     }
 }
 
 async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let header_str = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let if_none_match = header_str(header::IF_NONE_MATCH);
     let user_agent = header_str(header::USER_AGENT);
     let mut world = world.lock().unwrap();
     let resource = world.resources.get(&path).cloned();
     let response = match resource {
-        None => Response::builder().status(StatusCode::NOT_FOUND).body(Body::from("not found")),
-        Some(r) if r.etag.is_some() && r.etag == if_none_match => {
-            Response::builder().status(StatusCode::NOT_MODIFIED).body(Body::empty())
-        }
+        None => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("not found")),
+        Some(r) if r.etag.is_some() && r.etag == if_none_match => Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty()),
         Some(r) => {
-            let mut b = Response::builder().status(r.status).header(header::CONTENT_TYPE, r.content_type);
+            let mut b = Response::builder()
+                .status(r.status)
+                .header(header::CONTENT_TYPE, r.content_type);
             if let Some(etag) = r.etag {
                 b = b.header(header::ETAG, etag);
             }
@@ -165,7 +190,9 @@ impl Setup {
         let options = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(self.database())
             .read_only(true);
-        sqlx::SqlitePool::connect_with(options).await.expect("open test database")
+        sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open test database")
     }
 }
 

@@ -1,0 +1,161 @@
+//! `feedmerge check`: every problem in a config is reported with file, line, column and key,
+//! and `feedmerge run` refuses to start on it with the same message.
+
+mod common;
+
+use common::{stderr, stdout, Setup};
+
+const GOOD_SOURCE: &str =
+    "[[sources]]\nname = \"Global Times\"\nurl = \"https://www.globaltimes.cn/rss/outbrain.xml\"\n";
+
+/// Runs `check` on `toml`, asserts it fails and that `run` fails with the same problems, and
+/// returns the problem lines (with the temp dir's path replaced by `CONFIG`).
+fn problems(toml: &str) -> Vec<String> {
+    let setup = Setup::new(toml);
+    let check = setup.feedmerge(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+    let run = setup.feedmerge(&["run"]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(
+        stderr(&check),
+        stderr(&run),
+        "run must refuse with check's message"
+    );
+    assert!(
+        !setup.database().exists(),
+        "nothing may be created from a bad config"
+    );
+    let path = setup.config.display().to_string();
+    stderr(&check)
+        .lines()
+        .filter(|l| !l.ends_with("nothing was started"))
+        .map(|l| l.replace(&path, "CONFIG"))
+        .collect()
+}
+
+#[test]
+fn bad_toml_is_located() {
+    let lines = problems(&format!("[feed\ntitle = \"x\"\n{GOOD_SOURCE}"));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("CONFIG:1:6: invalid TOML:"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn unknown_key_is_named_with_its_table() {
+    let lines = problems(&format!(
+        "[poll]\nconcurrency = 4\n  schedul = \"*/5 * * * *\"\n{GOOD_SOURCE}"
+    ));
+    assert_eq!(
+        lines,
+        ["CONFIG:3:3: poll.schedul: unknown key (check its spelling and the table it is in)"]
+    );
+}
+
+#[test]
+fn bad_cron_expression_is_explained() {
+    let lines = problems(&format!("{GOOD_SOURCE}schedule = \"61 * * * *\"\n"));
+    assert_eq!(
+        lines,
+        ["CONFIG:4:12: sources[0].schedule: invalid cron expression \"61 * * * *\": minute 61 is out of range 0-59"]
+    );
+    let lines = problems(&format!(
+        "[poll]\nschedule = \"every 5 minutes\"\n{GOOD_SOURCE}"
+    ));
+    assert!(
+        lines[0].starts_with("CONFIG:2:12: poll.schedule: invalid cron expression"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("expected 5 fields"), "{lines:?}");
+}
+
+#[test]
+fn bad_url_is_reported() {
+    let lines = problems("[[sources]]\nname = \"A\"\nurl = \"not a url\"\n");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("CONFIG:3:7: sources[0].url: \"not a url\" is not a valid URL"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn duplicate_source_name_points_at_both() {
+    let lines = problems(&format!(
+        "{GOOD_SOURCE}\n[[sources]]\nname = \"global times\"\nurl = \"https://example.com/feed\"\n"
+    ));
+    assert_eq!(
+        lines,
+        ["CONFIG:6:8: sources[1].name: duplicate source name \"global times\" (first used on line 2); names must be unique"]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let toml = "[feed]\nmax_entries = 0\ncolour = \"red\"\n[server]\nlisten = \"localhost\"\n\
+                [[sources]]\nname = \"A\"\nurl = \"ftp://example.com/feed\"\nschedule = \"* * * * 8\"\n";
+    let lines = problems(toml);
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "feed.max_entries",
+            "feed.colour",
+            "server.listen",
+            "sources[0].url",
+            "sources[0].schedule"
+        ],
+        "{lines:#?}"
+    );
+    let wrong_type = problems(&format!("[feed]\nmax_entries = \"lots\"\n{GOOD_SOURCE}"));
+    assert_eq!(
+        wrong_type,
+        ["CONFIG:2:15: feed.max_entries: invalid type: string \"lots\", expected u32"]
+    );
+}
+
+#[test]
+fn good_config_passes_and_env_var_names_it() {
+    let setup = Setup::new(GOOD_SOURCE);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .arg("check")
+        .env("FEEDMERGE_CONFIG", &setup.config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).contains("OK (1 sources, 1 enabled)"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["check", "-c", "/nonexistent/feedmerge.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read config file /nonexistent/feedmerge.toml"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/feedmerge.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["check", "-c", example])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(example).unwrap();
+    assert!(text.matches("[[sources]]").count() >= 10);
+    assert!(text.contains("https://www.globaltimes.cn/rss/outbrain.xml"));
+}

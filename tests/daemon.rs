@@ -1,0 +1,186 @@
+//! `feedmerge run` as a user runs it: it polls at start, serves the merged feed in three
+//! formats and `/healthz` over HTTP, and stops cleanly on SIGTERM within 10 seconds.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fixture, free_port, FeedServer, Resource, Setup};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
+    let r = client.get(url).send().await.expect(url);
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, ct, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn run_serves_the_merged_feed_and_stops_on_sigterm() {
+    let server = FeedServer::start();
+    server.put(
+        "/gt.rss",
+        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
+    );
+    server.put(
+        "/partner.atom",
+        Resource::new(fixture("partner.atom"), "application/atom+xml"),
+    );
+    let port = free_port();
+    let setup = Setup::new(&format!(
+        r#"
+[feed]
+title = "Daemon test"
+base_url = "http://127.0.0.1:{port}"
+[server]
+listen = "127.0.0.1:{port}"
+[storage]
+database = "db/feedmerge.db"
+[poll]
+schedule = "0 0 1 1 *"
+[[sources]]
+name = "Global Times"
+url = "{}"
+[[sources]]
+name = "Partner Wire"
+url = "{}"
+[[sources]]
+name = "Dead Link"
+url = "{}"
+"#,
+        server.url("/gt.rss"),
+        server.url("/partner.atom"),
+        server.url("/nothing-here.xml"),
+    ));
+    let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["run", "--config"]) // the global option after the subcommand
+        .arg(&setup.config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start feedmerge run");
+    let mut daemon = Daemon(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+
+    // Never-polled sources are polled at start, not at their next cron tick (next January).
+    let mut health = serde_json::Value::Null;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            health = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+            if health["articles"] == 4 && health["failing_sources"] == 1 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(
+        health["articles"], 4,
+        "3 from Global Times, the partner's re-run merged, 1 of its own: {health}"
+    );
+    assert_eq!(health["sources"], 3);
+    assert_eq!(health["failing_sources"], 1, "the 404 source: {health}");
+    assert!(
+        health["last_poll"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{health}"
+    );
+
+    let (status, ct, atom) = get(&client, &format!("{base}/feed.atom")).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, "application/atom+xml; charset=utf-8")
+    );
+    let atom = atom_syndication::Feed::read_from(atom.as_bytes()).expect("valid Atom");
+    assert_eq!(atom.entries().len(), 4);
+    let (status, ct, rss) = get(&client, &format!("{base}/feed.rss")).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, "application/rss+xml; charset=utf-8")
+    );
+    assert_eq!(
+        rss::Channel::read_from(rss.as_bytes())
+            .expect("valid RSS")
+            .items()
+            .len(),
+        4
+    );
+    let (status, ct, json) = get(&client, &format!("{base}/feed.json")).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, "application/feed+json; charset=utf-8")
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(4));
+    // Every format shows the same entries under the same ids.
+    let atom_ids: Vec<&str> = atom.entries().iter().map(|e| e.id()).collect();
+    let json_ids: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(atom_ids, json_ids);
+
+    let (status, _, _) = get(&client, &format!("{base}/nope")).await;
+    assert_eq!(status, 404);
+
+    signal(&daemon.0, "TERM");
+    let asked = Instant::now();
+    let exit = loop {
+        if let Some(exit) = daemon.0.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(daemon.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("Dead Link") && stderr.contains("404"),
+        "the failure is logged with its source: {stderr}"
+    );
+
+    // The database it leaves is consistent and complete.
+    let db = setup.db().await;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM sources WHERE name = 'Dead Link'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(error.as_deref(), Some("the server answered 404 Not Found"));
+}

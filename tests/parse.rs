@@ -1,0 +1,234 @@
+//! `parse` and `dedup` on real bytes: every supported format, legacy encodings declared in
+//! each way outlets declare them, and the identities given to entries.
+
+use feedmerge::dedup::{canonical_link, identify};
+use feedmerge::parse::{parse_feed, ParseError, ParsedFeed};
+use url::Url;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect(name)
+}
+
+fn parse(name: &str, content_type: Option<&str>) -> ParsedFeed {
+    let url = Url::parse("https://feeds.example.com/feed.xml").unwrap();
+    parse_feed(&fixture(name), content_type, &url).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_format_parses() {
+    for (name, entries, a_title) in [
+        ("real/rss091.xml", 6, "UK bloggers get organised"),
+        (
+            "real/rss092.xml",
+            22,
+            "Kevin Drennan started a Grateful Dead Weblog",
+        ), // untitled: titled by their text
+        ("real/rss1.xml", 2, "Processing Inclusions with XSLT"),
+        (
+            "globaltimes.rss",
+            3,
+            "China's retail sales rise 2.3% in April as consumption recovers",
+        ),
+        (
+            "digest.rdf",
+            2,
+            "Heatwave warning for the south this weekend",
+        ),
+        (
+            "partner.atom",
+            2,
+            "Local elections draw record turnout across the region",
+        ),
+        (
+            "atom03.xml",
+            1,
+            "Parliament passes budget after all-night session",
+        ),
+        (
+            "worldwire.json",
+            2,
+            "Asian markets edge higher on rate-cut hopes",
+        ),
+    ] {
+        let feed = parse(name, None);
+        assert_eq!(feed.articles.len(), entries, "{name}");
+        let titles: Vec<&str> = feed.articles.iter().map(|a| a.title.as_str()).collect();
+        assert!(
+            titles.iter().any(|t| t.contains(a_title)),
+            "{name}: {titles:?}"
+        );
+        assert!(feed.articles.iter().all(|a| !a.title.is_empty()), "{name}");
+    }
+}
+
+#[test]
+fn atom_0_3_dates_and_links_are_read() {
+    let feed = parse("atom03.xml", None);
+    let a = &feed.articles[0];
+    assert_eq!(
+        a.published.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2024-05-16T09:00:00+00:00")
+    );
+    assert_eq!(
+        a.updated.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2024-05-16T09:30:00+00:00")
+    );
+    assert_eq!(
+        a.link.as_deref(),
+        Some("https://old-atom.example/2024/05/budget")
+    );
+    assert_eq!(feed.site_url.as_deref(), Some("https://old-atom.example/"));
+}
+
+#[test]
+fn windows_1251_with_a_late_declaration_is_decoded_not_a_panic() {
+    // feed-rs panics on this file as is: the declaration ends past byte 64.
+    // It also declares UserLand's RSS namespace as its default, which hides every element
+    // from feed-rs unless dropped.
+    let feed = parse("cp1251-late-declaration.xml", Some("application/rss+xml"));
+    assert_eq!(feed.articles.len(), 10);
+    assert_eq!(
+        feed.title.as_deref(),
+        Some("Новости Оренбурга и области / Раздел Новости")
+    );
+    assert!(
+        feed.articles[0]
+            .title
+            .starts_with("В Бузулуке главные стройплощадки"),
+        "{}",
+        feed.articles[0].title
+    );
+}
+
+#[test]
+fn gb2312_declared_in_the_xml_is_decoded() {
+    let feed = parse("real/encoding-gb2312.xml", None);
+    assert_eq!(feed.title.as_deref(), Some("互联网"));
+    assert_eq!(feed.articles.len(), 1);
+    assert!(
+        feed.articles[0]
+            .title
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{}",
+        feed.articles[0].title
+    );
+}
+
+#[test]
+fn charset_only_in_the_http_header_is_used() {
+    let bytes = fixture("real/latin2.rss");
+    let without_declaration = &bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let url = Url::parse("http://www.example.pl/rss").unwrap();
+    let feed = parse_feed(
+        without_declaration,
+        Some("text/xml; charset=ISO-8859-2"),
+        &url,
+    )
+    .unwrap();
+    assert_eq!(feed.articles[0].title, "ZAŻÓŁĆ GĘSLĄ JAŹŃ");
+    // Without the header the same bytes are read as UTF-8, with replacement characters, not an error.
+    let feed = parse_feed(without_declaration, Some("text/xml"), &url).unwrap();
+    assert!(feed.articles[0].title.contains('\u{fffd}'));
+}
+
+#[test]
+fn unknown_rss_versions_are_read_as_rss_2() {
+    let url = Url::parse("https://example.com/").unwrap();
+    for rss in [
+        r#"<rss>"#,
+        r#"<rss version="2.00">"#,
+        r#"<rss version='0.94' xmlns:x="y">"#,
+    ] {
+        let doc = format!("{rss}<channel><title>T</title><item><title>Hello</title><guid>1</guid></item></channel></rss>");
+        let feed = parse_feed(doc.as_bytes(), None, &url).unwrap_or_else(|e| panic!("{rss}: {e}"));
+        assert_eq!(feed.articles[0].title, "Hello", "{rss}");
+    }
+}
+
+#[test]
+fn what_is_not_a_feed_gets_a_plain_error() {
+    let url = Url::parse("https://example.com/").unwrap();
+    let html = b"<!DOCTYPE html>\n<html><head><title>Home</title></head><body>hi</body></html>";
+    let e = parse_feed(html, Some("text/html"), &url).unwrap_err();
+    assert!(matches!(e, ParseError::Html));
+    assert_eq!(e.to_string(), "this is an HTML page, not a feed");
+    assert!(matches!(
+        parse_feed(b"  \n", None, &url),
+        Err(ParseError::Empty)
+    ));
+    let e = parse_feed(&fixture("truncated.xml"), None, &url).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("not a readable RSS, Atom or JSON feed"),
+        "{e}"
+    );
+    let e = parse_feed(b"{\"version\": 12}", None, &url).unwrap_err();
+    assert!(matches!(e, ParseError::Invalid(_)), "{e}");
+}
+
+#[test]
+fn entries_without_guid_or_link_get_a_stable_identity() {
+    let doc = b"<rss version=\"2.0\"><channel><title>T</title>\
+        <item><title>First</title><description>One</description></item>\
+        <item><title>Second</title><description>Two</description></item>\
+        <item><title>First</title><description>One</description></item>\
+        </channel></rss>";
+    let url = Url::parse("https://example.com/feed").unwrap();
+    let keys = || -> Vec<String> {
+        identify(parse_feed(doc, None, &url).unwrap().articles)
+            .into_iter()
+            .map(|k| k.key)
+            .collect()
+    };
+    let first = keys();
+    assert_eq!(first.len(), 2, "the repeated entry is dropped: {first:?}");
+    assert!(first.iter().all(|k| k.starts_with("hash:")));
+    assert_ne!(first[0], first[1]);
+    assert_eq!(first, keys(), "the same on every parse");
+}
+
+#[test]
+fn identity_prefers_guid_then_link() {
+    let feed = parse("digest.rdf", None);
+    let keyed = identify(feed.articles);
+    // RSS 1.0 has no guid: the canonical link identifies the entry.
+    assert_eq!(
+        keyed[0].key,
+        "link:https://www.globaltimes.cn/page/202405/1312466.shtml"
+    );
+    let keyed = identify(parse("globaltimes.rss", None).articles);
+    assert_eq!(keyed[0].key, "guid:gt-1312466");
+    assert_eq!(
+        keyed[2].key,
+        "link:https://www.globaltimes.cn/page/202405/1312480.shtml"
+    );
+}
+
+#[test]
+fn canonical_links_drop_tracking_only() {
+    for (raw, canonical) in [
+        (
+            "https://www.globaltimes.cn/page/1.shtml?utm_source=x&utm_medium=rss#top",
+            "https://www.globaltimes.cn/page/1.shtml",
+        ),
+        (
+            "HTTP://WWW.GlobalTimes.CN:80/page/1.shtml?fbclid=abc&gclid=d",
+            "https://www.globaltimes.cn/page/1.shtml",
+        ),
+        (
+            "https://example.com:8443/a?id=7&utm_campaign=z&page=2",
+            "https://example.com:8443/a?id=7&page=2",
+        ),
+        ("https://example.com/a?ID=7", "https://example.com/a?ID=7"),
+        ("https://example.com/A/B", "https://example.com/A/B"),
+    ] {
+        assert_eq!(canonical_link(raw).as_deref(), Some(canonical), "{raw}");
+    }
+    assert_eq!(canonical_link("mailto:x@example.com"), None);
+    assert_eq!(canonical_link("/relative"), None);
+}
