@@ -20,12 +20,17 @@ use feedmerge::store::{Attempt, Store};
 use url::Url;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             files(&path, out);
-        } else if !matches!(path.extension().and_then(|e| e.to_str()), Some("md" | "tsv" | "txt")) {
+        } else if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("md" | "tsv" | "txt")
+        ) {
             out.push(path);
         }
     }
@@ -45,7 +50,10 @@ struct Run {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // cargo passes `--bench`; everything else is ours.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let dir = PathBuf::from(args.first().map_or("tests/fixtures", String::as_str));
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
     let mut paths = Vec::new();
@@ -53,7 +61,12 @@ async fn main() {
     paths.sort();
     let inputs: Vec<(String, Vec<u8>)> = paths
         .iter()
-        .filter_map(|p| Some((p.strip_prefix(&dir).ok()?.display().to_string(), std::fs::read(p).ok()?)))
+        .filter_map(|p| {
+            Some((
+                p.strip_prefix(&dir).ok()?.display().to_string(),
+                std::fs::read(p).ok()?,
+            ))
+        })
         .collect();
     let bytes: usize = inputs.iter().map(|(_, b)| b.len()).sum();
     if inputs.is_empty() {
@@ -75,7 +88,9 @@ async fn main() {
         let parse = started.elapsed();
 
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("bench.db")).await.expect("open store");
+        let store = Store::open(&dir.path().join("bench.db"))
+            .await
+            .expect("open store");
         let sources: Vec<Source> = parsed
             .iter()
             .map(|(name, _)| Source {
@@ -135,7 +150,11 @@ async fn main() {
         let store_again = started.elapsed();
         store.close().await;
         let ok = parsed.iter().filter(|(_, f)| f.is_some()).count();
-        let articles: usize = parsed.iter().filter_map(|(_, f)| f.as_ref()).map(|f| f.articles.len()).sum();
+        let articles: usize = parsed
+            .iter()
+            .filter_map(|(_, f)| f.as_ref())
+            .map(|f| f.articles.len())
+            .sum();
         summary = (ok, articles, stored);
         results.push(Run {
             parse,
@@ -149,13 +168,29 @@ async fn main() {
     let store_new = median(results.iter().map(|r| r.store_new).collect());
     let store_again = median(results.iter().map(|r| r.store_again).collect());
     let per_sec = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
-    println!("corpus: {} ({} files, {:.1} MiB; {ok} parsed, {} errors)", dir.display(), inputs.len(), bytes as f64 / 1048576.0, inputs.len() - ok);
+    println!(
+        "corpus: {} ({} files, {:.1} MiB; {ok} parsed, {} errors)",
+        dir.display(),
+        inputs.len(),
+        bytes as f64 / 1048576.0,
+        inputs.len() - ok
+    );
     println!("articles: {articles} parsed, {stored} stored (the rest: repeats within a feed)");
     println!("runs: {runs}, medians:");
     println!("| stage | time | throughput |");
     println!("|---|---|---|");
     println!("| parse (decode, feed-rs, normalise, sanitise) | {parse:.2?} | {:.0} articles/s, {:.1} MiB/s |", per_sec(articles, parse), bytes as f64 / 1048576.0 / parse.as_secs_f64());
-    println!("| identify + store, first time (all new) | {store_new:.2?} | {:.0} articles/s |", per_sec(articles, store_new));
-    println!("| identify + store, again (all unchanged) | {store_again:.2?} | {:.0} articles/s |", per_sec(articles, store_again));
-    println!("| end to end, first ingest | {:.2?} | {:.0} articles/s |", parse + store_new, per_sec(articles, parse + store_new));
+    println!(
+        "| identify + store, first time (all new) | {store_new:.2?} | {:.0} articles/s |",
+        per_sec(articles, store_new)
+    );
+    println!(
+        "| identify + store, again (all unchanged) | {store_again:.2?} | {:.0} articles/s |",
+        per_sec(articles, store_again)
+    );
+    println!(
+        "| end to end, first ingest | {:.2?} | {:.0} articles/s |",
+        parse + store_new,
+        per_sec(articles, parse + store_new)
+    );
 }

@@ -192,12 +192,20 @@ impl Fetcher {
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {
+        // The URL may hold credentials, and these messages are logged and stored; the
+        // source's name says which feed it was.
+        let e = e.without_url();
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else if e.is_redirect() {
             FetchError::Redirects
         } else if e.is_connect() {
-            FetchError::Connect(describe(&e))
+            // The root cause ("Connection refused", a DNS or TLS failure) is what matters here.
+            let mut root: &(dyn std::error::Error + 'static) = &e;
+            while let Some(next) = root.source() {
+                root = next;
+            }
+            FetchError::Connect(root.to_string())
         } else {
             FetchError::Other(describe(&e))
         }

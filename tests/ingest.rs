@@ -428,3 +428,129 @@ async fn unknown_source_is_a_usage_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn fetch_limits_and_failures_are_reported_plainly() {
+    let server = FeedServer::start();
+    server.put(
+        "/big.rss",
+        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
+    );
+    server.put(
+        "/home.html",
+        Resource::new(
+            b"<!doctype html><html><body>Welcome</body></html>".to_vec(),
+            "text/html",
+        ),
+    );
+    server.put(
+        "/loop",
+        Resource::redirect(axum::http::StatusCode::FOUND, "/loop"),
+    );
+    server.put(
+        "/moved",
+        Resource::redirect(axum::http::StatusCode::MOVED_PERMANENTLY, "/feed.json"),
+    );
+    server.put(
+        "/feed.json",
+        Resource::new(fixture("worldwire.json"), "application/feed+json"),
+    );
+    let closed = common::free_port();
+    let setup = Setup::new(&format!(
+        r#"
+[storage]
+database = "db/feedmerge.db"
+[poll]
+max_body = "7KiB" # between the JSON (6.5 KB) and the RSS (7.8 KB)
+timeout = "5s"
+[[sources]]
+name = "Too Big"
+url = "{}"
+[[sources]]
+name = "Homepage"
+url = "{}"
+[[sources]]
+name = "Loop"
+url = "{}"
+[[sources]]
+name = "Refused"
+url = "http://reader:s3cret@127.0.0.1:{closed}/feed.xml"
+[[sources]]
+name = "Moved"
+url = "{}"
+"#,
+        server.url("/big.rss"),
+        server.url("/home.html"),
+        server.url("/loop"),
+        server.url("/moved"),
+    ));
+    let out = setup.feedmerge(&["fetch"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        line(&text, "Too Big")
+            .contains("error: the feed is larger than 7168 bytes; raise [poll].max_body"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "Homepage").contains("200  error: this is an HTML page, not a feed"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "Loop").contains("error: more than 5 redirects"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "Refused").contains("-  error: could not connect: Connection refused"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "Moved").contains("200  2 new"),
+        "redirects are followed: {text}"
+    );
+    assert_eq!(
+        server.seen("/loop").len(),
+        6,
+        "the first request and 5 redirects"
+    );
+    assert!(
+        !text.contains("s3cret") && !common::stderr(&out).contains("s3cret"),
+        "credentials leaked: {out:?}"
+    );
+    let db = setup.db().await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT last_error FROM sources WHERE last_error IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert!(stored.iter().all(|e| !e.contains("s3cret")), "{stored:?}");
+}
+
+#[tokio::test]
+async fn characters_xml_forbids_never_reach_the_output() {
+    let server = FeedServer::start();
+    // JSON strings may hold control characters that XML 1.0 forbids.
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Ctl",
+        "items": [{"id": "1", "url": "https://ctl.example/1", "title": "Bell\u0007 and\u0001 nul\u0000",
+                   "content_html": "<p>vertical\u000btab \uFFFF</p>", "date_published": "2024-05-16T09:15:00Z"}]}"#;
+    server.put(
+        "/ctl.json",
+        Resource::new(json.as_bytes().to_vec(), "application/feed+json"),
+    );
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"Ctl\"\nurl = \"{}\"\n",
+        server.url("/ctl.json")
+    ));
+    assert!(stdout(&setup.feedmerge(&["fetch"])).contains("1 new"));
+    let atom = setup.feedmerge(&["export", "--format", "atom"]).stdout;
+    let feed = atom_syndication::Feed::read_from(&atom[..]).expect("well-formed Atom");
+    assert_eq!(feed.entries()[0].title().as_str(), "Bell and nul");
+    let rss = setup.feedmerge(&["export", "--format", "rss"]).stdout;
+    let channel = rss::Channel::read_from(&rss[..]).expect("well-formed RSS");
+    assert!(channel.items()[0]
+        .description()
+        .unwrap()
+        .contains("verticaltab"));
+}

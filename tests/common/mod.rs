@@ -29,6 +29,7 @@ pub struct Resource {
     pub content_type: String,
     pub etag: Option<String>,
     pub status: StatusCode,
+    pub location: Option<String>,
 }
 
 impl Resource {
@@ -39,6 +40,18 @@ impl Resource {
             content_type: content_type.into(),
             etag: Some(etag),
             status: StatusCode::OK,
+            location: None,
+        }
+    }
+
+    /// A redirect to `to`.
+    pub fn redirect(status: StatusCode, to: &str) -> Resource {
+        Resource {
+            body: Vec::new(),
+            content_type: "text/plain".into(),
+            etag: None,
+            status,
+            location: Some(to.into()),
         }
     }
 }
@@ -137,6 +150,9 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
                 .header(header::CONTENT_TYPE, r.content_type);
             if let Some(etag) = r.etag {
                 b = b.header(header::ETAG, etag);
+            }
+            if let Some(location) = r.location {
+                b = b.header(header::LOCATION, location);
             }
             b.body(Body::from(r.body))
         }
