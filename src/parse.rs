@@ -114,16 +114,19 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
         .or_else(|| http_charset(content_type).map(|e| (e, 0)))
         .unwrap_or((UTF_8, 0));
     let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
-    let mut text: String = text
-        .chars()
-        .filter(|&c| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'))
-        .collect();
+    let mut text: String = text.chars().filter(|&c| !xml_forbidden(c)).collect();
     if let Some((start, end)) = xml_declaration(&text) {
         text.replace_range(start..end, "");
     }
     fix_rss_root(&mut text);
     upgrade_atom03(&mut text);
     text
+}
+
+/// Whether XML 1.0 forbids `c` (most C0 controls, U+FFFE, U+FFFF; Rust strings hold no
+/// surrogates).
+pub fn xml_forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// The byte range of `<?xml ... ?>` if it opens the document (after whitespace).
@@ -231,10 +234,10 @@ fn upgrade_atom03(text: &mut String) {
         ("tagline", "subtitle"),
         ("copyright", "rights"),
     ] {
-        for (from, to) in [("<", "<"), ("</", "</")] {
+        for open in ["<", "</"] {
             for end in [">", " "] {
                 upgraded =
-                    upgraded.replace(&format!("{from}{old}{end}"), &format!("{to}{new}{end}"));
+                    upgraded.replace(&format!("{open}{old}{end}"), &format!("{open}{new}{end}"));
             }
         }
     }

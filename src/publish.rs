@@ -14,7 +14,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use url::Url;
 
-use crate::parse::{escape_html, html_to_text};
+use crate::parse::{escape_html, html_to_text, xml_forbidden};
 use crate::store::{Outlet, StoredArticle};
 
 /// An output format of the merged feed.
@@ -101,9 +101,8 @@ pub fn render(
 
 /// Removes the characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF).
 pub fn xml_safe(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
-    if text.contains(bad) {
-        Cow::Owned(text.chars().filter(|&c| !bad(c)).collect())
+    if text.contains(xml_forbidden) {
+        Cow::Owned(text.chars().filter(|&c| !xml_forbidden(c)).collect())
     } else {
         Cow::Borrowed(text)
     }

@@ -392,8 +392,9 @@ impl Store {
                     .find(|a| a.source_id == r.source_id)
                     .and_then(|a| a.link.clone())
                     .or_else(|| r.link.clone());
-                seen.retain(|a| a.source_id != r.source_id);
-                seen.dedup_by_key(|a| a.source_id);
+                // Each other outlet once, however many of its entries carry the article.
+                let mut credited = std::collections::HashSet::from([r.source_id]);
+                seen.retain(|a| credited.insert(a.source_id));
                 StoredArticle {
                     entry_id: r.entry_id,
                     title: r.title,

@@ -554,3 +554,41 @@ async fn characters_xml_forbids_never_reach_the_output() {
         .unwrap()
         .contains("verticaltab"));
 }
+
+#[tokio::test]
+async fn a_new_guid_on_the_same_link_is_the_same_article() {
+    let server = FeedServer::start();
+    server.put(
+        "/gt.rss",
+        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
+    );
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"GT\"\nurl = \"{}\"\n",
+        server.url("/gt.rss")
+    ));
+    assert!(stdout(&setup.feedmerge(&["fetch"])).contains("3 new"));
+    // Some CMSs mint new guids on every rebuild; the links stay.
+    let reminted = String::from_utf8(fixture("globaltimes.rss"))
+        .unwrap()
+        .replace("gt-13124", "cms-v2-13124");
+    server.put(
+        "/gt.rss",
+        Resource::new(reminted.into_bytes(), "application/rss+xml"),
+    );
+    let out = stdout(&setup.feedmerge(&["fetch"]));
+    assert!(
+        line(&out, "GT").contains("200  0 new, 0 updated, 3 unchanged, 0 merged"),
+        "{out}"
+    );
+    let db = setup.db().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM articles").await, 3);
+    // The new guids are remembered: the next poll finds the entries by key.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM appearances WHERE entry_key LIKE 'guid:cms-v2-%'"
+        )
+        .await,
+        2
+    );
+}
