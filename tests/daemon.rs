@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, free_port, FeedServer, Resource, Setup};
+use common::{free_port, FeedServer, Setup};
 
 struct Daemon(Child);
 
@@ -40,14 +40,8 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
 #[tokio::test]
 async fn run_serves_the_merged_feed_and_stops_on_sigterm() {
     let server = FeedServer::start();
-    server.put(
-        "/gt.rss",
-        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
-    );
-    server.put(
-        "/partner.atom",
-        Resource::new(fixture("partner.atom"), "application/atom+xml"),
-    );
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
     let port = free_port();
     let setup = Setup::new(&format!(
         r#"

@@ -12,26 +12,11 @@ const SEED_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 
 async fn world() -> (FeedServer, Setup) {
     let server = FeedServer::start();
-    server.put(
-        "/gt.rss",
-        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
-    );
-    server.put(
-        "/partner.atom",
-        Resource::new(fixture("partner.atom"), "application/atom+xml"),
-    );
-    server.put(
-        "/worldwire.json",
-        Resource::new(fixture("worldwire.json"), "application/feed+json"),
-    );
-    server.put(
-        "/digest.rdf",
-        Resource::new(fixture("digest.rdf"), "application/rdf+xml"),
-    );
-    server.put(
-        "/truncated.xml",
-        Resource::new(fixture("truncated.xml"), "text/xml"),
-    );
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    server.put_fixture("/worldwire.json", "worldwire.json", "application/feed+json");
+    server.put_fixture("/digest.rdf", "digest.rdf", "application/rdf+xml");
+    server.put_fixture("/truncated.xml", "truncated.xml", "text/xml");
     let setup = Setup::new(&format!(
         r#"
 [feed]
@@ -432,10 +417,7 @@ async fn unknown_source_is_a_usage_error() {
 #[tokio::test]
 async fn fetch_limits_and_failures_are_reported_plainly() {
     let server = FeedServer::start();
-    server.put(
-        "/big.rss",
-        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
-    );
+    server.put_fixture("/big.rss", "globaltimes.rss", "application/rss+xml");
     server.put(
         "/home.html",
         Resource::new(
@@ -451,10 +433,7 @@ async fn fetch_limits_and_failures_are_reported_plainly() {
         "/moved",
         Resource::redirect(axum::http::StatusCode::MOVED_PERMANENTLY, "/feed.json"),
     );
-    server.put(
-        "/feed.json",
-        Resource::new(fixture("worldwire.json"), "application/feed+json"),
-    );
+    server.put_fixture("/feed.json", "worldwire.json", "application/feed+json");
     let closed = common::free_port();
     let setup = Setup::new(&format!(
         r#"
@@ -558,10 +537,7 @@ async fn characters_xml_forbids_never_reach_the_output() {
 #[tokio::test]
 async fn a_new_guid_on_the_same_link_is_the_same_article() {
     let server = FeedServer::start();
-    server.put(
-        "/gt.rss",
-        Resource::new(fixture("globaltimes.rss"), "application/rss+xml"),
-    );
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     let setup = Setup::new(&format!(
         "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"GT\"\nurl = \"{}\"\n",
         server.url("/gt.rss")

@@ -113,6 +113,11 @@ impl FeedServer {
             .insert(path.into(), resource);
     }
 
+    /// Serves `tests/fixtures/NAME` at `path`.
+    pub fn put_fixture(&self, path: &str, name: &str, content_type: &str) {
+        self.put(path, Resource::new(fixture(name), content_type));
+    }
+
     pub fn seen(&self, path: &str) -> Vec<Seen> {
         self.world
             .lock()
