@@ -141,6 +141,20 @@ url = "{}"
         .collect();
     assert_eq!(atom_ids, json_ids);
 
+    // The feeds' web page (their `alternate` link) exists, and lets readers discover them.
+    let (status, ct, page) = get(&client, &format!("{base}/")).await;
+    assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+    for (path, mime) in [
+        ("/feed.atom", "application/atom+xml"),
+        ("/feed.rss", "application/rss+xml"),
+        ("/feed.json", "application/feed+json"),
+    ] {
+        assert!(
+            page.contains(&format!("rel=\"alternate\" type=\"{}\"", mime))
+                && page.contains(&format!("href=\"{path}\"")),
+            "{page}"
+        );
+    }
     let (status, _, _) = get(&client, &format!("{base}/nope")).await;
     assert_eq!(status, 404);
 

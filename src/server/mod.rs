@@ -7,6 +7,7 @@
 mod feeds;
 pub use feeds::render;
 mod health;
+mod index;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub fn router(ctx: Context) -> Router {
     Router::new()
         .merge(feeds::routes())
         .merge(health::routes())
+        .merge(index::routes())
         .with_state(ctx)
 }
 
