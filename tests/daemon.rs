@@ -1,12 +1,13 @@
 //! `feedmerge run` as a user runs it: it polls at start, serves the merged feed in three
-//! formats and `/healthz` over HTTP, and stops cleanly on SIGTERM within 10 seconds.
+//! formats and `/healthz` over HTTP, and stops cleanly on SIGTERM within 10 seconds, even
+//! with a fetch in flight to a server that has not answered.
 
 mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, FeedServer, Setup};
+use common::{free_port, FeedServer, Resource, Setup};
 
 struct Daemon(Child);
 
@@ -42,6 +43,13 @@ async fn run_serves_the_merged_feed_and_stops_on_sigterm() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    // A server that takes a minute to answer: shutdown must not wait for it.
+    let mut slow = Resource::new(
+        b"<rss version=\"2.0\"><channel></channel></rss>".to_vec(),
+        "application/rss+xml",
+    );
+    slow.delay = Duration::from_secs(60);
+    server.put("/slow.rss", slow);
     let port = free_port();
     let setup = Setup::new(&format!(
         r#"
@@ -63,10 +71,14 @@ url = "{}"
 [[sources]]
 name = "Dead Link"
 url = "{}"
+[[sources]]
+name = "Slow Outlet"
+url = "{}"
 "#,
         server.url("/gt.rss"),
         server.url("/partner.atom"),
         server.url("/nothing-here.xml"),
+        server.url("/slow.rss"),
     ));
     let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
         .args(["run", "--config"]) // the global option after the subcommand
@@ -96,7 +108,7 @@ url = "{}"
         health["articles"], 4,
         "3 from Global Times, the partner's re-run merged, 1 of its own: {health}"
     );
-    assert_eq!(health["sources"], 3);
+    assert_eq!(health["sources"], 4);
     assert_eq!(health["failing_sources"], 1, "the 404 source: {health}");
     assert!(
         health["last_poll"]
@@ -158,6 +170,11 @@ url = "{}"
     let (status, _, _) = get(&client, &format!("{base}/nope")).await;
     assert_eq!(status, 404);
 
+    assert_eq!(
+        server.seen("/slow.rss").len(),
+        0,
+        "the slow fetch is still in flight"
+    );
     signal(&daemon.0, "TERM");
     let asked = Instant::now();
     let exit = loop {

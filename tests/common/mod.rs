@@ -30,6 +30,8 @@ pub struct Resource {
     pub etag: Option<String>,
     pub status: StatusCode,
     pub location: Option<String>,
+    /// How long the server waits before answering.
+    pub delay: std::time::Duration,
 }
 
 impl Resource {
@@ -41,6 +43,7 @@ impl Resource {
             etag: Some(etag),
             status: StatusCode::OK,
             location: None,
+            delay: std::time::Duration::ZERO,
         }
     }
 
@@ -52,6 +55,7 @@ impl Resource {
             etag: None,
             status,
             location: Some(to.into()),
+            delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -132,16 +136,19 @@ impl FeedServer {
 
 async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let header_str = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
+    let (if_none_match, user_agent) = {
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header(header::IF_NONE_MATCH), header(header::USER_AGENT))
     };
-    let if_none_match = header_str(header::IF_NONE_MATCH);
-    let user_agent = header_str(header::USER_AGENT);
-    let mut world = world.lock().unwrap();
-    let resource = world.resources.get(&path).cloned();
+    let resource = world.lock().unwrap().resources.get(&path).cloned();
+    if let Some(r) = &resource {
+        tokio::time::sleep(r.delay).await;
+    }
     let response = match resource {
         None => Response::builder()
             .status(StatusCode::NOT_FOUND)
@@ -163,7 +170,7 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         }
     }
     .expect("response");
-    world.seen.push(Seen {
+    world.lock().unwrap().seen.push(Seen {
         path,
         if_none_match,
         user_agent,
