@@ -106,8 +106,16 @@ fn is_tracking_param(name: &str) -> bool {
 }
 
 /// The link as it identifies content: scheme and host lowercased, http read as https,
-/// default port and fragment removed, tracking parameters dropped (the others kept in order). `None` for anything that
-/// is not an absolute http(s) URL.
+/// default port and fragment removed, tracking parameters dropped (the others kept in order).
+/// `None` for anything that is not an absolute http(s) URL.
+///
+/// ```
+/// use feedmerge::dedup::canonical_link;
+/// assert_eq!(
+///     canonical_link("http://WWW.GlobalTimes.cn:80/page/1.shtml?id=7&utm_source=rss&fbclid=x#top").as_deref(),
+///     Some("https://www.globaltimes.cn/page/1.shtml?id=7"),
+/// );
+/// ```
 pub fn canonical_link(link: &str) -> Option<String> {
     let mut url = Url::parse(link.trim()).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {

@@ -132,6 +132,14 @@ impl CronSchedule {
 
     /// The first time strictly after `after` at which the schedule fires, reading the
     /// expression in time zone `tz`. `None` only for expressions that never fire again.
+    ///
+    /// ```
+    /// use feedmerge::schedule::CronSchedule;
+    /// // Sundays at 09:00 (0 and 7 both mean Sunday, as in crontab), after Monday 13 May 2024.
+    /// let monday = "2024-05-13T00:00:00Z".parse().unwrap();
+    /// let next = CronSchedule::parse("0 9 * * 7").unwrap().next_after(monday, chrono_tz::UTC);
+    /// assert_eq!(next.unwrap().to_rfc3339(), "2024-05-19T09:00:00+00:00");
+    /// ```
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         let local = after.with_timezone(&tz);
         self.alternatives
