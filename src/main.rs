@@ -1,5 +1,6 @@
 //! The `feedmerge` command: parses the command line and hands each command to the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,7 +95,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(execute(cli.command, config)) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -102,28 +103,36 @@ fn main() -> ExitCode {
     }
 }
 
-async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let app = App::open(config).await.context("cannot start")?;
     match command {
         Command::Run => app.run(app::shutdown_on_signals()).await?,
         Command::Fetch { sources } => {
             let reports = app.fetch(&sources, app::shutdown_on_signals()).await?;
+            app.store().close().await;
             let failed = reports
                 .iter()
                 .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
                 .count();
-            for report in &reports {
-                println!("{report}");
-            }
+            let lines: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+            print(&lines.join("\n"))?;
             eprintln!("{} sources polled, {failed} failed", reports.len());
-            app.store().close().await;
         }
         Command::Export { format } => {
             let feed = app.export(format).await?;
-            println!("{feed}");
             app.store().close().await;
+            print(&feed)?;
         }
         Command::Check => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Writes `text` and a newline to stdout. A reader that went away (`| head`) is not an error.
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
