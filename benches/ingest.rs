@@ -16,7 +16,7 @@ use feedmerge::config::Source;
 use feedmerge::dedup::{identify, Keyed};
 use feedmerge::fetch::Validators;
 use feedmerge::parse::{parse_feed, ParsedFeed};
-use feedmerge::store::{Attempt, Counts, Store};
+use feedmerge::store::{Attempt, Counts, Next, Store};
 use url::Url;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -58,8 +58,12 @@ async fn store_all(store: &Store, keyed: &[(&str, &ParsedFeed, Vec<Keyed>)]) -> 
             title: feed.title.as_deref(),
             site_url: feed.site_url.as_deref(),
             articles,
+            min_interval: None,
         };
-        let counts = store.record(name, attempt).await.expect("record");
+        let counts = store
+            .record(name, attempt, Next::default())
+            .await
+            .expect("record");
         total.new += counts.new;
         total.merged += counts.merged;
     }
@@ -118,6 +122,7 @@ async fn main() {
                 categories: Vec::new(),
                 schedule: None,
                 enabled: true,
+                respect_feed_hints: true,
             })
             .collect();
         store.sync_sources(&sources).await.expect("sources");

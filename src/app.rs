@@ -3,17 +3,15 @@
 //! Owns the wiring only — opening the store, building the poller, starting the scheduler and
 //! the server side by side and stopping both on shutdown. The work is the stages'.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::{Config, Source};
 use crate::fetch::{FetchError, Fetcher};
 use crate::poll::{PollReport, Poller};
 use crate::publish::Format;
-use crate::schedule::{self, Job};
 use crate::server::{self, Context, HttpError};
 use crate::shutdown::{self, Shutdown};
 use crate::store::{from_millis, Store, StoreError};
@@ -78,9 +76,10 @@ impl App {
             config.poll.timeout,
             config.poll.max_body,
         )?;
-        let poller = Poller::new(fetcher, store.clone(), config.poll.concurrency);
+        let config = Arc::new(config);
+        let poller = Poller::new(fetcher, store.clone(), config.clone());
         Ok(App {
-            config: Arc::new(config),
+            config,
             store,
             poller,
         })
@@ -91,16 +90,117 @@ impl App {
         &self.store
     }
 
-    /// Polls every enabled source (or those named) once, now, concurrently up to the limit.
+    /// Polls every enabled source (or those named, even if disabled) once, now, concurrently
+    /// up to the limits, calling `progress(report, finished, total)` as each finishes.
     /// Reports come back in config order.
     pub async fn fetch(
         &self,
         names: &[String],
         shutdown: Shutdown,
+        mut progress: impl FnMut(&PollReport, usize, usize),
     ) -> Result<Vec<PollReport>, AppError> {
-        let chosen = self.select(names)?;
-        let polls = chosen.iter().map(|s| self.poller.poll(s, shutdown.clone()));
-        Ok(join_all(polls).await)
+        let mut chosen = self.select(names)?;
+        if names.is_empty() {
+            // A source disabled by a 410 is only polled again when asked for by name.
+            let states = self.store.source_states().await?;
+            chosen.retain(|s| {
+                states
+                    .get(&s.name)
+                    .is_none_or(|st| st.disabled_reason.is_none())
+            });
+        }
+        let mut polls: FuturesUnordered<_> = chosen
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let poll = self.poller.poll(s, shutdown.clone());
+                async move { (i, poll.await) }
+            })
+            .collect();
+        let mut reports = Vec::with_capacity(chosen.len());
+        while let Some((i, report)) = polls.next().await {
+            progress(&report, reports.len() + 1, chosen.len());
+            reports.push((i, report));
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        Ok(reports.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every configured source's state as a table: name, status, last success, next due,
+    /// consecutive failures and the last error (or why it is disabled, or where it moved).
+    pub async fn sources_table(&self) -> Result<String, AppError> {
+        let states = self.store.source_states().await?;
+        let now = chrono::Utc::now();
+        let ago = |ms: Option<i64>| {
+            ms.map_or("never".to_owned(), |t| {
+                format!("{} ago", human(now - from_millis(t)))
+            })
+        };
+        let mut rows = vec![[
+            "NAME",
+            "STATUS",
+            "LAST SUCCESS",
+            "NEXT DUE",
+            "FAILURES",
+            "PROBLEM",
+        ]
+        .map(String::from)];
+        for source in &self.config.sources {
+            let st = states.get(&source.name);
+            let status = match st {
+                _ if !source.enabled => "off (config)".to_owned(),
+                Some(st) if st.disabled_reason.is_some() => "disabled".to_owned(),
+                Some(st) if st.last_attempt_at.is_none() => "new".to_owned(),
+                Some(st) => {
+                    let code = st.last_status.map_or("-".to_owned(), |c| c.to_string());
+                    if st.last_error.is_some() {
+                        format!("failing {code}")
+                    } else {
+                        format!("ok {code}")
+                    }
+                }
+                None => "new".to_owned(),
+            };
+            let next_due = match st.and_then(|s| s.next_due_at) {
+                _ if !source.enabled || st.is_some_and(|s| s.disabled_reason.is_some()) => {
+                    "-".to_owned()
+                }
+                Some(t) if from_millis(t) > now => format!("in {}", human(from_millis(t) - now)),
+                _ => "now".to_owned(),
+            };
+            let problem = st
+                .and_then(|s| s.disabled_reason.clone().or_else(|| s.last_error.clone()))
+                .or_else(|| {
+                    st.and_then(|s| s.effective_url.as_ref())
+                        .map(|u| format!("moved permanently to {u}: update its url in the config"))
+                })
+                .unwrap_or_default();
+            rows.push([
+                source.name.clone(),
+                status,
+                ago(st.and_then(|s| s.last_success_at)),
+                next_due,
+                st.map_or(0, |s| s.consecutive_failures).to_string(),
+                problem,
+            ]);
+        }
+        let widths: Vec<usize> = (0..6)
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for row in &rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                if c == 5 {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        Ok(out)
     }
 
     fn select(&self, names: &[String]) -> Result<Vec<&Source>, AppError> {
@@ -149,55 +249,30 @@ impl App {
             .map_err(|source| AppError::Listen { addr, source })?;
         tracing::info!(%addr, sources = self.config.sources.len(), "feedmerge is running");
 
-        let states = self.store.source_states().await?;
-        let jobs = self.jobs(&states);
         let poller = self.poller.clone();
         let poll_shutdown = shutdown.clone();
-        let scheduler = tokio::spawn(schedule::run(
-            jobs,
-            self.config.poll.timezone,
-            shutdown.clone(),
-            move |source| {
-                let poller = poller.clone();
-                let shutdown = poll_shutdown.clone();
-                async move {
-                    poller.poll(&source, shutdown).await;
-                }
-            },
-        ));
+        let engine = tokio::spawn(async move { poller.run(poll_shutdown).await });
         let served =
             server::serve(listener, server::router(self.context()), shutdown.clone()).await;
         // The server returns once shutdown fired and its requests are done; give the polls
         // the same chance, within bounds.
-        if tokio::time::timeout(DRAIN_TIMEOUT, scheduler)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(DRAIN_TIMEOUT, engine).await.is_err() {
             tracing::warn!("polls did not stop in time; closing the database anyway");
         }
         self.store.close().await;
         tracing::info!("stopped");
         served.map_err(AppError::Serve)
     }
+}
 
-    fn jobs(&self, states: &HashMap<String, crate::store::SourceState>) -> Vec<Job> {
-        self.config
-            .sources
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| {
-                let last_attempt = states
-                    .get(&s.name)
-                    .and_then(|st| st.last_attempt_at)
-                    .map(from_millis);
-                Job::new(
-                    Arc::new(s.clone()),
-                    self.config.schedule_of(s).clone(),
-                    last_attempt,
-                    self.config.poll.timezone,
-                )
-            })
-            .collect()
+/// A duration as a person reads it: "45s", "12m", "3h", "2d".
+fn human(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
 }
 

@@ -83,6 +83,10 @@ pub struct PollSettings {
     pub timezone: chrono_tz::Tz,
     /// The largest (decompressed) feed body accepted, in bytes.
     pub max_body: u64,
+    /// How many requests may be in flight to one host at once.
+    pub per_host: usize,
+    /// The longest wait between attempts at a failing source.
+    pub backoff_cap: Duration,
 }
 
 /// One `[[sources]]` entry: an outlet's feed.
@@ -98,6 +102,9 @@ pub struct Source {
     pub schedule: Option<CronSchedule>,
     /// Whether the source is polled at all.
     pub enabled: bool,
+    /// Whether the feed's own hints (`<ttl>`, `sy:updatePeriod`, `Cache-Control: max-age`)
+    /// may space its polls further apart than the schedule.
+    pub respect_feed_hints: bool,
 }
 
 impl Config {
@@ -250,6 +257,8 @@ struct RawPoll {
     user_agent: String,
     timezone: String,
     max_body: String,
+    per_host: usize,
+    backoff_cap: String,
 }
 
 impl Default for RawPoll {
@@ -261,6 +270,8 @@ impl Default for RawPoll {
             user_agent: default_user_agent(),
             timezone: "UTC".into(),
             max_body: "16MiB".into(),
+            per_host: 2,
+            backoff_cap: "24h".into(),
         }
     }
 }
@@ -283,6 +294,8 @@ struct RawSource {
     schedule: Option<String>,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default = "yes")]
+    respect_feed_hints: bool,
 }
 
 fn yes() -> bool {
@@ -511,20 +524,11 @@ impl<'a> Validator<'a> {
         if raw.poll.concurrency == 0 {
             self.problem(&key("poll.concurrency"), "must be at least 1".into());
         }
-        let timeout = match humantime::parse_duration(&raw.poll.timeout) {
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
-                self.problem(&key("poll.timeout"), "must be longer than zero".into());
-                None
-            }
-            Err(e) => {
-                self.problem(
-                    &key("poll.timeout"),
-                    format!("not a duration like \"30s\": {e}"),
-                );
-                None
-            }
-        };
+        let timeout = self.duration(&key("poll.timeout"), &raw.poll.timeout, "30s");
+        let backoff_cap = self.duration(&key("poll.backoff_cap"), &raw.poll.backoff_cap, "24h");
+        if raw.poll.per_host == 0 {
+            self.problem(&key("poll.per_host"), "must be at least 1".into());
+        }
         let timezone = match raw.poll.timezone.parse::<chrono_tz::Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
@@ -602,6 +606,7 @@ impl<'a> Validator<'a> {
                     categories: s.categories,
                     schedule,
                     enabled: s.enabled,
+                    respect_feed_hints: s.respect_feed_hints,
                 });
             }
         }
@@ -622,9 +627,25 @@ impl<'a> Validator<'a> {
                 user_agent: raw.poll.user_agent,
                 timezone: timezone?,
                 max_body: max_body?,
+                per_host: raw.poll.per_host,
+                backoff_cap: backoff_cap?,
             },
             sources,
         })
+    }
+
+    fn duration(&mut self, path: &[Seg], text: &str, example: &str) -> Option<Duration> {
+        match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.problem(path, "must be longer than zero".into());
+                None
+            }
+            Err(e) => {
+                self.problem(path, format!("not a duration like {example:?}: {e}"));
+                None
+            }
+        }
     }
 
     fn cron(&mut self, path: &[Seg], expr: &str) -> Option<CronSchedule> {

@@ -26,13 +26,16 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
-/// What a successful request produced.
+/// What a request that reached a feed produced.
 #[derive(Debug)]
-pub enum FetchOutcome {
-    /// 304: the copy we have is current.
-    NotModified,
-    /// A new copy of the feed.
-    Fetched(Fetched),
+pub struct FetchOutcome {
+    /// Where a chain of permanent redirects (301/308) from the requested URL led, if it did:
+    /// the address to use from now on. Temporary redirects are followed but not remembered.
+    pub moved_to: Option<Url>,
+    /// The server's `Cache-Control: max-age`, a hint of how often the feed changes.
+    pub max_age: Option<Duration>,
+    /// The feed, or `None` for 304 (the copy we have is current).
+    pub content: Option<Fetched>,
 }
 
 /// A feed body and what the server said about it.
@@ -54,9 +57,17 @@ pub struct Fetched {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The server answered with a status other than 2xx or 304.
-    #[error("the server answered {status}")]
+    #[error("the server answered {status}{}", retry_after.map(|d| format!(" and asked to wait {}s", d.as_secs())).unwrap_or_default())]
     Status {
         /// The status it sent.
+        status: StatusCode,
+        /// Its `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A redirect without a usable `Location`.
+    #[error("a {status} redirect without a usable Location header")]
+    BadRedirect {
+        /// The redirect's status.
         status: StatusCode,
     },
     /// The body was larger than the configured cap.
@@ -83,7 +94,9 @@ impl FetchError {
     /// The HTTP status, where the failure had one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            FetchError::Status { status } => Some(status.as_u16()),
+            FetchError::Status { status, .. } | FetchError::BadRedirect { status } => {
+                Some(status.as_u16())
+            }
             _ => None,
         }
     }
@@ -104,7 +117,8 @@ impl Fetcher {
             .user_agent(user_agent)
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            // Redirects are followed by hand, to tell permanent ones from temporary ones.
+            .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -117,7 +131,8 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `url`, sending `validators` so an unchanged feed costs a 304.
+    /// Fetches `url`, sending `validators` so an unchanged feed costs a 304, following up to
+    /// five redirects.
     pub async fn fetch(
         &self,
         url: &Url,
@@ -146,20 +161,44 @@ impl Fetcher {
         {
             headers.insert(header::IF_MODIFIED_SINCE, v);
         }
-        let mut response = self
-            .client
-            .get(url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| self.classify(e))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut current = url.clone();
+        let mut moved_to = None;
+        let mut all_permanent = true;
+        let mut redirects = 0;
+        let mut response = loop {
+            let response = self
+                .client
+                .get(current.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(FetchError::Redirects);
+            }
+            let next = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| current.join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or(FetchError::BadRedirect { status })?;
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            if all_permanent {
+                moved_to = Some(next.clone());
+            }
+            current = next;
+        };
         let status = response.status();
-        if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
-        }
-        if !status.is_success() {
-            return Err(FetchError::Status { status });
-        }
         let header = |name| {
             response
                 .headers()
@@ -167,6 +206,21 @@ impl Fetcher {
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let max_age = header(header::CACHE_CONTROL).as_deref().and_then(max_age);
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(FetchOutcome {
+                moved_to,
+                max_age,
+                content: None,
+            });
+        }
+        if !status.is_success() {
+            let retry_after = header(header::RETRY_AFTER).as_deref().and_then(retry_after);
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
+        }
         let content_type = header(header::CONTENT_TYPE);
         let validators = Validators {
             etag: header(header::ETAG),
@@ -174,7 +228,14 @@ impl Fetcher {
         };
         let final_url = response.url().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+        loop {
+            // The client's timeout covers each request; the deadline covers the whole fetch,
+            // redirects and a slowly trickling body included.
+            let chunk = tokio::time::timeout_at(deadline, response.chunk())
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?
+                .map_err(|e| self.classify(e))?;
+            let Some(chunk) = chunk else { break };
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(FetchError::TooLarge {
                     limit: self.max_body,
@@ -182,13 +243,17 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(FetchOutcome::Fetched(Fetched {
-            status: status.as_u16(),
-            url: final_url,
-            content_type,
-            body,
-            validators,
-        }))
+        Ok(FetchOutcome {
+            moved_to,
+            max_age,
+            content: Some(Fetched {
+                status: status.as_u16(),
+                url: final_url,
+                content_type,
+                body,
+                validators,
+            }),
+        })
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {
@@ -210,6 +275,28 @@ impl Fetcher {
             FetchError::Other(describe(&e))
         }
     }
+}
+
+/// `max-age` from a `Cache-Control` header (`no-cache`/`no-store` say nothing about interval).
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control
+        .split(',')
+        .filter_map(|d| d.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("max-age"))
+        .and_then(|(_, v)| v.trim().trim_matches('"').parse().ok())
+        .map(Duration::from_secs)
+}
+
+/// A `Retry-After` header: seconds, or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 /// The error and its causes on one line: reqwest's own message alone is often just

@@ -35,6 +35,8 @@ enum Command {
     },
     /// Validate the config file and report every problem in it.
     Check,
+    /// Show every source's state: status, last success, next poll, failures, last error.
+    Sources,
     /// Write the merged feed to standard output.
     Export {
         /// The feed format.
@@ -108,7 +110,20 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Run => app.run(app::shutdown_on_signals()).await?,
         Command::Fetch { sources } => {
-            let reports = app.fetch(&sources, app::shutdown_on_signals()).await?;
+            // A progress bar on a terminal (indicatif draws nothing elsewhere).
+            let bar = indicatif::ProgressBar::new(0);
+            let reports = app
+                .fetch(
+                    &sources,
+                    app::shutdown_on_signals(),
+                    |report, finished, total| {
+                        bar.set_length(total as u64);
+                        bar.set_position(finished as u64);
+                        bar.set_message(report.source.clone());
+                    },
+                )
+                .await?;
+            bar.finish_and_clear();
             app.store().close().await;
             let failed = reports
                 .iter()
@@ -122,6 +137,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let feed = app.export(format).await?;
             app.store().close().await;
             print(&feed)?;
+        }
+        Command::Sources => {
+            let table = app.sources_table().await?;
+            app.store().close().await;
+            print(table.trim_end())?;
         }
         Command::Check => {}
     }

@@ -51,6 +51,9 @@ pub struct ParsedFeed {
     pub site_url: Option<String>,
     /// The entries.
     pub articles: Vec<Article>,
+    /// How often the feed says it is worth polling, at most (RSS `<ttl>`,
+    /// `sy:updatePeriod`/`sy:updateFrequency`; the larger if both).
+    pub min_interval: Option<std::time::Duration>,
 }
 
 /// Why a body is not a feed we can read.
@@ -59,9 +62,12 @@ pub enum ParseError {
     /// The body is empty.
     #[error("the server sent an empty body instead of a feed")]
     Empty,
-    /// It looks like a web page.
-    #[error("this is an HTML page, not a feed")]
-    Html,
+    /// It looks like a web page; it may advertise feeds of its own.
+    #[error("this is an HTML page, not a feed{}", advertised(.feeds))]
+    Html {
+        /// The absolute URLs of the feeds the page links with `<link rel="alternate">`.
+        feeds: Vec<String>,
+    },
     /// feed-rs rejected it.
     #[error("not a readable RSS, Atom or JSON feed: {0}")]
     Invalid(String),
@@ -82,8 +88,11 @@ pub fn parse_feed(
         return Err(ParseError::Empty);
     }
     if looks_like_html(trimmed) {
-        return Err(ParseError::Html);
+        return Err(ParseError::Html {
+            feeds: advertised_feeds(trimmed, url),
+        });
     }
+    let min_interval = syndication_interval(trimmed);
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(url.as_str()))
         // An empty id marks "the feed gave none"; `dedup` gives such entries a stable key.
@@ -92,7 +101,72 @@ pub fn parse_feed(
     let feed = catch_unwind(AssertUnwindSafe(|| parser.parse(trimmed.as_bytes())))
         .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
         .map_err(|e| ParseError::Invalid(e.to_string()))?;
-    Ok(normalise(feed, url))
+    let mut parsed = normalise(feed, url);
+    parsed.min_interval = parsed.min_interval.max(min_interval);
+    Ok(parsed)
+}
+
+fn advertised(feeds: &[String]) -> String {
+    if feeds.is_empty() {
+        String::new()
+    } else {
+        format!("; the page links to these feeds: {}", feeds.join(", "))
+    }
+}
+
+/// The feeds a web page advertises: `<link rel="alternate">` with a feed type, made absolute.
+fn advertised_feeds(html: &str, page: &Url) -> Vec<String> {
+    const FEED_TYPES: [&str; 5] = [
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+        "application/json",
+        "application/rdf+xml",
+    ];
+    let mut feeds = Vec::new();
+    let lower = html.to_ascii_lowercase();
+    for (start, _) in lower.match_indices("<link") {
+        let Some(len) = lower[start..].find('>') else {
+            break;
+        };
+        // Attribute names are matched in lower case, values taken from the original text.
+        let (tag, original) = (&lower[start..start + len], &html[start..start + len]);
+        let rel = attribute(tag, "rel").unwrap_or_default();
+        let kind = attribute(tag, "type").unwrap_or_default();
+        if !rel.split_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.trim()) {
+            continue;
+        }
+        let href = attribute_at(tag, "href").map(|(_, r)| original[r].trim().replace("&amp;", "&"));
+        if let Some(url) = href.and_then(|h| page.join(&h).ok()) {
+            if !feeds.contains(&url.to_string()) {
+                feeds.push(url.to_string());
+            }
+        }
+    }
+    feeds
+}
+
+/// The RSS syndication module's `sy:updatePeriod` / `sy:updateFrequency` as an interval.
+fn syndication_interval(text: &str) -> Option<std::time::Duration> {
+    let element = |name: &str| {
+        let open = format!("<sy:{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find('<')?;
+        Some(text[start..start + len].trim().to_ascii_lowercase())
+    };
+    let period: u64 = match element("updatePeriod")?.as_str() {
+        "hourly" => 3600,
+        "daily" => 86_400,
+        "weekly" => 7 * 86_400,
+        "monthly" => 30 * 86_400,
+        "yearly" => 365 * 86_400,
+        _ => return None,
+    };
+    let frequency: u64 = element("updateFrequency")
+        .and_then(|f| f.parse().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    Some(std::time::Duration::from_secs(period / frequency))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -271,6 +345,9 @@ fn normalise(feed: Feed, url: &Url) -> ParsedFeed {
         title,
         site_url,
         articles,
+        min_interval: feed
+            .ttl
+            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
     }
 }
 

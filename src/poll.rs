@@ -1,23 +1,37 @@
-//! One poll of one source: the pipeline from `fetch` through `parse` and `dedup` to `store`.
+//! The polling engine: when each source is due, it runs it through the pipeline — `fetch`,
+//! `parse`, `dedup`, `store` — and stores when it is next due, in the same transaction.
 //!
-//! Owns the order of the stages for a source and what happens when one fails: every
-//! failure — network, HTTP status, an unreadable or hostile feed, even a panic in the parser
-//! — becomes that source's recorded error and a line in the report, never an error of the
-//! caller's, so one bad source cannot stop the others. Owns the global limit on concurrent
-//! fetches, too, and cancellation: a shutdown drops a poll that is still waiting or fetching,
-//! while one that has reached the store finishes its (short) transaction.
+//! Owns what happens around a fetch: the global limit on concurrent fetches and a limit per
+//! host (so 500 feeds on one outlet's host never open 500 connections); holding back every
+//! source on a host that answered 429 or sent Retry-After; disabling a source that answered
+//! 410; remembering a permanent redirect. Every failure — network, HTTP status, an unreadable
+//! or hostile feed, even a panic in the parser — becomes that source's recorded error and a
+//! line in the report, never the caller's error, so one bad source cannot stop the others.
+//!
+//! Cancellation: a shutdown drops a poll that is still waiting or fetching; one that has
+//! reached the store finishes its (short) transaction.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use reqwest::StatusCode;
+use tokio::sync::{mpsc, Semaphore};
+use url::Url;
 
-use crate::config::Source;
+use crate::config::{Config, Source};
 use crate::dedup;
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{FetchError, Fetcher, Validators};
 use crate::parse;
+use crate::schedule::{Ended, Plan};
 use crate::shutdown::Shutdown;
-use crate::store::{Attempt, Counts, Store};
+use crate::store::{from_millis, Attempt, Counts, Next, Store};
+
+/// How long a host that answered 429 without a Retry-After is left alone.
+const TOO_MANY_REQUESTS_HOLD: Duration = Duration::from_secs(60);
 
 /// What polling one source came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +42,10 @@ pub struct PollReport {
     pub status: Option<u16>,
     /// The outcome.
     pub outcome: Outcome,
+    /// When it is next due; `None` once it is disabled.
+    pub next_due: Option<DateTime<Utc>>,
+    /// Where a permanent redirect led, to be written into the config.
+    pub moved_to: Option<String>,
 }
 
 /// The outcome of a poll.
@@ -39,6 +57,8 @@ pub enum Outcome {
     Stored(Counts),
     /// Something failed; the message is also stored as the source's last error.
     Failed(String),
+    /// Not fetched: its host asked everyone to wait until then.
+    Deferred(DateTime<Utc>),
     /// Shutdown came first; nothing was recorded.
     Cancelled,
 }
@@ -48,127 +68,309 @@ impl fmt::Display for PollReport {
         let status = self.status.map_or("-".to_owned(), |s| s.to_string());
         write!(f, "{:<28} {:>3}  ", self.source, status)?;
         match &self.outcome {
-            Outcome::NotModified => f.write_str("not modified"),
+            Outcome::NotModified => f.write_str("not modified")?,
             Outcome::Stored(c) => write!(
                 f,
                 "{} new, {} updated, {} unchanged, {} merged",
                 c.new, c.updated, c.unchanged, c.merged
-            ),
-            Outcome::Failed(e) => write!(f, "error: {e}"),
-            Outcome::Cancelled => f.write_str("cancelled by shutdown"),
+            )?,
+            Outcome::Failed(e) => write!(f, "error: {e}")?,
+            Outcome::Deferred(until) => write!(
+                f,
+                "held back: its host asked to wait until {}",
+                until.format("%H:%M:%SZ")
+            )?,
+            Outcome::Cancelled => f.write_str("cancelled by shutdown")?,
         }
+        if let Some(url) = &self.moved_to {
+            write!(
+                f,
+                " (moved permanently to {url}: update its url in the config)"
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Polls sources: shared by the scheduler and `feedmerge fetch`.
+/// Polls sources: shared by the daemon's engine and `feedmerge fetch`.
 #[derive(Debug, Clone)]
 pub struct Poller {
     fetcher: Fetcher,
     store: Store,
-    limit: Arc<Semaphore>,
+    config: Arc<Config>,
+    global: Arc<Semaphore>,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Hosts that asked to be left alone, and until when.
+    holds: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+}
+
+/// What a fetch and parse came to, before it is stored.
+enum Fetch {
+    NotModified,
+    Parsed {
+        status: u16,
+        validators: Validators,
+        feed: parse::ParsedFeed,
+        articles: Vec<dedup::Keyed>,
+    },
+}
+
+struct Failure {
+    status: Option<u16>,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(status: Option<u16>, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The host (and port) requests to `url` go to: the unit of politeness.
+fn host_of(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl Poller {
-    /// A poller running at most `concurrency` fetches at once.
-    pub fn new(fetcher: Fetcher, store: Store, concurrency: usize) -> Poller {
+    /// A poller for the sources of `config`.
+    pub fn new(fetcher: Fetcher, store: Store, config: Arc<Config>) -> Poller {
         Poller {
+            global: Arc::new(Semaphore::new(config.poll.concurrency)),
             fetcher,
             store,
-            limit: Arc::new(Semaphore::new(concurrency)),
+            config,
+            hosts: Arc::default(),
+            holds: Arc::default(),
         }
     }
 
-    /// Polls `source` once, recording the result, unless `shutdown` comes first.
+    fn plan<'a>(&'a self, source: &'a Source) -> Plan<'a> {
+        Plan {
+            name: &source.name,
+            schedule: self.config.schedule_of(source),
+            tz: self.config.poll.timezone,
+            backoff_cap: self.config.poll.backoff_cap,
+        }
+    }
+
+    fn host_limit(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.poll.per_host)))
+            .clone()
+    }
+
+    fn held_until(&self, host: &str) -> Option<DateTime<Utc>> {
+        let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds.get(host).copied().filter(|t| *t > Utc::now())
+    }
+
+    fn hold(&self, host: &str, until: DateTime<Utc>) {
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = holds.entry(host.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// Polls `source` once, now, recording the result and when it is next due, unless
+    /// `shutdown` comes first.
     pub async fn poll(&self, source: &Source, mut shutdown: Shutdown) -> PollReport {
-        let report = |status, outcome| PollReport {
-            source: source.name.clone(),
-            status,
-            outcome,
-        };
         let name = source.name.as_str();
-        let fetched = tokio::select! {
-            r = self.fetch_and_parse(source) => r,
-            _ = shutdown.recv() => return report(None, Outcome::Cancelled),
+        let mut report = PollReport {
+            source: name.to_owned(),
+            status: None,
+            outcome: Outcome::Cancelled,
+            next_due: None,
+            moved_to: None,
         };
-        let (status, recorded) = match &fetched {
-            Ok(Fetch::NotModified) => (
-                Some(304),
-                self.store.record(name, Attempt::NotModified).await,
-            ),
+        // The store registers every configured source when it opens.
+        let state = match self.store.source_state(name).await {
+            Ok(Some(state)) => state,
+            Ok(None) => {
+                report.outcome = Outcome::Failed("not registered in the database".into());
+                return report;
+            }
+            Err(e) => {
+                report.outcome = Outcome::Failed(format!("cannot read its state: {e}"));
+                return report;
+            }
+        };
+        let url = state
+            .effective_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .unwrap_or_else(|| source.url.clone());
+        let host = host_of(&url);
+        let validators = Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        };
+        let plan = self.plan(source);
+
+        let fetched = tokio::select! {
+            r = self.fetch_politely(&url, &host, &validators) => r,
+            _ = shutdown.recv() => return report,
+        };
+        let now = Utc::now();
+        let fetched = match fetched {
+            Err(Held(until)) => {
+                // Spread the held sources past the end of the hold, as after any tick.
+                let due = until + chrono::Duration::from_std(plan.offset(now)).unwrap_or_default();
+                if let Err(e) = self.store.defer(name, due).await {
+                    tracing::error!(source = name, error = %e, "could not record the hold");
+                }
+                report.outcome = Outcome::Deferred(until);
+                report.next_due = Some(due);
+                return report;
+            }
+            Ok(f) => f,
+        };
+        let (moved_to, max_age, result) = fetched;
+        report.moved_to = moved_to.as_ref().map(Url::to_string);
+        let hint = |feed_hint: Option<Duration>| {
+            source
+                .respect_feed_hints
+                .then(|| feed_hint.max(max_age))
+                .flatten()
+        };
+        let mut next = Next {
+            moved_to: report.moved_to.as_deref(),
+            ..Next::default()
+        };
+        let disabled;
+        let recorded = match &result {
+            Ok(Fetch::NotModified) => {
+                report.status = Some(304);
+                let min_interval = hint(
+                    state
+                        .min_interval_secs
+                        .map(|s| Duration::from_secs(s as u64)),
+                );
+                next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
+                self.store
+                    .record(name, Attempt::NotModified { min_interval }, next)
+                    .await
+            }
             Ok(Fetch::Parsed {
                 status,
                 validators,
                 feed,
                 articles,
-            }) => (
-                Some(*status),
-                self.store
-                    .record(
-                        name,
-                        Attempt::Fetched {
-                            status: *status,
-                            validators,
-                            title: feed.title.as_deref(),
-                            site_url: feed.site_url.as_deref(),
-                            articles,
-                        },
-                    )
-                    .await,
-            ),
-            Err((status, error)) => (
-                *status,
+            }) => {
+                report.status = Some(*status);
+                let min_interval = hint(feed.min_interval);
+                next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
+                let attempt = Attempt::Fetched {
+                    status: *status,
+                    validators,
+                    title: feed.title.as_deref(),
+                    site_url: feed.site_url.as_deref(),
+                    articles,
+                    min_interval,
+                };
+                self.store.record(name, attempt, next).await
+            }
+            Err(failure) => {
+                report.status = failure.status;
+                if failure.status == Some(StatusCode::GONE.as_u16()) {
+                    disabled = format!(
+                        "the feed is gone (410 Gone on {}): remove it from the config or give it a new url",
+                        now.format("%Y-%m-%d")
+                    );
+                    next.disabled = Some(&disabled);
+                } else {
+                    let failures =
+                        u32::try_from(state.consecutive_failures + 1).unwrap_or(u32::MAX);
+                    let ended = Ended::Failure {
+                        failures,
+                        retry_after: failure.retry_after,
+                    };
+                    next.due = Some(plan.next_due(ended, now));
+                }
+                if failure.status == Some(StatusCode::TOO_MANY_REQUESTS.as_u16())
+                    || failure.retry_after.is_some()
+                {
+                    let wait = failure
+                        .retry_after
+                        .unwrap_or(TOO_MANY_REQUESTS_HOLD)
+                        .min(self.config.poll.backoff_cap);
+                    self.hold(
+                        &host,
+                        now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    );
+                }
+                let error = failure.message.as_str();
                 self.store
                     .record(
                         name,
                         Attempt::Failed {
-                            status: *status,
+                            status: failure.status,
                             error,
                         },
+                        next,
                     )
-                    .await,
-            ),
+                    .await
+            }
         };
-        let outcome = match (fetched, recorded) {
+        report.next_due = next.due;
+        report.outcome = match (result, recorded) {
             (_, Err(e)) => {
                 tracing::error!(source = name, error = %e, "could not record the poll");
                 Outcome::Failed(format!("could not store the result: {e}"))
             }
             (Ok(Fetch::NotModified), Ok(_)) => Outcome::NotModified,
             (Ok(Fetch::Parsed { .. }), Ok(counts)) => Outcome::Stored(counts),
-            (Err((_, error)), Ok(_)) => Outcome::Failed(error),
+            (Err(failure), Ok(_)) => Outcome::Failed(failure.message),
         };
-        match &outcome {
-            Outcome::Failed(error) => tracing::warn!(source = name, status, %error, "poll failed"),
-            Outcome::Stored(c) => tracing::info!(
-                source = name,
-                status,
-                new = c.new,
-                updated = c.updated,
-                unchanged = c.unchanged,
-                merged = c.merged,
-                "polled"
-            ),
-            _ => tracing::info!(source = name, status, "not modified"),
-        }
-        report(status, outcome)
+        log(&report);
+        report
     }
 
-    async fn fetch_and_parse(&self, source: &Source) -> Result<Fetch, (Option<u16>, String)> {
-        // The semaphore is never closed, so acquiring only waits.
-        let _permit = self
-            .limit
-            .acquire()
-            .await
-            .map_err(|e| (None, e.to_string()))?;
-        let validators = self
-            .store
-            .validators(&source.name)
-            .await
-            .map_err(|e| (None, e.to_string()))?;
-        let fetched = match self.fetcher.fetch(&source.url, &validators).await {
-            Ok(FetchOutcome::NotModified) => return Ok(Fetch::NotModified),
-            Ok(FetchOutcome::Fetched(f)) => f,
-            Err(e) => return Err((e.status(), e.to_string())),
+    /// Waits for a place under the per-host and global limits (host first, so waiting on a
+    /// busy host holds no global place), then fetches and parses.
+    async fn fetch_politely(
+        &self,
+        url: &Url,
+        host: &str,
+        validators: &Validators,
+    ) -> Result<(Option<Url>, Option<Duration>, Result<Fetch, Failure>), Held> {
+        if let Some(until) = self.held_until(host) {
+            return Err(Held(until));
+        }
+        let host_limit = self.host_limit(host);
+        // Neither semaphore is ever closed, so acquiring only waits.
+        let _host_permit = host_limit.acquire().await;
+        let _permit = self.global.acquire().await;
+        // A 429 may have come in while this poll waited.
+        if let Some(until) = self.held_until(host) {
+            return Err(Held(until));
+        }
+        let outcome = match self.fetcher.fetch(url, validators).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let retry_after = match &e {
+                    FetchError::Status { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                let failure = Failure {
+                    retry_after,
+                    ..Failure::new(e.status(), e.to_string())
+                };
+                return Ok((None, None, Err(failure)));
+            }
+        };
+        let (moved_to, max_age) = (outcome.moved_to, outcome.max_age);
+        let Some(fetched) = outcome.content else {
+            return Ok((moved_to, max_age, Ok(Fetch::NotModified)));
         };
         let status = fetched.status;
         // Parsing is CPU work (and a hostile feed can make it long): off the async threads.
@@ -177,10 +379,9 @@ impl Poller {
                 parse::parse_feed(&fetched.body, fetched.content_type.as_deref(), &fetched.url)?;
             Ok::<_, parse::ParseError>((feed, fetched.validators))
         })
-        .await
-        .map_err(|e| (Some(status), format!("the feed parser failed: {e}")))?;
-        match parsed {
-            Ok((mut feed, validators)) => {
+        .await;
+        let result = match parsed {
+            Ok(Ok((mut feed, validators))) => {
                 let articles = dedup::identify(std::mem::take(&mut feed.articles));
                 Ok(Fetch::Parsed {
                     status,
@@ -189,17 +390,157 @@ impl Poller {
                     articles,
                 })
             }
-            Err(e) => Err((Some(status), e.to_string())),
+            Ok(Err(e)) => Err(Failure::new(Some(status), e.to_string())),
+            Err(e) => Err(Failure::new(
+                Some(status),
+                format!("the feed parser failed: {e}"),
+            )),
+        };
+        Ok((moved_to, max_age, result))
+    }
+
+    /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`.
+    ///
+    /// Due times come from the store, so a restarted daemon resumes where it was: sources
+    /// never polled are due at once, those whose time is ahead wait for it, and those whose
+    /// time passed while it was down are spread over their offsets instead of all firing at
+    /// once. Sources due together form a cycle, logged as one summary line when it is done.
+    /// A source is never polled twice at once.
+    pub async fn run(&self, mut shutdown: Shutdown) {
+        let states = match self.store.source_states().await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the sources' state; not polling");
+                return;
+            }
+        };
+        let now = Utc::now();
+        let mut due: HashMap<String, (Arc<Source>, DateTime<Utc>)> = HashMap::new();
+        for source in self.config.sources.iter().filter(|s| s.enabled) {
+            let state = states.get(&source.name);
+            if let Some(reason) = state.and_then(|s| s.disabled_reason.as_deref()) {
+                tracing::warn!(source = %source.name, reason, "disabled; not polling");
+                continue;
+            }
+            let stored = state.and_then(|s| s.next_due_at).map(from_millis);
+            let at = self.plan(source).resume(stored, now);
+            due.insert(source.name.clone(), (Arc::new(source.clone()), at));
         }
+        let (done_tx, mut done) = mpsc::unbounded_channel::<PollReport>();
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let mut cycles = tokio::task::JoinSet::new();
+        loop {
+            let now = Utc::now();
+            let ready: Vec<Arc<Source>> = due
+                .values()
+                .filter(|(s, at)| *at <= now && !in_flight.contains(&s.name))
+                .map(|(s, _)| s.clone())
+                .collect();
+            if !ready.is_empty() {
+                in_flight.extend(ready.iter().map(|s| s.name.clone()));
+                cycles.spawn(self.clone().cycle(ready, shutdown.clone(), done_tx.clone()));
+            }
+            let wake = due
+                .values()
+                .filter(|(s, _)| !in_flight.contains(&s.name))
+                .map(|(_, at)| *at)
+                .min();
+            let sleep = wake.map_or(Duration::from_secs(3600), |at| {
+                (at - now).to_std().unwrap_or_default()
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                Some(report) = done.recv() => {
+                    in_flight.remove(&report.source);
+                    match report.next_due {
+                        Some(at) => { if let Some(entry) = due.get_mut(&report.source) { entry.1 = at; } }
+                        None => { due.remove(&report.source); }
+                    }
+                }
+                _ = shutdown.recv() => break,
+            }
+        }
+        // The cycles see the same shutdown and cancel their fetches; wait for them to finish
+        // their transactions.
+        while cycles.join_next().await.is_some() {}
+    }
+
+    /// Polls a batch of sources that fell due together, reporting each as it finishes and the
+    /// whole as one log line.
+    async fn cycle(
+        self,
+        sources: Vec<Arc<Source>>,
+        shutdown: Shutdown,
+        done: mpsc::UnboundedSender<PollReport>,
+    ) {
+        let started = Instant::now();
+        let mut polls: FuturesUnordered<_> = sources
+            .iter()
+            .map(|s| self.poll(s, shutdown.clone()))
+            .collect();
+        let (mut unchanged, mut changed, mut failed, mut held, mut new_articles) = (0, 0, 0, 0, 0);
+        let mut next: Option<DateTime<Utc>> = None;
+        while let Some(report) = polls.next().await {
+            match &report.outcome {
+                Outcome::NotModified => unchanged += 1,
+                Outcome::Stored(c) if c.new + c.updated + c.merged > 0 => {
+                    changed += 1;
+                    new_articles += c.new;
+                }
+                Outcome::Stored(_) => unchanged += 1,
+                Outcome::Failed(_) => failed += 1,
+                Outcome::Deferred(_) => held += 1,
+                Outcome::Cancelled => {}
+            }
+            if let Some(at) = report.next_due {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            // The engine is gone only when shutting down; nothing to tell it then.
+            let _ = done.send(report);
+        }
+        if shutdown.is_shutdown() {
+            return;
+        }
+        tracing::info!(
+            sources = sources.len(),
+            seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+            unchanged,
+            changed,
+            new_articles,
+            failed,
+            held,
+            next_due = next.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string()),
+            "cycle done"
+        );
     }
 }
 
-enum Fetch {
-    NotModified,
-    Parsed {
-        status: u16,
-        validators: crate::fetch::Validators,
-        feed: parse::ParsedFeed,
-        articles: Vec<dedup::Keyed>,
-    },
+/// A fetch not made: the host asked everyone to wait until then.
+struct Held(DateTime<Utc>);
+
+fn log(report: &PollReport) {
+    let name = report.source.as_str();
+    let status = report.status;
+    let next_due = report
+        .next_due
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string());
+    match &report.outcome {
+        Outcome::Failed(error) => {
+            tracing::warn!(source = name, status, %error, next_due, "poll failed")
+        }
+        Outcome::Stored(c) => tracing::debug!(
+            source = name,
+            status,
+            new = c.new,
+            updated = c.updated,
+            unchanged = c.unchanged,
+            merged = c.merged,
+            next_due,
+            "polled"
+        ),
+        _ => tracing::debug!(source = name, status, next_due, "polled"),
+    }
+    if let Some(url) = &report.moved_to {
+        tracing::warn!(source = name, %url, "moved permanently: update its url in the config");
+    }
 }

@@ -7,20 +7,18 @@
 //! The crate numbers weekdays 1-7 from Sunday and ANDs the two day fields, so each
 //! expression is translated into one or two crate schedules whose union is the crontab one.
 //!
-//! The loop gives each source its own task, so two polls of one source never overlap; how
-//! many polls run at once across sources is the poller's business (`poll`).
+//! It also decides where each source's next poll goes: the next tick plus a stable
+//! per-source offset (the spread), no sooner than the feed asks (its hints), later and later
+//! after failures (exponential backoff with jitter, Retry-After). These are pure functions of
+//! the stored state and the clock; the poller (`poll`) stores and acts on them.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::future::Future;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-
-use crate::config::Source;
-use crate::shutdown::Shutdown;
 
 /// A parsed crontab expression.
 #[derive(Clone)]
@@ -215,67 +213,131 @@ fn weekdays(field: &str) -> Result<String, String> {
     Ok(list.join(","))
 }
 
-/// One source's place in the timetable.
-pub struct Job {
-    /// The source to poll.
-    pub source: Arc<Source>,
-    /// When it fires.
-    pub schedule: CronSchedule,
-    /// When it is first due: now for a source never polled or one whose tick was missed while
-    /// the daemon was down, otherwise its next tick.
-    pub first_due: DateTime<Utc>,
+/// How far past each tick a source's polls are spread, at most: sources sharing a schedule
+/// each get a stable offset within this window (or the interval, if shorter), so that 10,000
+/// of them do not fire in the same second.
+pub const SPREAD_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The longest interval a feed may ask for (`<ttl>`, `sy:updatePeriod`, `max-age`): a longer
+/// one is read as this, so a mistaken hint cannot silence a source for weeks.
+pub const MAX_HINT: Duration = Duration::from_secs(24 * 3600);
+
+/// What the scheduler needs to know about one source to place its next poll.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// The source's name: its stable spread offset and jitter derive from it.
+    pub name: &'a str,
+    /// Its schedule.
+    pub schedule: &'a CronSchedule,
+    /// The zone the schedule is read in.
+    pub tz: Tz,
+    /// The longest wait after failures (and the longest Retry-After obeyed).
+    pub backoff_cap: Duration,
 }
 
-impl Job {
-    /// Works out when a source is first due, given when it was last attempted.
-    pub fn new(
-        source: Arc<Source>,
-        schedule: CronSchedule,
-        last_attempt: Option<DateTime<Utc>>,
-        tz: Tz,
-    ) -> Job {
-        let now = Utc::now();
-        let first_due = match last_attempt.and_then(|t| schedule.next_after(t, tz)) {
-            Some(next) if next > now => next,
-            _ => now,
-        };
-        Job {
-            source,
-            schedule,
-            first_due,
+/// How a poll ended, as far as timing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ended {
+    /// The feed was read (or was unchanged); `hint` is the shortest interval it asks for.
+    Success {
+        /// The feed's own minimum polling interval, if it gave one and the source honours it.
+        hint: Option<Duration>,
+    },
+    /// The poll failed for the `failures`-th time in a row; the server may have said when to
+    /// come back.
+    Failure {
+        /// Consecutive failures, this one included (at least 1).
+        failures: u32,
+        /// A `Retry-After` the server sent.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Plan<'_> {
+    /// The time between two ticks of the schedule around `now` (at least a minute).
+    pub fn interval(&self, now: DateTime<Utc>) -> Duration {
+        let first = self.schedule.next_after(now, self.tz);
+        let second = first.and_then(|t| self.schedule.next_after(t, self.tz));
+        match (first, second) {
+            (Some(a), Some(b)) => (b - a)
+                .to_std()
+                .unwrap_or_default()
+                .max(Duration::from_secs(60)),
+            _ => SPREAD_WINDOW,
+        }
+    }
+
+    /// This source's stable offset past each tick, within [`SPREAD_WINDOW`] or the interval.
+    pub fn offset(&self, now: DateTime<Utc>) -> Duration {
+        let window = self.interval(now).min(SPREAD_WINDOW).as_millis().max(1) as u64;
+        Duration::from_millis(stable_hash(&[self.name.as_bytes()]) % window)
+    }
+
+    /// When the source is next due after a poll that ended at `now`.
+    ///
+    /// After a success: the next tick plus the source's offset, but no sooner than the feed's
+    /// hint (capped at [`MAX_HINT`]). After the n-th failure in a row: `now` plus
+    /// `min(cap, interval × 2^(n-1))` stretched by a stable jitter of up to 25 % (still at most
+    /// the cap), and no sooner than a `Retry-After` (also capped).
+    pub fn next_due(&self, ended: Ended, now: DateTime<Utc>) -> DateTime<Utc> {
+        match ended {
+            Ended::Success { hint } => {
+                let offset = chrono_duration(self.offset(now));
+                let tick = self
+                    .schedule
+                    .next_after(now - offset, self.tz)
+                    .map(|t| t + offset)
+                    .unwrap_or(now + chrono_duration(SPREAD_WINDOW));
+                let floor = now + chrono_duration(hint.unwrap_or_default().min(MAX_HINT));
+                tick.max(floor)
+            }
+            Ended::Failure {
+                failures,
+                retry_after,
+            } => {
+                let now_plus = |d: Duration| now + chrono_duration(d);
+                now_plus(self.backoff(failures, now)).max(now_plus(
+                    retry_after.unwrap_or_default().min(self.backoff_cap),
+                ))
+            }
+        }
+    }
+
+    /// The wait after the `failures`-th consecutive failure, jitter included.
+    pub fn backoff(&self, failures: u32, now: DateTime<Utc>) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        let base = self
+            .interval(now)
+            .saturating_mul(1 << doublings)
+            .min(self.backoff_cap);
+        // Jitter keeps sources that failed together (an outlet's outage) from retrying
+        // together; stable per source and failure count, so it is reproducible.
+        let jitter =
+            (stable_hash(&[self.name.as_bytes(), &failures.to_le_bytes()]) % 1000) as f64 / 4000.0;
+        base.mul_f64(1.0 + jitter).min(self.backoff_cap)
+    }
+
+    /// When a source is due when the daemon starts: at once if never polled; at its stored
+    /// time if that is still ahead; otherwise (ticks missed while the daemon was down) at its
+    /// offset from now, so that a restart after downtime is spread, not a burst.
+    pub fn resume(&self, stored: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+        match stored {
+            None => now,
+            Some(due) if due > now => due,
+            Some(_) => now + chrono_duration(self.offset(now)),
         }
     }
 }
 
-/// Runs every job on its schedule until `shutdown` fires, calling `poll` for each tick.
-///
-/// Each job has its own task, so a slow poll delays only its own source's next tick (a tick
-/// that passes while the source is still being polled is skipped, not queued).
-pub async fn run<F, Fut>(jobs: Vec<Job>, tz: Tz, shutdown: Shutdown, poll: F)
-where
-    F: Fn(Arc<Source>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let mut tasks = tokio::task::JoinSet::new();
-    for job in jobs {
-        let mut shutdown = shutdown.clone();
-        let poll = poll.clone();
-        tasks.spawn(async move {
-            let mut due = Some(job.first_due);
-            while let Some(at) = due {
-                let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.recv() => return,
-                }
-                poll(job.source.clone()).await;
-                if shutdown.is_shutdown() {
-                    return;
-                }
-                due = job.schedule.next_after(Utc::now(), tz);
-            }
-            tracing::warn!(source = %job.source.name, "schedule never fires again; not polling");
-        });
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(p);
     }
-    while tasks.join_next().await.is_some() {}
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or_default())
 }

@@ -50,7 +50,10 @@ pub struct Store {
 #[derive(Debug)]
 pub enum Attempt<'a> {
     /// The server said 304: nothing changed.
-    NotModified,
+    NotModified {
+        /// The shortest interval the feed asks to be polled at, if any.
+        min_interval: Option<Duration>,
+    },
     /// A feed was fetched and parsed.
     Fetched {
         /// The HTTP status.
@@ -63,6 +66,8 @@ pub enum Attempt<'a> {
         site_url: Option<&'a str>,
         /// Its articles, identified.
         articles: &'a [Keyed],
+        /// The shortest interval the feed asks to be polled at, if any.
+        min_interval: Option<Duration>,
     },
     /// The fetch or the parse failed.
     Failed {
@@ -71,6 +76,17 @@ pub enum Attempt<'a> {
         /// What went wrong, in words.
         error: &'a str,
     },
+}
+
+/// What the poller decided about a source's future, stored with the attempt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Next<'a> {
+    /// When it is next due; `None` when it is not to be polled again (see `disabled`).
+    pub due: Option<DateTime<Utc>>,
+    /// A permanent redirect's target, to use from now on.
+    pub moved_to: Option<&'a str>,
+    /// Why it is no longer polled (410 Gone).
+    pub disabled: Option<&'a str>,
 }
 
 /// How the articles of one fetch compared with what was stored.
@@ -107,6 +123,14 @@ pub struct SourceState {
     pub etag: Option<String>,
     /// Stored Last-Modified.
     pub last_modified: Option<String>,
+    /// When it is next due, ms since the epoch; `None` if never polled.
+    pub next_due_at: Option<i64>,
+    /// Where a permanent redirect led, if one did.
+    pub effective_url: Option<String>,
+    /// Why it is no longer polled, if it is not.
+    pub disabled_reason: Option<String>,
+    /// The feed's own minimum interval, seconds.
+    pub min_interval_secs: Option<i64>,
 }
 
 /// An outlet that carries an article.
@@ -248,10 +272,15 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for s in sources {
             sqlx::query(
+                // A new URL is a new feed: what was learnt about the old one no longer holds.
                 "INSERT INTO sources (name, url) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET
                      etag = CASE WHEN url = excluded.url THEN etag END,
                      last_modified = CASE WHEN url = excluded.url THEN last_modified END,
+                     effective_url = CASE WHEN url = excluded.url THEN effective_url END,
+                     disabled_reason = CASE WHEN url = excluded.url THEN disabled_reason END,
+                     next_due_at = CASE WHEN url = excluded.url THEN next_due_at END,
+                     consecutive_failures = CASE WHEN url = excluded.url THEN consecutive_failures ELSE 0 END,
                      url = excluded.url",
             )
             .bind(&s.name)
@@ -267,30 +296,36 @@ impl Store {
     pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
         let rows: Vec<SourceState> = sqlx::query_as(
             "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
-                    consecutive_failures, etag, last_modified
-             FROM sources",
+                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
+                    disabled_reason, min_interval_secs
+             FROM sources ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
-    /// The validators stored for a source.
-    pub async fn validators(&self, source: &str) -> Result<Validators, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT etag, last_modified FROM sources WHERE name = $1")
-                .bind(source)
-                .fetch_optional(&self.pool)
-                .await?;
-        let (etag, last_modified) = row.unwrap_or_default();
-        Ok(Validators {
-            etag,
-            last_modified,
-        })
+    /// One source's stored state.
+    pub async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
+                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
+                    disabled_reason, min_interval_secs
+             FROM sources WHERE name = $1",
+        )
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    /// Records one fetch of `source` — articles, validators, status — in one transaction.
-    pub async fn record(&self, source: &str, attempt: Attempt<'_>) -> Result<Counts, StoreError> {
+    /// Records one fetch of `source` — articles, validators, status, and when it is next due —
+    /// in one transaction.
+    pub async fn record(
+        &self,
+        source: &str,
+        attempt: Attempt<'_>,
+        next: Next<'_>,
+    ) -> Result<Counts, StoreError> {
         let now = Utc::now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let source_id: i64 = sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
@@ -299,14 +334,16 @@ impl Store {
             .await?;
         let mut counts = Counts::default();
         match attempt {
-            Attempt::NotModified => {
+            Attempt::NotModified { min_interval } => {
                 sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                         last_status = 304, last_error = NULL, consecutive_failures = 0
+                         last_status = 304, last_error = NULL, consecutive_failures = 0,
+                         min_interval_secs = $3
                      WHERE id = $1",
                 )
                 .bind(source_id)
                 .bind(millis(now))
+                .bind(min_interval.map(|d| d.as_secs() as i64))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -329,6 +366,7 @@ impl Store {
                 title,
                 site_url,
                 articles,
+                min_interval,
             } => {
                 for keyed in articles {
                     ingest(&mut tx, source, source_id, keyed, now, &mut counts).await?;
@@ -337,7 +375,8 @@ impl Store {
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
                          etag = $4, last_modified = $5,
-                         title = COALESCE($6, title), site_url = COALESCE($7, site_url)
+                         title = COALESCE($6, title), site_url = COALESCE($7, site_url),
+                         min_interval_secs = $8
                      WHERE id = $1",
                 )
                 .bind(source_id)
@@ -347,12 +386,34 @@ impl Store {
                 .bind(&validators.last_modified)
                 .bind(title)
                 .bind(site_url)
+                .bind(min_interval.map(|d| d.as_secs() as i64))
                 .execute(&mut *tx)
                 .await?;
             }
         }
+        sqlx::query(
+            "UPDATE sources SET next_due_at = $2, effective_url = COALESCE($3, effective_url),
+                 disabled_reason = $4
+             WHERE id = $1",
+        )
+        .bind(source_id)
+        .bind(next.due.map(millis))
+        .bind(next.moved_to)
+        .bind(next.disabled)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// Moves a source's next due time without an attempt (its host asked everyone to wait).
+    pub async fn defer(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sources SET next_due_at = $2 WHERE name = $1")
+            .bind(source)
+            .bind(millis(due))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The newest `limit` articles, newest first, each with every outlet that carries it.

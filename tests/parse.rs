@@ -155,7 +155,7 @@ fn what_is_not_a_feed_gets_a_plain_error() {
     let url = Url::parse("https://example.com/").unwrap();
     let html = b"<!DOCTYPE html>\n<html><head><title>Home</title></head><body>hi</body></html>";
     let e = parse_feed(html, Some("text/html"), &url).unwrap_err();
-    assert!(matches!(e, ParseError::Html));
+    assert!(matches!(e, ParseError::Html { .. }));
     assert_eq!(e.to_string(), "this is an HTML page, not a feed");
     assert!(matches!(
         parse_feed(b"  \n", None, &url),
