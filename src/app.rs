@@ -100,20 +100,23 @@ impl App {
         mut progress: impl FnMut(&PollReport, usize, usize),
     ) -> Result<Vec<PollReport>, AppError> {
         let mut chosen = self.select(names)?;
+        let mut states = self.store.source_states().await?;
         if names.is_empty() {
             // A source disabled by a 410 is only polled again when asked for by name.
-            let states = self.store.source_states().await?;
             chosen.retain(|s| {
                 states
                     .get(&s.name)
                     .is_none_or(|st| st.disabled_reason.is_none())
             });
         }
+        // Started in config order, so polls queue for each host in config order.
         let mut polls: FuturesUnordered<_> = chosen
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let poll = self.poller.poll(s, shutdown.clone());
+                let poll = self
+                    .poller
+                    .poll(s, states.remove(&s.name), shutdown.clone());
                 async move { (i, poll.await) }
             })
             .collect();

@@ -28,7 +28,7 @@ use crate::fetch::{FetchError, Fetcher, Validators};
 use crate::parse;
 use crate::schedule::{Ended, Plan};
 use crate::shutdown::Shutdown;
-use crate::store::{from_millis, Attempt, Counts, Next, Store};
+use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
 
 /// How long a host that answered 429 without a Retry-After is left alone.
 const TOO_MANY_REQUESTS_HOLD: Duration = Duration::from_secs(60);
@@ -182,8 +182,15 @@ impl Poller {
     }
 
     /// Polls `source` once, now, recording the result and when it is next due, unless
-    /// `shutdown` comes first.
-    pub async fn poll(&self, source: &Source, mut shutdown: Shutdown) -> PollReport {
+    /// `shutdown` comes first. `state` is its stored state, read beforehand for a whole batch
+    /// of sources (one query, not one per source; and polls queue for their host in the
+    /// order they are started).
+    pub async fn poll(
+        &self,
+        source: &Source,
+        state: Option<SourceState>,
+        mut shutdown: Shutdown,
+    ) -> PollReport {
         let name = source.name.as_str();
         let mut report = PollReport {
             source: name.to_owned(),
@@ -193,16 +200,9 @@ impl Poller {
             moved_to: None,
         };
         // The store registers every configured source when it opens.
-        let state = match self.store.source_state(name).await {
-            Ok(Some(state)) => state,
-            Ok(None) => {
-                report.outcome = Outcome::Failed("not registered in the database".into());
-                return report;
-            }
-            Err(e) => {
-                report.outcome = Outcome::Failed(format!("cannot read its state: {e}"));
-                return report;
-            }
+        let Some(state) = state else {
+            report.outcome = Outcome::Failed("not registered in the database".into());
+            return report;
         };
         let url = state
             .effective_url
@@ -474,9 +474,16 @@ impl Poller {
         done: mpsc::UnboundedSender<PollReport>,
     ) {
         let started = Instant::now();
+        let mut states = match self.store.source_states().await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the sources' state; skipping this cycle");
+                HashMap::new()
+            }
+        };
         let mut polls: FuturesUnordered<_> = sources
             .iter()
-            .map(|s| self.poll(s, shutdown.clone()))
+            .map(|s| self.poll(s, states.remove(&s.name), shutdown.clone()))
             .collect();
         let (mut unchanged, mut changed, mut failed, mut held, mut new_articles) = (0, 0, 0, 0, 0);
         let mut next: Option<DateTime<Utc>> = None;

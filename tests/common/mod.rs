@@ -29,7 +29,8 @@ pub struct Resource {
     pub content_type: String,
     pub etag: Option<String>,
     pub status: StatusCode,
-    pub location: Option<String>,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
     /// How long the server waits before answering.
     pub delay: std::time::Duration,
 }
@@ -42,9 +43,24 @@ impl Resource {
             content_type: content_type.into(),
             etag: Some(etag),
             status: StatusCode::OK,
-            location: None,
+            headers: Vec::new(),
             delay: std::time::Duration::ZERO,
         }
+    }
+
+    /// A response with only a status (and headers to add).
+    pub fn status(status: StatusCode) -> Resource {
+        Resource {
+            status,
+            etag: None,
+            ..Resource::new(Vec::new(), "text/plain")
+        }
+    }
+
+    /// This resource with one more response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Resource {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// A redirect to `to`.
@@ -54,7 +70,7 @@ impl Resource {
             content_type: "text/plain".into(),
             etag: None,
             status,
-            location: Some(to.into()),
+            headers: vec![("location".into(), to.into())],
             delay: std::time::Duration::ZERO,
         }
     }
@@ -73,6 +89,8 @@ pub struct Seen {
 struct World {
     resources: HashMap<String, Resource>,
     seen: Vec<Seen>,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// An HTTP server on 127.0.0.1 serving fixture feeds, honouring `If-None-Match`, and
@@ -122,6 +140,16 @@ impl FeedServer {
         self.put(path, Resource::new(fixture(name), content_type));
     }
 
+    /// The most requests the server ever had in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.world.lock().unwrap().max_in_flight
+    }
+
+    /// Every request so far, in order.
+    pub fn all_seen(&self) -> Vec<Seen> {
+        self.world.lock().unwrap().seen.clone()
+    }
+
     pub fn seen(&self, path: &str) -> Vec<Seen> {
         self.world
             .lock()
@@ -145,7 +173,12 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         };
         (header(header::IF_NONE_MATCH), header(header::USER_AGENT))
     };
-    let resource = world.lock().unwrap().resources.get(&path).cloned();
+    let resource = {
+        let mut w = world.lock().unwrap();
+        w.in_flight += 1;
+        w.max_in_flight = w.max_in_flight.max(w.in_flight);
+        w.resources.get(&path).cloned()
+    };
     if let Some(r) = &resource {
         tokio::time::sleep(r.delay).await;
     }
@@ -163,14 +196,16 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
             if let Some(etag) = r.etag {
                 b = b.header(header::ETAG, etag);
             }
-            if let Some(location) = r.location {
-                b = b.header(header::LOCATION, location);
+            for (name, value) in r.headers {
+                b = b.header(name, value);
             }
             b.body(Body::from(r.body))
         }
     }
     .expect("response");
-    world.lock().unwrap().seen.push(Seen {
+    let mut world = world.lock().unwrap();
+    world.in_flight -= 1;
+    world.seen.push(Seen {
         path,
         if_none_match,
         user_agent,
