@@ -4,27 +4,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, FeedServer, Resource, Setup};
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args(["-s", name, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
+use common::{free_port, Daemon, FeedServer, Resource, Setup};
 
 async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
     let r = client.get(url).send().await.expect(url);
@@ -80,15 +62,7 @@ url = "{}"
         server.url("/nothing-here.xml"),
         server.url("/slow.rss"),
     ));
-    let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-        .args(["run", "--config"]) // the global option after the subcommand
-        .arg(&setup.config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start feedmerge run");
-    let mut daemon = Daemon(child);
+    let daemon = Daemon::start(&setup, "warn");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
 
@@ -175,21 +149,9 @@ url = "{}"
         0,
         "the slow fetch is still in flight"
     );
-    signal(&daemon.0, "TERM");
-    let asked = Instant::now();
-    let exit = loop {
-        if let Some(exit) = daemon.0.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    daemon.signal("TERM");
+    let (exit, stderr) = daemon.wait(Duration::from_secs(10));
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(daemon.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(
         stderr.contains("Dead Link") && stderr.contains("404"),
         "the failure is logged with its source: {stderr}"

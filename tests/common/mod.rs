@@ -274,3 +274,57 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A `feedmerge run` process, killed if the test ends without stopping it.
+pub struct Daemon(pub std::process::Child);
+
+impl Daemon {
+    /// Starts `feedmerge run` on `setup`'s config, logging at `log_level`.
+    pub fn start(setup: &Setup, log_level: &str) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .args(["run", "--config"]) // the global option after the subcommand
+            .arg(&setup.config)
+            .env("RUST_LOG", log_level)
+            .env_remove("FEEDMERGE_LISTEN")
+            .env_remove("FEEDMERGE_DATABASE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start feedmerge run");
+        Daemon(child)
+    }
+
+    /// Sends a signal by name ("TERM", "KILL").
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, failing the test after `limit`; returns its status and
+    /// what it logged.
+    pub fn wait(mut self, limit: std::time::Duration) -> (std::process::ExitStatus, String) {
+        let asked = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(asked.elapsed() < limit, "still running after {limit:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut log = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            std::io::Read::read_to_string(&mut err, &mut log).expect("read log");
+        }
+        (status, log)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,177 @@
+//! Restarting the daemon: after a crash in the middle of a cycle it resumes from the stored
+//! due times — nothing polled before the crash is polled again, nothing is lost — and after
+//! downtime the sources that fell due meanwhile are spread out, not fetched in one burst.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use common::{fixture, Daemon, FeedServer, Resource, Setup};
+
+const SOURCES: usize = 30;
+
+fn world() -> (FeedServer, Setup) {
+    let server = FeedServer::start();
+    let mut toml =
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
+                    [poll]\nschedule = \"*/15 * * * *\"\nper_host = 1\n"
+            .to_owned();
+    for i in 0..SOURCES {
+        // Each answer takes 100 ms, and the host takes one request at a time: a 3 s cycle.
+        let mut feed = Resource::new(fixture("globaltimes.rss"), "application/rss+xml");
+        feed.delay = Duration::from_millis(100);
+        server.put(&format!("/feed{i}.xml"), feed);
+        toml.push_str(&format!(
+            "[[sources]]\nname = \"Outlet {i:02}\"\nurl = \"{}\"\n",
+            server.url(&format!("/feed{i}.xml"))
+        ));
+    }
+    (server, Setup::new(&toml))
+}
+
+fn requests_per_path(server: &FeedServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for seen in server.all_seen() {
+        *counts.entry(seen.path).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn polled(setup: &Setup) -> BTreeSet<String> {
+    let Ok(db) = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(setup.database())
+            .read_only(true),
+    )
+    .await
+    else {
+        return BTreeSet::new();
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sources WHERE last_success_at IS NOT NULL")
+            .fetch_all(&db)
+            .await
+            .unwrap_or_default();
+    db.close().await;
+    names.into_iter().collect()
+}
+
+fn path_of(name: &str) -> String {
+    format!(
+        "/feed{}.xml",
+        name.trim_start_matches("Outlet ")
+            .trim_start_matches('0')
+            .parse::<usize>()
+            .unwrap_or(0)
+    )
+}
+
+#[tokio::test]
+async fn a_crash_mid_cycle_loses_nothing_and_repeats_nothing() {
+    let (server, setup) = world();
+    let first = Daemon::start(&setup, "info");
+    let started = Instant::now();
+    while server.all_seen().len() < SOURCES / 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first cycle did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.signal("KILL");
+    let _ = first.wait(Duration::from_secs(5));
+    let before = polled(&setup).await;
+    assert!(
+        !before.is_empty() && before.len() < SOURCES,
+        "killed mid-cycle: {} polled",
+        before.len()
+    );
+    let requests_before = server.all_seen().len();
+
+    let second = Daemon::start(&setup, "info");
+    let started = Instant::now();
+    while polled(&setup).await.len() < SOURCES {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the cycle was not finished after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let anything that would wrongly repeat have its chance.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    second.signal("TERM");
+    let (exit, log) = second.wait(Duration::from_secs(10));
+    assert!(exit.success());
+    assert!(
+        log.contains("cycle done"),
+        "a summary line per cycle: {log}"
+    );
+
+    let after: Vec<String> = server.all_seen()[requests_before..]
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
+    for name in &before {
+        assert!(
+            !after.contains(&path_of(name)),
+            "{name} was polled before the crash and again after it"
+        );
+    }
+    let counts = requests_per_path(&server);
+    assert_eq!(
+        counts.len(),
+        SOURCES,
+        "every source was fetched: {counts:?}"
+    );
+    let repeated = counts.values().filter(|n| **n > 1).count();
+    assert!(
+        repeated <= 1,
+        "only the one fetch in flight at the crash may repeat: {counts:?}"
+    );
+
+    let db = setup.db().await;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let articles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        articles, 3,
+        "30 outlets carrying the same 3 articles: stored once each"
+    );
+}
+
+#[tokio::test]
+async fn after_downtime_overdue_sources_are_spread_not_burst() {
+    let (server, setup) = world();
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    assert_eq!(server.all_seen().len(), SOURCES);
+    // The daemon was down for an hour: every source's due time has passed.
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(setup.database());
+        let db = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
+        sqlx::query("UPDATE sources SET next_due_at = $1")
+            .bind(hour_ago)
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+    }
+    let daemon = Daemon::start(&setup, "warn");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    daemon.signal("TERM");
+    let (exit, _) = daemon.wait(Duration::from_secs(10));
+    assert!(exit.success());
+    // Spread over their offsets in the 15-minute window, barely any fall in the first seconds.
+    let burst = server.all_seen().len() - SOURCES;
+    assert!(
+        burst <= 3,
+        "{burst} of {SOURCES} overdue sources were fetched within 3 s of the restart"
+    );
+}
