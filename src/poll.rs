@@ -234,7 +234,9 @@ impl Poller {
             }
             Ok(f) => f,
         };
-        let (moved_to, max_age, result) = fetched;
+        // The places are held until the result is stored: parsed feeds waiting for the (one)
+        // database writer are then bounded by the limits, instead of piling up in memory.
+        let (_permits, moved_to, max_age, result) = fetched;
         report.moved_to = moved_to.as_ref().map(Url::to_string);
         let hint = |feed_hint: Option<Duration>| {
             source
@@ -336,20 +338,31 @@ impl Poller {
     }
 
     /// Waits for a place under the per-host and global limits (host first, so waiting on a
-    /// busy host holds no global place), then fetches and parses.
+    /// busy host holds no global place), then fetches and parses, handing back the places.
     async fn fetch_politely(
         &self,
         url: &Url,
         host: &str,
         validators: &Validators,
-    ) -> Result<(Option<Url>, Option<Duration>, Result<Fetch, Failure>), Held> {
+    ) -> Result<
+        (
+            Permits,
+            Option<Url>,
+            Option<Duration>,
+            Result<Fetch, Failure>,
+        ),
+        Held,
+    > {
         if let Some(until) = self.held_until(host) {
             return Err(Held(until));
         }
-        let host_limit = self.host_limit(host);
-        // Neither semaphore is ever closed, so acquiring only waits.
-        let _host_permit = host_limit.acquire().await;
-        let _permit = self.global.acquire().await;
+        // Neither semaphore is ever closed, so acquiring only waits (an error is impossible).
+        let host_permit = self.host_limit(host).acquire_owned().await.ok();
+        let global_permit = self.global.clone().acquire_owned().await.ok();
+        let permits = Permits {
+            _host: host_permit,
+            _global: global_permit,
+        };
         // A 429 may have come in while this poll waited.
         if let Some(until) = self.held_until(host) {
             return Err(Held(until));
@@ -365,12 +378,12 @@ impl Poller {
                     retry_after,
                     ..Failure::new(e.status(), e.to_string())
                 };
-                return Ok((None, None, Err(failure)));
+                return Ok((permits, None, None, Err(failure)));
             }
         };
         let (moved_to, max_age) = (outcome.moved_to, outcome.max_age);
         let Some(fetched) = outcome.content else {
-            return Ok((moved_to, max_age, Ok(Fetch::NotModified)));
+            return Ok((permits, moved_to, max_age, Ok(Fetch::NotModified)));
         };
         let status = fetched.status;
         // Parsing is CPU work (and a hostile feed can make it long): off the async threads.
@@ -396,7 +409,7 @@ impl Poller {
                 format!("the feed parser failed: {e}"),
             )),
         };
-        Ok((moved_to, max_age, result))
+        Ok((permits, moved_to, max_age, result))
     }
 
     /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`.
@@ -520,6 +533,12 @@ impl Poller {
             "cycle done"
         );
     }
+}
+
+/// A poll's places under the per-host and global limits, released when dropped.
+struct Permits {
+    _host: Option<tokio::sync::OwnedSemaphorePermit>,
+    _global: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A fetch not made: the host asked everyone to wait until then.

@@ -44,6 +44,10 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Writers queue here, in order, holding no connection,
+    /// rather than each holding a pooled connection while SQLite's busy handler retries
+    /// (which starves some of them past the pool's timeout under load).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -258,7 +262,10 @@ impl Store {
             .await
             .map_err(|e| open_err(Box::new(e)))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     /// Closes every connection, checkpointing the WAL.
@@ -269,6 +276,7 @@ impl Store {
     /// Makes sure every configured source has a row, and that a changed URL forgets the old
     /// URL's validators.
     pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for s in sources {
             sqlx::query(
@@ -327,6 +335,7 @@ impl Store {
         next: Next<'_>,
     ) -> Result<Counts, StoreError> {
         let now = Utc::now();
+        let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let source_id: i64 = sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
             .bind(source)
@@ -408,6 +417,7 @@ impl Store {
 
     /// Moves a source's next due time without an attempt (its host asked everyone to wait).
     pub async fn defer(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         sqlx::query("UPDATE sources SET next_due_at = $2 WHERE name = $1")
             .bind(source)
             .bind(millis(due))
