@@ -199,12 +199,83 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct Existing {
     id: i64,
     source_id: i64,
     content_hash: String,
     updated: i64,
+}
+
+/// What a fetch's articles match in the database, looked up in two queries for the whole
+/// feed rather than two per article (statements, not rows, are what ingest costs).
+struct Known {
+    /// By this source's entry key.
+    by_key: HashMap<String, Existing>,
+    /// By canonical link, from any source: the first article stored with it.
+    by_link: HashMap<String, Existing>,
+}
+
+impl Known {
+    async fn load(
+        tx: &mut Transaction<'static, Sqlite>,
+        source_id: i64,
+        articles: &[Keyed],
+    ) -> Result<Known, StoreError> {
+        let keys: Vec<&str> = articles.iter().map(|k| k.key.as_str()).collect();
+        let rows: Vec<(String, i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT ap.entry_key, a.id, a.source_id, a.content_hash, a.updated
+             FROM appearances ap JOIN articles a ON a.id = ap.article_id
+             WHERE ap.source_id = $1 AND ap.entry_key IN (SELECT value FROM json_each($2))",
+        )
+        .bind(source_id)
+        .bind(serde_json::Value::from(keys).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+        let by_key: HashMap<String, Existing> = rows
+            .into_iter()
+            .map(|(key, id, source_id, content_hash, updated)| {
+                (
+                    key,
+                    Existing {
+                        id,
+                        source_id,
+                        content_hash,
+                        updated,
+                    },
+                )
+            })
+            .collect();
+        let links: Vec<&str> = articles
+            .iter()
+            .filter(|k| !by_key.contains_key(&k.key))
+            .filter_map(|k| k.canonical_link.as_deref())
+            .collect();
+        let mut by_link = HashMap::new();
+        if !links.is_empty() {
+            let rows: Vec<(String, i64, i64, String, i64)> = sqlx::query_as(
+                "SELECT canonical_link, id, source_id, content_hash, updated FROM articles
+                 WHERE canonical_link IN (SELECT value FROM json_each($1))
+                 ORDER BY id DESC",
+            )
+            .bind(serde_json::Value::from(links).to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+            // Newest first, so the oldest (the first stored) is the one left in the map.
+            for (link, id, source_id, content_hash, updated) in rows {
+                by_link.insert(
+                    link,
+                    Existing {
+                        id,
+                        source_id,
+                        content_hash,
+                        updated,
+                    },
+                );
+            }
+        }
+        Ok(Known { by_key, by_link })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -377,8 +448,18 @@ impl Store {
                 articles,
                 min_interval,
             } => {
+                let mut known = Known::load(&mut tx, source_id, articles).await?;
                 for keyed in articles {
-                    ingest(&mut tx, source, source_id, keyed, now, &mut counts).await?;
+                    ingest(
+                        &mut tx,
+                        source,
+                        source_id,
+                        keyed,
+                        &mut known,
+                        now,
+                        &mut counts,
+                    )
+                    .await?;
                 }
                 sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
@@ -517,40 +598,25 @@ impl Store {
 }
 
 /// Stores one article of a fetch: recognised by this source's key, else by its canonical
-/// link from any source, else new.
+/// link from any source (both looked up beforehand, in `known`), else new.
 async fn ingest(
     tx: &mut Transaction<'static, Sqlite>,
     source: &str,
     source_id: i64,
     keyed: &Keyed,
+    known: &mut Known,
     now: DateTime<Utc>,
     counts: &mut Counts,
 ) -> Result<(), StoreError> {
     let a = &keyed.article;
-    let by_key: Option<Existing> = sqlx::query_as(
-        "SELECT a.id, a.source_id, a.content_hash, a.updated
-         FROM appearances ap JOIN articles a ON a.id = ap.article_id
-         WHERE ap.source_id = $1 AND ap.entry_key = $2",
-    )
-    .bind(source_id)
-    .bind(&keyed.key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let existing = match by_key {
-        Some(e) => Some(e),
+    let existing = match known.by_key.get(&keyed.key) {
+        Some(e) => Some(e.clone()),
         None => {
-            let by_link: Option<Existing> = match &keyed.canonical_link {
-                Some(link) => {
-                    sqlx::query_as(
-                        "SELECT id, source_id, content_hash, updated FROM articles
-                         WHERE canonical_link = $1 ORDER BY id LIMIT 1",
-                    )
-                    .bind(link)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                }
-                None => None,
-            };
+            let by_link = keyed
+                .canonical_link
+                .as_ref()
+                .and_then(|l| known.by_link.get(l))
+                .cloned();
             if let Some(e) = &by_link {
                 // Remember this source's entry, so its next poll finds it by key.
                 sqlx::query(
@@ -633,6 +699,15 @@ async fn ingest(
             .bind(&keyed.content_hash)
             .fetch_one(&mut **tx)
             .await?;
+            if let Some(link) = &keyed.canonical_link {
+                // A later entry of this same feed with the same link is this article.
+                known.by_link.entry(link.clone()).or_insert(Existing {
+                    id: article_id,
+                    source_id,
+                    content_hash: keyed.content_hash.clone(),
+                    updated: millis(updated),
+                });
+            }
             sqlx::query(
                 "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
                  VALUES ($1, $2, $3, $4, $5, $6)",
