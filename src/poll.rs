@@ -464,10 +464,15 @@ impl Poller {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 Some(report) = done.recv() => {
-                    in_flight.remove(&report.source);
-                    match report.next_due {
-                        Some(at) => { if let Some(entry) = due.get_mut(&report.source) { entry.1 = at; } }
-                        None => { due.remove(&report.source); }
+                    // Take every poll that has finished before looking at the timetable again.
+                    let mut report = Some(report);
+                    while let Some(r) = report {
+                        in_flight.remove(&r.source);
+                        match r.next_due {
+                            Some(at) => { if let Some(entry) = due.get_mut(&r.source) { entry.1 = at; } }
+                            None => { due.remove(&r.source); }
+                        }
+                        report = done.try_recv().ok();
                     }
                 }
                 _ = shutdown.recv() => break,
@@ -487,7 +492,8 @@ impl Poller {
         done: mpsc::UnboundedSender<PollReport>,
     ) {
         let started = Instant::now();
-        let mut states = match self.store.source_states().await {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let mut states = match self.store.states_of(&names).await {
             Ok(states) => states,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the sources' state; skipping this cycle");

@@ -384,6 +384,23 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
+    /// The stored state of the named sources, by name.
+    pub async fn states_of(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, SourceState>, StoreError> {
+        let rows: Vec<SourceState> = sqlx::query_as(
+            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
+                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
+                    disabled_reason, min_interval_secs
+             FROM sources WHERE name IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::Value::from(names.to_vec()).to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
     /// One source's stored state.
     pub async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
         Ok(sqlx::query_as(
