@@ -190,6 +190,16 @@ pub struct Totals {
     pub last_poll: Option<DateTime<Utc>>,
 }
 
+/// The query for [`SourceState`] rows, to which a condition is appended.
+macro_rules! select_source_state {
+    () => {
+        "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
+                consecutive_failures, etag, last_modified, next_due_at, effective_url,
+                disabled_reason, min_interval_secs
+         FROM sources"
+    };
+}
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -373,14 +383,10 @@ impl Store {
 
     /// Every stored source's state, by name.
     pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
-        let rows: Vec<SourceState> = sqlx::query_as(
-            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
-                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                    disabled_reason, min_interval_secs
-             FROM sources ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<SourceState> =
+            sqlx::query_as(concat!(select_source_state!(), " ORDER BY name"))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
@@ -389,29 +395,14 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, SourceState>, StoreError> {
-        let rows: Vec<SourceState> = sqlx::query_as(
-            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
-                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                    disabled_reason, min_interval_secs
-             FROM sources WHERE name IN (SELECT value FROM json_each($1))",
-        )
+        let rows: Vec<SourceState> = sqlx::query_as(concat!(
+            select_source_state!(),
+            " WHERE name IN (SELECT value FROM json_each($1))"
+        ))
         .bind(serde_json::Value::from(names.to_vec()).to_string())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
-    }
-
-    /// One source's stored state.
-    pub async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
-                    consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                    disabled_reason, min_interval_secs
-             FROM sources WHERE name = $1",
-        )
-        .bind(source)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// Records one fetch of `source` — articles, validators, status, and when it is next due —

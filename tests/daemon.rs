@@ -159,11 +159,7 @@ url = "{}"
 
     // The database it leaves is consistent and complete.
     let db = setup.db().await;
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
+    setup.assert_intact().await;
     let error: Option<String> =
         sqlx::query_scalar("SELECT last_error FROM sources WHERE name = 'Dead Link'")
             .fetch_one(&db)

@@ -131,11 +131,7 @@ async fn a_crash_mid_cycle_loses_nothing_and_repeats_nothing() {
     );
 
     let db = setup.db().await;
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
+    setup.assert_intact().await;
     let articles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
         .fetch_one(&db)
         .await

@@ -248,6 +248,15 @@ impl Setup {
         self.dir.path().join("db/feedmerge.db")
     }
 
+    /// Asserts that the database passes SQLite's integrity check.
+    pub async fn assert_intact(&self) {
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.db().await)
+            .await
+            .expect("integrity check");
+        assert_eq!(check, "ok");
+    }
+
     /// Opens the database read-only.
     pub async fn db(&self) -> sqlx::SqlitePool {
         let options = sqlx::sqlite::SqliteConnectOptions::new()
