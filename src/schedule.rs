@@ -275,17 +275,21 @@ impl Plan<'_> {
 
     /// When the source is next due after a poll that ended at `now`.
     ///
-    /// After a success: the next tick plus the source's offset, but no sooner than the feed's
-    /// hint (capped at [`MAX_HINT`]). After the n-th failure in a row: `now` plus
+    /// After a success: the first tick plus the source's offset that is at least half an
+    /// interval away, but no sooner than the feed's hint (capped at [`MAX_HINT`]). After the n-th failure in a row: `now` plus
     /// `min(cap, interval × 2^(n-1))` stretched by a stable jitter of up to 25 % (still at most
     /// the cap), and no sooner than a `Retry-After` (also capped).
     pub fn next_due(&self, ended: Ended, now: DateTime<Utc>) -> DateTime<Utc> {
         match ended {
             Ended::Success { hint } => {
                 let offset = chrono_duration(self.offset(now));
+                // The first slot at least half an interval away: a poll in its slot lands one
+                // interval later, and one made outside it (the first, at start) is not
+                // followed by another seconds later because its slot came up.
+                let half = chrono_duration(self.interval(now) / 2);
                 let tick = self
                     .schedule
-                    .next_after(now - offset, self.tz)
+                    .next_after(now + half - offset, self.tz)
                     .map(|t| t + offset)
                     .unwrap_or(now + chrono_duration(SPREAD_WINDOW));
                 let floor = now + chrono_duration(hint.unwrap_or_default().min(MAX_HINT));

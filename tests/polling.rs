@@ -388,10 +388,21 @@ async fn sources_on_one_schedule_are_spread_across_the_interval() {
         .collect();
     let setup = config("concurrency = 8\nper_host = 8", &sources);
     assert!(setup.feedmerge(&["fetch"]).status.success());
-    let due: Vec<i64> = sqlx::query_scalar("SELECT next_due_at FROM sources ORDER BY name")
-        .fetch_all(&setup.db().await)
-        .await
-        .unwrap();
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT last_attempt_at, next_due_at FROM sources ORDER BY name")
+            .fetch_all(&setup.db().await)
+            .await
+            .unwrap();
+    // Polled now, outside their slots, none is due again within half an interval: no source
+    // is fetched twice in a row because its slot happened to come up a second later.
+    for (attempt, due) in &rows {
+        assert!(
+            due - attempt >= 15 * MINUTE / 2,
+            "due again {}s after its first poll",
+            (due - attempt) / 1000
+        );
+    }
+    let due: Vec<i64> = rows.iter().map(|(_, due)| *due).collect();
     // Each is due at the next quarter hour plus its own offset within that quarter.
     let distinct_seconds: BTreeSet<i64> = due.iter().map(|d| d / 1000).collect();
     assert!(
