@@ -112,6 +112,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Fetch { sources } => {
             // A progress bar on a terminal (indicatif draws nothing elsewhere).
             let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sources  {wide_msg}")
+            {
+                bar.set_style(style);
+            }
             let reports = app
                 .fetch(
                     &sources,
