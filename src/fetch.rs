@@ -115,7 +115,7 @@ impl Fetcher {
     pub fn new(user_agent: &str, timeout: Duration, max_body: u64) -> Result<Fetcher, FetchError> {
         let client = reqwest::Client::builder()
             .user_agent(user_agent)
-            .timeout(timeout)
+            // The whole-fetch timeout is one deadline in `fetch`, over redirects and body.
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             // Redirects are followed by hand, to tell permanent ones from temporary ones.
             .redirect(reqwest::redirect::Policy::none())
@@ -167,12 +167,14 @@ impl Fetcher {
         let mut all_permanent = true;
         let mut redirects = 0;
         let mut response = loop {
-            let response = self
+            let request = self
                 .client
                 .get(current.clone())
                 .headers(headers.clone())
-                .send()
+                .send();
+            let response = tokio::time::timeout_at(deadline, request)
                 .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?
                 .map_err(|e| self.classify(e))?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
@@ -229,8 +231,7 @@ impl Fetcher {
         let final_url = response.url().clone();
         let mut body = Vec::new();
         loop {
-            // The client's timeout covers each request; the deadline covers the whole fetch,
-            // redirects and a slowly trickling body included.
+            // One deadline for the whole fetch: redirects and a slowly trickling body included.
             let chunk = tokio::time::timeout_at(deadline, response.chunk())
                 .await
                 .map_err(|_| FetchError::Timeout(self.timeout))?
@@ -262,8 +263,6 @@ impl Fetcher {
         let e = e.without_url();
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
-        } else if e.is_redirect() {
-            FetchError::Redirects
         } else if e.is_connect() {
             // The root cause ("Connection refused", a DNS or TLS failure) is what matters here.
             let mut root: &(dyn std::error::Error + 'static) = &e;

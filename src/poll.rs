@@ -236,7 +236,12 @@ impl Poller {
         };
         // The places are held until the result is stored: parsed feeds waiting for the (one)
         // database writer are then bounded by the limits, instead of piling up in memory.
-        let (_permits, moved_to, max_age, result) = fetched;
+        let Attempted {
+            permits: _permits,
+            moved_to,
+            max_age,
+            result,
+        } = fetched;
         report.moved_to = moved_to.as_ref().map(Url::to_string);
         let hint = |feed_hint: Option<Duration>| {
             source
@@ -344,15 +349,7 @@ impl Poller {
         url: &Url,
         host: &str,
         validators: &Validators,
-    ) -> Result<
-        (
-            Permits,
-            Option<Url>,
-            Option<Duration>,
-            Result<Fetch, Failure>,
-        ),
-        Held,
-    > {
+    ) -> Result<Attempted, Held> {
         if let Some(until) = self.held_until(host) {
             return Err(Held(until));
         }
@@ -378,12 +375,22 @@ impl Poller {
                     retry_after,
                     ..Failure::new(e.status(), e.to_string())
                 };
-                return Ok((permits, None, None, Err(failure)));
+                return Ok(Attempted {
+                    permits,
+                    moved_to: None,
+                    max_age: None,
+                    result: Err(failure),
+                });
             }
         };
         let (moved_to, max_age) = (outcome.moved_to, outcome.max_age);
         let Some(fetched) = outcome.content else {
-            return Ok((permits, moved_to, max_age, Ok(Fetch::NotModified)));
+            return Ok(Attempted {
+                permits,
+                moved_to,
+                max_age,
+                result: Ok(Fetch::NotModified),
+            });
         };
         let status = fetched.status;
         // Parsing is CPU work (and a hostile feed can make it long): off the async threads.
@@ -409,7 +416,12 @@ impl Poller {
                 format!("the feed parser failed: {e}"),
             )),
         };
-        Ok((permits, moved_to, max_age, result))
+        Ok(Attempted {
+            permits,
+            moved_to,
+            max_age,
+            result,
+        })
     }
 
     /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`.
@@ -539,6 +551,18 @@ impl Poller {
             "cycle done"
         );
     }
+}
+
+/// A fetch that was made (or failed) under the limits, and what came of it.
+struct Attempted {
+    /// The places it holds until its result is stored.
+    permits: Permits,
+    /// Where permanent redirects led, if they did.
+    moved_to: Option<Url>,
+    /// The server's `Cache-Control: max-age`.
+    max_age: Option<Duration>,
+    /// The parsed feed, a 304, or the failure.
+    result: Result<Fetch, Failure>,
 }
 
 /// A poll's places under the per-host and global limits, released when dropped.

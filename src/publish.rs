@@ -85,18 +85,20 @@ pub fn render(
     articles: &[StoredArticle],
 ) -> Result<String, PublishError> {
     let fail = |reason: String| PublishError { format, reason };
-    match format {
+    let xml = match format {
         Format::Atom => atom_feed(meta, articles)
             .write_to(Vec::new())
-            .map_err(|e| fail(e.to_string()))
-            .and_then(|b| String::from_utf8(b).map_err(|e| fail(e.to_string()))),
+            .map_err(|e| e.to_string()),
         Format::Rss => rss_feed(meta, articles)
             .write_to(Vec::new())
-            .map_err(|e| fail(e.to_string()))
-            .and_then(|b| String::from_utf8(b).map_err(|e| fail(e.to_string()))),
-        Format::Json => serde_json::to_string_pretty(&json_feed(meta, articles))
-            .map_err(|e| fail(e.to_string())),
-    }
+            .map_err(|e| e.to_string()),
+        Format::Json => {
+            return serde_json::to_string_pretty(&json_feed(meta, articles))
+                .map_err(|e| fail(e.to_string()))
+        }
+    };
+    xml.and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
+        .map_err(fail)
 }
 
 /// Removes the characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF).

@@ -627,18 +627,7 @@ async fn ingest(
                 .cloned();
             if let Some(e) = &by_link {
                 // Remember this source's entry, so its next poll finds it by key.
-                sqlx::query(
-                    "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(source_id)
-                .bind(&keyed.key)
-                .bind(e.id)
-                .bind(&a.link)
-                .bind(&a.title)
-                .bind(millis(now))
-                .execute(&mut **tx)
-                .await?;
+                remember_appearance(tx, source_id, keyed, e.id, now).await?;
                 if e.source_id != source_id {
                     counts.merged += 1;
                     return Ok(());
@@ -716,21 +705,34 @@ async fn ingest(
                     updated: millis(updated),
                 });
             }
-            sqlx::query(
-                "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(source_id)
-            .bind(&keyed.key)
-            .bind(article_id)
-            .bind(&a.link)
-            .bind(&a.title)
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?;
+            remember_appearance(tx, source_id, keyed, article_id, now).await?;
             counts.new += 1;
         }
     }
+    Ok(())
+}
+
+/// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll
+/// recognises the entry by key and the article credits the outlet.
+async fn remember_appearance(
+    tx: &mut Transaction<'static, Sqlite>,
+    source_id: i64,
+    keyed: &Keyed,
+    article_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(source_id)
+    .bind(&keyed.key)
+    .bind(article_id)
+    .bind(&keyed.article.link)
+    .bind(&keyed.article.title)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -416,3 +416,26 @@ async fn sources_on_one_schedule_are_spread_across_the_interval() {
         spread / 1000
     );
 }
+
+#[tokio::test]
+async fn the_timeout_covers_the_whole_fetch_redirects_included() {
+    let server = FeedServer::start();
+    // Each hop answers well within the timeout; together they do not.
+    for (from, to) in [
+        ("/hop1", "/hop2"),
+        ("/hop2", "/hop3"),
+        ("/hop3", "/feed.xml"),
+    ] {
+        let mut hop = Resource::redirect(StatusCode::FOUND, to);
+        hop.delay = std::time::Duration::from_millis(400);
+        server.put(from, hop);
+    }
+    server.put_fixture("/feed.xml", "globaltimes.rss", "application/rss+xml");
+    let setup = config("timeout = \"1s\"", &[("Slow Hops", server.url("/hop1"))]);
+    let out = stdout(&setup.feedmerge(&["fetch"]));
+    assert!(
+        line(&out, "Slow Hops").contains("error: no complete answer within 1s"),
+        "{out}"
+    );
+    assert!(server.seen("/feed.xml").is_empty());
+}
