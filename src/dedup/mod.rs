@@ -9,13 +9,18 @@
 //!   lowercased, http read as https, default port removed);
 //! - an article changed when the hash of what readers see of it changed ([`content_hash`]).
 //!
-//! Story clustering (the same story under different links) builds on this in a later stage.
+//! - across sources and links, articles whose text is nearly the same are versions of one
+//!   story ([`Fingerprint`]; the store finds the candidates through its band index).
+
+mod fingerprint;
 
 use std::collections::HashSet;
 
 use url::Url;
 
 use crate::parse::Article;
+
+pub use fingerprint::{Fingerprint, Sketch, BANDS, HASHES, MIN_SHINGLES, WINDOW};
 
 /// An article with its identity worked out, ready for `store`.
 #[derive(Debug, Clone)]
