@@ -1,4 +1,5 @@
-//! The commands, in library terms: what `run`, `fetch` and `export` do with the stages.
+//! The commands, in library terms: what `run`, `fetch`, `stories` and `export` do with the
+//! stages.
 //!
 //! Owns the wiring only — opening the store, building the poller, starting the scheduler and
 //! the server side by side and stopping both on shutdown. The work is the stages'.
@@ -14,7 +15,7 @@ use crate::poll::{PollReport, Poller};
 use crate::publish::Format;
 use crate::server::{self, Context, HttpError};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{from_millis, Store, StoreError};
+use crate::store::{from_millis, Outlet, Store, StoreError};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -69,7 +70,9 @@ impl App {
     /// Opens the database named in `config` (creating it and applying migrations) and
     /// registers the configured sources in it.
     pub async fn open(config: Config) -> Result<App, AppError> {
-        let store = Store::open(&config.storage.database).await?;
+        let store = Store::open(&config.storage.database)
+            .await?
+            .with_dedup(config.dedup);
         store.sync_sources(&config.sources).await?;
         let fetcher = Fetcher::new(
             &config.poll.user_agent,
@@ -203,6 +206,51 @@ impl App {
             out.push_str(line.trim_end());
             out.push('\n');
         }
+        Ok(out)
+    }
+
+    /// The stories published in the last `since` that more than one outlet carried, newest
+    /// first: when, how many outlets, the headline, then each outlet and its link.
+    pub async fn stories_report(&self, since: Duration) -> Result<String, AppError> {
+        let now = chrono::Utc::now();
+        let from = chrono::Duration::from_std(since)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let stories = self.store.multi_outlet(from).await?;
+        if stories.is_empty() {
+            return Ok(format!(
+                "no story carried by more than one outlet since {}",
+                from.format("%Y-%m-%d %H:%MZ")
+            ));
+        }
+        let mut out = String::new();
+        for story in &stories {
+            out.push_str(&format!(
+                "{}  {} outlets  {}\n",
+                story.published.format("%Y-%m-%d %H:%MZ"),
+                1 + story.also.len(),
+                story.title
+            ));
+            let outlets: Vec<&Outlet> = std::iter::once(&story.source).chain(&story.also).collect();
+            let width = outlets
+                .iter()
+                .map(|o| o.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for o in outlets {
+                out.push_str(&format!(
+                    "    {:<width$}  {}\n",
+                    o.name,
+                    o.link.as_deref().unwrap_or("(no link)")
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "{} stories carried by more than one outlet since {}",
+            stories.len(),
+            from.format("%Y-%m-%d %H:%MZ")
+        ));
         Ok(out)
     }
 

@@ -1,7 +1,9 @@
 //! feedmerge: a self-hosted news aggregator.
 //!
 //! It polls the RSS, Atom and JSON feeds of many outlets on cron schedules, stores their
-//! articles in SQLite once however many outlets carry them, and republishes one merged feed.
+//! articles in SQLite once however many outlets carry them, recognises the versions of one
+//! story under different links and headlines, and republishes one merged feed with one entry
+//! per story.
 //! The modules are the stages of that pipeline, data flowing one way:
 //!
 //! `config` → `schedule` → `fetch` → `parse` → `dedup` → `store` → `publish` → `server`

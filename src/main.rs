@@ -37,6 +37,12 @@ enum Command {
     Check,
     /// Show every source's state: status, last success, next poll, failures, last error.
     Sources,
+    /// List recent stories that more than one outlet carried, with each outlet's link.
+    Stories {
+        /// How far back to look, by publication time: "2d", "12h", "1w".
+        #[arg(long, default_value = "2d")]
+        since: humantime::Duration,
+    },
     /// Write the merged feed to standard output.
     Export {
         /// The feed format.
@@ -142,6 +148,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let feed = app.export(format).await?;
             app.store().close().await;
             print(&feed)?;
+        }
+        Command::Stories { since } => {
+            let report = app.stories_report(since.into()).await?;
+            app.store().close().await;
+            print(&report)?;
         }
         Command::Sources => {
             let table = app.sources_table().await?;

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::config::Source;
-use crate::dedup::Keyed;
+use crate::config::{Dedup, Source};
+use crate::dedup::{Fingerprint, Keyed, Sketch};
 use crate::fetch::Validators;
 
 /// Why the database could not do what was asked.
@@ -48,6 +48,8 @@ pub struct Store {
     /// rather than each holding a pooled connection while SQLite's busy handler retries
     /// (which starves some of them past the pool's timeout under load).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// When two articles are one story.
+    dedup: Dedup,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -96,13 +98,14 @@ pub struct Next<'a> {
 /// How the articles of one fetch compared with what was stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Articles stored for the first time.
+    /// Articles that are new stories: each a new entry of the merged feed.
     pub new: u32,
     /// Stored articles whose title or text changed, updated in place.
     pub updated: u32,
     /// Articles already stored as they are.
     pub unchanged: u32,
-    /// Articles another source carried first, now credited to this one too.
+    /// Articles that are another version of a stored story (the same link, or nearly the
+    /// same text), now credited to this source too.
     pub merged: u32,
 }
 
@@ -150,10 +153,11 @@ pub struct Outlet {
     pub link: Option<String>,
 }
 
-/// An article as stored, with every outlet that carries it.
+/// A story as published: its representative article's text, with every outlet that carries
+/// any version of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredArticle {
-    /// Stable id for the published entry.
+    /// Stable id for the published entry: the first version's, whichever versions join later.
     pub entry_id: String,
     /// Plain-text title.
     pub title: String,
@@ -169,11 +173,11 @@ pub struct StoredArticle {
     pub categories: Vec<String>,
     /// Publication time (the time first seen, for entries without one).
     pub published: DateTime<Utc>,
-    /// Last change.
+    /// The last change to the representative's text (not to the list of outlets).
     pub updated: DateTime<Utc>,
-    /// The outlet that carried it first, whose text this is.
+    /// The outlet whose version this is: the earliest published.
     pub source: Outlet,
-    /// Other outlets that carry it.
+    /// Every other outlet that carries the story, each once, in the order they were seen.
     pub also: Vec<Outlet>,
 }
 
@@ -289,8 +293,8 @@ impl Known {
 }
 
 #[derive(sqlx::FromRow)]
-struct ArticleRow {
-    id: i64,
+struct StoryRow {
+    story_id: i64,
     source_id: i64,
     entry_id: String,
     title: String,
@@ -308,7 +312,7 @@ struct ArticleRow {
 
 #[derive(sqlx::FromRow)]
 struct AppearanceRow {
-    article_id: i64,
+    story_id: i64,
     source_id: i64,
     name: String,
     url: String,
@@ -346,7 +350,14 @@ impl Store {
         Ok(Store {
             pool,
             writer: Default::default(),
+            dedup: Dedup::default(),
         })
+    }
+
+    /// The same store, recognising stories by `dedup` rather than by the defaults.
+    pub fn with_dedup(mut self, dedup: Dedup) -> Store {
+        self.dedup = dedup;
+        self
     }
 
     /// Closes every connection, checkpointing the WAL.
@@ -457,17 +468,16 @@ impl Store {
                 min_interval,
             } => {
                 let mut known = Known::load(&mut tx, source_id, articles).await?;
+                let mut ingest = Ingest {
+                    tx: &mut tx,
+                    source,
+                    source_id,
+                    dedup: &self.dedup,
+                    now,
+                    counts: &mut counts,
+                };
                 for keyed in articles {
-                    ingest(
-                        &mut tx,
-                        source,
-                        source_id,
-                        keyed,
-                        &mut known,
-                        now,
-                        &mut counts,
-                    )
-                    .await?;
+                    ingest.article(keyed, &mut known).await?;
                 }
                 sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
@@ -515,44 +525,67 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` articles, newest first, each with every outlet that carries it.
+    /// The newest `limit` stories, newest first, each with every outlet that carries it.
     pub async fn latest(&self, limit: u32) -> Result<Vec<StoredArticle>, StoreError> {
-        let rows: Vec<ArticleRow> = sqlx::query_as(
-            "SELECT a.id, a.source_id, a.entry_id, a.title, a.link, a.summary, a.content,
-                    a.authors, a.categories, a.published, a.updated,
+        self.stories_since(i64::MIN, limit).await
+    }
+
+    /// Stories published since `since` that more than one outlet carries, newest first.
+    pub async fn multi_outlet(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        let mut stories = self.stories_since(millis(since), u32::MAX).await?;
+        stories.retain(|s| !s.also.is_empty());
+        Ok(stories)
+    }
+
+    async fn stories_since(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        let rows: Vec<StoryRow> = sqlx::query_as(
+            "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title, a.link, a.summary,
+                    a.content, a.authors, a.categories, st.published, st.updated,
                     s.name AS source_name, s.url AS source_url, s.site_url
-             FROM articles a JOIN sources s ON s.id = a.source_id
-             ORDER BY a.published DESC, a.id DESC
+             FROM stories st
+             JOIN articles a ON a.id = st.representative
+             JOIN sources s ON s.id = a.source_id
+             WHERE st.published >= $2
+             ORDER BY st.published DESC, st.id DESC
              LIMIT $1",
         )
         .bind(i64::from(limit))
+        .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let ids_json = serde_json::Value::from(ids).to_string();
+        let ids: Vec<i64> = rows.iter().map(|r| r.story_id).collect();
         let appearances: Vec<AppearanceRow> = sqlx::query_as(
-            "SELECT ap.article_id, ap.source_id, s.name, s.url, s.site_url, ap.link
-             FROM appearances ap JOIN sources s ON s.id = ap.source_id
-             WHERE ap.article_id IN (SELECT value FROM json_each($1))
+            "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link
+             FROM articles a
+             JOIN appearances ap ON ap.article_id = a.id
+             JOIN sources s ON s.id = ap.source_id
+             WHERE a.story_id IN (SELECT value FROM json_each($1))
              ORDER BY ap.first_seen, s.name",
         )
-        .bind(ids_json)
+        .bind(serde_json::Value::from(ids).to_string())
         .fetch_all(&self.pool)
         .await?;
-        let mut by_article: HashMap<i64, Vec<AppearanceRow>> = HashMap::new();
+        let mut by_story: HashMap<i64, Vec<AppearanceRow>> = HashMap::new();
         for a in appearances {
-            by_article.entry(a.article_id).or_default().push(a);
+            by_story.entry(a.story_id).or_default().push(a);
         }
         Ok(rows
             .into_iter()
             .map(|r| {
-                let mut seen = by_article.remove(&r.id).unwrap_or_default();
+                let mut seen = by_story.remove(&r.story_id).unwrap_or_default();
                 let own_link = seen
                     .iter()
                     .find(|a| a.source_id == r.source_id)
                     .and_then(|a| a.link.clone())
                     .or_else(|| r.link.clone());
-                // Each other outlet once, however many of its entries carry the article.
+                // Each other outlet once, however many of its entries carry the story.
                 let mut credited = std::collections::HashSet::from([r.source_id]);
                 seen.retain(|a| credited.insert(a.source_id));
                 StoredArticle {
@@ -605,111 +638,229 @@ impl Store {
     }
 }
 
-/// Stores one article of a fetch: recognised by this source's key, else by its canonical
-/// link from any source (both looked up beforehand, in `known`), else new.
-async fn ingest(
-    tx: &mut Transaction<'static, Sqlite>,
-    source: &str,
+/// Stores the articles of one fetch, inside its transaction.
+struct Ingest<'a> {
+    tx: &'a mut Transaction<'static, Sqlite>,
+    source: &'a str,
     source_id: i64,
-    keyed: &Keyed,
-    known: &mut Known,
+    dedup: &'a Dedup,
     now: DateTime<Utc>,
-    counts: &mut Counts,
-) -> Result<(), StoreError> {
-    let a = &keyed.article;
-    let existing = match known.by_key.get(&keyed.key) {
-        Some(e) => Some(e.clone()),
-        None => {
-            let by_link = keyed
-                .canonical_link
-                .as_ref()
-                .and_then(|l| known.by_link.get(l))
-                .cloned();
-            if let Some(e) = &by_link {
-                // Remember this source's entry, so its next poll finds it by key.
-                remember_appearance(tx, source_id, keyed, e.id, now).await?;
-                if e.source_id != source_id {
-                    counts.merged += 1;
-                    return Ok(());
+    counts: &'a mut Counts,
+}
+
+impl Ingest<'_> {
+    /// Stores one article: recognised by this source's key, else by its canonical link from
+    /// any source (both looked up beforehand, in `known`), else new — as a version of a stored
+    /// story if its text is nearly the same as one's, else as a story of its own.
+    async fn article(&mut self, keyed: &Keyed, known: &mut Known) -> Result<(), StoreError> {
+        let existing = match known.by_key.get(&keyed.key) {
+            Some(e) => Some(e.clone()),
+            None => {
+                let by_link = keyed
+                    .canonical_link
+                    .as_ref()
+                    .and_then(|l| known.by_link.get(l))
+                    .cloned();
+                if let Some(e) = &by_link {
+                    // Remember this source's entry, so its next poll finds it by key.
+                    remember_appearance(self.tx, self.source_id, keyed, e.id, self.now).await?;
+                    if e.source_id != self.source_id {
+                        self.counts.merged += 1;
+                        return Ok(());
+                    }
                 }
+                by_link
             }
-            by_link
-        }
-    };
-    match existing {
-        // Only the source that carried an article first edits it: another outlet's copy
-        // must not overwrite the text we credit to the first.
-        Some(e) if e.source_id != source_id || e.content_hash == keyed.content_hash => {
-            counts.unchanged += 1;
-        }
-        Some(e) => {
-            let updated = a
-                .updated
-                .map(millis)
-                .filter(|u| *u > e.updated)
-                .unwrap_or_else(|| millis(now).max(e.updated + 1));
-            sqlx::query(
-                "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
-                     authors = $6, categories = $7, updated = $8, content_hash = $9,
-                     canonical_link = COALESCE($10, canonical_link)
-                 WHERE id = $1",
-            )
-            .bind(e.id)
-            .bind(&a.title)
-            .bind(&a.link)
-            .bind(&a.summary)
-            .bind(&a.content)
-            .bind(json(&a.authors))
-            .bind(json(&a.categories))
-            .bind(updated)
-            .bind(&keyed.content_hash)
-            .bind(&keyed.canonical_link)
-            .execute(&mut **tx)
-            .await?;
-            counts.updated += 1;
-        }
-        None => {
-            // An entry without a date is dated when first seen, once.
-            let published = a.published.unwrap_or(now);
-            let updated = a.updated.unwrap_or(published).max(published);
-            let entry_id = blake3::hash(format!("{source}\n{}", keyed.key).as_bytes()).to_hex()
-                [..32]
-                .to_owned();
-            let article_id: i64 = sqlx::query_scalar(
-                "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
-                     content, authors, categories, published, updated, first_seen, content_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 RETURNING id",
-            )
-            .bind(&entry_id)
-            .bind(source_id)
-            .bind(&keyed.canonical_link)
-            .bind(&a.link)
-            .bind(&a.title)
-            .bind(&a.summary)
-            .bind(&a.content)
-            .bind(json(&a.authors))
-            .bind(json(&a.categories))
-            .bind(millis(published))
-            .bind(millis(updated))
-            .bind(millis(now))
-            .bind(&keyed.content_hash)
-            .fetch_one(&mut **tx)
-            .await?;
-            if let Some(link) = &keyed.canonical_link {
-                // A later entry of this same feed with the same link is this article.
-                known.by_link.entry(link.clone()).or_insert(Existing {
-                    id: article_id,
-                    source_id,
-                    content_hash: keyed.content_hash.clone(),
-                    updated: millis(updated),
-                });
+        };
+        match existing {
+            // Only the source that carried an article first edits it: another outlet's copy
+            // must not overwrite the text we credit to the first.
+            Some(e) if e.source_id != self.source_id || e.content_hash == keyed.content_hash => {
+                self.counts.unchanged += 1;
             }
-            remember_appearance(tx, source_id, keyed, article_id, now).await?;
-            counts.new += 1;
+            Some(e) => self.edit(keyed, &e).await?,
+            None => self.insert(keyed, known).await?,
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Stores the new text of an article its source edited. The story's `updated` follows
+    /// only if this article is the one the story publishes.
+    async fn edit(&mut self, keyed: &Keyed, e: &Existing) -> Result<(), StoreError> {
+        let a = &keyed.article;
+        let updated = a
+            .updated
+            .map(millis)
+            .filter(|u| *u > e.updated)
+            .unwrap_or_else(|| millis(self.now).max(e.updated + 1));
+        sqlx::query(
+            "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
+                 authors = $6, categories = $7, updated = $8, content_hash = $9,
+                 canonical_link = COALESCE($10, canonical_link)
+             WHERE id = $1",
+        )
+        .bind(e.id)
+        .bind(&a.title)
+        .bind(&a.link)
+        .bind(&a.summary)
+        .bind(&a.content)
+        .bind(json(&a.authors))
+        .bind(json(&a.categories))
+        .bind(updated)
+        .bind(&keyed.content_hash)
+        .bind(&keyed.canonical_link)
+        .execute(&mut **self.tx)
+        .await?;
+        sqlx::query(
+            "UPDATE stories SET updated = MAX(updated, $2)
+             WHERE id = (SELECT story_id FROM articles WHERE id = $1) AND representative = $1",
+        )
+        .bind(e.id)
+        .bind(updated)
+        .execute(&mut **self.tx)
+        .await?;
+        self.counts.updated += 1;
+        Ok(())
+    }
+
+    /// Stores an article seen for the first time, in the story it is a version of, or in a
+    /// new one.
+    async fn insert(&mut self, keyed: &Keyed, known: &mut Known) -> Result<(), StoreError> {
+        let a = &keyed.article;
+        // An entry without a date is dated when first seen, once.
+        let published = millis(a.published.unwrap_or(self.now));
+        let updated = a.updated.map_or(published, millis).max(published);
+        let entry_id = blake3::hash(format!("{}\n{}", self.source, keyed.key).as_bytes()).to_hex()
+            [..32]
+            .to_owned();
+        let story = match &keyed.fingerprint {
+            Some(fp) => self.story_of(fp, published).await?,
+            None => None,
+        };
+        let article_id: i64 = sqlx::query_scalar(
+            "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
+                 content, authors, categories, published, updated, first_seen, content_hash,
+                 story_id, sketch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             RETURNING id",
+        )
+        .bind(&entry_id)
+        .bind(self.source_id)
+        .bind(&keyed.canonical_link)
+        .bind(&a.link)
+        .bind(&a.title)
+        .bind(&a.summary)
+        .bind(&a.content)
+        .bind(json(&a.authors))
+        .bind(json(&a.categories))
+        .bind(published)
+        .bind(updated)
+        .bind(millis(self.now))
+        .bind(&keyed.content_hash)
+        .bind(story)
+        .bind(keyed.fingerprint.as_ref().map(|fp| fp.sketch.to_bytes()))
+        .fetch_one(&mut **self.tx)
+        .await?;
+        match story {
+            Some(story) => {
+                // The earliest version represents the story. Its `updated` stays: readers
+                // already have the story, and a re-run is not news.
+                sqlx::query(
+                    "UPDATE stories SET representative = $2, published = $3
+                     WHERE id = $1 AND published > $3",
+                )
+                .bind(story)
+                .bind(article_id)
+                .bind(published)
+                .execute(&mut **self.tx)
+                .await?;
+                self.counts.merged += 1;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO stories (entry_id, representative, published, updated, first_seen)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&entry_id)
+                .bind(article_id)
+                .bind(published)
+                .bind(updated)
+                .bind(millis(self.now))
+                .execute(&mut **self.tx)
+                .await?;
+                sqlx::query("UPDATE articles SET story_id = last_insert_rowid() WHERE id = $1")
+                    .bind(article_id)
+                    .execute(&mut **self.tx)
+                    .await?;
+                self.counts.new += 1;
+            }
+        }
+        if let Some(fp) = &keyed.fingerprint {
+            sqlx::query(
+                "INSERT OR IGNORE INTO story_bands (band, published, article_id)
+                 SELECT value, $2, $3 FROM json_each($1)",
+            )
+            .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
+            .bind(published)
+            .bind(article_id)
+            .execute(&mut **self.tx)
+            .await?;
+        }
+        if let Some(link) = &keyed.canonical_link {
+            // A later entry of this same feed with the same link is this article.
+            known.by_link.entry(link.clone()).or_insert(Existing {
+                id: article_id,
+                source_id: self.source_id,
+                content_hash: keyed.content_hash.clone(),
+                updated,
+            });
+        }
+        remember_appearance(self.tx, self.source_id, keyed, article_id, self.now).await?;
+        Ok(())
+    }
+
+    /// The story whose stored version is most like `fp`, if one is like it enough: the
+    /// candidates are the articles that share a band key with it and were published within
+    /// the window; each is then compared by its sketch.
+    async fn story_of(
+        &mut self,
+        fp: &Fingerprint,
+        published: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let window = i64::try_from(self.dedup.window.as_millis()).unwrap_or(i64::MAX);
+        let candidates: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            // The LIMIT bounds the work when a key is shared by very many articles (text
+            // that is all boilerplate); the newest are kept.
+            "SELECT story_id, sketch FROM articles
+             WHERE id IN (SELECT article_id FROM story_bands
+                          WHERE band IN (SELECT value FROM json_each($1))
+                            AND published BETWEEN $2 AND $3
+                          ORDER BY published DESC
+                          LIMIT 1000)
+               AND story_id IS NOT NULL",
+        )
+        .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
+        .bind(published.saturating_sub(window))
+        .bind(published.saturating_add(window))
+        .fetch_all(&mut **self.tx)
+        .await?;
+        let mut best: Option<(f64, i64)> = None;
+        for (story, sketch) in candidates {
+            let Some(sketch) = sketch.as_deref().and_then(Sketch::from_bytes) else {
+                continue;
+            };
+            let score = fp.sketch.similarity(&sketch);
+            let better = match best {
+                None => true,
+                // The older story wins a tie: it is the one readers already have.
+                Some((s, id)) => score > s || (score == s && story < id),
+            };
+            if score >= self.dedup.threshold && better {
+                best = Some((score, story));
+            }
+        }
+        Ok(best.map(|(_, story)| story))
+    }
 }
 
 /// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll

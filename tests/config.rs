@@ -159,3 +159,19 @@ fn the_shipped_example_config_is_valid() {
     assert!(text.matches("[[sources]]").count() >= 10);
     assert!(text.contains("https://www.globaltimes.cn/rss/outbrain.xml"));
 }
+
+#[test]
+fn dedup_settings_are_checked() {
+    let lines = problems(&format!(
+        "[dedup]\nthreshold = 1.5\nwindow = \"a week\"\n{GOOD_SOURCE}"
+    ));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "CONFIG:2:13: dedup.threshold: 1.5 is not a similarity between 0 (exclusive) and 1"
+    );
+    assert!(
+        lines[1].starts_with("CONFIG:3:10: dedup.window: not a duration like \"7d\""),
+        "{lines:?}"
+    );
+}

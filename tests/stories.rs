@@ -67,7 +67,10 @@ fn labelled_pairs_meet_precision_and_recall() {
         if said == p.same {
             entry.0 += 1;
         } else {
-            mistakes.push(format!("{} {} {}-{} {score:.2} bands {bands}", p.kind, p.same, p.a, p.b));
+            mistakes.push(format!(
+                "{} {} {}-{} {score:.2} bands {bands}",
+                p.kind, p.same, p.a, p.b
+            ));
         }
         match (said, p.same) {
             (true, true) => tp += 1,
@@ -78,7 +81,10 @@ fn labelled_pairs_meet_precision_and_recall() {
     }
     let precision = f64::from(tp) / f64::from((tp + fp).max(1));
     let recall = f64::from(tp) / f64::from((tp + fn_).max(1));
-    println!("threshold {threshold}: precision {precision:.3}, recall {recall:.3} on {} pairs", pairs.len());
+    println!(
+        "threshold {threshold}: precision {precision:.3}, recall {recall:.3} on {} pairs",
+        pairs.len()
+    );
     for (kind, (right, all)) in &by_kind {
         println!("  {kind:24} {right}/{all}");
     }
@@ -87,4 +93,462 @@ fn labelled_pairs_meet_precision_and_recall() {
     }
     assert!(precision >= 0.99, "precision {precision:.3} < 0.99");
     assert!(recall >= 0.90, "recall {recall:.3} < 0.90");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The merged feed: one entry per story, every outlet credited, ids and `updated` stable.
+
+mod common;
+
+use common::{stdout, FeedServer, Resource, Setup};
+
+const GT_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
+const PARTNER_LINK: &str = "https://partner.example/world/2024/05/16/putin-ukraine-dialogue.html";
+const WIRE_LINK: &str = "https://worldwire.example/stories/8812";
+const EARLY_LINK: &str = "https://early.example/a/1";
+
+/// The seed article: headline, then paragraphs (the last credits Global Times).
+fn seed() -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seed-article.txt"
+    ))
+    .unwrap();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let title = lines.next().unwrap().to_owned();
+    (title, lines.map(str::to_owned).collect())
+}
+
+/// A handwritten story of `tests/fixtures/stories/handwritten.json`: headline, paragraphs.
+fn handwritten(id: &str) -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stories/handwritten.json"
+    ))
+    .unwrap();
+    let all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let story = all.iter().find(|s| s["id"] == id).unwrap();
+    let paras = story["paras"].as_array().unwrap();
+    (
+        story["title"].as_str().unwrap().to_owned(),
+        paras
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn html(paras: &[String]) -> String {
+    paras.iter().map(|p| format!("<p>{}</p>", esc(p))).collect()
+}
+
+/// An RSS 2.0 feed of (guid, title, link, RFC 2822 date, paragraphs).
+fn rss(title: &str, items: &[(&str, &str, &str, &str, &[String])]) -> Vec<u8> {
+    let items: String = items
+        .iter()
+        .map(|(guid, t, link, date, paras)| {
+            format!(
+                "<item><guid isPermaLink=\"false\">{guid}</guid><title>{}</title><link>{link}</link>\
+                 <pubDate>{date}</pubDate><description>{}</description></item>",
+                esc(t),
+                esc(&html(paras))
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>{title}</title>\
+         <link>https://outlet.example/</link><description>{title}</description>{items}</channel></rss>"
+    )
+    .into_bytes()
+}
+
+/// The story's other versions, the way partners re-run it.
+struct Versions {
+    title: String,
+    paras: Vec<String>,
+}
+
+impl Versions {
+    /// Global Times' own feed: the original, and another Ukraine story of the same day.
+    fn global_times(&self, edited: bool) -> Vec<u8> {
+        let (kyiv_title, kyiv) = handwritten("en-kyiv-strikes");
+        let mut paras = self.paras.clone();
+        if edited {
+            paras[0].push_str(" (This story has been updated with a correction.)");
+        }
+        rss(
+            "Global Times",
+            &[
+                (
+                    "gt-1312466",
+                    &self.title,
+                    GT_LINK,
+                    "Thu, 16 May 2024 02:00:00 +0000",
+                    &paras,
+                ),
+                (
+                    "gt-1312470",
+                    &kyiv_title,
+                    "https://www.globaltimes.cn/page/202405/1312470.shtml",
+                    "Thu, 16 May 2024 03:00:00 +0000",
+                    &kyiv,
+                ),
+            ],
+        )
+    }
+
+    /// A partner's Atom re-run: its own link (with tracking), a new headline and lead, the
+    /// credit line as boilerplate; plus its own story on the same talks, with the same names.
+    fn partner(&self) -> Vec<u8> {
+        let (lavrov_title, lavrov) = handwritten("en-lavrov-talks");
+        let mut paras = vec![
+            "Russia is ready to talk about Ukraine if every party's interests are heard, \
+             Vladimir Putin told Chinese state media on the eve of his trip to Beijing."
+                .to_owned(),
+        ];
+        paras.extend(self.paras[1..self.paras.len() - 1].iter().cloned());
+        paras.push(
+            "This article first appeared on Global Times. Republished with permission.".into(),
+        );
+        let entry = |id: &str, title: &str, link: &str, paras: &[String]| {
+            format!(
+                "<entry><id>{id}</id><title>{}</title><link rel=\"alternate\" href=\"{}\"/>\
+                 <published>2024-05-16T06:30:00Z</published><updated>2024-05-16T06:30:00Z</updated>\
+                 <content type=\"html\">{}</content></entry>",
+                esc(title),
+                esc(link),
+                esc(&html(paras))
+            )
+        };
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\">\
+             <title>Partner Wire</title><id>tag:partner.example,2024:feed</id>\
+             <updated>2024-05-16T08:00:00Z</updated>{}{}</feed>",
+            entry(
+                "tag:partner.example,2024:putin",
+                "Putin signals openness to Ukraine talks ahead of China visit",
+                &format!("{PARTNER_LINK}?utm_source=rss&utm_medium=feed"),
+                &paras
+            ),
+            entry(
+                "tag:partner.example,2024:lavrov",
+                &lavrov_title,
+                "https://partner.example/world/2024/05/16/lavrov.html",
+                &lavrov
+            ),
+        )
+        .into_bytes()
+    }
+
+    /// A JSON Feed that carries only the first two paragraphs, as a summary.
+    fn worldwire(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Worldwire",
+            "items": [{
+                "id": "ww-8812",
+                "url": WIRE_LINK,
+                "title": "Putin open to Ukraine dialogue, praises Beijing's position",
+                "summary": self.paras[0],
+                "content_html": format!("{}<p>Read more »</p>", html(&self.paras[..2])),
+                "date_published": "2024-05-16T07:00:00Z",
+            }],
+        }))
+        .unwrap()
+    }
+
+    /// A wire that ran the story an hour before Global Times, under its own headline.
+    fn early(&self) -> Vec<u8> {
+        rss(
+            "Early Wire",
+            &[(
+                "early-1",
+                "Putin: Russia open to dialogue on Ukraine",
+                EARLY_LINK,
+                "Thu, 16 May 2024 01:00:00 +0000",
+                &self.paras,
+            )],
+        )
+    }
+}
+
+fn atom_entries(setup: &Setup) -> Vec<atom_syndication::Entry> {
+    let out = setup.feedmerge(&["export", "--format", "atom"]);
+    assert!(out.status.success(), "{out:?}");
+    atom_syndication::Feed::read_from(&out.stdout[..])
+        .expect("valid Atom")
+        .entries()
+        .to_vec()
+}
+
+fn seed_entry(entries: &[atom_syndication::Entry]) -> &atom_syndication::Entry {
+    let matching: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            let body = e
+                .content()
+                .and_then(|c| c.value())
+                .or(e.summary().map(|s| s.as_str()));
+            body.is_some_and(|c| c.contains("multipolar world order"))
+        })
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "one entry for the story: {:#?}",
+        titles(entries)
+    );
+    matching[0]
+}
+
+fn titles(entries: &[atom_syndication::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e.title().as_str().to_owned())
+        .collect()
+}
+
+fn related(entry: &atom_syndication::Entry) -> Vec<String> {
+    let mut links: Vec<String> = entry
+        .links()
+        .iter()
+        .filter(|l| l.rel() == "related")
+        .map(|l| l.href().to_owned())
+        .collect();
+    links.sort();
+    links
+}
+
+fn fetch(setup: &Setup, source: &str) -> String {
+    let out = setup.feedmerge(&["fetch", "--source", source]);
+    assert!(out.status.success(), "{out:?}");
+    stdout(&out)
+}
+
+#[tokio::test]
+async fn one_entry_per_story_crediting_every_outlet_with_a_stable_id() {
+    let (title, paras) = seed();
+    let story = Versions { title, paras };
+    let server = FeedServer::start();
+    let xml = "application/xml";
+    server.put("/gt.rss", Resource::new(story.global_times(false), xml));
+    server.put("/partner.atom", Resource::new(story.partner(), xml));
+    server.put(
+        "/ww.json",
+        Resource::new(story.worldwire(), "application/feed+json"),
+    );
+    server.put("/early.rss", Resource::new(story.early(), xml));
+    let setup = Setup::new(&format!(
+        r#"
+[feed]
+base_url = "http://news.example/"
+[storage]
+database = "db/feedmerge.db"
+[poll]
+schedule = "0 0 1 1 *"
+[dedup]
+threshold = 0.5
+window = "3d"
+[[sources]]
+name = "Global Times"
+url = "{}"
+[[sources]]
+name = "Partner Wire"
+url = "{}"
+[[sources]]
+name = "Worldwire"
+url = "{}"
+[[sources]]
+name = "Early Wire"
+url = "{}"
+"#,
+        server.url("/gt.rss"),
+        server.url("/partner.atom"),
+        server.url("/ww.json"),
+        server.url("/early.rss"),
+    ));
+
+    // The original alone: two stories.
+    assert!(fetch(&setup, "Global Times").contains("2 new, 0 updated, 0 unchanged, 0 merged"));
+    let entries = atom_entries(&setup);
+    assert_eq!(entries.len(), 2, "{:?}", titles(&entries));
+    let first = seed_entry(&entries).clone();
+    assert_eq!(first.source().unwrap().title().as_str(), "Global Times");
+    assert!(related(&first).is_empty());
+
+    // The partner's re-run joins the story; its own story on the same talks, with the same
+    // names, does not.
+    let out = fetch(&setup, "Partner Wire");
+    assert!(
+        out.contains("1 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    // The truncated copy joins too.
+    let out = fetch(&setup, "Worldwire");
+    assert!(
+        out.contains("0 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    assert_eq!(entries.len(), 3, "{:?}", titles(&entries));
+    let now = seed_entry(&entries);
+    assert_eq!(
+        now.id(),
+        first.id(),
+        "the entry id does not change as versions join"
+    );
+    assert_eq!(now.updated(), first.updated(), "a re-run is not an update");
+    assert_eq!(now.title().as_str(), first.title().as_str());
+    assert_eq!(now.source().unwrap().title().as_str(), "Global Times");
+    assert_eq!(
+        related(now),
+        [
+            format!("{PARTNER_LINK}?utm_source=rss&utm_medium=feed"),
+            WIRE_LINK.to_owned()
+        ]
+    );
+
+    // A version published earlier becomes the representative: its text and its outlet in
+    // atom:source, Global Times among the related links; the id and `updated` stay.
+    let out = fetch(&setup, "Early Wire");
+    assert!(
+        out.contains("0 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    assert_eq!(entries.len(), 3, "{:?}", titles(&entries));
+    let now = seed_entry(&entries);
+    assert_eq!(now.id(), first.id());
+    assert_eq!(now.updated(), first.updated());
+    assert_eq!(
+        now.title().as_str(),
+        "Putin: Russia open to dialogue on Ukraine"
+    );
+    assert_eq!(now.source().unwrap().title().as_str(), "Early Wire");
+    assert_eq!(related(now).len(), 3);
+    assert!(related(now).contains(&GT_LINK.to_owned()));
+
+    // An edit by an outlet whose version is not published changes nothing readers see ...
+    server.put("/gt.rss", Resource::new(story.global_times(true), xml));
+    let out = fetch(&setup, "Global Times");
+    assert!(
+        out.contains("0 new, 1 updated, 1 unchanged, 0 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    assert_eq!(seed_entry(&entries).updated(), first.updated());
+
+    // ... an edit of the published version moves `updated`, and only that.
+    let edited = String::from_utf8(story.early()).unwrap().replace(
+        "open to dialogue on Ukraine",
+        "open to dialogue on Ukraine, Kremlin says",
+    );
+    server.put("/early.rss", Resource::new(edited.into_bytes(), xml));
+    let out = fetch(&setup, "Early Wire");
+    assert!(
+        out.contains("0 new, 1 updated, 0 unchanged, 0 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    let now = seed_entry(&entries);
+    assert_eq!(now.id(), first.id());
+    assert!(
+        now.updated() > first.updated(),
+        "{} !> {}",
+        now.updated(),
+        first.updated()
+    );
+
+    // RSS lists every outlet's link at the end of the description; JSON Feed in `_feedmerge`.
+    let out = setup.feedmerge(&["export", "--format", "rss"]);
+    let channel = rss::Channel::read_from(&out.stdout[..]).expect("valid RSS");
+    assert_eq!(channel.items().len(), 3);
+    let item = channel
+        .items()
+        .iter()
+        .find(|i| i.link() == Some(EARLY_LINK))
+        .unwrap();
+    let description = item.description().unwrap();
+    let credits = &description[description.rfind("<p>Source:").unwrap()..];
+    for link in [GT_LINK, PARTNER_LINK, WIRE_LINK, EARLY_LINK] {
+        assert!(credits.contains(link), "{link} not in {credits}");
+    }
+    let out = setup.feedmerge(&["export", "--format", "json"]);
+    let feed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = feed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let item = items.iter().find(|i| i["url"] == EARLY_LINK).unwrap();
+    assert_eq!(item["id"], first.id());
+    assert_eq!(item["_feedmerge"]["source"]["name"], "Early Wire");
+    let also: Vec<&str> = item["_feedmerge"]["also"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(also, ["Global Times", "Partner Wire", "Worldwire"]);
+
+    // `feedmerge stories` lists it with its four outlets, and nothing else.
+    let out = setup.feedmerge(&["stories", "--since", "100000d"]);
+    assert!(out.status.success(), "{out:?}");
+    let listing = stdout(&out);
+    assert!(
+        listing.starts_with("2024-05-16 01:00Z  4 outlets  Putin: Russia open"),
+        "{listing}"
+    );
+    for link in [GT_LINK, WIRE_LINK, EARLY_LINK] {
+        assert!(listing.contains(link), "{listing}");
+    }
+    assert!(
+        listing
+            .trim_end()
+            .ends_with("1 stories carried by more than one outlet since")
+            || listing.contains("1 stories carried by more than one outlet since"),
+        "{listing}"
+    );
+    let recent = stdout(&setup.feedmerge(&["stories"]));
+    assert!(
+        recent.starts_with("no story carried by more than one outlet since"),
+        "{recent}"
+    );
+    setup.assert_intact().await;
+}
+
+#[tokio::test]
+async fn versions_too_far_apart_in_time_are_separate_stories() {
+    let (title, paras) = seed();
+    let story = Versions { title, paras };
+    let server = FeedServer::start();
+    server.put(
+        "/gt.rss",
+        Resource::new(story.global_times(false), "application/xml"),
+    );
+    // The same text a month later: a different week's news, whatever it says.
+    let late = String::from_utf8(story.early())
+        .unwrap()
+        .replace("Thu, 16 May 2024 01:00:00", "Sun, 16 Jun 2024 01:00:00");
+    server.put(
+        "/late.rss",
+        Resource::new(late.into_bytes(), "application/xml"),
+    );
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
+         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Late\"\nurl = \"{}\"\n",
+        server.url("/gt.rss"),
+        server.url("/late.rss"),
+    ));
+    fetch(&setup, "Global Times");
+    let out = fetch(&setup, "Late");
+    assert!(
+        out.contains("1 new, 0 updated, 0 unchanged, 0 merged"),
+        "{out}"
+    );
+    assert_eq!(atom_entries(&setup).len(), 3);
 }

@@ -11,9 +11,12 @@
 //! The set is summarised by a MinHash [`Sketch`] of [`HASHES`] values, from which the
 //! similarity of two articles is estimated ([`Sketch::similarity`]): the share of the smaller
 //! text's shingles found in the larger, so that a truncated copy still matches its full text.
-//! The sketch is cut into [`BANDS`] bands of two values; articles that agree on a whole band
-//! are candidates (locality-sensitive hashing), so that finding a story's other versions is a
-//! few index lookups, not a comparison with every stored article.
+//! Articles are indexed under [`BANDS`] band keys, each two MinHash values; articles that
+//! agree on a whole band are candidates (locality-sensitive hashing), so that finding a
+//! story's other versions is a few index lookups, not a comparison with every stored article.
+//! Half the bands come from the whole title and lead, which a re-run with a new lead
+//! paragraph still mostly shares; half from the opening of the body alone, which a copy cut
+//! to its first paragraphs shares whole.
 //!
 //! Everything here is a pure function with fixed constants and a fixed hash: sketches are
 //! stored, and must compare equal across versions of feedmerge.
@@ -23,14 +26,13 @@ use unicode_normalization::UnicodeNormalization;
 /// MinHash values per sketch.
 pub const HASHES: usize = 64;
 /// LSH bands: two articles are candidates when all values of one band agree.
-pub const BANDS: usize = 20;
+pub const BANDS: usize = 24;
 /// Values per band.
 const ROWS: usize = 2;
 /// Body shingles that count: the lead.
 pub const WINDOW: usize = 150;
-/// Body shingles the band keys are drawn from: the opening of the lead, which a truncated
-/// copy still has whole, so that a short copy is found from its long original.
-const BAND_WINDOW: usize = 60;
+/// Body shingles that make the opening, for half the band keys.
+const OPENING: usize = 50;
 /// Fewer distinct shingles than this (a title-only entry, a one-line summary) is too little
 /// text to tell stories apart: such articles are only matched by link or guid.
 pub const MIN_SHINGLES: usize = 12;
@@ -126,21 +128,13 @@ impl Fingerprint {
             }
         }
         shingles.truncate(title_len + WINDOW);
-        // The opening of the body (or the title, for an entry with no body) is what is banded.
+        // The opening of the body (or the title, for an entry with no body).
         let opening = if shingles.len() > title_len {
-            &shingles[title_len..shingles.len().min(title_len + BAND_WINDOW)]
+            &shingles[title_len..shingles.len().min(title_len + OPENING)]
         } else {
             &shingles[..]
         };
-        let opening = minhash::<{ BANDS * ROWS }>(opening);
-        let mut bands = [0i64; BANDS];
-        for (b, key) in bands.iter_mut().enumerate() {
-            let mut h = FNV_OFFSET ^ b as u64;
-            for v in &opening[b * ROWS..(b + 1) * ROWS] {
-                h = mix(h ^ v);
-            }
-            *key = h as i64;
-        }
+        let opening = minhash::<{ BANDS / 2 * ROWS }>(opening);
         shingles.sort_unstable();
         shingles.dedup();
         if shingles.len() < MIN_SHINGLES {
@@ -157,9 +151,22 @@ impl Fingerprint {
         for (slot, n) in title_numbers.iter_mut().zip(numbers) {
             *slot = n;
         }
+        let whole = minhash::<HASHES>(&shingles);
+        let mut bands = [0i64; BANDS];
+        let rows = whole
+            .chunks(ROWS)
+            .take(BANDS / 2)
+            .chain(opening.chunks(ROWS));
+        for (b, (key, values)) in bands.iter_mut().zip(rows).enumerate() {
+            let mut h = FNV_OFFSET ^ b as u64;
+            for v in values {
+                h = mix(h ^ v);
+            }
+            *key = h as i64;
+        }
         Some(Fingerprint {
             sketch: Sketch {
-                values: minhash::<HASHES>(&shingles).map(|v| (v >> 48) as u16),
+                values: whole.map(|v| (v >> 48) as u16),
                 size: u16::try_from(shingles.len()).unwrap_or(u16::MAX),
                 title_numbers,
             },
@@ -427,11 +434,9 @@ mod tests {
         let plain = Fingerprint::of("Bridge to open", body).unwrap();
         let dressed = Fingerprint::of(
             "Bridge to open",
-            &format!(
-                "<div><b>Officials</b> in the capital said on Monday that the new bridge \
-                 across the river would open to traffic in the spring, two years behind \
-                 schedule.</div><p>Follow us on Twitter &amp; subscribe to our newsletter.</p>"
-            ),
+            "<div><b>Officials</b> in the capital said on Monday that the new bridge \
+             across the river would open to traffic in the spring, two years behind \
+             schedule.</div><p>Follow us on Twitter &amp; subscribe to our newsletter.</p>",
         )
         .unwrap();
         assert_eq!(plain.sketch, dressed.sketch);
@@ -440,7 +445,8 @@ mod tests {
 
     #[test]
     fn chinese_text_is_shingled_by_characters() {
-        let text = "<p>上海海关周三发布数据显示，今年前十个月经上海港出口的新能源汽车超过五十万辆。</p>";
+        let text =
+            "<p>上海海关周三发布数据显示，今年前十个月经上海港出口的新能源汽车超过五十万辆。</p>";
         let fp = Fingerprint::of("上海港新能源汽车出口量创新高", text).unwrap();
         assert!(fp.sketch.size > 30, "{}", fp.sketch.size);
     }

@@ -33,6 +33,9 @@ pub struct Keyed {
     pub canonical_link: Option<String>,
     /// Hash of the title, summary and content, to notice edits.
     pub content_hash: String,
+    /// The near-duplicate fingerprint of its title and text, to find the story it belongs
+    /// to; `None` when it has too little text to tell.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// Works out the identity of each article of one fetch, dropping repeats of an identity
@@ -48,11 +51,14 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
                 return None;
             }
             let content_hash = content_hash(&article);
+            let body = article.content.as_deref().or(article.summary.as_deref());
+            let fingerprint = Fingerprint::of(&article.title, body.unwrap_or(""));
             Some(Keyed {
                 article,
                 key,
                 canonical_link,
                 content_hash,
+                fingerprint,
             })
         })
         .collect()
