@@ -18,15 +18,22 @@ CREATE TABLE stories (
 CREATE INDEX stories_by_published ON stories (published DESC, id DESC);
 
 ALTER TABLE articles ADD COLUMN story_id INTEGER REFERENCES stories(id);
--- The near-duplicate sketch of the article's title and lead (see src/dedup/fingerprint.rs);
--- NULL for articles with too little text to compare.
-ALTER TABLE articles ADD COLUMN sketch BLOB;
 
 -- Every article stored so far is a story of its own, published under its own entry id.
 INSERT INTO stories (id, entry_id, representative, published, updated, first_seen)
     SELECT id, entry_id, id, published, updated, first_seen FROM articles;
 UPDATE articles SET story_id = id;
 CREATE INDEX articles_by_story ON articles (story_id);
+
+-- The near-duplicate sketch of an article's title and lead (src/dedup/fingerprint.rs), for
+-- articles with enough text to compare. A table of its own, not a column of `articles`:
+-- comparing a candidate then reads one small row, not the end of a row stored after a long
+-- content column that fills overflow pages. An article's story never changes once placed.
+CREATE TABLE sketches (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+    story_id   INTEGER NOT NULL REFERENCES stories(id),
+    sketch     BLOB NOT NULL
+);
 
 -- The locality-sensitive index over sketches: an article under each of its band keys, so
 -- that the versions of a story are found by key lookups rather than by comparing a new

@@ -618,6 +618,27 @@ impl Store {
             .collect())
     }
 
+    /// The stored story that an article with fingerprint `fp`, published at `published`,
+    /// would join, if any: what storing it decides, without storing it.
+    pub async fn find_story(
+        &self,
+        fp: &Fingerprint,
+        published: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_story(&mut conn, fp, millis(published), &self.dedup).await
+    }
+
+    /// Bytes the story index takes in the database file: its band keys and the sketches.
+    pub async fn index_size(&self) -> Result<i64, StoreError> {
+        let bands: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('story_bands', 'sketches')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(bands)
+    }
+
     /// Totals for the health check.
     pub async fn totals(&self) -> Result<Totals, StoreError> {
         let (sources, failing, last_poll): (i64, i64, Option<i64>) = sqlx::query_as(
@@ -734,14 +755,14 @@ impl Ingest<'_> {
             [..32]
             .to_owned();
         let story = match &keyed.fingerprint {
-            Some(fp) => self.story_of(fp, published).await?,
+            Some(fp) => find_story(self.tx, fp, published, self.dedup).await?,
             None => None,
         };
         let article_id: i64 = sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
                  content, authors, categories, published, updated, first_seen, content_hash,
-                 story_id, sketch)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 story_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              RETURNING id",
         )
         .bind(&entry_id)
@@ -758,10 +779,9 @@ impl Ingest<'_> {
         .bind(millis(self.now))
         .bind(&keyed.content_hash)
         .bind(story)
-        .bind(keyed.fingerprint.as_ref().map(|fp| fp.sketch.to_bytes()))
         .fetch_one(&mut **self.tx)
         .await?;
-        match story {
+        let story = match story {
             Some(story) => {
                 // The earliest version represents the story. Its `updated` stays: readers
                 // already have the story, and a re-run is not news.
@@ -775,27 +795,37 @@ impl Ingest<'_> {
                 .execute(&mut **self.tx)
                 .await?;
                 self.counts.merged += 1;
+                story
             }
             None => {
-                sqlx::query(
+                let story: i64 = sqlx::query_scalar(
                     "INSERT INTO stories (entry_id, representative, published, updated, first_seen)
-                     VALUES ($1, $2, $3, $4, $5)",
+                     VALUES ($1, $2, $3, $4, $5)
+                     RETURNING id",
                 )
                 .bind(&entry_id)
                 .bind(article_id)
                 .bind(published)
                 .bind(updated)
                 .bind(millis(self.now))
-                .execute(&mut **self.tx)
+                .fetch_one(&mut **self.tx)
                 .await?;
-                sqlx::query("UPDATE articles SET story_id = last_insert_rowid() WHERE id = $1")
+                sqlx::query("UPDATE articles SET story_id = $2 WHERE id = $1")
                     .bind(article_id)
+                    .bind(story)
                     .execute(&mut **self.tx)
                     .await?;
                 self.counts.new += 1;
+                story
             }
-        }
+        };
         if let Some(fp) = &keyed.fingerprint {
+            sqlx::query("INSERT INTO sketches (article_id, story_id, sketch) VALUES ($1, $2, $3)")
+                .bind(article_id)
+                .bind(story)
+                .bind(fp.sketch.to_bytes())
+                .execute(&mut **self.tx)
+                .await?;
             sqlx::query(
                 "INSERT OR IGNORE INTO story_bands (band, published, article_id)
                  SELECT value, $2, $3 FROM json_each($1)",
@@ -818,49 +848,49 @@ impl Ingest<'_> {
         remember_appearance(self.tx, self.source_id, keyed, article_id, self.now).await?;
         Ok(())
     }
+}
 
-    /// The story whose stored version is most like `fp`, if one is like it enough: the
-    /// candidates are the articles that share a band key with it and were published within
-    /// the window; each is then compared by its sketch.
-    async fn story_of(
-        &mut self,
-        fp: &Fingerprint,
-        published: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let window = i64::try_from(self.dedup.window.as_millis()).unwrap_or(i64::MAX);
-        let candidates: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            // The LIMIT bounds the work when a key is shared by very many articles (text
-            // that is all boilerplate); the newest are kept.
-            "SELECT story_id, sketch FROM articles
-             WHERE id IN (SELECT article_id FROM story_bands
-                          WHERE band IN (SELECT value FROM json_each($1))
-                            AND published BETWEEN $2 AND $3
-                          ORDER BY published DESC
-                          LIMIT 1000)
-               AND story_id IS NOT NULL",
-        )
-        .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
-        .bind(published.saturating_sub(window))
-        .bind(published.saturating_add(window))
-        .fetch_all(&mut **self.tx)
-        .await?;
-        let mut best: Option<(f64, i64)> = None;
-        for (story, sketch) in candidates {
-            let Some(sketch) = sketch.as_deref().and_then(Sketch::from_bytes) else {
-                continue;
-            };
-            let score = fp.sketch.similarity(&sketch);
-            let better = match best {
-                None => true,
-                // The older story wins a tie: it is the one readers already have.
-                Some((s, id)) => score > s || (score == s && story < id),
-            };
-            if score >= self.dedup.threshold && better {
-                best = Some((score, story));
-            }
+/// The story whose stored version is most like `fp`, if one is like it enough: the candidates
+/// are the articles that share a band key with it and were published within the window; each
+/// is then compared by its sketch.
+async fn find_story(
+    conn: &mut sqlx::SqliteConnection,
+    fp: &Fingerprint,
+    published: i64,
+    dedup: &Dedup,
+) -> Result<Option<i64>, StoreError> {
+    let window = i64::try_from(dedup.window.as_millis()).unwrap_or(i64::MAX);
+    let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        // The LIMIT bounds the work when a key is shared by very many articles (text that is
+        // all boilerplate); the newest are kept.
+        "SELECT story_id, sketch FROM sketches
+         WHERE article_id IN (SELECT article_id FROM story_bands
+                              WHERE band IN (SELECT value FROM json_each($1))
+                                AND published BETWEEN $2 AND $3
+                              ORDER BY published DESC
+                              LIMIT 1000)",
+    )
+    .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
+    .bind(published.saturating_sub(window))
+    .bind(published.saturating_add(window))
+    .fetch_all(conn)
+    .await?;
+    let mut best: Option<(f64, i64)> = None;
+    for (story, sketch) in candidates {
+        let Some(sketch) = Sketch::from_bytes(&sketch) else {
+            continue;
+        };
+        let score = fp.sketch.similarity(&sketch);
+        let better = match best {
+            None => true,
+            // The older story wins a tie: it is the one readers already have.
+            Some((s, id)) => score > s || (score == s && story < id),
+        };
+        if score >= dedup.threshold && better {
+            best = Some((score, story));
         }
-        Ok(best.map(|(_, story)| story))
     }
+    Ok(best.map(|(_, story)| story))
 }
 
 /// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll

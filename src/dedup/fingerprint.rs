@@ -328,6 +328,10 @@ fn push_text(into: Option<&mut String>, text: &str) {
 /// NFKC (full-width letters and digits, ligatures and compatibility forms to their plain
 /// form), then lowercase.
 fn normalise(text: &str) -> String {
+    if text.is_ascii() {
+        // ASCII is its own NFKC form.
+        return text.to_ascii_lowercase();
+    }
     text.nfkc().flat_map(char::to_lowercase).collect()
 }
 

@@ -1,0 +1,319 @@
+//! Story placement at scale: with ARTICLES stored (default 1,000,000), how long it takes to
+//! decide which story a new article belongs to, and what the story index costs.
+//!
+//! `cargo bench --bench stories -- [ARTICLES] [DATABASE]`
+//!
+//! The database (default `target/bench-stories-ARTICLES.db`) is built on the first run and
+//! reused after, through the public store API, one fetch of 50 articles at a time from 1,000
+//! sources. Its articles are synthetic text drawn from a 30,000-word vocabulary with Zipf
+//! frequencies (so common word sequences recur, as in real news), all published within one
+//! week (so every stored article is inside the `[dedup].window` of every new one: the worst
+//! case); one in ten is a re-run of a recent one under a new headline and lead paragraph.
+//!
+//! Then it measures, on 2,000 new articles of which half are re-runs of stored ones:
+//! fingerprinting; finding the story (the index lookups and sketch comparisons); and storing
+//! one article in its own fetch (the whole transaction, as a poll does it). Percentiles of
+//! each, how many re-runs found their story, how many new articles wrongly joined one, the
+//! index's size, and the process's peak memory.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use feedmerge::config::Source;
+use feedmerge::dedup::{identify, Fingerprint};
+use feedmerge::fetch::Validators;
+use feedmerge::parse::Article;
+use feedmerge::store::{Attempt, Next, Store};
+use url::Url;
+
+const SOURCES: usize = 1_000;
+const BATCH: usize = 50;
+const VOCABULARY: usize = 30_000;
+const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// SplitMix64: a small, fixed, seedable generator, so the corpus is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Pseudo-words and their cumulative Zipf weights.
+struct Words {
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+}
+
+impl Words {
+    fn new() -> Words {
+        const SYLLABLES: [&str; 24] = [
+            "ka", "to", "ri", "an", "el", "mo", "su", "ve", "lin", "dor", "pa", "ne", "qui", "ber",
+            "sa", "ul", "tem", "ro", "fi", "gra", "ho", "ex", "ta", "mi",
+        ];
+        let mut rng = Rng(7);
+        let words: Vec<String> = (0..VOCABULARY)
+            .map(|i| {
+                let n = 1 + i.min(3) + rng.below(2);
+                let mut w: String = (0..n)
+                    .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+                    .collect();
+                // Distinct words however the syllables fall: a suffix of letters (digits would
+                // read as numbers in titles).
+                w.push(char::from(b'a' + (i % 26) as u8));
+                w.push(char::from(b'a' + (i / 26 % 26) as u8));
+                w
+            })
+            .collect();
+        let mut total = 0.0;
+        let cumulative = (1..=VOCABULARY)
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Words { words, cumulative }
+    }
+
+    fn word(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative[VOCABULARY - 1];
+        let at = rng.unit() * total;
+        let i = self
+            .cumulative
+            .partition_point(|c| *c < at)
+            .min(VOCABULARY - 1);
+        &self.words[i]
+    }
+
+    fn sentence(&self, rng: &mut Rng, n: usize) -> String {
+        (0..n).map(|_| self.word(rng)).collect::<Vec<_>>().join(" ")
+    }
+
+    fn paragraph(&self, rng: &mut Rng) -> String {
+        let n = 30 + rng.below(30);
+        format!("<p>{}.</p>", self.sentence(rng, n))
+    }
+}
+
+fn published(i: usize, n: usize) -> DateTime<Utc> {
+    let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    base + chrono::Duration::milliseconds(WEEK_MS * i as i64 / n.max(1) as i64)
+}
+
+/// Article `i` of the corpus: its own text, or (one in ten) a re-run of a recent article
+/// with a new headline and a new first paragraph.
+fn article(words: &Words, i: usize, n: usize) -> Article {
+    let mut rng = Rng(i as u64);
+    let (title, content) = if i >= 100 && rng.below(10) == 0 {
+        let of = i - 1 - rng.below(100.min(i));
+        let original = article(words, of, n);
+        let body = original.content.unwrap_or_default();
+        let rest = body.find("</p>").map_or("", |end| &body[end + 4..]);
+        (
+            words.sentence(&mut rng, 9),
+            format!("{}{rest}", words.paragraph(&mut rng)),
+        )
+    } else {
+        let paragraphs = 4 + rng.below(5);
+        let length = 8 + rng.below(5);
+        let title = words.sentence(&mut rng, length);
+        (
+            title,
+            (0..paragraphs).map(|_| words.paragraph(&mut rng)).collect(),
+        )
+    };
+    Article {
+        guid: Some(format!("a{i}")),
+        link: Some(format!("https://outlet{}.example/a/{i}", i % SOURCES)),
+        title,
+        summary: None,
+        content: Some(content),
+        authors: Vec::new(),
+        categories: Vec::new(),
+        published: Some(published(i, n)),
+        updated: None,
+    }
+}
+
+fn source(k: usize) -> Source {
+    Source {
+        name: format!("source {k}"),
+        url: Url::parse(&format!("https://outlet{k}.example/feed")).unwrap(),
+        categories: Vec::new(),
+        schedule: None,
+        enabled: true,
+        respect_feed_hints: true,
+    }
+}
+
+async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerge::store::Counts {
+    let keyed = identify(articles);
+    let validators = Validators::default();
+    let attempt = Attempt::Fetched {
+        status: 200,
+        validators: &validators,
+        title: None,
+        site_url: None,
+        articles: &keyed,
+        min_interval: None,
+    };
+    store
+        .record(source, attempt, Next::default())
+        .await
+        .expect("record")
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let at = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    format!(
+        "median {:.1?}, p99 {:.1?}, max {:.1?}",
+        at(0.5),
+        at(0.99),
+        v[v.len() - 1]
+    )
+}
+
+fn peak_rss_mib() -> f64 {
+    // SAFETY: rusage is plain data that getrusage fills in for this process.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = args
+        .first()
+        .and_then(|a| a.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    let path = args
+        .get(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("target/bench-stories-{n}.db")));
+    let words = Words::new();
+    let store = Store::open(&path).await.expect("open the database");
+    let sources: Vec<Source> = (0..SOURCES).map(source).collect();
+    store.sync_sources(&sources).await.expect("sources");
+
+    let stored = store.totals().await.expect("totals").articles as usize;
+    if stored < n {
+        println!("building {path:?}: {n} articles ({stored} there already)");
+        let started = Instant::now();
+        let (mut new, mut merged) = (0u64, 0u64);
+        for (b, first) in (stored / BATCH * BATCH..n).step_by(BATCH).enumerate() {
+            let batch = (first..(first + BATCH).min(n))
+                .map(|i| article(&words, i, n))
+                .collect();
+            let c = record(&store, &sources[(first / BATCH) % SOURCES].name, batch).await;
+            new += u64::from(c.new);
+            merged += u64::from(c.merged);
+            if b % 2_000 == 0 {
+                eprintln!("  {first} articles, {:.0?}", started.elapsed());
+            }
+        }
+        println!(
+            "built in {:.0?}: {new} stories, {merged} articles joined one ({:.0} articles/s)",
+            started.elapsed(),
+            (n - stored) as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+
+    // 2,000 new articles: even ones re-run a stored article, odd ones are new text.
+    let probes: Vec<(bool, Article)> = (0..2_000)
+        .map(|k| {
+            let mut rng = Rng(1_000_000_007 + k as u64);
+            if k % 2 == 0 {
+                // A stored original (not itself a re-run) under a new headline and lead.
+                let mut i = rng.below(n);
+                while Rng(i as u64).below(10) == 0 && i >= 100 {
+                    i = rng.below(n);
+                }
+                let mut a = article(&words, i, n);
+                let body = a.content.take().unwrap_or_default();
+                let rest = body
+                    .find("</p>")
+                    .map_or("", |end| &body[end + 4..])
+                    .to_owned();
+                a.title = words.sentence(&mut rng, 9);
+                a.content = Some(format!("{}{rest}", words.paragraph(&mut rng)));
+                a.guid = Some(format!("probe{k}"));
+                a.link = Some(format!("https://probe.example/{k}"));
+                (true, a)
+            } else {
+                let mut a = article(&words, n + 10_000 + k, n);
+                a.published = Some(published(rng.below(n), n));
+                a.guid = Some(format!("probe{k}"));
+                (false, a)
+            }
+        })
+        .collect();
+
+    let mut fingerprinting = Vec::new();
+    let mut finding = Vec::new();
+    let (mut found, mut wrongly) = (0, 0);
+    for (rerun, a) in &probes {
+        let t = Instant::now();
+        let fp = Fingerprint::of(&a.title, a.content.as_deref().unwrap_or("")).expect("text");
+        fingerprinting.push(t.elapsed());
+        let t = Instant::now();
+        let story = store
+            .find_story(&fp, a.published.unwrap())
+            .await
+            .expect("find");
+        finding.push(t.elapsed());
+        match (rerun, story) {
+            (true, Some(_)) => found += 1,
+            (false, Some(_)) => wrongly += 1,
+            _ => {}
+        }
+    }
+
+    let mut storing = Vec::new();
+    for (k, (_, a)) in probes.into_iter().enumerate().take(1_000) {
+        let t = Instant::now();
+        record(&store, &sources[k % SOURCES].name, vec![a]).await;
+        storing.push(t.elapsed());
+    }
+
+    let index = store.index_size().await.expect("index size");
+    let file = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let total = store.totals().await.expect("totals").articles;
+    store.close().await;
+    println!("{total} articles stored; story index {:.0} MiB on disk ({:.0} bytes per article), database {:.0} MiB",
+        index as f64 / (1 << 20) as f64,
+        index as f64 / total as f64,
+        file as f64 / (1 << 20) as f64);
+    println!(
+        "fingerprint a new article:            {}",
+        percentiles(fingerprinting)
+    );
+    println!("find its story among {n}:     {}", percentiles(finding));
+    println!(
+        "store it in its own fetch (tx):       {}",
+        percentiles(storing)
+    );
+    println!("re-runs placed in their story: {found}/1000; new articles wrongly joined to one: {wrongly}/1000");
+    println!(
+        "peak memory (RSS) of this process: {:.0} MiB",
+        peak_rss_mib()
+    );
+}
