@@ -72,7 +72,7 @@ impl App {
     pub async fn open(config: Config) -> Result<App, AppError> {
         let store = Store::open(&config.storage.database)
             .await?
-            .with_dedup(config.dedup);
+            .with_dedup(config.dedup.clone());
         store.sync_sources(&config.sources).await?;
         let fetcher = Fetcher::new(
             &config.poll.user_agent,

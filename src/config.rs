@@ -92,13 +92,16 @@ pub struct PollSettings {
 }
 
 /// `[dedup]`: when articles from different links are versions of one story.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dedup {
     /// How much of the shorter version's lead the other must share (0 to 1) for the two to
     /// be one story. At 0.5: precision 0.993, recall 0.987 on `tests/fixtures/stories/`.
     pub threshold: f64,
     /// Only articles published within this time of each other can be one story.
     pub window: Duration,
+    /// Sources whose version represents a story they carry, most preferred first; among
+    /// versions from other sources, the earliest published represents it.
+    pub prefer: Vec<String>,
 }
 
 impl Default for Dedup {
@@ -106,6 +109,7 @@ impl Default for Dedup {
         Dedup {
             threshold: 0.5,
             window: Duration::from_secs(7 * 24 * 3600),
+            prefer: Vec::new(),
         }
     }
 }
@@ -304,6 +308,7 @@ impl Default for RawPoll {
 struct RawDedup {
     threshold: f64,
     window: String,
+    prefer: Vec<String>,
 }
 
 impl Default for RawDedup {
@@ -311,6 +316,7 @@ impl Default for RawDedup {
         RawDedup {
             threshold: Dedup::default().threshold,
             window: "7d".into(),
+            prefer: Vec::new(),
         }
     }
 }
@@ -659,6 +665,24 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let mut prefer = Vec::new();
+        for (j, name) in raw.dedup.prefer.iter().enumerate() {
+            match sources
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name.trim()))
+            {
+                Some(source) => prefer.push(source.name.clone()),
+                None => self.problem(
+                    &[
+                        Seg::Key("dedup".into()),
+                        Seg::Key("prefer".into()),
+                        Seg::Index(j),
+                    ],
+                    format!("{name:?} is not the name of any [[sources]] entry"),
+                ),
+            }
+        }
+
         Some(Config {
             path: self.path.to_owned(),
             feed: FeedSettings {
@@ -681,6 +705,7 @@ impl<'a> Validator<'a> {
             dedup: Dedup {
                 threshold,
                 window: window?,
+                prefer,
             },
             sources,
         })

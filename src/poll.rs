@@ -516,14 +516,14 @@ impl Poller {
             .iter()
             .map(|s| self.poll(s, states.remove(&s.name), shutdown.clone()))
             .collect();
-        let (mut unchanged, mut changed, mut failed, mut held, mut new_articles) = (0, 0, 0, 0, 0);
+        let (mut unchanged, mut changed, mut failed, mut held, mut new_stories) = (0, 0, 0, 0, 0);
         let mut next: Option<DateTime<Utc>> = None;
         while let Some(report) = polls.next().await {
             match &report.outcome {
                 Outcome::NotModified => unchanged += 1,
                 Outcome::Stored(c) if c.new + c.updated + c.merged > 0 => {
                     changed += 1;
-                    new_articles += c.new;
+                    new_stories += c.new;
                 }
                 Outcome::Stored(_) => unchanged += 1,
                 Outcome::Failed(_) => failed += 1,
@@ -544,7 +544,7 @@ impl Poller {
             seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
             unchanged,
             changed,
-            new_articles,
+            new_stories,
             failed,
             held,
             next_due = next.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string()),

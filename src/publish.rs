@@ -1,8 +1,10 @@
-//! Stage 7 of the pipeline: rendering stored articles as a feed.
+//! Stage 7 of the pipeline: rendering stored stories as a feed, one entry per story.
 //!
 //! Owns the output formats: Atom 1.0 (RFC 4287), RSS 2.0 and JSON Feed 1.1. Every entry
-//! credits the outlet that carried the article first (Atom `atom:source`, RSS `<source>`,
-//! JSON Feed author and `_feedmerge`) and links the other outlets that carry it too. Entry
+//! credits the outlet whose version it publishes (Atom `atom:source`, RSS `<source>`, JSON
+//! Feed author and `_feedmerge.source`) and links every other outlet that carried the story
+//! (Atom `link rel="related"`, a credits line at the end of the RSS description,
+//! `_feedmerge.also`). Entry
 //! ids come from the store, so they are the same on every render. Characters XML 1.0
 //! forbids are removed from every string before it is written, so the output is always
 //! well-formed whatever an outlet sent.
@@ -15,7 +17,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::parse::{escape_html, html_to_text, xml_forbidden};
-use crate::store::{Outlet, StoredArticle};
+use crate::store::{Outlet, Story};
 
 /// An output format of the merged feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,7 +67,7 @@ impl FeedMeta<'_> {
             .unwrap_or_else(|_| format!("{}{path}", self.base_url))
     }
 
-    fn entry_id(&self, article: &StoredArticle) -> String {
+    fn entry_id(&self, article: &Story) -> String {
         self.url(&format!("entries/{}", article.entry_id))
     }
 }
@@ -79,11 +81,7 @@ pub struct PublishError {
 }
 
 /// Renders `articles` (newest first) as a feed in `format`.
-pub fn render(
-    format: Format,
-    meta: &FeedMeta,
-    articles: &[StoredArticle],
-) -> Result<String, PublishError> {
+pub fn render(format: Format, meta: &FeedMeta, articles: &[Story]) -> Result<String, PublishError> {
     let fail = |reason: String| PublishError { format, reason };
     let xml = match format {
         Format::Atom => atom_feed(meta, articles)
@@ -122,7 +120,7 @@ fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {
 }
 
 /// The time the feed last changed: its newest entry's update.
-fn feed_updated(articles: &[StoredArticle]) -> DateTime<Utc> {
+fn feed_updated(articles: &[Story]) -> DateTime<Utc> {
     articles
         .iter()
         .map(|a| a.updated)
@@ -131,7 +129,7 @@ fn feed_updated(articles: &[StoredArticle]) -> DateTime<Utc> {
 }
 
 /// "Also carried by …" as HTML, for formats with no structured way to say it.
-fn credits_html(article: &StoredArticle) -> String {
+fn credits_html(article: &Story) -> String {
     let names = |o: &Outlet| match &o.link {
         Some(link) => format!(
             "<a href=\"{}\">{}</a>",
@@ -149,7 +147,7 @@ fn credits_html(article: &StoredArticle) -> String {
     html
 }
 
-fn atom_feed(meta: &FeedMeta, articles: &[StoredArticle]) -> atom::Feed {
+fn atom_feed(meta: &FeedMeta, articles: &[Story]) -> atom::Feed {
     let link = |href: String, rel: &str, mime: Option<&str>| atom::Link {
         href,
         rel: rel.to_owned(),
@@ -239,7 +237,7 @@ fn atom_feed(meta: &FeedMeta, articles: &[StoredArticle]) -> atom::Feed {
     }
 }
 
-fn rss_feed(meta: &FeedMeta, articles: &[StoredArticle]) -> rss::Channel {
+fn rss_feed(meta: &FeedMeta, articles: &[Story]) -> rss::Channel {
     let items = articles
         .iter()
         .map(|a| {
@@ -290,7 +288,7 @@ fn rss_feed(meta: &FeedMeta, articles: &[StoredArticle]) -> rss::Channel {
     }
 }
 
-fn json_feed(meta: &FeedMeta, articles: &[StoredArticle]) -> serde_json::Value {
+fn json_feed(meta: &FeedMeta, articles: &[Story]) -> serde_json::Value {
     let outlet = |o: &Outlet| {
         json!({
             "name": o.name,

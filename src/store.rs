@@ -5,6 +5,10 @@
 //! every query. One source's fetch result — its articles, its new validators, its status or
 //! error — commits in one `BEGIN IMMEDIATE` transaction, so a crash at any moment leaves
 //! either all of a fetch or none of it, and concurrent writers queue instead of failing.
+//!
+//! Also owns the story index: each new article is placed, inside that transaction, in the
+//! story whose stored version its fingerprint matches (candidates found through the
+//! `story_bands` keys, within `[dedup].window`), or starts a story of its own.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -156,7 +160,7 @@ pub struct Outlet {
 /// A story as published: its representative article's text, with every outlet that carries
 /// any version of it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredArticle {
+pub struct Story {
     /// Stable id for the published entry: the first version's, whichever versions join later.
     pub entry_id: String,
     /// Plain-text title.
@@ -526,25 +530,18 @@ impl Store {
     }
 
     /// The newest `limit` stories, newest first, each with every outlet that carries it.
-    pub async fn latest(&self, limit: u32) -> Result<Vec<StoredArticle>, StoreError> {
+    pub async fn latest(&self, limit: u32) -> Result<Vec<Story>, StoreError> {
         self.stories_since(i64::MIN, limit).await
     }
 
     /// Stories published since `since` that more than one outlet carries, newest first.
-    pub async fn multi_outlet(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<StoredArticle>, StoreError> {
+    pub async fn multi_outlet(&self, since: DateTime<Utc>) -> Result<Vec<Story>, StoreError> {
         let mut stories = self.stories_since(millis(since), u32::MAX).await?;
         stories.retain(|s| !s.also.is_empty());
         Ok(stories)
     }
 
-    async fn stories_since(
-        &self,
-        since: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredArticle>, StoreError> {
+    async fn stories_since(&self, since: i64, limit: u32) -> Result<Vec<Story>, StoreError> {
         let rows: Vec<StoryRow> = sqlx::query_as(
             "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title, a.link, a.summary,
                     a.content, a.authors, a.categories, st.published, st.updated,
@@ -588,7 +585,7 @@ impl Store {
                 // Each other outlet once, however many of its entries carry the story.
                 let mut credited = std::collections::HashSet::from([r.source_id]);
                 seen.retain(|a| credited.insert(a.source_id));
-                StoredArticle {
+                Story {
                     entry_id: r.entry_id,
                     title: r.title,
                     link: r.link,
@@ -783,17 +780,36 @@ impl Ingest<'_> {
         .await?;
         let story = match story {
             Some(story) => {
-                // The earliest version represents the story. Its `updated` stays: readers
-                // already have the story, and a re-run is not news.
-                sqlx::query(
-                    "UPDATE stories SET representative = $2, published = $3
-                     WHERE id = $1 AND published > $3",
+                // The most preferred source's version represents the story, else the
+                // earliest. Its `updated` stays: readers already have the story, and a
+                // re-run is not news.
+                let (current, current_published): (String, i64) = sqlx::query_as(
+                    "SELECT s.name, st.published FROM stories st
+                     JOIN articles a ON a.id = st.representative
+                     JOIN sources s ON s.id = a.source_id
+                     WHERE st.id = $1",
                 )
                 .bind(story)
-                .bind(article_id)
-                .bind(published)
-                .execute(&mut **self.tx)
+                .fetch_one(&mut **self.tx)
                 .await?;
+                let rank = |name: &str| {
+                    let prefer = &self.dedup.prefer;
+                    prefer
+                        .iter()
+                        .position(|p| p == name)
+                        .unwrap_or(prefer.len())
+                };
+                let (mine, theirs) = (rank(self.source), rank(&current));
+                if mine < theirs || (mine == theirs && published < current_published) {
+                    sqlx::query(
+                        "UPDATE stories SET representative = $2, published = $3 WHERE id = $1",
+                    )
+                    .bind(story)
+                    .bind(article_id)
+                    .bind(published)
+                    .execute(&mut **self.tx)
+                    .await?;
+                }
                 self.counts.merged += 1;
                 story
             }

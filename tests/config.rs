@@ -175,3 +175,14 @@ fn dedup_settings_are_checked() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn preferred_sources_must_exist() {
+    let lines = problems(&format!(
+        "[dedup]\nprefer = [\"global times\", \"Reuters\"]\n{GOOD_SOURCE}"
+    ));
+    assert_eq!(
+        lines,
+        ["CONFIG:2:27: dedup.prefer[1]: \"Reuters\" is not the name of any [[sources]] entry"]
+    );
+}

@@ -552,3 +552,44 @@ async fn versions_too_far_apart_in_time_are_separate_stories() {
     );
     assert_eq!(atom_entries(&setup).len(), 3);
 }
+
+#[tokio::test]
+async fn a_preferred_source_represents_the_stories_it_carries() {
+    let (title, paras) = seed();
+    let story = Versions { title, paras };
+    let server = FeedServer::start();
+    server.put(
+        "/gt.rss",
+        Resource::new(story.global_times(false), "application/xml"),
+    );
+    server.put(
+        "/partner.atom",
+        Resource::new(story.partner(), "application/xml"),
+    );
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
+         [dedup]\nprefer = [\"partner wire\"]\n\
+         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
+        server.url("/gt.rss"),
+        server.url("/partner.atom"),
+    ));
+    fetch(&setup, "Global Times");
+    let first = seed_entry(&atom_entries(&setup)).clone();
+    let out = fetch(&setup, "Partner Wire");
+    assert!(
+        out.contains("1 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    let now = seed_entry(&entries);
+    // The partner's version, published later than the original, represents the story.
+    assert_eq!(now.source().unwrap().title().as_str(), "Partner Wire");
+    assert_eq!(
+        now.title().as_str(),
+        "Putin signals openness to Ukraine talks ahead of China visit"
+    );
+    assert_eq!(now.id(), first.id());
+    assert_eq!(now.updated(), first.updated());
+    assert_eq!(related(now), [GT_LINK]);
+}
