@@ -284,10 +284,7 @@ impl App {
     }
 
     fn context(&self) -> Context {
-        Context {
-            config: self.config.clone(),
-            store: self.store.clone(),
-        }
+        Context::new(self.config.clone(), self.store.clone())
     }
 
     /// The daemon: polls every enabled source on its schedule and serves HTTP until

@@ -43,6 +43,8 @@ pub struct Config {
     pub dedup: Dedup,
     /// The outlets' feeds, in file order.
     pub sources: Vec<Source>,
+    /// Filtered views of the merged feed, in file order.
+    pub views: Vec<View>,
 }
 
 /// `[feed]`: the merged feed.
@@ -112,6 +114,26 @@ impl Default for Dedup {
             prefer: Vec::new(),
         }
     }
+}
+
+/// One `[[views]]` entry: a filtered feed, served at `/views/{name}.atom|.rss|.json`. A story
+/// is in it when it passes every filter that is set.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Its name in URLs: letters, digits, `-` and `_`.
+    pub name: String,
+    /// The feed's title.
+    pub title: String,
+    /// A story is in the view if any outlet that carries it is filed under one of these.
+    pub categories: Vec<String>,
+    /// A story is in the view if any of these sources carries it.
+    pub sources: Vec<String>,
+    /// A story is in the view if one of these matches its title or text.
+    pub include: Vec<regex::Regex>,
+    /// A story is not in the view if one of these matches its title or text.
+    pub exclude: Vec<regex::Regex>,
+    /// Entries per page, if not `[feed].max_entries`.
+    pub max_entries: u32,
 }
 
 /// One `[[sources]]` entry: an outlet's feed.
@@ -227,6 +249,8 @@ struct RawConfig {
     dedup: RawDedup,
     #[serde(default)]
     sources: Vec<RawSource>,
+    #[serde(default)]
+    views: Vec<RawView>,
 }
 
 #[derive(Deserialize)]
@@ -341,6 +365,21 @@ struct RawSource {
     enabled: bool,
     #[serde(default = "yes")]
     respect_feed_hints: bool,
+}
+
+#[derive(Deserialize)]
+struct RawView {
+    name: String,
+    title: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    max_entries: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -665,6 +704,7 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let views = self.views(&raw.views, &sources, raw.feed.max_entries);
         let mut prefer = Vec::new();
         for (j, name) in raw.dedup.prefer.iter().enumerate() {
             match sources
@@ -708,7 +748,120 @@ impl<'a> Validator<'a> {
                 prefer,
             },
             sources,
+            views,
         })
+    }
+
+    /// Checks every `[[views]]` entry against the sources and categories that exist.
+    fn views(&mut self, raw: &[RawView], sources: &[Source], max_entries: u32) -> Vec<View> {
+        let key = |i: usize, field: &str| {
+            vec![
+                Seg::Key("views".into()),
+                Seg::Index(i),
+                Seg::Key(field.into()),
+            ]
+        };
+        let item = |i: usize, field: &str, j: usize| {
+            let mut k = key(i, field);
+            k.push(Seg::Index(j));
+            k
+        };
+        let categories: Vec<&str> = sources
+            .iter()
+            .flat_map(|s| s.categories.iter().map(String::as_str))
+            .collect();
+        let mut views = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, v) in raw.iter().enumerate() {
+            let name = v.name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.problem(
+                    &key(i, "name"),
+                    format!(
+                        "{name:?}: a view's name is part of its URL: use letters, digits, - and _"
+                    ),
+                );
+            } else if names.insert(name.to_lowercase(), i).is_some() {
+                self.problem(&key(i, "name"), format!("duplicate view name {name:?}"));
+            }
+            let mut ok = true;
+            let mut view_sources = Vec::new();
+            for (j, s) in v.sources.iter().enumerate() {
+                match sources
+                    .iter()
+                    .find(|src| src.name.eq_ignore_ascii_case(s.trim()))
+                {
+                    Some(src) => view_sources.push(src.name.clone()),
+                    None => {
+                        ok = false;
+                        self.problem(
+                            &item(i, "sources", j),
+                            format!("{s:?} is not the name of any [[sources]] entry"),
+                        );
+                    }
+                }
+            }
+            let mut view_categories = Vec::new();
+            for (j, c) in v.categories.iter().enumerate() {
+                match categories
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(c.trim()))
+                {
+                    Some(known) => view_categories.push((*known).to_owned()),
+                    None => {
+                        ok = false;
+                        self.problem(
+                            &item(i, "categories", j),
+                            format!("no source is filed under category {c:?}"),
+                        );
+                    }
+                }
+            }
+            let mut patterns = |field: &str, list: &[String]| -> Vec<regex::Regex> {
+                let mut out = Vec::new();
+                for (j, p) in list.iter().enumerate() {
+                    match regex::RegexBuilder::new(p)
+                        .case_insensitive(true)
+                        .size_limit(1 << 20)
+                        .build()
+                    {
+                        Ok(re) => out.push(re),
+                        Err(e) => {
+                            ok = false;
+                            let why = e.to_string();
+                            // The regex crate's message is several lines; its last one says why.
+                            let why = why.lines().last().unwrap_or("invalid").trim();
+                            self.problem(
+                                &item(i, field, j),
+                                format!("{p:?} is not a valid regular expression: {why}"),
+                            );
+                        }
+                    }
+                }
+                out
+            };
+            let include = patterns("include", &v.include);
+            let exclude = patterns("exclude", &v.exclude);
+            if v.max_entries == Some(0) {
+                self.problem(&key(i, "max_entries"), "must be at least 1".into());
+            }
+            if ok {
+                views.push(View {
+                    name: name.to_owned(),
+                    title: v.title.clone().unwrap_or_else(|| name.to_owned()),
+                    categories: view_categories,
+                    sources: view_sources,
+                    include,
+                    exclude,
+                    max_entries: v.max_entries.unwrap_or(max_entries).max(1),
+                });
+            }
+        }
+        views
     }
 
     fn duration(&mut self, path: &[Seg], text: &str, example: &str) -> Option<Duration> {

@@ -16,6 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use url::Url;
 
+use crate::config::{Config, View};
 use crate::parse::{escape_html, html_to_text, xml_forbidden};
 use crate::store::{Outlet, Story};
 
@@ -40,23 +41,42 @@ impl Format {
         }
     }
 
-    /// The path it is served at, relative to the base URL.
-    pub fn path(self) -> &'static str {
+    /// The extension of the paths it is served at.
+    pub fn extension(self) -> &'static str {
         match self {
-            Format::Atom => "feed.atom",
-            Format::Rss => "feed.rss",
-            Format::Json => "feed.json",
+            Format::Atom => "atom",
+            Format::Rss => "rss",
+            Format::Json => "json",
         }
     }
+
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Atom => "Atom",
+            Format::Rss => "RSS",
+            Format::Json => "JSON Feed",
+        }
+    }
+
+    /// Every format.
+    pub const ALL: [Format; 3] = [Format::Atom, Format::Rss, Format::Json];
 }
 
-/// What the merged feed says about itself.
+/// What a feed says about itself, and where it sits among its pages (RFC 5005).
 #[derive(Debug, Clone)]
 pub struct FeedMeta<'a> {
     /// Its title.
     pub title: &'a str,
     /// The public address of this server; must end in `/` to be a base.
     pub base_url: &'a Url,
+    /// Its path relative to the base URL, without the extension: `feed`,
+    /// `categories/world`, `views/ukraine`.
+    pub path: &'a str,
+    /// Which page this is, from 1 (the newest entries).
+    pub page: u32,
+    /// Whether a page of older entries follows.
+    pub has_next: bool,
 }
 
 impl FeedMeta<'_> {
@@ -67,8 +87,82 @@ impl FeedMeta<'_> {
             .unwrap_or_else(|_| format!("{}{path}", self.base_url))
     }
 
+    /// The address of page `page` of this feed in `format`.
+    pub fn page_url(&self, format: Format, page: u32) -> String {
+        let url = self.url(&format!("{}.{}", self.path, format.extension()));
+        if page > 1 {
+            format!("{url}?page={page}")
+        } else {
+            url
+        }
+    }
+
+    /// The paging links: `first`, then `previous` (newer) and `next` (older) where they exist.
+    fn pages(&self, format: Format) -> Vec<(&'static str, String)> {
+        let mut links = vec![("first", self.page_url(format, 1))];
+        if self.page > 1 {
+            links.push(("previous", self.page_url(format, self.page - 1)));
+        }
+        if self.has_next {
+            links.push(("next", self.page_url(format, self.page + 1)));
+        }
+        links
+    }
+
     fn entry_id(&self, article: &Story) -> String {
         self.url(&format!("entries/{}", article.entry_id))
+    }
+}
+
+/// Which stories a feed holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every story: the merged feed.
+    All,
+    /// Stories carried by a source filed under this category.
+    Category(&'a str),
+    /// Stories that pass a view's filters.
+    View(&'a View),
+}
+
+impl Scope<'_> {
+    /// Whether `story` belongs in the feed. A story counts as carried by every outlet that
+    /// carries any version of it.
+    pub fn admits(&self, story: &Story, config: &Config) -> bool {
+        let outlets = || std::iter::once(&story.source).chain(&story.also);
+        let filed_under = |category: &str| {
+            outlets().any(|o| {
+                config.sources.iter().any(|s| {
+                    s.name == o.name
+                        && s.categories
+                            .iter()
+                            .any(|c| c.eq_ignore_ascii_case(category))
+                })
+            })
+        };
+        match self {
+            Scope::All => true,
+            Scope::Category(category) => filed_under(category),
+            Scope::View(view) => {
+                if !view.categories.is_empty() && !view.categories.iter().any(|c| filed_under(c)) {
+                    return false;
+                }
+                if !view.sources.is_empty() && !outlets().any(|o| view.sources.contains(&o.name)) {
+                    return false;
+                }
+                if view.include.is_empty() && view.exclude.is_empty() {
+                    return true;
+                }
+                let body = story
+                    .content
+                    .as_deref()
+                    .or(story.summary.as_deref())
+                    .unwrap_or("");
+                let text = format!("{}\n{}", story.title, html_to_text(body));
+                (view.include.is_empty() || view.include.iter().any(|re| re.is_match(&text)))
+                    && !view.exclude.iter().any(|re| re.is_match(&text))
+            }
+        }
     }
 }
 
@@ -210,8 +304,20 @@ fn atom_feed(meta: &FeedMeta, articles: &[Story]) -> atom::Feed {
             }
         })
         .collect();
+    let mut links = vec![
+        link(
+            meta.page_url(Format::Atom, meta.page),
+            "self",
+            Some("application/atom+xml"),
+        ),
+        link(meta.base_url.to_string(), "alternate", Some("text/html")),
+    ];
+    for (rel, href) in meta.pages(Format::Atom) {
+        links.push(link(href, rel, Some("application/atom+xml")));
+    }
     atom::Feed {
-        id: meta.url(Format::Atom.path()),
+        // Every page is part of one feed, with one id.
+        id: meta.page_url(Format::Atom, 1),
         title: atom::Text::plain(x(meta.title)),
         updated: fixed(feed_updated(articles)),
         authors: vec![atom::Person {
@@ -219,14 +325,7 @@ fn atom_feed(meta: &FeedMeta, articles: &[Story]) -> atom::Feed {
             uri: Some(meta.base_url.to_string()),
             ..Default::default()
         }],
-        links: vec![
-            link(
-                meta.url(Format::Atom.path()),
-                "self",
-                Some("application/atom+xml"),
-            ),
-            link(meta.base_url.to_string(), "alternate", Some("text/html")),
-        ],
+        links,
         generator: Some(atom::Generator {
             value: "feedmerge".into(),
             uri: Some(env!("CARGO_PKG_REPOSITORY").into()),
@@ -267,12 +366,16 @@ fn rss_feed(meta: &FeedMeta, articles: &[Story]) -> rss::Channel {
             }
         })
         .collect();
-    let self_link = rss::extension::atom::Link {
-        href: meta.url(Format::Rss.path()),
-        rel: "self".into(),
+    let atom_link = |rel: &str, href: String| rss::extension::atom::Link {
+        href,
+        rel: rel.into(),
         mime_type: Some("application/rss+xml".into()),
         ..Default::default()
     };
+    let mut atom_links = vec![atom_link("self", meta.page_url(Format::Rss, meta.page))];
+    for (rel, href) in meta.pages(Format::Rss) {
+        atom_links.push(atom_link(rel, href));
+    }
     rss::Channel {
         title: x(meta.title),
         link: meta.base_url.to_string(),
@@ -280,9 +383,7 @@ fn rss_feed(meta: &FeedMeta, articles: &[Story]) -> rss::Channel {
         last_build_date: Some(fixed(feed_updated(articles)).to_rfc2822()),
         generator: Some(format!("feedmerge {}", env!("CARGO_PKG_VERSION"))),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
-        atom_ext: Some(rss::extension::atom::AtomExtension {
-            links: vec![self_link],
-        }),
+        atom_ext: Some(rss::extension::atom::AtomExtension { links: atom_links }),
         items,
         ..Default::default()
     }
@@ -325,11 +426,142 @@ fn json_feed(meta: &FeedMeta, articles: &[Story]) -> serde_json::Value {
             item
         })
         .collect();
-    json!({
+    let mut feed = json!({
         "version": "https://jsonfeed.org/version/1.1",
         "title": meta.title,
         "home_page_url": meta.base_url.as_str(),
-        "feed_url": meta.url(Format::Json.path()),
+        "feed_url": meta.page_url(Format::Json, meta.page),
         "items": items,
-    })
+    });
+    if meta.has_next {
+        feed["next_url"] = json!(meta.page_url(Format::Json, meta.page + 1));
+    }
+    feed
+}
+
+/// A feed the river page links to: its title and its path without extension.
+#[derive(Debug, Clone)]
+pub struct FeedLink {
+    /// What the feed is called.
+    pub title: String,
+    /// Its path relative to the base URL, without extension (`feed`, `views/ukraine`).
+    pub path: String,
+}
+
+/// The river page: the newest stories, each with its time, outlets and the start of its
+/// text, and every feed in every format, with autodiscovery links. Plain HTML and a little
+/// CSS: readable without JavaScript and on a phone. Links are relative, so the page works
+/// wherever the server is mounted.
+pub fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> String {
+    let title = escape_html(title);
+    let mut head = String::new();
+    let mut nav = String::new();
+    for feed in feeds {
+        let name = escape_html(&feed.title);
+        let mut formats = Vec::new();
+        for format in Format::ALL {
+            let mime = format.content_type().split(';').next().unwrap_or_default();
+            let href = escape_html(&format!("{}.{}", feed.path, format.extension()));
+            head.push_str(&format!(
+                "<link rel=\"alternate\" type=\"{mime}\" title=\"{name} ({})\" href=\"{href}\">\n",
+                format.name()
+            ));
+            formats.push(format!("<a href=\"{href}\">{}</a>", format.name()));
+        }
+        nav.push_str(&format!("<li>{name}: {}</li>\n", formats.join(" · ")));
+    }
+    let mut items = String::new();
+    for story in stories {
+        let headline = escape_html(&story.title);
+        let headline = match &story.link {
+            Some(link) => format!("<a href=\"{}\">{headline}</a>", escape_html(link)),
+            None => headline,
+        };
+        let outlet = |o: &Outlet| match &o.link {
+            Some(link) => format!(
+                "<a href=\"{}\">{}</a>",
+                escape_html(link),
+                escape_html(&o.name)
+            ),
+            None => escape_html(&o.name),
+        };
+        let mut outlets = outlet(&story.source);
+        if !story.also.is_empty() {
+            let others: Vec<String> = story.also.iter().map(outlet).collect();
+            outlets.push_str(&format!(", also {}", others.join(", ")));
+        }
+        let body = story
+            .summary
+            .as_deref()
+            .or(story.content.as_deref())
+            .unwrap_or("");
+        let text = html_to_text(body);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let excerpt: String = text.chars().take(320).collect();
+        let excerpt = if excerpt.len() < text.len() {
+            format!("{}…", excerpt.trim_end())
+        } else {
+            excerpt
+        };
+        items.push_str(&format!(
+            "<article>\n<h2>{headline}</h2>\n<p class=\"meta\"><time datetime=\"{}\">{}</time> · {outlets}</p>\n<p>{}</p>\n</article>\n",
+            story.published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            story.published.format("%Y-%m-%d %H:%M UTC"),
+            escape_html(&excerpt),
+        ));
+    }
+    if items.is_empty() {
+        items.push_str("<p>No stories yet: the sources have not been polled.</p>\n");
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n{head}<style>\n\
+         body{{max-width:46rem;margin:0 auto;padding:0 1rem;font:16px/1.5 system-ui,sans-serif;color:#222}}\n\
+         h1{{font-size:1.5rem}} h2{{font-size:1.1rem;margin:0}} a{{color:#0645ad}}\n\
+         article{{border-top:1px solid #ddd;padding:.8rem 0}} article p{{margin:.3rem 0}}\n\
+         .meta{{color:#555;font-size:.875rem}} nav ul{{padding-left:1.2rem}} footer{{padding:1rem 0;color:#555}}\n\
+         </style>\n</head>\n<body>\n<header>\n<h1>{title}</h1>\n\
+         <nav><p>Subscribe in any feed reader:</p>\n<ul>\n{nav}</ul></nav>\n</header>\n\
+         <main>\n{items}</main>\n<footer><a href=\"sources.opml\">Sources (OPML)</a> · \
+         <a href=\"healthz\">Status</a></footer>\n</body>\n</html>\n"
+    )
+}
+
+/// The sources as an OPML 2.0 subscription list, for importing into a feed reader: one
+/// outline per category holding its sources (a source under several is in each), then the
+/// sources filed under none.
+pub fn opml(title: &str, sources: &[crate::config::Source]) -> String {
+    let outline = |s: &crate::config::Source| {
+        format!(
+            "<outline type=\"rss\" text=\"{0}\" title=\"{0}\" xmlUrl=\"{1}\"/>",
+            x(&escape_html(&s.name)),
+            x(&escape_html(s.url.as_str()))
+        )
+    };
+    let mut categories: Vec<&String> = sources.iter().flat_map(|s| &s.categories).collect();
+    categories.sort_by_key(|c| c.to_lowercase());
+    categories.dedup_by_key(|c| c.to_lowercase());
+    let mut body = String::new();
+    for c in categories {
+        body.push_str(&format!(
+            "<outline text=\"{0}\" title=\"{0}\">\n",
+            x(&escape_html(c))
+        ));
+        for s in sources
+            .iter()
+            .filter(|s| s.categories.iter().any(|sc| sc.eq_ignore_ascii_case(c)))
+        {
+            body.push_str(&format!("  {}\n", outline(s)));
+        }
+        body.push_str("</outline>\n");
+    }
+    for s in sources.iter().filter(|s| s.categories.is_empty()) {
+        body.push_str(&format!("{}\n", outline(s)));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n<head>\n\
+         <title>{}</title>\n</head>\n<body>\n{body}</body>\n</opml>\n",
+        x(&escape_html(title))
+    )
 }

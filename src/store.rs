@@ -54,6 +54,9 @@ pub struct Store {
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// When two articles are one story.
     dedup: Dedup,
+    /// Counts the commits that changed what the feeds show, so that a rendered feed can be
+    /// kept until it does (see [`Store::generation`]).
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -183,6 +186,9 @@ pub struct Story {
     pub source: Outlet,
     /// Every other outlet that carries the story, each once, in the order they were seen.
     pub also: Vec<Outlet>,
+    /// The last time anything published about the story changed: its text, or an outlet
+    /// joining. What `Last-Modified` is made of.
+    pub changed: DateTime<Utc>,
 }
 
 /// Counts for `/healthz`.
@@ -192,8 +198,10 @@ pub struct Totals {
     pub sources: i64,
     /// Sources whose last attempt failed.
     pub failing: i64,
-    /// Articles stored.
+    /// Articles stored (every version of every story).
     pub articles: i64,
+    /// Stories: entries of the merged feed.
+    pub stories: i64,
     /// The latest attempt of any source.
     pub last_poll: Option<DateTime<Utc>>,
 }
@@ -208,6 +216,10 @@ macro_rules! select_source_state {
     };
 }
 
+/// How far back a new entry of an already-polled source may be dated and still be placed by
+/// its date rather than by when it was first seen.
+const BACKDATED_MS: i64 = 2 * 24 * 3600 * 1000;
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -217,12 +229,17 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// A stored article that an entry of a fetch matches, by the entry's key or link.
 #[derive(Clone, sqlx::FromRow)]
 struct Existing {
+    /// The entry key or canonical link it was found by.
+    matched: String,
     id: i64,
     source_id: i64,
     content_hash: String,
     updated: i64,
+    published: i64,
+    story_id: Option<i64>,
 }
 
 /// What a fetch's articles match in the database, looked up in two queries for the whole
@@ -241,8 +258,9 @@ impl Known {
         articles: &[Keyed],
     ) -> Result<Known, StoreError> {
         let keys: Vec<&str> = articles.iter().map(|k| k.key.as_str()).collect();
-        let rows: Vec<(String, i64, i64, String, i64)> = sqlx::query_as(
-            "SELECT ap.entry_key, a.id, a.source_id, a.content_hash, a.updated
+        let rows: Vec<Existing> = sqlx::query_as(
+            "SELECT ap.entry_key AS matched, a.id, a.source_id, a.content_hash, a.updated,
+                    a.published, a.story_id
              FROM appearances ap JOIN articles a ON a.id = ap.article_id
              WHERE ap.source_id = $1 AND ap.entry_key IN (SELECT value FROM json_each($2))",
         )
@@ -250,20 +268,8 @@ impl Known {
         .bind(serde_json::Value::from(keys).to_string())
         .fetch_all(&mut **tx)
         .await?;
-        let by_key: HashMap<String, Existing> = rows
-            .into_iter()
-            .map(|(key, id, source_id, content_hash, updated)| {
-                (
-                    key,
-                    Existing {
-                        id,
-                        source_id,
-                        content_hash,
-                        updated,
-                    },
-                )
-            })
-            .collect();
+        let by_key: HashMap<String, Existing> =
+            rows.into_iter().map(|e| (e.matched.clone(), e)).collect();
         let links: Vec<&str> = articles
             .iter()
             .filter(|k| !by_key.contains_key(&k.key))
@@ -271,8 +277,10 @@ impl Known {
             .collect();
         let mut by_link = HashMap::new();
         if !links.is_empty() {
-            let rows: Vec<(String, i64, i64, String, i64)> = sqlx::query_as(
-                "SELECT canonical_link, id, source_id, content_hash, updated FROM articles
+            let rows: Vec<Existing> = sqlx::query_as(
+                "SELECT canonical_link AS matched, id, source_id, content_hash, updated,
+                        published, story_id
+                 FROM articles
                  WHERE canonical_link IN (SELECT value FROM json_each($1))
                  ORDER BY id DESC",
             )
@@ -280,16 +288,8 @@ impl Known {
             .fetch_all(&mut **tx)
             .await?;
             // Newest first, so the oldest (the first stored) is the one left in the map.
-            for (link, id, source_id, content_hash, updated) in rows {
-                by_link.insert(
-                    link,
-                    Existing {
-                        id,
-                        source_id,
-                        content_hash,
-                        updated,
-                    },
-                );
+            for e in rows {
+                by_link.insert(e.matched.clone(), e);
             }
         }
         Ok(Known { by_key, by_link })
@@ -322,6 +322,7 @@ struct AppearanceRow {
     url: String,
     site_url: Option<String>,
     link: Option<String>,
+    first_seen: i64,
 }
 
 impl Store {
@@ -355,6 +356,7 @@ impl Store {
             pool,
             writer: Default::default(),
             dedup: Dedup::default(),
+            generation: Default::default(),
         })
     }
 
@@ -393,7 +395,19 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(())
+    }
+
+    /// A number that grows whenever this process commits a change to what the feeds show
+    /// (articles, stories, outlets). Another process writing to the same file is not seen.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Every stored source's state, by name.
@@ -431,10 +445,11 @@ impl Store {
         let now = Utc::now();
         let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let source_id: i64 = sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
-            .bind(source)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (source_id, polled_before): (i64, bool) =
+            sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
+                .bind(source)
+                .fetch_one(&mut *tx)
+                .await?;
         let mut counts = Counts::default();
         match attempt {
             Attempt::NotModified { min_interval } => {
@@ -476,6 +491,7 @@ impl Store {
                     tx: &mut tx,
                     source,
                     source_id,
+                    polled_before,
                     dedup: &self.dedup,
                     now,
                     counts: &mut counts,
@@ -515,6 +531,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if counts.new + counts.updated + counts.merged > 0 {
+            self.changed();
+        }
         Ok(counts)
     }
 
@@ -531,17 +550,24 @@ impl Store {
 
     /// The newest `limit` stories, newest first, each with every outlet that carries it.
     pub async fn latest(&self, limit: u32) -> Result<Vec<Story>, StoreError> {
-        self.stories_since(i64::MIN, limit).await
+        self.stories(i64::MIN, 0, limit).await
+    }
+
+    /// `limit` stories after the newest `offset`, in feed order: newest first, each placed
+    /// by its publication time, or by when it was first seen if it was dated in the future
+    /// or back-dated.
+    pub async fn stories_page(&self, offset: u32, limit: u32) -> Result<Vec<Story>, StoreError> {
+        self.stories(i64::MIN, offset, limit).await
     }
 
     /// Stories published since `since` that more than one outlet carries, newest first.
     pub async fn multi_outlet(&self, since: DateTime<Utc>) -> Result<Vec<Story>, StoreError> {
-        let mut stories = self.stories_since(millis(since), u32::MAX).await?;
+        let mut stories = self.stories(millis(since), 0, u32::MAX).await?;
         stories.retain(|s| !s.also.is_empty());
         Ok(stories)
     }
 
-    async fn stories_since(&self, since: i64, limit: u32) -> Result<Vec<Story>, StoreError> {
+    async fn stories(&self, since: i64, offset: u32, limit: u32) -> Result<Vec<Story>, StoreError> {
         let rows: Vec<StoryRow> = sqlx::query_as(
             "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title, a.link, a.summary,
                     a.content, a.authors, a.categories, st.published, st.updated,
@@ -549,17 +575,18 @@ impl Store {
              FROM stories st
              JOIN articles a ON a.id = st.representative
              JOIN sources s ON s.id = a.source_id
-             WHERE st.published >= $2
-             ORDER BY st.published DESC, st.id DESC
-             LIMIT $1",
+             WHERE st.sort_at >= $2
+             ORDER BY st.sort_at DESC, st.id DESC
+             LIMIT $1 OFFSET $3",
         )
         .bind(i64::from(limit))
         .bind(since)
+        .bind(i64::from(offset))
         .fetch_all(&self.pool)
         .await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.story_id).collect();
         let appearances: Vec<AppearanceRow> = sqlx::query_as(
-            "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link
+            "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.first_seen
              FROM articles a
              JOIN appearances ap ON ap.article_id = a.id
              JOIN sources s ON s.id = ap.source_id
@@ -577,6 +604,7 @@ impl Store {
             .into_iter()
             .map(|r| {
                 let mut seen = by_story.remove(&r.story_id).unwrap_or_default();
+                let joined = seen.iter().map(|a| a.first_seen).max().unwrap_or(i64::MIN);
                 let own_link = seen
                     .iter()
                     .find(|a| a.source_id == r.source_id)
@@ -595,6 +623,7 @@ impl Store {
                     categories: serde_json::from_str(&r.categories).unwrap_or_default(),
                     published: from_millis(r.published),
                     updated: from_millis(r.updated),
+                    changed: from_millis(r.updated.max(joined)),
                     source: Outlet {
                         name: r.source_name,
                         feed_url: r.source_url,
@@ -644,13 +673,16 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        let articles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
-            .fetch_one(&self.pool)
-            .await?;
+        let (articles, stories): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM stories)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(Totals {
             sources,
             failing,
             articles,
+            stories,
             last_poll: last_poll.map(from_millis),
         })
     }
@@ -661,6 +693,8 @@ struct Ingest<'a> {
     tx: &'a mut Transaction<'static, Sqlite>,
     source: &'a str,
     source_id: i64,
+    /// Whether the source had been fetched before: its first fetch brings its backlog.
+    polled_before: bool,
     dedup: &'a Dedup,
     now: DateTime<Utc>,
     counts: &'a mut Counts,
@@ -680,6 +714,13 @@ impl Ingest<'_> {
                     .and_then(|l| known.by_link.get(l))
                     .cloned();
                 if let Some(e) = &by_link {
+                    let published = keyed.article.published.map_or(millis(self.now), millis);
+                    if e.source_id != self.source_id && published < e.published {
+                        // The same page, which this outlet dated earlier than the one whose
+                        // copy is stored: stored as its own version of the story, so that the
+                        // story can be published as the earliest version.
+                        return self.insert(keyed, known, e.story_id).await;
+                    }
                     // Remember this source's entry, so its next poll finds it by key.
                     remember_appearance(self.tx, self.source_id, keyed, e.id, self.now).await?;
                     if e.source_id != self.source_id {
@@ -697,7 +738,7 @@ impl Ingest<'_> {
                 self.counts.unchanged += 1;
             }
             Some(e) => self.edit(keyed, &e).await?,
-            None => self.insert(keyed, known).await?,
+            None => self.insert(keyed, known, None).await?,
         }
         Ok(())
     }
@@ -741,9 +782,14 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Stores an article seen for the first time, in the story it is a version of, or in a
-    /// new one.
-    async fn insert(&mut self, keyed: &Keyed, known: &mut Known) -> Result<(), StoreError> {
+    /// Stores an article seen for the first time, in `story` if given, else in the story it
+    /// is a version of, or in a new one.
+    async fn insert(
+        &mut self,
+        keyed: &Keyed,
+        known: &mut Known,
+        story: Option<i64>,
+    ) -> Result<(), StoreError> {
         let a = &keyed.article;
         // An entry without a date is dated when first seen, once.
         let published = millis(a.published.unwrap_or(self.now));
@@ -751,9 +797,10 @@ impl Ingest<'_> {
         let entry_id = blake3::hash(format!("{}\n{}", self.source, keyed.key).as_bytes()).to_hex()
             [..32]
             .to_owned();
-        let story = match &keyed.fingerprint {
-            Some(fp) => find_story(self.tx, fp, published, self.dedup).await?,
-            None => None,
+        let story = match (story, &keyed.fingerprint) {
+            (Some(story), _) => Some(story),
+            (None, Some(fp)) => find_story(self.tx, fp, published, self.dedup).await?,
+            (None, None) => None,
         };
         let article_id: i64 = sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
@@ -814,16 +861,27 @@ impl Ingest<'_> {
                 story
             }
             None => {
+                let now = millis(self.now);
+                // Placed by when it was first seen if it claims to come from the future, or
+                // from more than two days ago when its source's backlog was read before.
+                let backdated = self.polled_before && published < now - BACKDATED_MS;
+                let sort_at = if published > now || backdated {
+                    now
+                } else {
+                    published
+                };
                 let story: i64 = sqlx::query_scalar(
-                    "INSERT INTO stories (entry_id, representative, published, updated, first_seen)
-                     VALUES ($1, $2, $3, $4, $5)
+                    "INSERT INTO stories (entry_id, representative, published, updated, first_seen,
+                         sort_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      RETURNING id",
                 )
                 .bind(&entry_id)
                 .bind(article_id)
                 .bind(published)
                 .bind(updated)
-                .bind(millis(self.now))
+                .bind(now)
+                .bind(sort_at)
                 .fetch_one(&mut **self.tx)
                 .await?;
                 sqlx::query("UPDATE articles SET story_id = $2 WHERE id = $1")
@@ -855,7 +913,10 @@ impl Ingest<'_> {
         if let Some(link) = &keyed.canonical_link {
             // A later entry of this same feed with the same link is this article.
             known.by_link.entry(link.clone()).or_insert(Existing {
+                matched: link.clone(),
                 id: article_id,
+                published,
+                story_id: Some(story),
                 source_id: self.source_id,
                 content_hash: keyed.content_hash.clone(),
                 updated,

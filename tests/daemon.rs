@@ -71,7 +71,7 @@ url = "{}"
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
             health = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
-            if health["articles"] == 4 && health["failing_sources"] == 1 {
+            if health["stories"] == 4 && health["failing_sources"] == 1 {
                 break;
             }
         }
@@ -79,7 +79,7 @@ url = "{}"
     }
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(
-        health["articles"], 4,
+        health["stories"], 4,
         "3 from Global Times, the partner's re-run merged, 1 of its own: {health}"
     );
     assert_eq!(health["sources"], 4);
@@ -131,9 +131,9 @@ url = "{}"
     let (status, ct, page) = get(&client, &format!("{base}/")).await;
     assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
     for (path, mime) in [
-        ("/feed.atom", "application/atom+xml"),
-        ("/feed.rss", "application/rss+xml"),
-        ("/feed.json", "application/feed+json"),
+        ("feed.atom", "application/atom+xml"),
+        ("feed.rss", "application/rss+xml"),
+        ("feed.json", "application/feed+json"),
     ] {
         assert!(
             page.contains(&format!("rel=\"alternate\" type=\"{}\"", mime))

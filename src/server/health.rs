@@ -23,6 +23,7 @@ async fn health(State(ctx): State<Context>) -> Result<Json<Value>, HttpError> {
         "enabled_sources": enabled,
         "failing_sources": totals.failing,
         "articles": totals.articles,
+        "stories": totals.stories,
         "last_poll": totals.last_poll.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     })))
 }

@@ -1,42 +1,59 @@
-//! `GET /`: a small page naming the merged feed's three formats, with autodiscovery links so
-//! that pasting the server's address into a feed reader finds them. (The feeds link here as
-//! their web page.)
+//! `GET /`: the river page — the newest stories with their outlets, and every feed with
+//! autodiscovery links, so that pasting the server's address into a feed reader finds them.
+//! (The feeds link here as their web page.) Cached and served like the feeds.
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use chrono::DateTime;
 
-use super::Context;
-use crate::parse::escape_html;
-use crate::publish::Format;
+use super::cache::Rendered;
+use super::{Context, HttpError};
+use crate::publish::{self, FeedLink};
+
+/// Stories the river page lists: a screenful or few, whatever the feeds' page size.
+const RIVER: u32 = 50;
 
 pub(super) fn routes() -> Router<Context> {
-    Router::new().route("/", get(index))
+    Router::new().route("/", get(river))
 }
 
-async fn index(State(ctx): State<Context>) -> Html<String> {
-    let title = escape_html(&ctx.config.feed.title);
-    let formats = [
-        (Format::Atom, "Atom"),
-        (Format::Rss, "RSS"),
-        (Format::Json, "JSON Feed"),
-    ];
-    let mut alternates = String::new();
-    let mut items = String::new();
-    for (format, name) in formats {
-        let mime = format.content_type().split(';').next().unwrap_or_default();
-        let path = format.path();
-        alternates.push_str(&format!(
-            "<link rel=\"alternate\" type=\"{mime}\" title=\"{title} ({name})\" href=\"/{path}\">\n"
-        ));
-        items.push_str(&format!("<li><a href=\"/{path}\">{name}</a></li>\n"));
-    }
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n{alternates}</head>\n<body>\n<h1>{title}</h1>\n\
-         <p>Subscribe in any feed reader:</p>\n<ul>\n{items}</ul>\n\
-         <p><a href=\"/healthz\">Status</a></p>\n</body>\n</html>\n"
-    ))
+async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let generation = ctx.store.generation();
+    let page = ctx
+        .feeds
+        .get_or_build("river".into(), generation, || async {
+            let stories = ctx.store.latest(RIVER).await?;
+            let title = &ctx.config.feed.title;
+            let mut feeds = vec![FeedLink {
+                title: title.clone(),
+                path: "feed".into(),
+            }];
+            let mut categories: Vec<&String> = ctx
+                .config
+                .sources
+                .iter()
+                .flat_map(|s| &s.categories)
+                .collect();
+            categories.sort_by_key(|c| c.to_lowercase());
+            categories.dedup_by_key(|c| c.to_lowercase());
+            feeds.extend(categories.into_iter().map(|c| FeedLink {
+                title: format!("Category: {c}"),
+                path: format!("categories/{c}"),
+            }));
+            feeds.extend(ctx.config.views.iter().map(|v| FeedLink {
+                title: v.title.clone(),
+                path: format!("views/{}", v.name),
+            }));
+            let changed = stories.iter().map(|s| s.changed).max();
+            Ok(Rendered::new(
+                publish::river(title, &stories, &feeds),
+                changed.unwrap_or(DateTime::UNIX_EPOCH),
+                "text/html; charset=utf-8",
+            ))
+        })
+        .await?;
+    Ok(page.respond(&headers))
 }

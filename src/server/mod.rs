@@ -4,10 +4,12 @@
 //! all sharing one [`Context`] (the config and the store); handlers read from the store and
 //! hand plain values to `publish`, and never write.
 
+mod cache;
 mod feeds;
 pub use feeds::render;
 mod health;
 mod index;
+mod sources;
 
 use std::sync::Arc;
 
@@ -27,6 +29,19 @@ pub struct Context {
     pub config: Arc<Config>,
     /// The database.
     pub store: Store,
+    /// Rendered feeds, shared by every request.
+    pub(crate) feeds: Arc<cache::FeedCache>,
+}
+
+impl Context {
+    /// The context for serving `config` from `store`.
+    pub fn new(config: Arc<Config>, store: Store) -> Context {
+        Context {
+            config,
+            store,
+            feeds: Default::default(),
+        }
+    }
 }
 
 /// The routes, ready to serve.
@@ -35,6 +50,7 @@ pub fn router(ctx: Context) -> Router {
         .merge(feeds::routes())
         .merge(health::routes())
         .merge(index::routes())
+        .merge(sources::routes())
         .with_state(ctx)
 }
 

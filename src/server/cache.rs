@@ -1,0 +1,204 @@
+//! Rendered feeds, kept until the store changes, and the HTTP rules for serving them:
+//! conditional GET (`ETag`, `Last-Modified`, 304), content coding (brotli, gzip) and
+//! `Cache-Control`. A feed is rendered and compressed once per change, so serving one that
+//! has not changed costs no query, no rendering and no compression.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::HttpError;
+
+/// A rendered feed is rebuilt after this long even if this process wrote nothing, so that a
+/// `feedmerge fetch` run beside the daemon shows up; readers may reuse it for as long.
+const MAX_AGE: Duration = Duration::from_secs(60);
+/// Rendered feeds kept at most (every view, format and page is one).
+const CAPACITY: usize = 512;
+
+/// One feed, rendered, with everything needed to answer a request for it.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    body: Bytes,
+    gzip: Bytes,
+    brotli: Bytes,
+    /// Hash of the body: the strong validator, suffixed per content coding.
+    tag: String,
+    last_modified: SystemTime,
+    content_type: &'static str,
+}
+
+impl Rendered {
+    /// Compresses `body` once for every coding it may be served in.
+    pub(crate) fn new(
+        body: String,
+        last_modified: DateTime<Utc>,
+        content_type: &'static str,
+    ) -> Rendered {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let gzip = gz
+            .write_all(body.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        let mut brotli = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams {
+            quality: 9,
+            ..Default::default()
+        };
+        if brotli::BrotliCompress(&mut body.as_bytes(), &mut brotli, &params).is_err() {
+            brotli.clear();
+        }
+        let tag = blake3::hash(body.as_bytes()).to_hex()[..24].to_owned();
+        let seconds = u64::try_from(last_modified.timestamp()).unwrap_or(0);
+        Rendered {
+            body: Bytes::from(body),
+            gzip: Bytes::from(gzip),
+            brotli: Bytes::from(brotli),
+            tag,
+            last_modified: SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+            content_type,
+        }
+    }
+
+    /// The response to a request with `headers`: 304 if the client's copy is current, else
+    /// the body in the best coding the client accepts.
+    pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
+        let coding = coding(headers, !self.brotli.is_empty(), !self.gzip.is_empty());
+        let etag = match coding {
+            Some("br") => format!("\"{}-br\"", self.tag),
+            Some(_) => format!("\"{}-gz\"", self.tag),
+            None => format!("\"{}\"", self.tag),
+        };
+        let mut response = if self.not_modified(headers) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            let body = match coding {
+                Some("br") => self.brotli.clone(),
+                Some(_) => self.gzip.clone(),
+                None => self.body.clone(),
+            };
+            let mut r = body.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            );
+            if let Some(coding) = coding {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            }
+            r
+        };
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(self.last_modified)) {
+            h.insert(header::LAST_MODIFIED, v);
+        }
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        response
+    }
+
+    /// RFC 9110 §13.2.2: If-None-Match decides when present (weak comparison, any coding of
+    /// this body matches); otherwise If-Modified-Since.
+    fn not_modified(&self, headers: &HeaderMap) -> bool {
+        if let Some(list) = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+        {
+            return list.split(',').map(str::trim).any(|t| {
+                let t = t.trim_start_matches("W/").trim_matches('"');
+                t == "*" || t.split('-').next() == Some(self.tag.as_str())
+            });
+        }
+        headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| self.last_modified <= since)
+    }
+}
+
+/// The content coding to answer with: brotli, then gzip, by the client's Accept-Encoding
+/// (a coding with `q=0` is refused); `None` for the identity.
+fn coding(headers: &HeaderMap, brotli: bool, gzip: bool) -> Option<&'static str> {
+    let accepted = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next()?.trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0).then_some(name)
+        })
+        .collect::<Vec<_>>();
+    let ok = |name: &str| accepted.iter().any(|a| a == name || a == "*");
+    if brotli && ok("br") {
+        Some("br")
+    } else if gzip && (ok("gzip") || ok("x-gzip")) {
+        Some("gzip")
+    } else {
+        None
+    }
+}
+
+/// Rendered feeds by key (scope, format, page), each with the store generation it was built
+/// from.
+#[derive(Debug, Default)]
+pub(crate) struct FeedCache {
+    entries: Mutex<HashMap<String, Kept>>,
+}
+
+/// A rendered feed, the store generation it was built from, and when.
+type Kept = (u64, Instant, Arc<Rendered>);
+
+impl FeedCache {
+    /// The feed under `key`, rendered by `build` unless a copy built at `generation` (and not
+    /// older than [`MAX_AGE`]) is kept.
+    pub(crate) async fn get_or_build<F, Fut>(
+        &self,
+        key: String,
+        generation: u64,
+        build: F,
+    ) -> Result<Arc<Rendered>, HttpError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Rendered, HttpError>>,
+    {
+        if let Some((g, built, rendered)) = self.lock().get(&key) {
+            if *g == generation && built.elapsed() < MAX_AGE {
+                return Ok(rendered.clone());
+            }
+        }
+        let rendered = Arc::new(build().await?);
+        let mut entries = self.lock();
+        if entries.len() >= CAPACITY {
+            entries.retain(|_, (g, built, _)| *g == generation && built.elapsed() < MAX_AGE);
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (generation, Instant::now(), rendered.clone()));
+        Ok(rendered)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        // A panic while holding the lock leaves a map that is still valid.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /sources.opml`: the configured sources as OPML 2.0, grouped by category.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::DateTime;
+
+use super::cache::Rendered;
+use super::{Context, HttpError};
+use crate::publish;
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new().route("/sources.opml", get(opml))
+}
+
+async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
+    // The list changes only with the config, which this process never reloads.
+    let page = ctx
+        .feeds
+        .get_or_build("sources.opml".into(), 0, || async {
+            let title = format!("{}: sources", ctx.config.feed.title);
+            let edited = std::fs::metadata(&ctx.config.path)
+                .and_then(|m| m.modified())
+                .map(DateTime::<chrono::Utc>::from)
+                .unwrap_or(DateTime::UNIX_EPOCH);
+            Ok(Rendered::new(
+                publish::opml(&title, &ctx.config.sources),
+                edited,
+                "text/x-opml; charset=utf-8",
+            ))
+        })
+        .await?;
+    Ok(page.respond(&headers))
+}
