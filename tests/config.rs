@@ -186,3 +186,33 @@ fn preferred_sources_must_exist() {
         ["CONFIG:2:27: dedup.prefer[1]: \"Reuters\" is not the name of any [[sources]] entry"]
     );
 }
+
+#[test]
+fn views_name_real_sources_and_categories_and_valid_patterns() {
+    let lines = problems(&format!(
+        "{GOOD_SOURCE}categories = [\"world\"]\n\n[[views]]\nname = \"ukraine\"\n\
+         sources = [\"Global Times\", \"BBC\"]\ncategories = [\"World\", \"sport\"]\n\
+         include = [\"Kiev|Kyiv\", \"(unclosed\"]\n\n[[views]]\nname = \"no spaces\"\n"
+    ));
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "CONFIG:8:28: views[0].sources[1]: \"BBC\" is not the name of any [[sources]] entry"
+    );
+    assert_eq!(
+        lines[1],
+        "CONFIG:9:24: views[0].categories[1]: no source is filed under category \"sport\""
+    );
+    assert!(
+        lines[2].starts_with(
+            "CONFIG:10:25: views[0].include[1]: \"(unclosed\" is not a valid regular expression: "
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "CONFIG:13:8: views[1].name: \"no spaces\": a view's name is part of its URL"
+        ),
+        "{lines:?}"
+    );
+}

@@ -320,6 +320,37 @@ async fn feeds_views_paging_and_http_caching() {
         .contains("src=\"https://www.globaltimes.cn/Portals/0/attachment/2024/putin-xi.jpg\""));
     assert!(content.contains("href=\"https://www.globaltimes.cn/opinion/editorial/\""));
 
+    // Every link in every format is absolute: the feeds' own, entries', and inside content.
+    let link =
+        regex::Regex::new(r#"(?:href|src|url)(?:=|"\s*:\s*)(?:"|\\"|&quot;)([^"\\&]*)"#).unwrap();
+    for path in [
+        "feed.atom",
+        "feed.rss",
+        "feed.json",
+        "feed.atom?page=2",
+        "views/ukraine.rss",
+    ] {
+        let body = http
+            .get(format!("{base}/{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let found: Vec<&str> = link
+            .captures_iter(&body)
+            .map(|c| c.get(1).unwrap().as_str())
+            .collect();
+        assert!(found.len() >= 4, "{path}: {found:?}");
+        for url in found {
+            assert!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "{path}: relative {url:?}"
+            );
+        }
+    }
+
     // The sources as OPML, grouped by category.
     let r = http
         .get(format!("{base}/sources.opml"))
