@@ -10,13 +10,14 @@
 //! well-formed whatever an outlet sent.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use atom_syndication as atom;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use url::Url;
 
-use crate::config::{Config, View};
+use crate::config::View;
 use crate::parse::{escape_html, html_to_text, xml_forbidden};
 use crate::store::{Outlet, Story};
 
@@ -126,18 +127,15 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
-    /// Whether `story` belongs in the feed. A story counts as carried by every outlet that
-    /// carries any version of it.
-    pub fn admits(&self, story: &Story, config: &Config) -> bool {
+    /// Whether `story` belongs in the feed, given each source's categories by name. A story
+    /// counts as carried by every outlet that carries any version of it.
+    pub fn admits(&self, story: &Story, categories: &HashMap<&str, &[String]>) -> bool {
         let outlets = || std::iter::once(&story.source).chain(&story.also);
         let filed_under = |category: &str| {
             outlets().any(|o| {
-                config.sources.iter().any(|s| {
-                    s.name == o.name
-                        && s.categories
-                            .iter()
-                            .any(|c| c.eq_ignore_ascii_case(category))
-                })
+                categories
+                    .get(o.name.as_str())
+                    .is_some_and(|cs| cs.iter().any(|c| c.eq_ignore_ascii_case(category)))
             })
         };
         match self {

@@ -3,6 +3,7 @@
 //! of the config), each paged with `?page=N` (RFC 5005). Rendered feeds are cached until the
 //! store changes (see `cache`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -186,13 +187,19 @@ async fn select(
         stories.truncate(per_page as usize);
         return Ok((stories, has_next));
     }
+    let categories: HashMap<&str, &[String]> = ctx
+        .config
+        .sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.categories.as_slice()))
+        .collect();
     let wanted = skip as usize + per_page as usize + 1;
     let mut matched = Vec::new();
     let mut offset = 0;
     while matched.len() < wanted && offset < SCAN_LIMIT {
         let chunk = ctx.store.stories_page(offset, CHUNK).await?;
         let exhausted = chunk.len() < CHUNK as usize;
-        matched.extend(chunk.into_iter().filter(|s| scope.admits(s, &ctx.config)));
+        matched.extend(chunk.into_iter().filter(|s| scope.admits(s, &categories)));
         offset += CHUNK;
         if exhausted {
             break;
