@@ -195,7 +195,7 @@ fn peak_rss_mib() -> f64 {
     usage.ru_maxrss as f64 / 1024.0
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -237,10 +237,13 @@ async fn main() {
         );
     }
 
-    // 2,000 new articles: even ones re-run a stored article, odd ones are new text.
+    // 2,000 new articles: even ones re-run a stored article, odd ones are new text. Seeded by
+    // how many articles are stored, so that a run never probes with the articles an earlier
+    // run stored.
+    let stored = store.totals().await.expect("totals").articles as u64;
     let probes: Vec<(bool, Article)> = (0..2_000)
         .map(|k| {
-            let mut rng = Rng(1_000_000_007 + k as u64);
+            let mut rng = Rng(stored.wrapping_mul(1_000_003) + k as u64);
             if k % 2 == 0 {
                 // A stored original (not itself a re-run) under a new headline and lead.
                 let mut i = rng.below(n);
@@ -255,13 +258,13 @@ async fn main() {
                     .to_owned();
                 a.title = words.sentence(&mut rng, 9);
                 a.content = Some(format!("{}{rest}", words.paragraph(&mut rng)));
-                a.guid = Some(format!("probe{k}"));
-                a.link = Some(format!("https://probe.example/{k}"));
+                a.guid = Some(format!("probe{stored}-{k}"));
+                a.link = Some(format!("https://probe.example/{stored}/{k}"));
                 (true, a)
             } else {
-                let mut a = article(&words, n + 10_000 + k, n);
+                let mut a = article(&words, n + 10_000 + 2 * stored as usize + k, n);
                 a.published = Some(published(rng.below(n), n));
-                a.guid = Some(format!("probe{k}"));
+                a.guid = Some(format!("probe{stored}-{k}"));
                 (false, a)
             }
         })
