@@ -85,9 +85,14 @@ async fn ready(base: &str) {
     }
 }
 
+/// The body at `url`, as sent (no content coding is asked for).
+async fn body_of(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    let r = http.get(url).send().await.expect(url);
+    r.bytes().await.expect(url).to_vec()
+}
+
 async fn json_of(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).expect("valid JSON")
+    serde_json::from_slice(&body_of(http, url).await).expect("valid JSON")
 }
 
 fn atom(body: &[u8]) -> atom_syndication::Feed {
@@ -140,14 +145,7 @@ async fn feeds_views_paging_and_http_caching() {
     assert_eq!(link(&first, "previous"), None);
 
     // Page 2 walks back; it is the last.
-    let body = http
-        .get(format!("{base}/feed.atom?page=2"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = body_of(&http, &format!("{base}/feed.atom?page=2")).await;
     let second = atom(&body);
     assert_eq!(second.entries().len(), 2);
     assert_eq!(
@@ -166,14 +164,7 @@ async fn feeds_views_paging_and_http_caching() {
     assert_eq!(ids.len(), 4);
     let json = json_of(&http, &format!("{base}/feed.json")).await;
     assert_eq!(json["next_url"], format!("{base}/feed.json?page=2"));
-    let rss = http
-        .get(format!("{base}/feed.rss?page=2"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let rss = body_of(&http, &format!("{base}/feed.rss?page=2")).await;
     assert_eq!(
         rss::Channel::read_from(&rss[..])
             .expect("valid RSS")
@@ -254,14 +245,7 @@ async fn feeds_views_paging_and_http_caching() {
     assert!(r.bytes().await.unwrap().is_empty());
 
     // A category: stories that a source filed under it carries, the re-run included.
-    let body = http
-        .get(format!("{base}/categories/partners.atom"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = body_of(&http, &format!("{base}/categories/partners.atom")).await;
     let partners = atom(&body);
     assert_eq!(partners.entries().len(), 2);
     assert_eq!(
@@ -285,14 +269,7 @@ async fn feeds_views_paging_and_http_caching() {
     }
 
     // Views: a pattern on title and text, and exclusions.
-    let body = http
-        .get(format!("{base}/views/ukraine.rss"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = body_of(&http, &format!("{base}/views/ukraine.rss")).await;
     let ukraine = rss::Channel::read_from(&body[..]).expect("valid RSS");
     assert_eq!(ukraine.title(), "Ukraine crisis");
     let titles: Vec<&str> = ukraine.items().iter().filter_map(|i| i.title()).collect();
@@ -330,14 +307,8 @@ async fn feeds_views_paging_and_http_caching() {
         "feed.atom?page=2",
         "views/ukraine.rss",
     ] {
-        let body = http
-            .get(format!("{base}/{path}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body =
+            String::from_utf8(body_of(&http, &format!("{base}/{path}")).await).expect("UTF-8");
         let found: Vec<&str> = link
             .captures_iter(&body)
             .map(|c| c.get(1).unwrap().as_str())

@@ -67,7 +67,7 @@ async fn category(
         .cloned();
     match known {
         Some(c) => {
-            let path = format!("categories/{}", super::index::segment(&c));
+            let path = format!("categories/{}", super::segment(&c));
             serve(&ctx, Scope::Category(&c), &path, format, paging, &headers).await
         }
         None => Ok(not_found()),

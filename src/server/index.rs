@@ -20,16 +20,6 @@ pub(super) fn routes() -> Router<Context> {
     Router::new().route("/", get(river))
 }
 
-/// `text` as one URL path segment: everything but RFC 3986's unreserved characters escaped.
-pub(super) fn segment(text: &str) -> String {
-    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
-}
-
 async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
     let generation = ctx.store.generation();
     let page = ctx
@@ -51,7 +41,7 @@ async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Respons
             categories.dedup_by_key(|c| c.to_lowercase());
             feeds.extend(categories.into_iter().map(|c| FeedLink {
                 title: format!("Category: {c}"),
-                path: format!("categories/{}", segment(c)),
+                path: format!("categories/{}", super::segment(c)),
             }));
             feeds.extend(ctx.config.views.iter().map(|v| FeedLink {
                 title: v.title.clone(),

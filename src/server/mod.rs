@@ -65,6 +65,16 @@ pub async fn serve(
         .await
 }
 
+/// `text` as one URL path segment: everything but RFC 3986's unreserved characters escaped.
+pub(crate) fn segment(text: &str) -> String {
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
+}
+
 /// A handler's failure. The details go to the log; the client gets a short message, since
 /// database errors can name files and queries that are none of its business.
 #[derive(Debug, thiserror::Error)]
