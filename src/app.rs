@@ -4,7 +4,6 @@
 //! Owns the wiring only — opening the store, building the poller, starting the scheduler and
 //! the server side by side and stopping both on shutdown. The work is the stages'.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -13,13 +12,17 @@ use crate::config::{Config, Source};
 use crate::fetch::{FetchError, Fetcher};
 use crate::poll::{PollReport, Poller};
 use crate::publish::Format;
+use crate::reload::{self, Live};
 use crate::server::{self, Context, HttpError};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{from_millis, Outlet, Store, StoreError};
+use crate::store::{from_millis, Outlet, Removed, Retention, Store, StoreError};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+/// How often the daemon applies retention, and how long after start it first does.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+const FIRST_CLEANUP: Duration = Duration::from_secs(60);
 
 /// Why a command could not run (as opposed to a source failing, which is only reported).
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +64,7 @@ pub enum AppError {
 /// An open feedmerge: its config, database and poller.
 #[derive(Debug, Clone)]
 pub struct App {
-    config: Arc<Config>,
+    live: Live,
     store: Store,
     poller: Poller,
 }
@@ -79,10 +82,10 @@ impl App {
             config.poll.timeout,
             config.poll.max_body,
         )?;
-        let config = Arc::new(config);
-        let poller = Poller::new(fetcher, store.clone(), config.clone());
+        let live = Live::new(config);
+        let poller = Poller::new(fetcher, store.clone(), live.clone());
         Ok(App {
-            config,
+            live,
             store,
             poller,
         })
@@ -151,7 +154,8 @@ impl App {
             "PROBLEM",
         ]
         .map(String::from)];
-        for source in &self.config.sources {
+        let config = self.live.current();
+        for source in &config.sources {
             let st = states.get(&source.name);
             let status = match st {
                 _ if !source.enabled => "off (config)".to_owned(),
@@ -254,10 +258,11 @@ impl App {
         Ok(out)
     }
 
-    fn select(&self, names: &[String]) -> Result<Vec<&Source>, AppError> {
-        let sources = &self.config.sources;
+    fn select(&self, names: &[String]) -> Result<Vec<Source>, AppError> {
+        let config = self.live.current();
+        let sources = &config.sources;
         if names.is_empty() {
-            return Ok(sources.iter().filter(|s| s.enabled).collect());
+            return Ok(sources.iter().filter(|s| s.enabled).cloned().collect());
         }
         names
             .iter()
@@ -265,9 +270,10 @@ impl App {
                 sources
                     .iter()
                     .find(|s| s.name.eq_ignore_ascii_case(name))
+                    .cloned()
                     .ok_or_else(|| AppError::UnknownSource {
                         name: name.clone(),
-                        config: self.config.path.display().to_string(),
+                        config: config.path.display().to_string(),
                         known: sources
                             .iter()
                             .map(|s| s.name.as_str())
@@ -283,23 +289,67 @@ impl App {
         Ok(server::render(&self.context(), format).await?)
     }
 
+    /// Applies retention now: deletes what `[storage]`'s `max_age` and `max_per_source` let go
+    /// (never a story a served feed shows), prunes old tombstones and index keys, and returns
+    /// the freed space to the file system.
+    pub async fn cleanup(&self) -> Result<Removed, AppError> {
+        let config = self.live.current();
+        let retention = Retention {
+            max_age: config.storage.max_age,
+            max_per_source: config.storage.max_per_source,
+            shown: server::shown(&self.context()).await?,
+            window: config.dedup.window,
+        };
+        Ok(self.store.cleanup(&retention, chrono::Utc::now()).await?)
+    }
+
+    /// Runs [`App::cleanup`] shortly after start and then every hour, until `shutdown`.
+    async fn cleanups(self, mut shutdown: Shutdown) {
+        let mut wait = FIRST_CLEANUP;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.recv() => return,
+            }
+            wait = CLEANUP_EVERY;
+            match self.cleanup().await {
+                Ok(r) => tracing::info!(
+                    stories = r.stories,
+                    articles = r.articles,
+                    tombstones = r.tombstones,
+                    index_keys = r.index_keys,
+                    bytes_freed = r.bytes_freed,
+                    "retention done"
+                ),
+                Err(e) => tracing::error!(error = %e, "retention failed; will try again"),
+            }
+        }
+    }
+
     fn context(&self) -> Context {
-        Context::new(self.config.clone(), self.store.clone())
+        Context::new(self.live.clone(), self.store.clone())
     }
 
     /// The daemon: polls every enabled source on its schedule and serves HTTP until
     /// `shutdown` fires; then stops polling (cancelling fetches in flight), finishes the
     /// requests in flight and closes the database.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), AppError> {
-        let addr = self.config.server.listen;
+        let config = self.live.current();
+        let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| AppError::Listen { addr, source })?;
-        tracing::info!(%addr, sources = self.config.sources.len(), "feedmerge is running");
+        tracing::info!(%addr, sources = config.sources.len(), "feedmerge is running");
 
         let poller = self.poller.clone();
         let poll_shutdown = shutdown.clone();
         let engine = tokio::spawn(async move { poller.run(poll_shutdown).await });
+        tokio::spawn(self.clone().cleanups(shutdown.clone()));
+        tokio::spawn(reload::watch(
+            self.live.clone(),
+            self.store.clone(),
+            shutdown.clone(),
+        ));
         let served =
             server::serve(listener, server::router(self.context()), shutdown.clone()).await;
         // The server returns once shutdown fired and its requests are done; give the polls

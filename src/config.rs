@@ -70,6 +70,23 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     /// The SQLite file, already resolved against the config file's folder.
     pub database: PathBuf,
+    /// What happens to a removed source's articles.
+    pub on_remove: OnRemove,
+    /// Articles older than this (by publication) are removed, unless a served feed still
+    /// shows their story.
+    pub max_age: Option<Duration>,
+    /// Each source keeps at most this many articles, the newest.
+    pub max_per_source: Option<u32>,
+}
+
+/// `[storage].on_remove`: what becomes of the articles of a source removed from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRemove {
+    /// They stay in the merged feed until retention removes them.
+    Keep,
+    /// They are deleted with the source (other outlets' versions of their stories stay).
+    Purge,
 }
 
 /// `[poll]`.
@@ -289,12 +306,18 @@ impl Default for RawServer {
 #[serde(default)]
 struct RawStorage {
     database: String,
+    on_remove: OnRemove,
+    max_age: Option<String>,
+    max_per_source: Option<u32>,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
             database: "data/feedmerge.db".into(),
+            on_remove: OnRemove::Keep,
+            max_age: None,
+            max_per_source: None,
         }
     }
 }
@@ -603,6 +626,15 @@ impl<'a> Validator<'a> {
             let folder = self.path.parent().unwrap_or(Path::new(""));
             folder.join(database.strip_prefix("sqlite:").unwrap_or(&database))
         };
+        let max_age = match &raw.storage.max_age {
+            Some(text) => self
+                .duration(&key("storage.max_age"), text, "90d")
+                .map(Some),
+            None => Some(None),
+        };
+        if raw.storage.max_per_source == Some(0) {
+            self.problem(&key("storage.max_per_source"), "must be at least 1".into());
+        }
 
         let schedule = self.cron(&key("poll.schedule"), &raw.poll.schedule);
         if raw.poll.concurrency == 0 {
@@ -731,7 +763,12 @@ impl<'a> Validator<'a> {
                 max_entries: raw.feed.max_entries,
             },
             server: ServerSettings { listen: listen? },
-            storage: StorageSettings { database },
+            storage: StorageSettings {
+                database,
+                on_remove: raw.storage.on_remove,
+                max_age: max_age?,
+                max_per_source: raw.storage.max_per_source,
+            },
             poll: PollSettings {
                 schedule: schedule?,
                 concurrency: raw.poll.concurrency,

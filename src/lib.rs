@@ -8,8 +8,9 @@
 //!
 //! `config` → `schedule` → `fetch` → `parse` → `dedup` → `store` → `publish` → `server`
 //!
-//! `poll` runs one source through fetch, parse, dedup and store; `app` wires the stages into
-//! the commands; `shutdown` is the stop signal they share.
+//! `poll` runs one source through fetch, parse, dedup and store; `reload` holds the config in
+//! force and replaces it when the file changes; `app` wires the stages into the commands;
+//! `shutdown` is the stop signal they share.
 
 pub mod app;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod fetch;
 pub mod parse;
 pub mod poll;
 pub mod publish;
+pub mod reload;
 pub mod schedule;
 pub mod server;
 pub mod shutdown;

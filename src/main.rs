@@ -43,6 +43,8 @@ enum Command {
         #[arg(long, default_value = "2d")]
         since: humantime::Duration,
     },
+    /// Apply retention now ([storage] max_age, max_per_source) and report what it removed.
+    Cleanup,
     /// Write the merged feed to standard output.
     Export {
         /// The feed format.
@@ -153,6 +155,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let report = app.stories_report(since.into()).await?;
             app.store().close().await;
             print(&report)?;
+        }
+        Command::Cleanup => {
+            let r = app.cleanup().await?;
+            app.store().close().await;
+            print(&format!(
+                "removed {} stories ({} articles); pruned {} tombstones and {} index keys; {} bytes freed",
+                r.stories, r.articles, r.tombstones, r.index_keys, r.bytes_freed
+            ))?;
         }
         Command::Sources => {
             let table = app.sources_table().await?;

@@ -26,6 +26,7 @@ use crate::config::{Config, Source};
 use crate::dedup;
 use crate::fetch::{FetchError, Fetcher, Validators};
 use crate::parse;
+use crate::reload::Live;
 use crate::schedule::{Ended, Plan};
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
@@ -97,7 +98,8 @@ impl fmt::Display for PollReport {
 pub struct Poller {
     fetcher: Fetcher,
     store: Store,
-    config: Arc<Config>,
+    /// The config in force: schedules are read from it at each poll.
+    live: Live,
     global: Arc<Semaphore>,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     /// Hosts that asked to be left alone, and until when.
@@ -142,23 +144,14 @@ fn host_of(url: &Url) -> String {
 
 impl Poller {
     /// A poller for the sources of `config`.
-    pub fn new(fetcher: Fetcher, store: Store, config: Arc<Config>) -> Poller {
+    pub fn new(fetcher: Fetcher, store: Store, live: Live) -> Poller {
         Poller {
-            global: Arc::new(Semaphore::new(config.poll.concurrency)),
+            global: Arc::new(Semaphore::new(live.current().poll.concurrency)),
             fetcher,
             store,
-            config,
+            live,
             hosts: Arc::default(),
             holds: Arc::default(),
-        }
-    }
-
-    fn plan<'a>(&'a self, source: &'a Source) -> Plan<'a> {
-        Plan {
-            name: &source.name,
-            schedule: self.config.schedule_of(source),
-            tz: self.config.poll.timezone,
-            backoff_cap: self.config.poll.backoff_cap,
         }
     }
 
@@ -166,7 +159,7 @@ impl Poller {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
             .entry(host.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.poll.per_host)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.live.current().poll.per_host)))
             .clone()
     }
 
@@ -214,7 +207,8 @@ impl Poller {
             etag: state.etag.clone(),
             last_modified: state.last_modified.clone(),
         };
-        let plan = self.plan(source);
+        let config = self.live.current();
+        let plan = plan(&config, source);
 
         let fetched = tokio::select! {
             r = self.fetch_politely(&url, &host, &validators) => r,
@@ -309,7 +303,7 @@ impl Poller {
                     let wait = failure
                         .retry_after
                         .unwrap_or(TOO_MANY_REQUESTS_HOLD)
-                        .min(self.config.poll.backoff_cap);
+                        .min(config.poll.backoff_cap);
                     self.hold(
                         &host,
                         now + chrono::Duration::from_std(wait).unwrap_or_default(),
@@ -424,33 +418,16 @@ impl Poller {
         })
     }
 
-    /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`.
+    /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`,
+    /// following the config in force as it is reloaded (see [`Poller::timetable`]).
     ///
-    /// Due times come from the store, so a restarted daemon resumes where it was: sources
-    /// never polled are due at once, those whose time is ahead wait for it, and those whose
-    /// time passed while it was down are spread over their offsets instead of all firing at
-    /// once. Sources due together form a cycle, logged as one summary line when it is done.
+    /// Sources due together form a cycle, logged as one summary line when it is done.
     /// A source is never polled twice at once.
     pub async fn run(&self, mut shutdown: Shutdown) {
-        let states = match self.store.source_states().await {
-            Ok(states) => states,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the sources' state; not polling");
-                return;
-            }
-        };
-        let now = Utc::now();
+        let mut changes = self.live.subscribe();
+        let mut config = changes.borrow_and_update().clone();
         let mut due: HashMap<String, (Arc<Source>, DateTime<Utc>)> = HashMap::new();
-        for source in self.config.sources.iter().filter(|s| s.enabled) {
-            let state = states.get(&source.name);
-            if let Some(reason) = state.and_then(|s| s.disabled_reason.as_deref()) {
-                tracing::warn!(source = %source.name, reason, "disabled; not polling");
-                continue;
-            }
-            let stored = state.and_then(|s| s.next_due_at).map(from_millis);
-            let at = self.plan(source).resume(stored, now);
-            due.insert(source.name.clone(), (Arc::new(source.clone()), at));
-        }
+        self.timetable(&mut due, None, &config).await;
         let (done_tx, mut done) = mpsc::unbounded_channel::<PollReport>();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut cycles = tokio::task::JoinSet::new();
@@ -487,12 +464,73 @@ impl Poller {
                         report = done.try_recv().ok();
                     }
                 }
+                Ok(()) = changes.changed() => {
+                    let new = changes.borrow_and_update().clone();
+                    self.timetable(&mut due, Some(&config), &new).await;
+                    config = new;
+                }
                 _ = shutdown.recv() => break,
             }
         }
         // The cycles see the same shutdown and cancel their fetches; wait for them to finish
         // their transactions.
         while cycles.join_next().await.is_some() {}
+    }
+
+    /// Brings the timetable `due` in line with `config` (which replaced `old`, if any).
+    ///
+    /// At start, and for a source added by a reload, due times come from the store, so a
+    /// restarted daemon resumes where it was: sources never polled are due at once, those whose
+    /// time is ahead wait for it, and those whose time passed while it was down are spread over
+    /// their offsets instead of all firing at once. A source removed or disabled leaves the
+    /// timetable (a poll in flight finishes). A source whose schedule changed is due at the
+    /// new schedule's next tick, which is stored, so a restart keeps it.
+    async fn timetable(
+        &self,
+        due: &mut HashMap<String, (Arc<Source>, DateTime<Utc>)>,
+        old: Option<&Config>,
+        config: &Config,
+    ) {
+        let states = match self.store.source_states().await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the sources' state; the timetable is unchanged");
+                return;
+            }
+        };
+        let now = Utc::now();
+        let mut next: HashMap<String, (Arc<Source>, DateTime<Utc>)> = HashMap::new();
+        for source in config.sources.iter().filter(|s| s.enabled) {
+            let state = states.get(&source.name);
+            if let Some(reason) = state.and_then(|s| s.disabled_reason.as_deref()) {
+                tracing::warn!(source = %source.name, reason, "disabled; not polling");
+                continue;
+            }
+            let plan = plan(config, source);
+            let before = old.and_then(|o| {
+                let s = o.sources.iter().find(|s| s.name == source.name)?;
+                Some((o.schedule_of(s), due.get(&source.name)?.1))
+            });
+            let at = match before {
+                Some((schedule, at)) if schedule == config.schedule_of(source) => at,
+                Some(_) => {
+                    let at = plan.next_due(Ended::Success { hint: None }, now);
+                    tracing::info!(source = %source.name, next_due = %at.format("%Y-%m-%d %H:%M:%SZ"), "schedule changed");
+                    if let Err(e) = self.store.defer(&source.name, at).await {
+                        tracing::warn!(source = %source.name, error = %e, "cannot store the new due time");
+                    }
+                    at
+                }
+                None => plan.resume(state.and_then(|s| s.next_due_at).map(from_millis), now),
+            };
+            next.insert(source.name.clone(), (Arc::new(source.clone()), at));
+        }
+        if old.is_some() {
+            for name in due.keys().filter(|n| !next.contains_key(*n)) {
+                tracing::info!(source = %name, "no longer polled");
+            }
+        }
+        *due = next;
     }
 
     /// Polls a batch of sources that fell due together, reporting each as it finishes and the
@@ -550,6 +588,16 @@ impl Poller {
             next_due = next.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string()),
             "cycle done"
         );
+    }
+}
+
+/// How `config` schedules `source`.
+fn plan<'a>(config: &'a Config, source: &'a Source) -> Plan<'a> {
+    Plan {
+        name: &source.name,
+        schedule: config.schedule_of(source),
+        tz: config.poll.timezone,
+        backoff_cap: config.poll.backoff_cap,
     }
 }
 

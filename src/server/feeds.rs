@@ -58,8 +58,8 @@ async fn category(
     let Some((name, format)) = split(&file) else {
         return Ok(not_found());
     };
-    let known = ctx
-        .config
+    let config = ctx.config();
+    let known = config
         .sources
         .iter()
         .flat_map(|s| &s.categories)
@@ -83,7 +83,7 @@ async fn view(
     let Some((name, format)) = split(&file) else {
         return Ok(not_found());
     };
-    let config = ctx.config.clone();
+    let config = ctx.config();
     match config
         .views
         .iter()
@@ -147,20 +147,21 @@ async fn render_page(
     format: Format,
     page: u32,
 ) -> Result<(String, DateTime<chrono::Utc>), HttpError> {
+    let config = ctx.config();
     let per_page = match scope {
         Scope::View(v) => v.max_entries,
-        _ => ctx.config.feed.max_entries,
+        _ => config.feed.max_entries,
     }
     .max(1);
     let (stories, has_next) = select(ctx, scope, page, per_page).await?;
     let title = match scope {
-        Scope::All => ctx.config.feed.title.clone(),
-        Scope::Category(c) => format!("{}: {c}", ctx.config.feed.title),
+        Scope::All => config.feed.title.clone(),
+        Scope::Category(c) => format!("{}: {c}", config.feed.title),
         Scope::View(v) => v.title.clone(),
     };
     let meta = FeedMeta {
         title: &title,
-        base_url: &ctx.config.feed.base_url,
+        base_url: &config.feed.base_url,
         path,
         page,
         has_next,
@@ -187,8 +188,8 @@ async fn select(
         stories.truncate(per_page as usize);
         return Ok((stories, has_next));
     }
-    let categories: HashMap<&str, &[String]> = ctx
-        .config
+    let config = ctx.config();
+    let categories: HashMap<&str, &[String]> = config
         .sources
         .iter()
         .map(|s| (s.name.as_str(), s.categories.as_slice()))
@@ -217,4 +218,26 @@ async fn select(
 /// The merged feed's first page in `format`, as served: also what `feedmerge export` prints.
 pub async fn render(ctx: &Context, format: Format) -> Result<String, HttpError> {
     Ok(render_page(ctx, Scope::All, "feed", format, 1).await?.0)
+}
+
+/// The entry ids of every story on the first page of a served feed (the merged feed, each
+/// category and each view): what readers subscribed to see now, which retention keeps.
+pub async fn shown(ctx: &Context) -> Result<std::collections::HashSet<String>, HttpError> {
+    let config = ctx.config();
+    let mut categories: Vec<&String> = config.sources.iter().flat_map(|s| &s.categories).collect();
+    categories.sort();
+    categories.dedup();
+    let mut scopes = vec![(Scope::All, config.feed.max_entries)];
+    scopes.extend(
+        categories
+            .into_iter()
+            .map(|c| (Scope::Category(c), config.feed.max_entries)),
+    );
+    scopes.extend(config.views.iter().map(|v| (Scope::View(v), v.max_entries)));
+    let mut ids = std::collections::HashSet::new();
+    for (scope, per_page) in scopes {
+        let (stories, _) = select(ctx, scope, 1, per_page.max(1)).await?;
+        ids.extend(stories.into_iter().map(|s| s.entry_id));
+    }
+    Ok(ids)
 }

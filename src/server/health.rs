@@ -14,10 +14,14 @@ pub(super) fn routes() -> Router<Context> {
 
 async fn health(State(ctx): State<Context>) -> Result<Json<Value>, HttpError> {
     let totals = ctx.store.totals().await?;
-    let configured = ctx.config.sources.len();
-    let enabled = ctx.config.sources.iter().filter(|s| s.enabled).count();
+    let config = ctx.config();
+    let configured = config.sources.len();
+    let enabled = config.sources.iter().filter(|s| s.enabled).count();
+    let rejected = ctx.live.rejected();
     Ok(Json(json!({
-        "status": "ok",
+        // Still serving and polling on the config it had; the edit needs fixing.
+        "status": if rejected.is_some() { "degraded" } else { "ok" },
+        "config_error": rejected,
         "version": env!("CARGO_PKG_VERSION"),
         "sources": configured,
         "enabled_sources": enabled,

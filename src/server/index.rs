@@ -26,24 +26,21 @@ async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Respons
         .feeds
         .get_or_build("river".into(), generation, || async {
             let stories = ctx.store.latest(RIVER).await?;
-            let title = &ctx.config.feed.title;
+            let config = ctx.config();
+            let title = &config.feed.title;
             let mut feeds = vec![FeedLink {
                 title: title.clone(),
                 path: "feed".into(),
             }];
-            let mut categories: Vec<&String> = ctx
-                .config
-                .sources
-                .iter()
-                .flat_map(|s| &s.categories)
-                .collect();
+            let mut categories: Vec<&String> =
+                config.sources.iter().flat_map(|s| &s.categories).collect();
             categories.sort_by_key(|c| c.to_lowercase());
             categories.dedup_by_key(|c| c.to_lowercase());
             feeds.extend(categories.into_iter().map(|c| FeedLink {
                 title: format!("Category: {c}"),
                 path: format!("categories/{}", super::segment(c)),
             }));
-            feeds.extend(ctx.config.views.iter().map(|v| FeedLink {
+            feeds.extend(config.views.iter().map(|v| FeedLink {
                 title: v.title.clone(),
                 path: format!("views/{}", v.name),
             }));

@@ -6,7 +6,7 @@
 
 mod cache;
 mod feeds;
-pub use feeds::render;
+pub use feeds::{render, shown};
 mod health;
 mod index;
 mod sources;
@@ -19,14 +19,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// The configuration the daemon runs with.
-    pub config: Arc<Config>,
+    /// The configuration in force, replaced when the file is edited.
+    pub live: Live,
     /// The database.
     pub store: Store,
     /// Rendered feeds, shared by every request.
@@ -35,12 +36,19 @@ pub struct Context {
 
 impl Context {
     /// The context for serving `config` from `store`.
-    pub fn new(config: Arc<Config>, store: Store) -> Context {
+    pub fn new(live: Live, store: Store) -> Context {
         Context {
-            config,
+            live,
             store,
             feeds: Default::default(),
         }
+    }
+}
+
+impl Context {
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.current()
     }
 }
 

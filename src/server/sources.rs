@@ -16,17 +16,19 @@ pub(super) fn routes() -> Router<Context> {
 }
 
 async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
-    // The list changes only with the config, which this process never reloads.
+    // A reload registers its sources in the store, which moves the generation.
+    let generation = ctx.store.generation();
     let page = ctx
         .feeds
-        .get_or_build("sources.opml".into(), 0, || async {
-            let title = format!("{}: sources", ctx.config.feed.title);
-            let edited = std::fs::metadata(&ctx.config.path)
+        .get_or_build("sources.opml".into(), generation, || async {
+            let config = ctx.config();
+            let title = format!("{}: sources", config.feed.title);
+            let edited = std::fs::metadata(&config.path)
                 .and_then(|m| m.modified())
                 .map(DateTime::<chrono::Utc>::from)
                 .unwrap_or(DateTime::UNIX_EPOCH);
             Ok(Rendered::new(
-                publish::opml(&title, &ctx.config.sources),
+                publish::opml(&title, &config.sources),
                 edited,
                 "text/x-opml; charset=utf-8",
             ))

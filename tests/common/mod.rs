@@ -135,6 +135,11 @@ impl FeedServer {
             .insert(path.into(), resource);
     }
 
+    /// The resource served at `path` (which must be there).
+    pub fn get(&self, path: &str) -> Resource {
+        self.world.lock().unwrap().resources[path].clone()
+    }
+
     /// Serves `tests/fixtures/NAME` at `path`.
     pub fn put_fixture(&self, path: &str, name: &str, content_type: &str) {
         self.put(path, Resource::new(fixture(name), content_type));

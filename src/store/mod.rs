@@ -17,13 +17,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use crate::config::{Dedup, Source};
 use crate::dedup::{Fingerprint, Keyed, Sketch};
 use crate::fetch::Validators;
+
+mod retention;
+pub use retention::{Removed, Retention};
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +253,8 @@ struct Known {
     by_key: HashMap<String, Existing>,
     /// By canonical link, from any source: the first article stored with it.
     by_link: HashMap<String, Existing>,
+    /// This source's entries that retention deleted: never stored again.
+    removed: std::collections::HashSet<String>,
 }
 
 impl Known {
@@ -265,14 +271,36 @@ impl Known {
              WHERE ap.source_id = $1 AND ap.entry_key IN (SELECT value FROM json_each($2))",
         )
         .bind(source_id)
-        .bind(serde_json::Value::from(keys).to_string())
+        .bind(serde_json::Value::from(keys.clone()).to_string())
         .fetch_all(&mut **tx)
         .await?;
         let by_key: HashMap<String, Existing> =
             rows.into_iter().map(|e| (e.matched.clone(), e)).collect();
+        let unknown: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| !by_key.contains_key(*k))
+            .collect();
+        let removed: std::collections::HashSet<String> = if unknown.is_empty() {
+            Default::default()
+        } else {
+            // Still listed: the tombstone lives on while the outlet lists the entry.
+            sqlx::query_scalar(
+                "UPDATE tombstones SET last_seen = $3
+                 WHERE source_id = $1 AND entry_key IN (SELECT value FROM json_each($2))
+                 RETURNING entry_key",
+            )
+            .bind(source_id)
+            .bind(serde_json::Value::from(unknown).to_string())
+            .bind(millis(Utc::now()))
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
         let links: Vec<&str> = articles
             .iter()
-            .filter(|k| !by_key.contains_key(&k.key))
+            .filter(|k| !by_key.contains_key(&k.key) && !removed.contains(&k.key))
             .filter_map(|k| k.canonical_link.as_deref())
             .collect();
         let mut by_link = HashMap::new();
@@ -292,7 +320,11 @@ impl Known {
                 by_link.insert(e.matched.clone(), e);
             }
         }
-        Ok(Known { by_key, by_link })
+        Ok(Known {
+            by_key,
+            by_link,
+            removed,
+        })
     }
 }
 
@@ -345,7 +377,9 @@ impl Store {
             // last transactions on power loss, never consistency.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Takes effect when the file is created; retention converts older files once.
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -705,6 +739,10 @@ impl Ingest<'_> {
     /// any source (both looked up beforehand, in `known`), else new — as a version of a stored
     /// story if its text is nearly the same as one's, else as a story of its own.
     async fn article(&mut self, keyed: &Keyed, known: &mut Known) -> Result<(), StoreError> {
+        if known.removed.contains(&keyed.key) {
+            self.counts.unchanged += 1;
+            return Ok(());
+        }
         let existing = match known.by_key.get(&keyed.key) {
             Some(e) => Some(e.clone()),
             None => {

@@ -1,0 +1,204 @@
+//! Live configuration: the config the daemon runs with now, and the watcher that replaces it
+//! when the file changes or SIGHUP arrives.
+//!
+//! Owns the rule that a config is applied whole or not at all: an edit that does not validate
+//! leaves the running config in place, and its error (with file, line and key) is kept for the
+//! log, `/status` and `/healthz` until a later edit fixes it. The engine and the server read
+//! [`Live::current`] and are woken by [`Live::subscribe`]; they never see half a config.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::config::{Config, OnRemove};
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+
+/// How often the config file's modification time and size are checked. Polling, not inotify:
+/// it also sees edits that replace the file (most editors), bind mounts and network disks.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The config the daemon runs with now, shared by the engine and the server.
+#[derive(Debug, Clone)]
+pub struct Live {
+    config: Arc<watch::Sender<Arc<Config>>>,
+    /// Why the config file's current text is not the one running, if it is not.
+    rejected: Arc<Mutex<Option<String>>>,
+}
+
+impl Live {
+    /// A live config that starts as `config`.
+    pub fn new(config: Config) -> Live {
+        Live {
+            config: Arc::new(watch::Sender::new(Arc::new(config))),
+            rejected: Arc::default(),
+        }
+    }
+
+    /// The config in force.
+    pub fn current(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// A receiver woken at each change of the config in force.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.config.subscribe()
+    }
+
+    /// The error of the last edit, if the file now holds a config that was not applied.
+    pub fn rejected(&self) -> Option<String> {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_rejected(&self, error: Option<String>) {
+        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = error;
+    }
+}
+
+/// Watches the config file (and SIGHUP) until `shutdown`, applying each valid edit.
+pub async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
+    let path = live.current().path.clone();
+    let mut seen = stamp(&path);
+    let mut applied = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut hangup = hangups();
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let forced = tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tick.tick() => false,
+            Some(()) = hangup.recv() => true,
+        };
+        let now = stamp(&path);
+        if !forced && now == seen {
+            continue;
+        }
+        seen = now;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                // Mid-replace, or deleted: keep running on what we have and say so.
+                let error = format!("cannot read config file {}: {e}", path.display());
+                tracing::error!(%error, "config not reloaded; the running config stays");
+                live.set_rejected(Some(error));
+                continue;
+            }
+        };
+        if text == applied && !forced {
+            continue;
+        }
+        apply(&live, &store, &path, &text).await;
+        applied = text;
+    }
+}
+
+/// Validates `text` and, if it holds, makes it the running config: registers new sources,
+/// removes (or keeps the articles of) dropped ones, and wakes the engine and server.
+async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) {
+    let new = match Config::parse(path, text) {
+        Ok(config) => config,
+        Err(e) => {
+            let error = e.to_string();
+            tracing::error!(%error, "config not reloaded; the running config stays");
+            live.set_rejected(Some(error));
+            return;
+        }
+    };
+    let old = live.current();
+    for (setting, changed) in [
+        ("server.listen", old.server.listen != new.server.listen),
+        (
+            "storage.database",
+            old.storage.database != new.storage.database,
+        ),
+        ("dedup", old.dedup != new.dedup),
+        (
+            "poll (user_agent, timeout, max_body, concurrency, per_host)",
+            old.poll.user_agent != new.poll.user_agent
+                || old.poll.timeout != new.poll.timeout
+                || old.poll.max_body != new.poll.max_body
+                || old.poll.concurrency != new.poll.concurrency
+                || old.poll.per_host != new.poll.per_host,
+        ),
+    ] {
+        if changed {
+            tracing::warn!(
+                setting,
+                "changed in the config; takes effect at the next restart"
+            );
+        }
+    }
+    if let Err(e) = store.sync_sources(&new.sources).await {
+        let error = format!("cannot register the new sources: {e}");
+        tracing::error!(%error, "config not reloaded; the running config stays");
+        live.set_rejected(Some(error));
+        return;
+    }
+    let named = |c: &Config, name: &str| c.sources.iter().any(|s| s.name == name);
+    let added: Vec<&str> = new
+        .sources
+        .iter()
+        .filter(|s| !named(&old, &s.name))
+        .map(|s| s.name.as_str())
+        .collect();
+    let removed: Vec<&str> = old
+        .sources
+        .iter()
+        .filter(|s| !named(&new, &s.name))
+        .map(|s| s.name.as_str())
+        .collect();
+    if new.storage.on_remove == OnRemove::Purge {
+        for name in &removed {
+            match store.purge_source(name).await {
+                Ok(n) => tracing::info!(source = name, articles = n, "removed source purged"),
+                Err(e) => tracing::error!(source = name, error = %e, "cannot purge removed source"),
+            }
+        }
+    }
+    tracing::info!(
+        added = added.join(", "),
+        removed = removed.join(", "),
+        sources = new.sources.len(),
+        "config reloaded"
+    );
+    live.set_rejected(None);
+    live.config.send_replace(Arc::new(new));
+}
+
+/// What changes when the file is edited or replaced.
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// A channel that yields once per SIGHUP (never, where there are no signals).
+fn hangups() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading the config");
+                        if tx.send(()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the file is still watched")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}

@@ -1,0 +1,287 @@
+//! Deleting what is no longer needed: articles past `[storage]`'s `max_age` or
+//! `max_per_source`, and the articles of a source removed from the config with
+//! `on_remove = "purge"`; then giving the file's free pages back (incremental vacuum).
+//!
+//! A story goes whole or not at all, and never while a served feed still shows it. Every
+//! entry deleted by retention leaves a tombstone of its identity, so the outlet that still
+//! lists it does not bring it back as new.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, Transaction};
+
+use super::{millis, Store, StoreError};
+
+/// A tombstone whose entry no outlet has listed for this long is deleted.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The story index's keys are cut into this many ranges, each pruned in its own short
+/// transaction, so that pruning never holds up a poll for long.
+const BAND_CHUNKS: i64 = 64;
+
+/// What retention keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// Articles published longer ago than this may go.
+    pub max_age: Option<Duration>,
+    /// Each source's articles beyond its newest this many may go.
+    pub max_per_source: Option<u32>,
+    /// Entry ids of the stories the served feeds show now: kept whatever their age.
+    pub shown: HashSet<String>,
+    /// `[dedup].window`: index keys of articles published more than twice this long ago
+    /// can no longer place a new article, and go.
+    pub window: Duration,
+}
+
+/// What one cleanup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Stories deleted.
+    pub stories: u64,
+    /// Articles deleted (every version of those stories).
+    pub articles: u64,
+    /// Tombstones of entries no outlet lists any more, deleted.
+    pub tombstones: u64,
+    /// Keys of the story index too old to match anything, deleted.
+    pub index_keys: u64,
+    /// Bytes the database file shrank by.
+    pub bytes_freed: u64,
+}
+
+impl Store {
+    /// Deletes the stories whose every version is past `retention`'s limits (and that no served
+    /// feed shows), leaving tombstones of their entries; prunes old tombstones and index keys;
+    /// then returns the freed pages to the file system.
+    pub async fn cleanup(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+    ) -> Result<Removed, StoreError> {
+        self.ensure_incremental_vacuum().await?;
+        let size_before = self.file_size().await?;
+        let mut removed = Removed::default();
+        {
+            let _writer = self.writer.lock().await;
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let cutoff = retention
+                .max_age
+                .map_or(i64::MIN, |age| millis(now) - duration_ms(age));
+            let max = retention.max_per_source.map_or(i64::MAX, i64::from);
+            let shown: Vec<&str> = retention.shown.iter().map(String::as_str).collect();
+            let stories: Vec<i64> = sqlx::query_scalar(
+                "WITH expired AS (
+                     SELECT id FROM articles WHERE published < $1
+                     UNION
+                     SELECT id FROM (
+                         SELECT id, ROW_NUMBER() OVER (
+                             PARTITION BY source_id ORDER BY published DESC, id DESC) AS rank
+                         FROM articles)
+                     WHERE rank > $2
+                 )
+                 SELECT st.id FROM stories st
+                 WHERE st.entry_id NOT IN (SELECT value FROM json_each($3))
+                   AND NOT EXISTS (SELECT 1 FROM articles a
+                                   WHERE a.story_id = st.id AND a.id NOT IN expired)",
+            )
+            .bind(cutoff)
+            .bind(max)
+            .bind(serde_json::Value::from(shown).to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+            let articles: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM articles WHERE story_id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(serde_json::Value::from(stories.clone()).to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO tombstones (source_id, entry_key, last_seen)
+                 SELECT source_id, entry_key, $2 FROM appearances
+                 WHERE article_id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(serde_json::Value::from(articles.clone()).to_string())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            delete_articles(&mut tx, &articles).await?;
+            removed.stories = stories.len() as u64;
+            removed.articles = articles.len() as u64;
+            removed.tombstones = sqlx::query("DELETE FROM tombstones WHERE last_seen < $1")
+                .bind(millis(now) - duration_ms(TOMBSTONE_TTL))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+        }
+        if removed.stories > 0 {
+            self.changed();
+        }
+        let too_old = millis(now) - 2 * duration_ms(retention.window);
+        let step = u64::MAX / BAND_CHUNKS as u64;
+        for chunk in 0..BAND_CHUNKS {
+            let low = i64::MIN.wrapping_add((step * chunk as u64) as i64);
+            let high = if chunk == BAND_CHUNKS - 1 {
+                i64::MAX
+            } else {
+                low.wrapping_add(step as i64) - 1
+            };
+            let _writer = self.writer.lock().await;
+            removed.index_keys += sqlx::query(
+                "DELETE FROM story_bands WHERE band BETWEEN $1 AND $2 AND published < $3",
+            )
+            .bind(low)
+            .bind(high)
+            .bind(too_old)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        {
+            let _writer = self.writer.lock().await;
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&mut *conn)
+                .await?;
+        }
+        removed.bytes_freed = size_before.saturating_sub(self.file_size().await?);
+        Ok(removed)
+    }
+
+    /// Deletes the source named `name` and the articles only it carried. An article another
+    /// outlet also carries stays, under that outlet's headline and link; a story that loses its
+    /// representative is represented by its earliest remaining version. Returns how many
+    /// articles were deleted.
+    pub async fn purge_source(&self, name: &str) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(source_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(0);
+        };
+        sqlx::query("DELETE FROM appearances WHERE source_id = $1")
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE articles SET source_id = ap.source_id, title = ap.title,
+                 link = COALESCE(ap.link, articles.link)
+             FROM (SELECT article_id, source_id, title, link,
+                          ROW_NUMBER() OVER (PARTITION BY article_id ORDER BY first_seen) AS n
+                   FROM appearances) AS ap
+             WHERE ap.article_id = articles.id AND ap.n = 1 AND articles.source_id = $1",
+        )
+        .bind(source_id)
+        .execute(&mut *tx)
+        .await?;
+        let articles: Vec<i64> = sqlx::query_scalar("SELECT id FROM articles WHERE source_id = $1")
+            .bind(source_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        delete_articles(&mut tx, &articles).await?;
+        for statement in [
+            "DELETE FROM tombstones WHERE source_id = $1",
+            "DELETE FROM sources WHERE id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(source_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.changed();
+        Ok(articles.len() as u64)
+    }
+
+    /// Databases created before retention existed do not keep their free pages apart; this
+    /// converts such a file once (a full VACUUM, which takes a while on a large file).
+    async fn ensure_incremental_vacuum(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut *conn)
+            .await?;
+        if mode != 2 {
+            tracing::info!(
+                "converting the database to incremental vacuum (once; may take a while)"
+            );
+            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("VACUUM").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The database file's size in bytes (its pages; the WAL is not counted).
+    pub async fn file_size(&self) -> Result<u64, StoreError> {
+        let (pages, size): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT page_count FROM pragma_page_count()),
+                    (SELECT page_size FROM pragma_page_size())",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(pages * size).unwrap_or(0))
+    }
+}
+
+/// Deletes `articles` with their sketches and appearances; deletes the stories left without
+/// articles, and gives those that lost their representative their earliest remaining version.
+async fn delete_articles(
+    tx: &mut Transaction<'static, Sqlite>,
+    articles: &[i64],
+) -> Result<(), StoreError> {
+    if articles.is_empty() {
+        return Ok(());
+    }
+    // Stories and articles point at each other; the checks hold again at commit.
+    sqlx::query("PRAGMA defer_foreign_keys = ON")
+        .execute(&mut **tx)
+        .await?;
+    let list = serde_json::Value::from(articles.to_vec()).to_string();
+    let stories: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT story_id FROM articles
+         WHERE id IN (SELECT value FROM json_each($1)) AND story_id IS NOT NULL",
+    )
+    .bind(&list)
+    .fetch_all(&mut **tx)
+    .await?;
+    for statement in [
+        "DELETE FROM sketches WHERE article_id IN (SELECT value FROM json_each($1))",
+        "DELETE FROM appearances WHERE article_id IN (SELECT value FROM json_each($1))",
+        "DELETE FROM articles WHERE id IN (SELECT value FROM json_each($1))",
+    ] {
+        sqlx::query(statement)
+            .bind(&list)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let stories = serde_json::Value::from(stories).to_string();
+    sqlx::query(
+        "DELETE FROM stories WHERE id IN (SELECT value FROM json_each($1))
+           AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.story_id = stories.id)",
+    )
+    .bind(&stories)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE stories SET
+             representative = (SELECT a.id FROM articles a WHERE a.story_id = stories.id
+                               ORDER BY a.published, a.id LIMIT 1),
+             published = (SELECT MIN(a.published) FROM articles a WHERE a.story_id = stories.id)
+         WHERE id IN (SELECT value FROM json_each($1))
+           AND representative NOT IN (SELECT id FROM articles)",
+    )
+    .bind(&stories)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,142 @@
+//! Retention: `feedmerge cleanup` deletes exactly the stories past `[storage]`'s `max_age`
+//! and `max_per_source`, except those a served feed shows; what it deleted does not come
+//! back as new while the outlet still lists it; and the file keeps its free pages apart
+//! (incremental vacuum).
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{stdout, FeedServer, Resource, Setup};
+
+/// An RSS feed of `(guid, title, days ago)` items, each with a text of its own.
+fn rss(items: &[(&str, &str, i64)]) -> Vec<u8> {
+    let now = Utc::now();
+    let items: String = items
+        .iter()
+        .map(|(guid, title, days)| {
+            format!(
+                "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title>\
+                 <link>https://outlet.example/{guid}</link>\
+                 <description>Report {guid} on {title}.</description>\
+                 <pubDate>{}</pubDate></item>",
+                (now - Duration::days(*days)).to_rfc2822()
+            )
+        })
+        .collect();
+    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>{items}</channel></rss>")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn cleanup_removes_exactly_the_expired_stories_and_they_stay_removed() {
+    let server = FeedServer::start();
+    server.put(
+        "/old.rss",
+        Resource::new(
+            rss(&[
+                ("o1", "Harbour dredging begins", 200),
+                ("o2", "Kept headline on the lighthouse", 150),
+                ("o3", "Ferry timetable changes", 100),
+                ("o4", "Market square reopens", 1),
+            ]),
+            "application/rss+xml",
+        ),
+    );
+    server.put(
+        "/many.rss",
+        Resource::new(
+            rss(&[
+                ("m1", "Council votes on budget", 2),
+                ("m2", "School term starts", 3),
+                ("m3", "Rail works over the weekend", 4),
+                ("m4", "Library extends hours", 5),
+                ("m5", "Bridge inspection finds cracks", 6),
+            ]),
+            "application/rss+xml",
+        ),
+    );
+    let setup = Setup::new(&format!(
+        r#"
+[feed]
+title = "Retention test"
+base_url = "http://127.0.0.1:1"
+max_entries = 2
+[storage]
+database = "db/feedmerge.db"
+max_age = "90d"
+max_per_source = 3
+[poll]
+schedule = "0 0 1 1 *"
+[[sources]]
+name = "Old Outlet"
+url = "{}"
+[[sources]]
+name = "Busy Outlet"
+url = "{}"
+[[views]]
+name = "lighthouse"
+title = "The lighthouse"
+include = ["lighthouse"]
+"#,
+        server.url("/old.rss"),
+        server.url("/many.rss")
+    ));
+    let fetch = setup.feedmerge(&["fetch"]);
+    assert!(fetch.status.success(), "{}", common::stderr(&fetch));
+    // The guids of the stored articles, sorted.
+    let guids = |db: sqlx::SqlitePool| async move {
+        let mut links: Vec<String> = sqlx::query_scalar("SELECT link FROM articles")
+            .fetch_all(&db)
+            .await
+            .expect("query");
+        links.sort();
+        links
+            .into_iter()
+            .map(|l| l.trim_start_matches("https://outlet.example/").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(guids(setup.db().await).await.len(), 9);
+
+    let cleanup = setup.feedmerge(&["cleanup"]);
+    assert!(cleanup.status.success(), "{}", common::stderr(&cleanup));
+    // Past 90 days: o1, o2, o3; but o2 is the lighthouse view's entry, so it stays.
+    // Past 3 per source: Old Outlet's o1 (already going), Busy Outlet's m4 and m5. The
+    // merged feed's page (o4, m1) is inside both limits anyway.
+    assert!(
+        stdout(&cleanup).starts_with("removed 4 stories (4 articles)"),
+        "{}",
+        stdout(&cleanup)
+    );
+    let db = setup.db().await;
+    assert_eq!(guids(db.clone()).await, ["m1", "m2", "m3", "o2", "o4"]);
+    let (stories, tombstones): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM stories), (SELECT COUNT(*) FROM tombstones)")
+            .fetch_one(&db)
+            .await
+            .expect("counts");
+    assert_eq!((stories, tombstones), (5, 4));
+    let vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&db)
+        .await
+        .expect("pragma");
+    assert_eq!(vacuum, 2, "incremental");
+    db.close().await;
+
+    // The outlets still list what was deleted (and send their feeds whole, no 304): it must
+    // not come back as new.
+    for path in ["/old.rss", "/many.rss"] {
+        let mut r = server.get(path);
+        r.etag = None;
+        server.put(path, r);
+    }
+    let again = setup.feedmerge(&["fetch"]);
+    assert!(again.status.success());
+    for line in stdout(&again).lines() {
+        assert!(line.contains(" 0 new,"), "{line}");
+    }
+    assert_eq!(
+        guids(setup.db().await).await,
+        ["m1", "m2", "m3", "o2", "o4"]
+    );
+    setup.assert_intact().await;
+}
