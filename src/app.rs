@@ -326,6 +326,12 @@ impl App {
         }
     }
 
+    /// The configured sources as OPML 2.0, grouped by category, as `/sources.opml` serves it.
+    pub fn sources_opml(&self) -> String {
+        let config = self.live.current();
+        crate::publish::opml(&format!("{}: sources", config.feed.title), &config.sources)
+    }
+
     fn context(&self) -> Context {
         Context::new(self.live.clone(), self.store.clone())
     }

@@ -45,12 +45,27 @@ enum Command {
     },
     /// Apply retention now ([storage] max_age, max_per_source) and report what it removed.
     Cleanup,
-    /// Write the merged feed to standard output.
+    /// Write the merged feed (or the source list, as OPML) to standard output.
     Export {
-        /// The feed format.
+        /// The feed format, or `opml` for the list of sources.
         #[arg(long, value_enum, default_value = "atom")]
-        format: Format,
+        format: ExportFormat,
     },
+    /// Add the feeds of an OPML file (any feed reader's export) to the config as [[sources]],
+    /// keeping the file's comments and layout. Feeds already there are skipped.
+    Import {
+        /// The OPML file.
+        opml: PathBuf,
+    },
+}
+
+/// What `export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Atom,
+    Rss,
+    Json,
+    Opml,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +87,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    if let Command::Import { opml } = &cli.command {
+        return import(&cli.config, opml);
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -147,7 +165,12 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("{} sources polled, {failed} failed", reports.len());
         }
         Command::Export { format } => {
-            let feed = app.export(format).await?;
+            let feed = match format {
+                ExportFormat::Atom => app.export(Format::Atom).await?,
+                ExportFormat::Rss => app.export(Format::Rss).await?,
+                ExportFormat::Json => app.export(Format::Json).await?,
+                ExportFormat::Opml => app.sources_opml(),
+            };
             app.store().close().await;
             print(&feed)?;
         }
@@ -169,9 +192,34 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             app.store().close().await;
             print(table.trim_end())?;
         }
-        Command::Check => {}
+        Command::Check | Command::Import { .. } => {}
     }
     Ok(())
+}
+
+/// `feedmerge import`: reports what was added and what was already there.
+fn import(config: &std::path::Path, opml: &std::path::Path) -> ExitCode {
+    match feedmerge::import::import(config, opml) {
+        Ok(done) => {
+            for name in &done.added {
+                println!("added    {name}");
+            }
+            for (name, existing) in &done.skipped {
+                println!("skipped  {name} (already there as {existing:?})");
+            }
+            println!(
+                "{}: {} sources added, {} already there",
+                config.display(),
+                done.added.len(),
+                done.skipped.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Writes `text` and a newline to stdout. A reader that went away (`| head`) is not an error.

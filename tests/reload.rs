@@ -133,7 +133,11 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
 
     // Fix it by removing Global Times: its articles are purged (on_remove = "purge"); the
     // story both carried stays, now under the partner's headline and link.
-    std::fs::write(&setup.config, config(port, std::slice::from_ref(&partner), "")).expect("edit");
+    std::fs::write(
+        &setup.config,
+        config(port, std::slice::from_ref(&partner), ""),
+    )
+    .expect("edit");
     let (health, took) = health_until(&client, port, |h| {
         h["sources"] == 1 && h["articles"] == 2 && h["status"] == "ok"
     })

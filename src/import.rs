@@ -1,0 +1,244 @@
+//! `feedmerge import FILE.opml`: adds the feeds of an OPML subscription list (what every feed
+//! reader exports) to the config file as `[[sources]]`.
+//!
+//! Owns reading OPML and editing the config file in place. The file is edited, not rewritten:
+//! its comments, order and layout stay as the user wrote them (`toml_edit`), the new sources are
+//! appended, and the result must validate before it replaces the file (atomically).
+
+use std::path::{Path, PathBuf};
+
+use quick_xml::events::Event;
+use url::Url;
+
+use crate::config::{Config, ConfigError};
+
+/// Why an import could not be done. Nothing is written then.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The OPML file is not well-formed XML.
+    #[error("{}: not a readable OPML file (at byte {position}): {message}", path.display())]
+    Opml {
+        /// The file.
+        path: PathBuf,
+        /// Where reading stopped.
+        position: u64,
+        /// What was wrong.
+        message: String,
+    },
+    /// The config file is not TOML.
+    #[error("{}: {message}", path.display())]
+    Toml {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The config with the new sources would not validate.
+    #[error("the config with the imported sources would not be valid; nothing was written:\n{0}")]
+    Invalid(ConfigError),
+}
+
+/// A feed found in an OPML file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// Its title (or text).
+    pub name: String,
+    /// The feed's address.
+    pub url: String,
+    /// The folders it sits in, outermost first, and its own `category` attribute's terms.
+    pub categories: Vec<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Names of the sources added.
+    pub added: Vec<String>,
+    /// Feeds left out: their name and the existing source with the same address.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Adds the feeds of the OPML file `opml` to the config file `config` (created if missing),
+/// skipping feeds whose address a source already has.
+pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ImportError::Io { path, source }
+    };
+    let outlines = read_opml(opml, &std::fs::read_to_string(opml).map_err(io(opml))?)?;
+    let text = match std::fs::read_to_string(config) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(config)(e)),
+    };
+    let (edited, imported) = add_sources(config, &text, &outlines)?;
+    if !imported.added.is_empty() {
+        Config::parse(config, &edited).map_err(ImportError::Invalid)?;
+        // Written beside it and renamed over it, so a reader (the daemon's watcher) never
+        // sees half a file.
+        let temporary = config.with_extension("toml.importing");
+        std::fs::write(&temporary, &edited).map_err(io(&temporary))?;
+        std::fs::rename(&temporary, config).map_err(io(config))?;
+    }
+    Ok(imported)
+}
+
+/// The feeds of an OPML document, in document order.
+pub fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportError> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    // Folders open around the current outline: `Some(name)` for a folder, `None` for a feed
+    // outline that has children.
+    let mut folders: Vec<Option<String>> = Vec::new();
+    let mut feeds = Vec::new();
+    loop {
+        let event = reader.read_event().map_err(|e| ImportError::Opml {
+            path: path.to_owned(),
+            position: reader.error_position(),
+            message: e.to_string(),
+        })?;
+        let (element, empty) = match &event {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
+            Event::End(e) if e.local_name().into_inner() == "outline" => {
+                folders.pop();
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        if element.local_name().into_inner() != "outline" {
+            continue;
+        }
+        let mut attr: std::collections::HashMap<String, String> = Default::default();
+        for a in element.attributes().flatten() {
+            let key = a.key.local_name().into_inner().to_lowercase();
+            if let Ok(value) = a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+                attr.insert(key, value.trim().to_owned());
+            }
+        }
+        let label = attr
+            .get("title")
+            .or_else(|| attr.get("text"))
+            .filter(|t| !t.is_empty())
+            .cloned();
+        match attr.get("xmlurl").filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let mut categories: Vec<String> = folders.iter().flatten().cloned().collect();
+                for term in attr
+                    .get("category")
+                    .map(|c| c.split([',', '/']).map(str::trim).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    if !term.is_empty() && !categories.iter().any(|c| c == term) {
+                        categories.push(term.to_owned());
+                    }
+                }
+                let name = label.unwrap_or_else(|| {
+                    Url::parse(url)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| url.clone())
+                });
+                feeds.push(Outline {
+                    name,
+                    url: url.clone(),
+                    categories,
+                });
+                if !empty {
+                    folders.push(None);
+                }
+            }
+            None if !empty => folders.push(label),
+            None => {}
+        }
+    }
+    Ok(feeds)
+}
+
+/// `text` (the config file) with a `[[sources]]` table appended for each of `outlines` whose
+/// address no source has yet.
+fn add_sources(
+    path: &Path,
+    text: &str,
+    outlines: &[Outline],
+) -> Result<(String, Imported), ImportError> {
+    let toml_error = |message: String| ImportError::Toml {
+        path: path.to_owned(),
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| toml_error(e.to_string()))?;
+    let sources = doc
+        .entry("sources")
+        .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()))
+        .as_array_of_tables_mut()
+        .ok_or_else(|| toml_error("`sources` must be written as [[sources]] tables".into()))?;
+    let field = |t: &toml_edit::Table, key: &str| {
+        t.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let existing = sources.len();
+    let mut known: Vec<(String, String)> = sources
+        .iter()
+        .map(|t| (field(t, "name"), same_address(&field(t, "url"))))
+        .collect();
+    let mut imported = Imported::default();
+    for feed in outlines {
+        let address = same_address(&feed.url);
+        if let Some(at) = known.iter().position(|(_, a)| *a == address) {
+            imported
+                .skipped
+                .push((feed.name.clone(), known[at].0.clone()));
+            // A feed listed in several folders of this file: one source in each category.
+            if let Some(table) = sources.get_mut(at).filter(|_| at >= existing) {
+                let categories = table
+                    .entry("categories")
+                    .or_insert_with(|| toml_edit::value(toml_edit::Array::new()));
+                if let Some(list) = categories.as_array_mut() {
+                    for c in &feed.categories {
+                        if !list.iter().any(|v| v.as_str() == Some(c)) {
+                            list.push(c.as_str());
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        // Names are unique; a second feed called "News" becomes "News (2)".
+        let mut name = feed.name.clone();
+        let mut n = 1;
+        while known.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+            n += 1;
+            name = format!("{} ({n})", feed.name);
+        }
+        let mut table = toml_edit::Table::new();
+        table["name"] = toml_edit::value(name.as_str());
+        table["url"] = toml_edit::value(feed.url.as_str());
+        if !feed.categories.is_empty() {
+            table["categories"] =
+                toml_edit::value(feed.categories.iter().collect::<toml_edit::Array>());
+        }
+        sources.push(table);
+        known.push((name.clone(), address));
+        imported.added.push(name);
+    }
+    Ok((doc.to_string(), imported))
+}
+
+/// A feed address as compared for duplicates: parsed (so case of the host and default ports
+/// do not matter), without a trailing slash.
+fn same_address(url: &str) -> String {
+    let parsed = Url::parse(url.trim()).map_or_else(|_| url.trim().to_owned(), String::from);
+    parsed.trim_end_matches('/').to_owned()
+}

@@ -1,0 +1,160 @@
+//! `feedmerge import FILE.opml` and `feedmerge export --format opml`: an OPML file with nested
+//! folders becomes `[[sources]]` with categories, in a config file that keeps its comments;
+//! feeds already there are skipped and named; the export reads back in.
+
+mod common;
+
+use common::{stderr, stdout, Setup};
+
+const CONFIG: &str = r#"# My feeds. Keep this comment.
+[feed]
+title = "Import test"   # and this one
+
+[storage]
+database = "db/feedmerge.db"
+
+# Wire services first.
+[[sources]]
+name = "Wire"
+url = "https://wire.example/feed.xml"
+"#;
+
+const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>Reader export</title></head>
+  <body>
+    <outline text="News">
+      <outline text="Europe">
+        <outline type="rss" text="Le Monde" title="Le Monde &amp; Co" xmlUrl="https://lemonde.example/rss"/>
+        <outline type="rss" text="Wire again" xmlUrl="https://WIRE.example/feed.xml/"/>
+      </outline>
+      <outline type="rss" text="Daily" xmlUrl="https://daily.example/atom" category="/Local,Morning"/>
+    </outline>
+    <outline text="Tech">
+      <outline type="rss" text="Daily" xmlUrl="https://tech-daily.example/feed"/>
+    </outline>
+    <outline type="rss" text="Loose" xmlUrl="https://loose.example/feed.json"/>
+  </body>
+</opml>
+"#;
+
+#[test]
+fn import_adds_nested_folders_as_categories_and_keeps_comments() {
+    let setup = Setup::new(CONFIG);
+    let opml = setup.dir.path().join("export.opml");
+    std::fs::write(&opml, OPML).expect("write opml");
+
+    let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("skipped  Wire again (already there as \"Wire\")"),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("4 sources added, 1 already there\n"),
+        "{report}"
+    );
+
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    assert!(
+        text.starts_with(CONFIG),
+        "the file as written is kept:\n{text}"
+    );
+    let added = &text[CONFIG.len()..];
+    let expected = r#"
+[[sources]]
+name = "Le Monde & Co"
+url = "https://lemonde.example/rss"
+categories = ["News", "Europe"]
+
+[[sources]]
+name = "Daily"
+url = "https://daily.example/atom"
+categories = ["News", "Local", "Morning"]
+
+[[sources]]
+name = "Daily (2)"
+url = "https://tech-daily.example/feed"
+categories = ["Tech"]
+
+[[sources]]
+name = "Loose"
+url = "https://loose.example/feed.json"
+"#;
+    assert_eq!(added, expected);
+    let check = setup.feedmerge(&["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("(5 sources, 5 enabled)"));
+
+    // Importing again changes nothing.
+    let again = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(stdout(&again).ends_with("0 sources added, 5 already there\n"));
+    assert_eq!(
+        std::fs::read_to_string(&setup.config).expect("config"),
+        text
+    );
+
+    // The export, imported into an empty config, gives the same sources back.
+    let export = setup.feedmerge(&["export", "--format", "opml"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let fresh = Setup::new("[storage]\ndatabase = \"db/feedmerge.db\"\n");
+    let exported = fresh.dir.path().join("sources.opml");
+    std::fs::write(&exported, stdout(&export)).expect("write");
+    let out = fresh.feedmerge(&["import", exported.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("5 sources added, 3 already there\n"),
+        "a source in several categories is listed in each folder: {}",
+        stdout(&out)
+    );
+    let categories = |config: &std::path::Path| {
+        let doc: toml::Table = std::fs::read_to_string(config)
+            .expect("config")
+            .parse()
+            .expect("toml");
+        let mut all: Vec<(String, Vec<String>)> = doc["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .map(|s| {
+                let mut c: Vec<String> = s
+                    .get("categories")
+                    .and_then(|c| c.as_array())
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                c.sort();
+                (s["url"].as_str().unwrap_or_default().to_owned(), c)
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(categories(&fresh.config), categories(&setup.config));
+}
+
+#[test]
+fn a_broken_opml_file_is_reported_and_nothing_is_written() {
+    let setup = Setup::new(CONFIG);
+    let opml = setup.dir.path().join("broken.opml");
+    std::fs::write(
+        &opml,
+        "<opml><body><outline text=\"x\" xmlUrl=\"https://a.example/\"></body>",
+    )
+    .expect("write");
+    let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(
+        error.contains("broken.opml: not a readable OPML file"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&setup.config).expect("config"),
+        CONFIG
+    );
+}
