@@ -4,12 +4,14 @@
 //! Owns the wiring only — opening the store, building the poller, starting the scheduler and
 //! the server side by side and stopping both on shutdown. The work is the stages'.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::{Config, Source};
 use crate::fetch::{FetchError, Fetcher};
+use crate::metrics::Metrics;
 use crate::poll::{PollReport, Poller};
 use crate::publish::Format;
 use crate::reload::{self, Live};
@@ -65,6 +67,7 @@ pub enum AppError {
 #[derive(Debug, Clone)]
 pub struct App {
     live: Live,
+    metrics: Arc<Metrics>,
     store: Store,
     poller: Poller,
 }
@@ -83,9 +86,11 @@ impl App {
             config.poll.max_body,
         )?;
         let live = Live::new(config);
-        let poller = Poller::new(fetcher, store.clone(), live.clone());
+        let metrics = Arc::new(Metrics::default());
+        let poller = Poller::new(fetcher, store.clone(), live.clone(), metrics.clone());
         Ok(App {
             live,
+            metrics,
             store,
             poller,
         })
@@ -333,7 +338,7 @@ impl App {
     }
 
     fn context(&self) -> Context {
-        Context::new(self.live.clone(), self.store.clone())
+        Context::new(self.live.clone(), self.store.clone(), self.metrics.clone())
     }
 
     /// The daemon: polls every enabled source on its schedule and serves HTTP until

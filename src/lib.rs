@@ -9,7 +9,7 @@
 //! `config` → `schedule` → `fetch` → `parse` → `dedup` → `store` → `publish` → `server`
 //!
 //! `poll` runs one source through fetch, parse, dedup and store; `reload` holds the config in
-//! force and replaces it when the file changes; `import` adds an OPML file's feeds to it; `app` wires the stages into the commands;
+//! force and replaces it when the file changes; `import` adds an OPML file's feeds to it; `metrics` counts what the engine does; `app` wires the stages into the commands;
 //! `shutdown` is the stop signal they share.
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod dedup;
 pub mod fetch;
 pub mod import;
+pub mod metrics;
 pub mod parse;
 pub mod poll;
 pub mod publish;

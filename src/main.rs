@@ -19,6 +19,15 @@ struct Cli {
     /// The config file.
     #[arg(short, long, global = true, env = "FEEDMERGE_CONFIG", default_value = DEFAULT_PATH)]
     config: PathBuf,
+    /// How log lines are written: for people, or one JSON object per line for collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "FEEDMERGE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +68,13 @@ enum Command {
     },
 }
 
+/// `--log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// What `export` writes.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
@@ -77,15 +93,18 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
         // Colour only for a person at a terminal, not in journald or container logs.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 
     if let Command::Import { opml } = &cli.command {
         return import(&cli.config, opml);

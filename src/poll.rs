@@ -25,6 +25,7 @@ use url::Url;
 use crate::config::{Config, Source};
 use crate::dedup;
 use crate::fetch::{FetchError, Fetcher, Validators};
+use crate::metrics::Metrics;
 use crate::parse;
 use crate::reload::Live;
 use crate::schedule::{Ended, Plan};
@@ -47,6 +48,10 @@ pub struct PollReport {
     pub next_due: Option<DateTime<Utc>>,
     /// Where a permanent redirect led, to be written into the config.
     pub moved_to: Option<String>,
+    /// Bytes of feed body received (after content decoding).
+    pub bytes: u64,
+    /// How long the request took, from sending it to having the whole body, if one was sent.
+    pub fetch_time: Option<Duration>,
 }
 
 /// The outcome of a poll.
@@ -100,6 +105,8 @@ pub struct Poller {
     store: Store,
     /// The config in force: schedules are read from it at each poll.
     live: Live,
+    /// Counts every poll, for `/metrics`.
+    metrics: Arc<Metrics>,
     global: Arc<Semaphore>,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     /// Hosts that asked to be left alone, and until when.
@@ -144,8 +151,9 @@ fn host_of(url: &Url) -> String {
 
 impl Poller {
     /// A poller for the sources of `config`.
-    pub fn new(fetcher: Fetcher, store: Store, live: Live) -> Poller {
+    pub fn new(fetcher: Fetcher, store: Store, live: Live, metrics: Arc<Metrics>) -> Poller {
         Poller {
+            metrics,
             global: Arc::new(Semaphore::new(live.current().poll.concurrency)),
             fetcher,
             store,
@@ -182,6 +190,17 @@ impl Poller {
         &self,
         source: &Source,
         state: Option<SourceState>,
+        shutdown: Shutdown,
+    ) -> PollReport {
+        let report = self.poll_once(source, state, shutdown).await;
+        self.metrics.observe(&report);
+        report
+    }
+
+    async fn poll_once(
+        &self,
+        source: &Source,
+        state: Option<SourceState>,
         mut shutdown: Shutdown,
     ) -> PollReport {
         let name = source.name.as_str();
@@ -191,6 +210,8 @@ impl Poller {
             outcome: Outcome::Cancelled,
             next_due: None,
             moved_to: None,
+            bytes: 0,
+            fetch_time: None,
         };
         // The store registers every configured source when it opens.
         let Some(state) = state else {
@@ -234,8 +255,12 @@ impl Poller {
             permits: _permits,
             moved_to,
             max_age,
+            bytes,
+            fetch_time,
             result,
         } = fetched;
+        report.bytes = bytes;
+        report.fetch_time = Some(fetch_time);
         report.moved_to = moved_to.as_ref().map(Url::to_string);
         let hint = |feed_hint: Option<Duration>| {
             source
@@ -358,7 +383,10 @@ impl Poller {
         if let Some(until) = self.held_until(host) {
             return Err(Held(until));
         }
-        let outcome = match self.fetcher.fetch(url, validators).await {
+        let started = Instant::now();
+        let fetched = self.fetcher.fetch(url, validators).await;
+        let fetch_time = started.elapsed();
+        let outcome = match fetched {
             Ok(outcome) => outcome,
             Err(e) => {
                 let retry_after = match &e {
@@ -373,6 +401,8 @@ impl Poller {
                     permits,
                     moved_to: None,
                     max_age: None,
+                    bytes: 0,
+                    fetch_time,
                     result: Err(failure),
                 });
             }
@@ -383,10 +413,13 @@ impl Poller {
                 permits,
                 moved_to,
                 max_age,
+                bytes: 0,
+                fetch_time,
                 result: Ok(Fetch::NotModified),
             });
         };
         let status = fetched.status;
+        let bytes = fetched.body.len() as u64;
         // Parsing is CPU work (and a hostile feed can make it long): off the async threads.
         let parsed = tokio::task::spawn_blocking(move || {
             let feed =
@@ -414,6 +447,8 @@ impl Poller {
             permits,
             moved_to,
             max_age,
+            bytes,
+            fetch_time,
             result,
         })
     }
@@ -609,6 +644,10 @@ struct Attempted {
     moved_to: Option<Url>,
     /// The server's `Cache-Control: max-age`.
     max_age: Option<Duration>,
+    /// Bytes of body received.
+    bytes: u64,
+    /// From sending the request to having the whole body.
+    fetch_time: Duration,
     /// The parsed feed, a 304, or the failure.
     result: Result<Fetch, Failure>,
 }

@@ -167,3 +167,26 @@ url = "{}"
             .unwrap();
     assert_eq!(error.as_deref(), Some("the server answered 404 Not Found"));
 }
+
+#[test]
+fn log_lines_are_json_objects_with_the_source_on_request() {
+    let server = FeedServer::start();
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"Dead Link\"\nurl = \"{}\"\n",
+        server.url("/missing.xml")
+    ));
+    let out = setup.feedmerge(&["--log-format", "json", "fetch"]);
+    let log = common::stderr(&out);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "poll failed")
+        .unwrap_or_else(|| panic!("no poll failure logged: {log}"));
+    assert_eq!(failed["level"], "WARN");
+    assert_eq!(failed["fields"]["source"], "Dead Link");
+    assert_eq!(failed["fields"]["status"], 404);
+}

@@ -9,6 +9,7 @@ mod feeds;
 pub use feeds::{render, shown};
 mod health;
 mod index;
+mod metrics;
 mod sources;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
@@ -30,15 +32,18 @@ pub struct Context {
     pub live: Live,
     /// The database.
     pub store: Store,
+    /// The daemon's counters.
+    pub metrics: Arc<Metrics>,
     /// Rendered feeds, shared by every request.
     pub(crate) feeds: Arc<cache::FeedCache>,
 }
 
 impl Context {
     /// The context for serving `config` from `store`.
-    pub fn new(live: Live, store: Store) -> Context {
+    pub fn new(live: Live, store: Store, metrics: Arc<Metrics>) -> Context {
         Context {
             live,
+            metrics,
             store,
             feeds: Default::default(),
         }
@@ -58,6 +63,7 @@ pub fn router(ctx: Context) -> Router {
         .merge(feeds::routes())
         .merge(health::routes())
         .merge(index::routes())
+        .merge(metrics::routes())
         .merge(sources::routes())
         .with_state(ctx)
 }

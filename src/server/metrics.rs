@@ -1,0 +1,44 @@
+//! `GET /metrics`: the daemon's counters and the store's gauges in Prometheus text format.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use super::{Context, HttpError};
+use crate::metrics::Gauges;
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpError> {
+    let totals = ctx.store.totals().await?;
+    let states = ctx.store.source_states().await?;
+    let config = ctx.config();
+    let gauges = Gauges {
+        database_bytes: ctx.store.file_size().await?,
+        stories: totals.stories,
+        articles: totals.articles,
+        last_success: config
+            .sources
+            .iter()
+            .map(|s| {
+                let at = states
+                    .get(&s.name)
+                    .and_then(|st| st.last_success_at)
+                    .map(|ms| ms as f64 / 1000.0);
+                (s.name.clone(), at)
+            })
+            .collect(),
+        config_rejected: ctx.live.rejected().is_some(),
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ctx.metrics.render(&gauges),
+    ))
+}
