@@ -11,3 +11,6 @@ CREATE TABLE tombstones (
 
 -- Retention picks the oldest articles of each source.
 CREATE INDEX articles_by_source ON articles (source_id, published DESC);
+
+-- The status page's chart counts articles by the day they were first seen.
+CREATE INDEX articles_by_first_seen ON articles (first_seen);

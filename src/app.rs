@@ -12,8 +12,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use crate::config::{Config, Source};
 use crate::fetch::{FetchError, Fetcher};
 use crate::metrics::Metrics;
-use crate::poll::{PollReport, Poller};
-use crate::publish::Format;
+use crate::poll::{Health, PollReport, Poller};
+use crate::publish::{human, Format};
 use crate::reload::{self, Live};
 use crate::server::{self, Context, HttpError};
 use crate::shutdown::{self, Shutdown};
@@ -162,24 +162,14 @@ impl App {
         let config = self.live.current();
         for source in &config.sources {
             let st = states.get(&source.name);
-            let status = match st {
-                _ if !source.enabled => "off (config)".to_owned(),
-                Some(st) if st.disabled_reason.is_some() => "disabled".to_owned(),
-                Some(st) if st.last_attempt_at.is_none() => "new".to_owned(),
-                Some(st) => {
-                    let code = st.last_status.map_or("-".to_owned(), |c| c.to_string());
-                    if st.last_error.is_some() {
-                        format!("failing {code}")
-                    } else {
-                        format!("ok {code}")
-                    }
-                }
-                None => "new".to_owned(),
+            let health = Health::of(source, st);
+            let status = match (health, st.and_then(|s| s.last_status)) {
+                (Health::Ok | Health::Failing, Some(code)) => format!("{} {code}", health.word()),
+                (Health::Ok | Health::Failing, None) => format!("{} -", health.word()),
+                _ => health.word().to_owned(),
             };
             let next_due = match st.and_then(|s| s.next_due_at) {
-                _ if !source.enabled || st.is_some_and(|s| s.disabled_reason.is_some()) => {
-                    "-".to_owned()
-                }
+                _ if matches!(health, Health::Off | Health::Disabled) => "-".to_owned(),
                 Some(t) if from_millis(t) > now => format!("in {}", human(from_millis(t) - now)),
                 _ => "now".to_owned(),
             };
@@ -371,17 +361,6 @@ impl App {
         self.store.close().await;
         tracing::info!("stopped");
         served.map_err(AppError::Serve)
-    }
-}
-
-/// A duration as a person reads it: "45s", "12m", "3h", "2d".
-fn human(d: chrono::Duration) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
     }
 }
 

@@ -1,7 +1,10 @@
-//! The river page in a real browser: headless Chromium loads `/` from `feedmerge run`, the
-//! page it renders lists the fixture stories with their outlets, every feed link on it
-//! answers with a feed that parses, and a screenshot of the page at phone width is kept in
-//! `target/tmp/river.png`.
+//! The pages in a real browser, headless Chromium against `feedmerge run`:
+//! - the river page (`/`) lists the fixture stories with their outlets, every feed link on it
+//!   answers with a feed that parses, and a screenshot at phone width is kept in
+//!   `target/tmp/river.png`;
+//! - the status page (`/status`) shows a failing and a healthy source in their states,
+//!   failing first, sorts by a column when its header is followed, and a screenshot is kept in
+//!   `target/tmp/status.png`.
 //!
 //! Needs Chromium (Debian's `chromium`, which `.ci/run` installs). Without it the test says
 //! so and passes, unless `FEEDMERGE_BROWSER_TESTS=1` (set by `.ci/run`) requires it.
@@ -51,14 +54,117 @@ fn headless(browser: &str, args: &[&str], url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test]
-async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
-    let Some(browser) = chromium() else {
+/// The browser, or `None` (after saying so) when there is none and none is required.
+fn browser_or_skip() -> Option<&'static str> {
+    let browser = chromium();
+    if browser.is_none() {
         assert!(
             std::env::var_os("FEEDMERGE_BROWSER_TESTS").is_none(),
             "FEEDMERGE_BROWSER_TESTS is set but no chromium is installed"
         );
         eprintln!("SKIPPED: no chromium on this machine (apt-get install chromium)");
+    }
+    browser
+}
+
+/// Takes a screenshot of `url` into `target/tmp/NAME` and checks it is a real picture.
+fn screenshot(browser: &str, url: &str, name: &str) {
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&shot);
+    headless(browser, &[&format!("--screenshot={}", shot.display())], url);
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+#[tokio::test]
+async fn the_status_page_shows_failing_and_healthy_sources_in_chromium() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let setup = Setup::new(&format!(
+        "[feed]\ntitle = \"Status test\"\nbase_url = \"http://127.0.0.1:{port}/\"\n\
+         [server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndatabase = \"db/feedmerge.db\"\n\
+         [poll]\nschedule = \"0 0 1 1 *\"\n\
+         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Broken Outlet\"\nurl = \"{}\"\n",
+        server.url("/gt.rss"),
+        server.url("/gone-missing.xml"),
+    ));
+    let _daemon = Daemon::start(&setup, "warn");
+    let base = format!("http://127.0.0.1:{port}/");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}healthz")).send().await {
+            let v: serde_json::Value =
+                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default();
+            if v["stories"] == 3 && v["failing_sources"] == 1 {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no polls");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dom = headless(browser, &["--dump-dom"], &format!("{base}status"));
+    let row = |name: &str| {
+        dom.split("<tr ")
+            .find(|r| r.contains(&format!(">{name}</a>")))
+            .unwrap_or_else(|| panic!("no row for {name}: {dom}"))
+            .to_owned()
+    };
+    let broken = row("Broken Outlet");
+    assert!(broken.contains("data-health=\"failing\""), "{broken}");
+    assert!(
+        broken.contains("HTTP 404") || broken.contains("404"),
+        "{broken}"
+    );
+    let healthy = row("Global Times");
+    assert!(healthy.contains("data-health=\"ok\""), "{healthy}");
+    assert!(
+        healthy.contains("<td class=\"n\">3</td>"),
+        "3 articles: {healthy}"
+    );
+    assert!(
+        dom.find("Broken Outlet") < dom.find("Global Times"),
+        "failing first"
+    );
+    assert!(dom.contains("<b>1</b> failing"), "{dom}");
+    assert_eq!(dom.matches("<rect ").count(), 30, "a bar per day: {dom}");
+    assert!(dom.contains("3 articles</title>"), "today's bar: {dom}");
+
+    // Sorted by name when that header is followed.
+    let href = dom
+        .split("href=\"")
+        .filter_map(|r| r.split('"').next())
+        .find(|h| h.starts_with("?sort=name"))
+        .expect("a sort link")
+        .replace("&amp;", "&");
+    let sorted = headless(browser, &["--dump-dom"], &format!("{base}status{href}"));
+    assert!(
+        sorted.find("Broken Outlet") < sorted.find("Global Times") && sorted.contains("Source ▾"),
+        "{sorted}"
+    );
+    let reversed = headless(
+        browser,
+        &["--dump-dom"],
+        &format!("{base}status?sort=name&reverse=true"),
+    );
+    assert!(reversed.find("Global Times") < reversed.find("Broken Outlet"));
+
+    screenshot(browser, &format!("{base}status"), "status.png");
+}
+
+#[tokio::test]
+async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let server = FeedServer::start();
@@ -130,17 +236,5 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
     }
 
     // A screenshot at phone width, kept as an artifact.
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("river.png");
-    let _ = std::fs::remove_file(&shot);
-    headless(
-        browser,
-        &[&format!("--screenshot={}", shot.display())],
-        &base,
-    );
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
-        "{} bytes",
-        png.len()
-    );
+    screenshot(browser, &base, "river.png");
 }

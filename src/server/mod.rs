@@ -11,6 +11,7 @@ mod health;
 mod index;
 mod metrics;
 mod sources;
+mod status;
 
 use std::sync::Arc;
 
@@ -65,6 +66,7 @@ pub fn router(ctx: Context) -> Router {
         .merge(index::routes())
         .merge(metrics::routes())
         .merge(sources::routes())
+        .merge(status::routes())
         .with_state(ctx)
 }
 

@@ -699,6 +699,38 @@ impl Store {
         Ok(bands)
     }
 
+    /// How many articles each source carries (its own and those it shares), by name.
+    pub async fn articles_by_source(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT s.name, (SELECT COUNT(*) FROM appearances ap WHERE ap.source_id = s.id)
+             FROM sources s",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Articles first seen on each UTC day since `since`, oldest day first; days without any
+    /// are left out.
+    pub async fn articles_per_day(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(chrono::NaiveDate, i64)>, StoreError> {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT first_seen / $2 AS day, COUNT(*) FROM articles
+             WHERE first_seen >= $1 GROUP BY day ORDER BY day",
+        )
+        .bind(millis(since))
+        .bind(DAY_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, n)| (from_millis(day * DAY_MS).date_naive(), n))
+            .collect())
+    }
+
     /// Totals for the health check.
     pub async fn totals(&self) -> Result<Totals, StoreError> {
         let (sources, failing, last_poll): (i64, i64, Option<i64>) = sqlx::query_as(

@@ -21,6 +21,9 @@ use crate::config::View;
 use crate::parse::{escape_html, html_to_text, xml_forbidden};
 use crate::store::{Outlet, Story};
 
+mod status;
+pub use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
+
 /// An output format of the merged feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

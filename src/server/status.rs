@@ -1,0 +1,97 @@
+//! `GET /status`: every source's health, failing ones first (or sorted by any column with
+//! `?sort=`), the totals, and articles per day over the last 30 days.
+
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::{Context, HttpError};
+use crate::poll::Health;
+use crate::publish::{self, Sort, SourceRow, StatusPage};
+use crate::store::from_millis;
+
+/// Days the chart covers.
+const DAYS: u32 = 30;
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new().route("/status", get(status))
+}
+
+/// `?sort=health|name|last_success|articles|next_poll&reverse=true`.
+#[derive(Debug, Deserialize)]
+struct Order {
+    #[serde(default)]
+    sort: Sort,
+    #[serde(default)]
+    reverse: bool,
+}
+
+async fn status(
+    State(ctx): State<Context>,
+    order: Result<Query<Order>, axum::extract::rejection::QueryRejection>,
+) -> Result<Html<String>, HttpError> {
+    // An unknown `sort` falls back to the default order rather than failing the page.
+    let Order { sort, reverse } = order.map_or(
+        Order {
+            sort: Sort::default(),
+            reverse: false,
+        },
+        |Query(o)| o,
+    );
+    let now = chrono::Utc::now();
+    let config = ctx.config();
+    let totals = ctx.store.totals().await?;
+    let states = ctx.store.source_states().await?;
+    let articles = ctx.store.articles_by_source().await?;
+    let since = now - chrono::Days::new(u64::from(DAYS - 1));
+    let per_day = ctx
+        .store
+        .articles_per_day(
+            since
+                .date_naive()
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
+        )
+        .await?;
+    let mut rows: Vec<SourceRow> = config
+        .sources
+        .iter()
+        .map(|source| {
+            let st = states.get(&source.name);
+            SourceRow {
+                name: source.name.clone(),
+                url: source.url.to_string(),
+                health: Health::of(source, st),
+                status: st.and_then(|s| s.last_status),
+                last_success: st.and_then(|s| s.last_success_at).map(from_millis),
+                next_poll: st.and_then(|s| s.next_due_at).map(from_millis),
+                articles: articles.get(&source.name).copied().unwrap_or(0),
+                problem: st.and_then(|s| {
+                    s.disabled_reason
+                        .clone()
+                        .or_else(|| s.last_error.clone())
+                        .or_else(|| {
+                            s.effective_url.as_ref().map(|u| {
+                                format!("moved permanently to {u}: update its url in the config")
+                            })
+                        })
+                }),
+            }
+        })
+        .collect();
+    publish::sort_rows(&mut rows, sort, reverse);
+    let config_error = ctx.live.rejected();
+    Ok(Html(publish::status(&StatusPage {
+        title: &config.feed.title,
+        now,
+        totals: &totals,
+        config_error: config_error.as_deref(),
+        per_day: &per_day,
+        days: DAYS,
+        sources: &rows,
+        sort,
+        reversed: reverse,
+    })))
+}
