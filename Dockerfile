@@ -1,7 +1,8 @@
 # feedmerge in a container: the release binary on Debian slim, running as a non-root user.
 #   docker build -t feedmerge .
-#   docker run -d -p 8080:8080 -v feedmerge-data:/data \
-#     -v ./config/feedmerge.toml:/etc/feedmerge/feedmerge.toml:ro feedmerge
+#   docker run -d -p 8080:8080 -v feedmerge-data:/data -v ./config:/etc/feedmerge:ro feedmerge
+# (or `docker compose up -d`). Mount the config's folder, not the file: edits are applied live,
+# and an editor that replaces the file on save would leave a single-file mount on the old one.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -36,7 +37,8 @@ ENV FEEDMERGE_CONFIG=/etc/feedmerge/feedmerge.toml \
 VOLUME /data
 EXPOSE 8080
 USER feedmerge
+# On the port FEEDMERGE_LISTEN names, should a deployment move it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+  CMD curl -fsS "http://127.0.0.1:${FEEDMERGE_LISTEN##*:}/healthz" || exit 1
 ENTRYPOINT ["feedmerge"]
 CMD ["run"]
