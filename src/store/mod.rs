@@ -220,6 +220,10 @@ macro_rules! select_source_state {
     };
 }
 
+/// Stored articles compared with a new one at most, to place it in a story: those sharing
+/// the most index keys with it.
+const CANDIDATES: i64 = 64;
+
 /// How far back a new entry of an already-polled source may be dated and still be placed by
 /// its date rather than by when it was first seen.
 const BACKDATED_MS: i64 = 2 * 24 * 3600 * 1000;
@@ -379,7 +383,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             // Takes effect when the file is created; retention converts older files once.
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            // Rows cross from SQLite's thread in a bounded channel; with room for a whole
+            // result (the story lookup's candidates), that thread never waits for a reader.
+            .row_buffer_size(256);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -1008,18 +1015,24 @@ async fn find_story(
 ) -> Result<Option<i64>, StoreError> {
     let window = i64::try_from(dedup.window.as_millis()).unwrap_or(i64::MAX);
     let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        // The LIMIT bounds the work when a key is shared by very many articles (text that is
-        // all boilerplate); the newest are kept.
-        "SELECT story_id, sketch FROM sketches
-         WHERE article_id IN (SELECT article_id FROM story_bands
-                              WHERE band IN (SELECT value FROM json_each($1))
-                                AND published BETWEEN $2 AND $3
-                              ORDER BY published DESC
-                              LIMIT 1000)",
+        // The articles sharing the most band keys with this one, within the window. A version
+        // of the same story shares several (each band matches with probability s², s the
+        // similarity); an unrelated article sharing a common phrase, one. So the top
+        // CANDIDATES hold the match, and the work (rows, sketch comparisons) stays bounded
+        // even when a key is shared by very many articles (text that is all boilerplate).
+        "SELECT s.story_id, s.sketch
+         FROM (SELECT article_id, COUNT(*) AS shared FROM story_bands
+               WHERE band IN (SELECT value FROM json_each($1))
+                 AND published BETWEEN $2 AND $3
+               GROUP BY article_id
+               ORDER BY shared DESC, article_id DESC
+               LIMIT $4) AS c
+         JOIN sketches s ON s.article_id = c.article_id",
     )
     .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
     .bind(published.saturating_sub(window))
     .bind(published.saturating_add(window))
+    .bind(CANDIDATES)
     .fetch_all(conn)
     .await?;
     let mut best: Option<(f64, i64)> = None;
