@@ -109,6 +109,37 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
     assert_eq!(server.seen("/partner.atom").len(), 1);
     assert_eq!(health["status"], "ok");
 
+    // A changed schedule takes effect: Global Times, due next January, becomes due within
+    // the next quarter hour (plus its spread offset, at most 15 minutes). Its stored state
+    // (the ETag for the next conditional request) is kept.
+    let due = |db: sqlx::SqlitePool| async move {
+        let row: (Option<i64>, Option<String>) =
+            sqlx::query_as("SELECT next_due_at, etag FROM sources WHERE name = 'Global Times'")
+                .fetch_one(&db)
+                .await
+                .expect("state");
+        db.close().await;
+        row
+    };
+    let (before, etag) = due(setup.db().await).await;
+    let in_a_month = chrono::Utc::now().timestamp_millis() + 30 * 24 * 3600 * 1000;
+    assert!(before.is_some_and(|t| t > in_a_month), "{before:?}");
+    assert!(etag.is_some());
+    let quarterly = config(port, &[gt.clone(), partner.clone()], "").replace(
+        "name = \"Global Times\"\n",
+        "name = \"Global Times\"\nschedule = \"*/15 * * * *\"\n",
+    );
+    std::fs::write(&setup.config, quarterly).expect("edit");
+    let started = Instant::now();
+    let mut after = due(setup.db().await).await;
+    while after.0 == before && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = due(setup.db().await).await;
+    }
+    let soon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
+    assert!(after.0.is_some_and(|t| t <= soon), "{after:?}");
+    assert_eq!(after.1, etag, "the validators are kept");
+
     // An edit that does not validate: refused, with its line; the old config keeps serving.
     let bad = config(
         port,
