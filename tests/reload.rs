@@ -160,6 +160,19 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         "the error names file, line and key: {error}"
     );
     assert_eq!(health["sources"], 2, "still the old config: {health}");
+    let status = client
+        .get(format!("http://127.0.0.1:{port}/status"))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        status.contains("the previous config is still running")
+            && status.contains(&format!("feedmerge.toml:{line}:")),
+        "{status}"
+    );
     assert_eq!(feed_links(&client, port).await.len(), 4);
 
     // Fix it by removing Global Times: its articles are purged (on_remove = "purge"); the
