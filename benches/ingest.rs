@@ -123,6 +123,7 @@ async fn main() {
                 schedule: None,
                 enabled: true,
                 respect_feed_hints: true,
+                allow_private: false,
             })
             .collect();
         store.sync_sources(&sources).await.expect("sources");

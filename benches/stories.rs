@@ -157,6 +157,7 @@ fn source(k: usize) -> Source {
         schedule: None,
         enabled: true,
         respect_feed_hints: true,
+        allow_private: false,
     }
 }
 

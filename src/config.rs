@@ -169,6 +169,10 @@ pub struct Source {
     /// Whether the feed's own hints (`<ttl>`, `sy:updatePeriod`, `Cache-Control: max-age`)
     /// may space its polls further apart than the schedule.
     pub respect_feed_hints: bool,
+    /// Whether the feed may lead to loopback, private or link-local addresses (a feed on
+    /// this machine or the local network). An IP address written as the url's host is always
+    /// allowed.
+    pub allow_private: bool,
 }
 
 impl Config {
@@ -388,6 +392,8 @@ struct RawSource {
     enabled: bool,
     #[serde(default = "yes")]
     respect_feed_hints: bool,
+    #[serde(default)]
+    allow_private: bool,
 }
 
 #[derive(Deserialize)]
@@ -732,6 +738,7 @@ impl<'a> Validator<'a> {
                     schedule,
                     enabled: s.enabled,
                     respect_feed_hints: s.respect_feed_hints,
+                    allow_private: s.allow_private,
                 });
             }
         }

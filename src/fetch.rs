@@ -5,7 +5,14 @@
 //! from the validators stored last time) and the cap on the body, which is enforced on the
 //! *decompressed* stream as it arrives so that no server can make us hold more than the cap.
 //! It knows nothing about feed formats or storage.
+//!
+//! Also owns the guard against server-side request forgery: a feed whose name resolves to,
+//! or that redirects to, a loopback, private, link-local (cloud metadata at 169.254.169.254)
+//! or otherwise non-public address is refused, unless its source sets `allow_private`. An IP
+//! address written in the config as the source's own host is taken as meant.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -70,6 +77,12 @@ pub enum FetchError {
         /// The redirect's status.
         status: StatusCode,
     },
+    /// A redirect to something other than http or https (`file:`, `ftp:`, ...).
+    #[error("refused a redirect to a {scheme}: URL; only http and https redirects are followed")]
+    RedirectScheme {
+        /// The scheme it named.
+        scheme: String,
+    },
     /// The body was larger than the configured cap.
     #[error("the feed is larger than {limit} bytes; raise [poll].max_body if it is legitimate")]
     TooLarge {
@@ -85,6 +98,16 @@ pub enum FetchError {
     /// Could not connect (DNS, refused, TLS).
     #[error("could not connect: {0}")]
     Connect(String),
+    /// The feed led to an address that is not on the public internet.
+    #[error("refused: {host} {}a {kind} address, not a public one; set allow_private = true on the source if it is meant to reach it", if host == &address.to_string() { "is ".to_owned() } else { format!("is {address}, ") })]
+    Private {
+        /// The host name or address the request went to.
+        host: String,
+        /// The address it resolved to.
+        address: IpAddr,
+        /// What kind of address that is.
+        kind: &'static str,
+    },
     /// Anything else the transport reported.
     #[error("{0}")]
     Other(String),
@@ -105,7 +128,10 @@ impl FetchError {
 /// The HTTP client, shared by all sources so connections to one host are reused.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
+    /// For sources that may reach any address.
     client: reqwest::Client,
+    /// For every other source: its resolver refuses names that resolve to non-public addresses.
+    public: reqwest::Client,
     timeout: Duration,
     max_body: u64,
 }
@@ -113,30 +139,36 @@ pub struct Fetcher {
 impl Fetcher {
     /// Builds the client. Fails only if the TLS backend cannot start.
     pub fn new(user_agent: &str, timeout: Duration, max_body: u64) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(user_agent)
-            // The whole-fetch timeout is one deadline in `fetch`, over redirects and body.
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            // Redirects are followed by hand, to tell permanent ones from temporary ones.
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .build()
-            .map_err(|e| FetchError::Other(describe(&e)))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(user_agent)
+                // The whole-fetch timeout is one deadline in `fetch`, over redirects and body.
+                .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+                // Redirects are followed by hand, to tell permanent ones from temporary ones
+                // and to check where each one leads.
+                .redirect(reqwest::redirect::Policy::none())
+                .gzip(true)
+                .brotli(true)
+                .deflate(true)
+        };
+        let build =
+            |b: reqwest::ClientBuilder| b.build().map_err(|e| FetchError::Other(describe(&e)));
         Ok(Fetcher {
-            client,
+            client: build(builder())?,
+            public: build(builder().dns_resolver(Arc::new(PublicOnly)))?,
             timeout,
             max_body,
         })
     }
 
     /// Fetches `url`, sending `validators` so an unchanged feed costs a 304, following up to
-    /// five redirects.
+    /// five redirects. Unless `allow_private`, every address on the way must be public, except
+    /// an IP address that is `url`'s own host (written so in the config).
     pub async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
+        allow_private: bool,
     ) -> Result<FetchOutcome, FetchError> {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -167,11 +199,8 @@ impl Fetcher {
         let mut all_permanent = true;
         let mut redirects = 0;
         let mut response = loop {
-            let request = self
-                .client
-                .get(current.clone())
-                .headers(headers.clone())
-                .send();
+            let client = self.client_for(&current, url, allow_private)?;
+            let request = client.get(current.clone()).headers(headers.clone()).send();
             let response = tokio::time::timeout_at(deadline, request)
                 .await
                 .map_err(|_| FetchError::Timeout(self.timeout))?
@@ -189,8 +218,12 @@ impl Fetcher {
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| current.join(l).ok())
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
                 .ok_or(FetchError::BadRedirect { status })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::RedirectScheme {
+                    scheme: next.scheme().to_owned(),
+                });
+            }
             all_permanent &= matches!(
                 status,
                 StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
@@ -257,10 +290,47 @@ impl Fetcher {
         })
     }
 
+    /// The client for a request to `current` on the way to `url`'s feed, or the refusal.
+    fn client_for(
+        &self,
+        current: &Url,
+        url: &Url,
+        allow_private: bool,
+    ) -> Result<&reqwest::Client, FetchError> {
+        let ip = match current.host() {
+            _ if allow_private => return Ok(&self.client),
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            // A name: the resolver keeps to public addresses.
+            _ => return Ok(&self.public),
+        };
+        match kind(ip) {
+            // The address the user wrote as the source's own is taken as meant.
+            Some(_) if current.host() == url.host() => Ok(&self.client),
+            Some(kind) => Err(FetchError::Private {
+                host: ip.to_string(),
+                address: ip,
+                kind,
+            }),
+            None => Ok(&self.client),
+        }
+    }
+
     fn classify(&self, e: reqwest::Error) -> FetchError {
         // The URL may hold credentials, and these messages are logged and stored; the
         // source's name says which feed it was.
         let e = e.without_url();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if let Some(p) = c.downcast_ref::<NotPublic>() {
+                return FetchError::Private {
+                    host: p.host.clone(),
+                    address: p.address,
+                    kind: kind(p.address).unwrap_or("non-public"),
+                };
+            }
+            cause = c.source();
+        }
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else if e.is_connect() {
@@ -272,6 +342,83 @@ impl Fetcher {
             FetchError::Connect(root.to_string())
         } else {
             FetchError::Other(describe(&e))
+        }
+    }
+}
+
+/// Why a name was not resolved: every address it has is not public. Raised by [`PublicOnly`]
+/// and found again in the transport error's causes.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to non-public addresses, such as {address}")]
+struct NotPublic {
+    host: String,
+    address: IpAddr,
+}
+
+/// A resolver that hands out a name's public addresses only, and fails if it has none.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all
+                .iter()
+                .filter(|a| kind(a.ip()).is_none())
+                .copied()
+                .collect();
+            match (public.is_empty(), all.first()) {
+                (true, Some(first)) => Err(Box::new(NotPublic {
+                    host,
+                    address: first.ip(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>),
+                _ => Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
+    }
+}
+
+/// What kind of non-public address `ip` is, or `None` for a public one.
+pub fn kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_private() {
+                Some("private")
+            } else if v4.is_link_local() {
+                Some("link-local (cloud metadata)")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("unspecified")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("carrier-grade NAT")
+            } else if v4.is_broadcast() || v4.is_multicast() || a >= 240 {
+                Some("reserved")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return kind(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("private")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local")
+            } else if v6.is_multicast() {
+                Some("reserved")
+            } else {
+                None
+            }
         }
     }
 }

@@ -272,7 +272,7 @@ impl Poller {
         let plan = plan(&config, source);
 
         let fetched = tokio::select! {
-            r = self.fetch_politely(&url, &host, &validators) => r,
+            r = self.fetch_politely(&url, &host, &validators, source.allow_private) => r,
             _ = shutdown.recv() => return report,
         };
         let now = Utc::now();
@@ -408,6 +408,7 @@ impl Poller {
         url: &Url,
         host: &str,
         validators: &Validators,
+        allow_private: bool,
     ) -> Result<Attempted, Held> {
         if let Some(until) = self.held_until(host) {
             return Err(Held(until));
@@ -424,7 +425,7 @@ impl Poller {
             return Err(Held(until));
         }
         let started = Instant::now();
-        let fetched = self.fetcher.fetch(url, validators).await;
+        let fetched = self.fetcher.fetch(url, validators, allow_private).await;
         let fetch_time = started.elapsed();
         let outcome = match fetched {
             Ok(outcome) => outcome,
