@@ -11,6 +11,7 @@
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
 //! against the entry's `xml:base`, else the article's own page, else the feed's address.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
@@ -93,17 +94,68 @@ pub fn parse_feed(
         });
     }
     let min_interval = syndication_interval(trimmed);
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(url.as_str()))
-        // An empty id marks "the feed gave none"; `dedup` gives such entries a stable key.
-        .id_generator(|_, _, _| String::new())
-        .build();
-    let feed = catch_unwind(AssertUnwindSafe(|| parser.parse(trimmed.as_bytes())))
-        .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
-        .map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let parse = |text: &str| {
+        let parser = feed_rs::parser::Builder::new()
+            .base_uri(Some(url.as_str()))
+            // An empty id marks "the feed gave none"; `dedup` gives such entries a stable key.
+            .id_generator(|_, _, _| String::new())
+            .build();
+        catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
+            .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
+            .map_err(|e| ParseError::Invalid(e.to_string()))
+    };
+    let feed = match parse(&rss_090_as_rss_10(trimmed)) {
+        // Read as written first; a JSON Feed that breaks the spec in a known harmless way
+        // is read again, repaired.
+        Err(e) => match repaired_json_feed(trimmed) {
+            Some(repaired) => parse(&repaired).map_err(|_| e)?,
+            None => return Err(e),
+        },
+        Ok(feed) => feed,
+    };
     let mut parsed = normalise(feed, url);
     parsed.min_interval = parsed.min_interval.max(min_interval);
     Ok(parsed)
+}
+
+/// RSS 0.90 is RSS 1.0's RDF layout under Netscape's namespace, which feed-rs does not know:
+/// under RSS 1.0's namespace its items are read instead of silently dropped.
+fn rss_090_as_rss_10(text: &str) -> Cow<'_, str> {
+    const NETSCAPE: [&str; 2] = [
+        "http://my.netscape.com/rdf/simple/0.9/",
+        "http://channel.netscape.com/rdf/simple/0.9/",
+    ];
+    let mut end = text.len().min(2048);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    match NETSCAPE.iter().find(|ns| head.contains(*ns)) {
+        Some(ns) => Cow::Owned(text.replacen(ns, "http://purl.org/rss/1.0/", 1)),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// A JSON Feed whose item `tags` is one string instead of a list (seen in the wild), with the
+/// string split at commas into the list the spec asks for; `None` if there is nothing to
+/// repair.
+fn repaired_json_feed(text: &str) -> Option<String> {
+    let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    let mut repaired = false;
+    for item in doc.get_mut("items")?.as_array_mut()? {
+        if let Some(tags) = item.get_mut("tags") {
+            if let Some(one) = tags.as_str() {
+                *tags = one
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(serde_json::Value::from)
+                    .collect();
+                repaired = true;
+            }
+        }
+    }
+    repaired.then(|| doc.to_string())
 }
 
 fn advertised(feeds: &[String]) -> String {

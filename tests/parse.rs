@@ -232,3 +232,41 @@ fn canonical_links_drop_tracking_only() {
     assert_eq!(canonical_link("mailto:x@example.com"), None);
     assert_eq!(canonical_link("/relative"), None);
 }
+
+#[test]
+fn rss_0_90_items_are_read() {
+    let doc = "<?xml version=\"1.0\"?>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+        xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">\
+        <channel><title>Mozilla Dot Org</title><link>http://www.mozilla.org</link></channel>\
+        <item><title>New Status Updates</title><link>http://www.mozilla.org/status/</link></item>\
+        <item><title>Bugzilla Reorganized</title><link>http://www.mozilla.org/bugs/</link></item>\
+        </rdf:RDF>";
+    let feed = parse_feed(doc.as_bytes(), None, &url()).expect("RSS 0.90");
+    let titles: Vec<&str> = feed.articles.iter().map(|a| a.title.as_str()).collect();
+    assert_eq!(titles, ["New Status Updates", "Bugzilla Reorganized"]);
+}
+
+#[test]
+fn a_json_feed_with_tags_as_one_string_is_read_with_the_tags_split() {
+    let doc = r#"{"version":"https://jsonfeed.org/version/1","title":"T",
+        "items":[{"id":"1","content_text":"Hello","tags":"workflow,omnifocus"}]}"#;
+    let feed = parse_feed(doc.as_bytes(), Some("application/feed+json"), &url()).expect("read");
+    assert_eq!(feed.articles[0].categories, ["workflow", "omnifocus"]);
+}
+
+#[test]
+fn a_multibyte_character_across_the_sniffed_head_is_no_panic() {
+    // The namespace sniffing looks at the first 2 KiB; a character straddling that boundary
+    // once panicked (found by the corpus test, on rsparser/489.rss).
+    let mut doc = String::from("<rss version=\"2.0\"><channel><title>");
+    while doc.len() < 2046 {
+        doc.push('x');
+    }
+    doc.push_str("’’’</title><item><title>One</title><guid>1</guid></item></channel></rss>");
+    let feed = parse_feed(doc.as_bytes(), None, &url()).expect("read");
+    assert_eq!(feed.articles.len(), 1);
+}
+
+fn url() -> Url {
+    Url::parse("https://feeds.example.com/feed.xml").expect("url")
+}
