@@ -222,7 +222,7 @@ macro_rules! select_source_state {
 
 /// Stored articles compared with a new one at most, to place it in a story: those sharing
 /// the most index keys with it.
-const CANDIDATES: i64 = 64;
+const CANDIDATES: i64 = 16;
 
 /// How far back a new entry of an already-polled source may be dated and still be placed by
 /// its date rather than by when it was first seen.
