@@ -457,6 +457,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
             (!words.is_empty()).then(|| words.join(" "))
         })
         .or_else(|| link.clone())
+        .map(|t| clip(&t, MAX_TITLE))
         .unwrap_or_else(|| "(untitled)".to_owned());
     let guid = Some(entry.id.trim().to_owned()).filter(|g| !g.is_empty());
     Article {
@@ -470,17 +471,37 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
             .iter()
             .filter_map(|p| {
                 let name = p.name.as_deref().or(p.email.as_deref())?.trim();
-                (!name.is_empty()).then(|| name.to_owned())
+                (!name.is_empty()).then(|| clip(name, MAX_NAME))
             })
             .collect(),
         categories: entry
             .categories
             .iter()
-            .map(|c| c.label.as_deref().unwrap_or(&c.term).trim().to_owned())
+            .map(|c| clip(c.label.as_deref().unwrap_or(&c.term).trim(), MAX_NAME))
             .filter(|c| !c.is_empty())
             .collect(),
-        published: entry.published.or(entry.updated),
-        updated: entry.updated,
+        published: entry.published.filter(writable).or(entry.updated.filter(writable)),
+        updated: entry.updated.filter(writable),
+    }
+}
+
+/// Whether a date can be written in every output format (RFC 3339 and RFC 822 have four-digit
+/// years) and is not before the web: anything else is a broken date, as if none were given.
+fn writable(date: &DateTime<Utc>) -> bool {
+    (1970..=9999).contains(&chrono::Datelike::year(date))
+}
+
+/// Characters of a title kept: a headline is a line, and a 10 MB one would be copied into every
+/// feed that shows it.
+const MAX_TITLE: usize = 1_000;
+/// Characters of an author's name or a category kept.
+const MAX_NAME: usize = 200;
+
+/// `text` cut to at most `max` characters, marked with an ellipsis where it was cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", text[..end].trim_end()),
+        None => text.to_owned(),
     }
 }
 

@@ -111,3 +111,197 @@ async fn feeds_leading_off_the_public_internet_are_refused_unless_allowed() {
     assert!(error_of("Metadata").is_some_and(|e| e.contains("cloud metadata")));
     assert_eq!(error_of("As Written"), None);
 }
+
+/// An RSS document of `items` (already XML) in a channel.
+fn rss(items: &str) -> Vec<u8> {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>T</title><link>http://127.0.0.1/</link>{items}</channel></rss>").into_bytes()
+}
+
+#[tokio::test]
+async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_others() {
+    let server = FeedServer::start();
+    let xml = "application/rss+xml";
+    // Entity expansion ("billion laughs"): ten levels of ten.
+    let mut laughs = String::from("<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY l0 \"lol\">");
+    for i in 1..10 {
+        let refs = format!("&l{};", i - 1).repeat(10);
+        laughs.push_str(&format!("<!ENTITY l{i} \"{refs}\">"));
+    }
+    laughs.push_str("]><rss version=\"2.0\"><channel><title>T</title><item><title>&l9;</title><guid>1</guid></item></channel></rss>");
+    server.put("/laughs.rss", Resource::new(laughs.into_bytes(), xml));
+    // An external entity naming a local file.
+    server.put(
+        "/xxe.rss",
+        Resource::new(
+            b"<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
+              <rss version=\"2.0\"><channel><title>T</title><item><title>Secret: &x;</title>\
+              <guid>1</guid></item></channel></rss>"
+                .to_vec(),
+            xml,
+        ),
+    );
+    // Control characters and invalid UTF-8 in an otherwise good feed.
+    let mut dirty = rss("<item><title>Bell\u{7} rings</title><guid>c1</guid><description>ok INVALID bytes</description></item>");
+    let at = dirty
+        .windows(7)
+        .position(|w| w == b"INVALID")
+        .expect("marker");
+    dirty.splice(at..at + 7, [0xff, 0xfe, 0x80]);
+    server.put("/dirty.rss", Resource::new(dirty, xml));
+    // A 10 MB title.
+    let huge = rss(&format!(
+        "<item><title>{}</title><guid>h1</guid></item><item><title>Small</title><guid>h2</guid></item>",
+        "A".repeat(10 << 20)
+    ));
+    server.put("/huge-title.rss", Resource::new(huge, xml));
+    // 100,000 entries.
+    let many: String = (0..100_000)
+        .map(|i| format!("<item><title>Entry {i}</title><guid>m{i}</guid></item>"))
+        .collect();
+    server.put("/many.rss", Resource::new(rss(&many), xml));
+    // Dates as outlets write them, broken ones included; duplicate ids in one feed.
+    server.put(
+        "/dates.rss",
+        Resource::new(
+            rss("<item><title>RFC 822</title><guid>d1</guid><pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate></item>\
+                 <item><title>No weekday</title><guid>d2</guid><pubDate>10 Jun 2003 04:00:00 +0200</pubDate></item>\
+                 <item><title>ISO</title><guid>d3</guid><pubDate>2003-06-10T04:00:00Z</pubDate></item>\
+                 <item><title>Garbage</title><guid>d4</guid><pubDate>yesterday-ish</pubDate></item>\
+                 <item><title>Year 99999</title><guid>d5</guid><pubDate>Tue, 10 Jun 99999 04:00:00 GMT</pubDate></item>\
+                 <item><title>Twice</title><guid>d6</guid></item>\
+                 <item><title>Twice again</title><guid>d6</guid></item>"),
+            xml,
+        ),
+    );
+    server.put("/empty.rss", Resource::new(Vec::new(), xml));
+    server.put(
+        "/page.html",
+        Resource::new(
+            b"<!DOCTYPE html><html><head><title>Home</title></head><body>Hi</body></html>".to_vec(),
+            "text/html",
+        ),
+    );
+    server.put(
+        "/truncated.rss",
+        Resource::new(common::fixture("truncated.xml"), xml),
+    );
+    server.put_fixture("/good.rss", "globaltimes.rss", xml);
+    let names = [
+        ("Laughs", "/laughs.rss"),
+        ("XXE", "/xxe.rss"),
+        ("Dirty", "/dirty.rss"),
+        ("Huge Title", "/huge-title.rss"),
+        ("Many", "/many.rss"),
+        ("Dates", "/dates.rss"),
+        ("Empty", "/empty.rss"),
+        ("Page", "/page.html"),
+        ("Truncated", "/truncated.rss"),
+        ("Good", "/good.rss"),
+    ];
+    let mut toml =
+        String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\ntimeout = \"120s\"\n");
+    for (name, path) in names {
+        toml.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            server.url(path)
+        ));
+    }
+    let setup = Setup::new(&toml);
+    let out = setup.feedmerge(&["fetch"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = stdout(&out);
+    let outcome = |name: &str| line(&out, &format!("{name:<28}")).to_owned();
+    for (name, expected) in [
+        ("Laughs", "1 new,"),
+        ("XXE", "1 new,"),
+        ("Dirty", "1 new,"),
+        ("Huge Title", "2 new,"),
+        ("Many", "100000 new,"),
+        // Seven items, two of them under one guid: one entry.
+        ("Dates", "6 new,"),
+        (
+            "Empty",
+            "error: the server sent an empty body instead of a feed",
+        ),
+        ("Page", "error: this is an HTML page, not a feed"),
+        (
+            "Truncated",
+            "error: not a readable RSS, Atom or JSON feed: unable to parse XML",
+        ),
+        ("Good", "3 new,"),
+    ] {
+        assert!(
+            outcome(name).contains(expected),
+            "{name}: {}",
+            outcome(name)
+        );
+    }
+
+    let db = setup.db().await;
+    let titles = |source: &'static str| {
+        let db = db.clone();
+        async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT a.title, a.published FROM articles a JOIN sources s ON s.id = a.source_id
+                 WHERE s.name = $1 ORDER BY a.id",
+            )
+            .bind(source)
+            .fetch_all(&db)
+            .await
+            .expect("articles");
+            rows
+        }
+    };
+    // Entities were not expanded, and the external one was not read.
+    let laughs = titles("Laughs").await;
+    assert!(laughs[0].0.len() < 100, "{} bytes", laughs[0].0.len());
+    assert!(!laughs[0].0.contains("lollol"));
+    let xxe = titles("XXE").await;
+    assert!(!xxe[0].0.contains("root:"), "{:?}", xxe[0].0);
+    // Invalid bytes became U+FFFD; the control character does not reach the feed (below).
+    let dirty: Vec<(String,)> = sqlx::query_as(
+        "SELECT summary FROM articles a JOIN sources s ON s.id = a.source_id WHERE s.name = 'Dirty'",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("dirty");
+    assert!(dirty[0].0.contains("ok \u{fffd}"), "{:?}", dirty[0].0);
+    // A 10 MB title is cut to 1,000 characters.
+    let huge = titles("Huge Title").await;
+    assert_eq!(huge[0].0.chars().count(), 1_001, "1,000 and an ellipsis");
+    assert!(huge[0].0.ends_with("A…"));
+    assert_eq!(huge[1].0, "Small");
+    // Dates: the readable ones as written; unreadable ones as when first seen.
+    let dates = titles("Dates").await;
+    let at = |title: &str| {
+        dates
+            .iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, p)| *p)
+            .expect(title)
+    };
+    let june_2003 = chrono::DateTime::parse_from_rfc3339("2003-06-10T04:00:00Z")
+        .expect("date")
+        .timestamp_millis();
+    assert_eq!(at("RFC 822"), june_2003);
+    assert_eq!(at("ISO"), june_2003);
+    assert_eq!(at("No weekday"), june_2003 - 2 * 3600 * 1000);
+    let now = chrono::Utc::now().timestamp_millis();
+    for title in ["Garbage", "Year 99999"] {
+        assert!((now - at(title)).abs() < 600_000, "{title}: {}", at(title));
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1 + 1 + 1 + 2 + 100_000 + 6 + 3);
+    db.close().await;
+
+    // What is served is well-formed, and carries no control character.
+    let export = setup.feedmerge(&["export", "--format", "atom"]);
+    assert!(export.status.success());
+    let atom = stdout(&export);
+    assert!(!atom.contains('\u{7}'));
+    atom_syndication::Feed::read_from(atom.as_bytes()).expect("well-formed Atom");
+    setup.assert_intact().await;
+}
