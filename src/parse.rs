@@ -470,17 +470,25 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
             .authors
             .iter()
             .filter_map(|p| {
-                let name = p.name.as_deref().or(p.email.as_deref())?.trim();
-                (!name.is_empty()).then(|| clip(name, MAX_NAME))
+                let name = plain(p.name.as_deref().or(p.email.as_deref())?, false);
+                (!name.is_empty()).then(|| clip(&name, MAX_NAME))
             })
             .collect(),
         categories: entry
             .categories
             .iter()
-            .map(|c| clip(c.label.as_deref().unwrap_or(&c.term).trim(), MAX_NAME))
+            .map(|c| {
+                clip(
+                    &plain(c.label.as_deref().unwrap_or(&c.term), false),
+                    MAX_NAME,
+                )
+            })
             .filter(|c| !c.is_empty())
             .collect(),
-        published: entry.published.filter(writable).or(entry.updated.filter(writable)),
+        published: entry
+            .published
+            .filter(writable)
+            .or(entry.updated.filter(writable)),
         updated: entry.updated.filter(writable),
     }
 }
@@ -511,11 +519,17 @@ fn is_html(media_type: &str) -> bool {
 
 /// A text field as plain text: markup removed, entities decoded, whitespace collapsed.
 fn plain_text(t: &Text) -> String {
-    let raw = &t.content;
-    let text = if is_html(t.content_type.as_ref()) || raw.contains('<') || raw.contains('&') {
+    plain(&t.content, is_html(t.content_type.as_ref()))
+}
+
+/// `raw` as plain text. Whatever looks like markup is treated as markup, even in a field
+/// declared as text: many feeds escape HTML into titles and names, and a reader may show
+/// them as HTML.
+fn plain(raw: &str, html: bool) -> String {
+    let text = if html || raw.contains('<') || raw.contains('&') {
         html_to_text(raw)
     } else {
-        raw.clone()
+        raw.to_owned()
     };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -43,7 +43,8 @@ fn delays() -> impl Iterator<Item = Duration> {
 #[tokio::test]
 async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     let server = FeedServer::start();
-    let mut toml = String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nper_host = 4\n");
+    let mut toml =
+        String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nper_host = 4\n");
     for s in 0..SOURCES {
         toml.push_str(&format!(
             "[[sources]]\nname = \"Outlet {s}\"\nurl = \"{}\"\n",
@@ -75,7 +76,10 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
         child.wait().expect("reap");
     }
     // Most kills must land mid-run, or the loop proves nothing.
-    assert!(killed_mid_run >= ROUNDS * 3 / 4, "{killed_mid_run} of {ROUNDS} kills mid-run");
+    assert!(
+        killed_mid_run >= ROUNDS * 3 / 4,
+        "{killed_mid_run} of {ROUNDS} kills mid-run"
+    );
 
     let clean = setup.feedmerge(&["fetch"]);
     assert!(clean.status.success(), "{}", common::stderr(&clean));
@@ -100,17 +104,25 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     );
     // Every source's state is whole: the last fetch succeeded and its validators are those of
     // the feed now served, so the next poll is a 304.
-    let states: Vec<(String, Option<String>, Option<i64>, Option<String>, Option<i64>)> =
-        sqlx::query_as(
-            "SELECT name, etag, last_success_at, last_error, next_due_at FROM sources ORDER BY id",
-        )
-        .fetch_all(&db)
-        .await
-        .expect("states");
+    let states: Vec<(
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+    )> = sqlx::query_as(
+        "SELECT name, etag, last_success_at, last_error, next_due_at FROM sources ORDER BY id",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("states");
     assert_eq!(states.len(), SOURCES);
     for (s, (name, etag, success, error, due)) in states.into_iter().enumerate() {
         let served = Resource::new(feed(s, ROUNDS), "application/rss+xml").etag;
         assert_eq!(etag, served, "{name}");
-        assert!(success.is_some() && error.is_none() && due.is_some(), "{name}");
+        assert!(
+            success.is_some() && error.is_none() && due.is_some(),
+            "{name}"
+        );
     }
 }

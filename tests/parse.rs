@@ -270,3 +270,15 @@ fn a_multibyte_character_across_the_sniffed_head_is_no_panic() {
 fn url() -> Url {
     Url::parse("https://feeds.example.com/feed.xml").expect("url")
 }
+
+#[test]
+fn markup_in_author_names_and_categories_is_removed() {
+    // Found by the `properties` test: an author escaped into RSS as "&lt;script&gt;..." came
+    // out of the JSON Feed as markup in a plain-text field.
+    let doc = "<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title>\
+        <item><title>One</title><guid>1</guid><dc:creator>&lt;script&gt;alert(1)&lt;/script&gt;Ann &lt;b&gt;Lee&lt;/b&gt;</dc:creator>\
+        <category>&lt;i&gt;World&lt;/i&gt;</category></item></channel></rss>";
+    let feed = parse_feed(doc.as_bytes(), None, &url()).expect("read");
+    assert_eq!(feed.articles[0].authors, ["Ann Lee"]);
+    assert_eq!(feed.articles[0].categories, ["World"]);
+}
