@@ -11,6 +11,14 @@ use std::time::Duration;
 use common::{FeedServer, Resource, Setup};
 
 const SOURCES: usize = 20;
+/// (name, etag, last_success_at, last_error, next_due_at)
+type SourceRow = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 const ROUNDS: usize = 50;
 const NEW_PER_ROUND: usize = 5;
 
@@ -104,13 +112,7 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     );
     // Every source's state is whole: the last fetch succeeded and its validators are those of
     // the feed now served, so the next poll is a 304.
-    let states: Vec<(
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-    )> = sqlx::query_as(
+    let states: Vec<SourceRow> = sqlx::query_as(
         "SELECT name, etag, last_success_at, last_error, next_due_at FROM sources ORDER BY id",
     )
     .fetch_all(&db)
