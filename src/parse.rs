@@ -244,9 +244,27 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
     if let Some((start, end)) = xml_declaration(&text) {
         text.replace_range(start..end, "");
     }
+    // A second declaration further in is not XML, and the parser would act on its encoding
+    // in the middle of the document (found by fuzzing: it panicked). The text is UTF-8 now.
+    remove_stray_declarations(&mut text);
     fix_rss_root(&mut text);
     upgrade_atom03(&mut text);
     text
+}
+
+/// Removes every `<?xml ...?>` declaration left in `text` (not `<?xml-stylesheet ...?>`).
+fn remove_stray_declarations(text: &mut String) {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("<?xml").map(|i| i + from) {
+        let after = text[at + 5..].chars().next();
+        match text[at..].find("?>") {
+            Some(len) if after.is_none_or(|c| c.is_whitespace() || c == '?') => {
+                text.replace_range(at..at + len + 2, "");
+                from = at;
+            }
+            _ => from = at + 5,
+        }
+    }
 }
 
 /// Whether XML 1.0 forbids `c` (most C0 controls, U+FFFE, U+FFFF; Rust strings hold no
