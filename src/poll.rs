@@ -32,6 +32,9 @@ use crate::schedule::{Ended, Plan};
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
 
+/// How long polling waits when the database cannot be written, before trying again.
+const STORAGE_PAUSE: Duration = Duration::from_secs(10);
+
 /// How long a host that answered 429 without a Retry-After is left alone.
 const TOO_MANY_REQUESTS_HOLD: Duration = Duration::from_secs(60);
 
@@ -391,6 +394,10 @@ impl Poller {
         report.outcome = match (result, recorded) {
             (_, Err(e)) => {
                 tracing::error!(source = name, error = %e, "could not record the poll");
+                if e.is_unwritable() {
+                    // Nothing was stored: due again as soon as polling resumes.
+                    report.next_due = Some(now);
+                }
                 Outcome::Failed(format!("could not store the result: {e}"))
             }
             (Ok(Fetch::NotModified), Ok(_)) => Outcome::NotModified,
@@ -506,6 +513,7 @@ impl Poller {
         self.timetable(&mut due, None, &config).await;
         let (done_tx, mut done) = mpsc::unbounded_channel::<PollReport>();
         let mut in_flight: HashSet<String> = HashSet::new();
+        let mut paused = false;
         let mut cycles = tokio::task::JoinSet::new();
         loop {
             let now = Utc::now();
@@ -539,6 +547,7 @@ impl Poller {
                         }
                         report = done.try_recv().ok();
                     }
+                    paused = self.pause_if_unwritable(&mut due, paused);
                 }
                 Ok(()) = changes.changed() => {
                     let new = changes.borrow_and_update().clone();
@@ -607,6 +616,36 @@ impl Poller {
             }
         }
         *due = next;
+    }
+
+    /// While the database cannot be written (a full disk, a read-only file), polling is
+    /// pointless: every result would be lost. Then every source waits [`STORAGE_PAUSE`] (the
+    /// one that failed included, so it is fetched again), the HTTP server goes on serving what
+    /// is stored, and polling resumes by itself once a write succeeds. Returns whether polling
+    /// is paused now; says so in the log when that changes.
+    fn pause_if_unwritable(
+        &self,
+        due: &mut HashMap<String, (Arc<Source>, DateTime<Utc>)>,
+        was_paused: bool,
+    ) -> bool {
+        let Some(error) = self.store.unwritable() else {
+            if was_paused {
+                tracing::info!("the database can be written again; polling resumed");
+            }
+            return false;
+        };
+        let until = Utc::now() + chrono::Duration::from_std(STORAGE_PAUSE).unwrap_or_default();
+        for (_, at) in due.values_mut() {
+            *at = (*at).max(until);
+        }
+        if !was_paused {
+            tracing::error!(
+                %error,
+                retry_in_seconds = STORAGE_PAUSE.as_secs(),
+                "the database cannot be written; polling paused, serving goes on"
+            );
+        }
+        true
     }
 
     /// Polls a batch of sources that fell due together, reporting each as it finishes and the

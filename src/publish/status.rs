@@ -82,6 +82,8 @@ pub struct StatusPage<'a> {
     pub totals: &'a Totals,
     /// The config edit that was refused, if there is one.
     pub config_error: Option<&'a str>,
+    /// Why the database cannot be written, while polling is paused for it.
+    pub storage_error: Option<&'a str>,
     /// Articles first seen per day, oldest first (days without any left out).
     pub per_day: &'a [(NaiveDate, i64)],
     /// How many days the chart covers, ending today.
@@ -125,6 +127,13 @@ pub fn status(page: &StatusPage) -> String {
         out.push_str(&format!(
             "<section class=\"alert\" role=\"alert\"><h2>The config file was edited, but the \
              edit is not valid; the previous config is still running</h2><pre>{}</pre></section>\n",
+            escape_html(error)
+        ));
+    }
+    if let Some(error) = page.storage_error {
+        out.push_str(&format!(
+            "<section class=\"alert\" role=\"alert\"><h2>The database cannot be written; \
+             polling is paused until it can, and what is stored is still served</h2><pre>{}</pre></section>\n",
             escape_html(error)
         ));
     }

@@ -18,10 +18,13 @@ async fn health(State(ctx): State<Context>) -> Result<Json<Value>, HttpError> {
     let configured = config.sources.len();
     let enabled = config.sources.iter().filter(|s| s.enabled).count();
     let rejected = ctx.live.rejected();
+    let unwritable = ctx.store.unwritable();
     Ok(Json(json!({
         // Still serving and polling on the config it had; the edit needs fixing.
-        "status": if rejected.is_some() { "degraded" } else { "ok" },
+        "status": if rejected.is_some() || unwritable.is_some() { "degraded" } else { "ok" },
         "config_error": rejected,
+        // Polling is paused until the database can be written again; serving goes on.
+        "storage_error": unwritable,
         "version": env!("CARGO_PKG_VERSION"),
         "sources": configured,
         "enabled_sources": enabled,

@@ -83,11 +83,13 @@ async fn status(
         .collect();
     publish::sort_rows(&mut rows, sort, reverse);
     let config_error = ctx.live.rejected();
+    let storage_error = ctx.store.unwritable();
     Ok(Html(publish::status(&StatusPage {
         title: &config.feed.title,
         now,
         totals: &totals,
         config_error: config_error.as_deref(),
+        storage_error: storage_error.as_deref(),
         per_day: &per_day,
         days: DAYS,
         sources: &rows,

@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -48,6 +47,20 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether the database could not be written at all: the disk is full, the file or its
+    /// folder is read-only, or the disk failed. Such errors concern every source, not one.
+    pub fn is_unwritable(&self) -> bool {
+        let StoreError::Query(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        // SQLite's primary result codes: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13,
+        // SQLITE_CANTOPEN 14 (the low byte of an extended code).
+        let code = e.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
+        matches!(code, 8 | 10 | 13 | 14)
+    }
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -61,6 +74,9 @@ pub struct Store {
     /// Counts the commits that changed what the feeds show, so that a rendered feed can be
     /// kept until it does (see [`Store::generation`]).
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Why the last attempt to record a poll could not write (disk full, read-only file),
+    /// until a later one succeeds.
+    unwritable: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -382,22 +398,44 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // Takes effect when the file is created; retention converts older files once.
-            .auto_vacuum(SqliteAutoVacuum::Incremental)
             // Rows cross from SQLite's thread in a bounded channel; with room for a whole
             // result (the story lookup's candidates), that thread never waits for a reader.
-            .row_buffer_size(256);
+            .row_buffer_size(256)
+            // Sorting and grouping in memory: reading never needs disk space, so the feeds and
+            // the status page are still served when the disk is full.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
+            // rollback then fails and leaves the connection counted as in a transaction, and
+            // every later transaction on it fails. Such a connection is closed, not reused.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| open_err(Box::new(e)))?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // One connection for both: the vacuum mode must be set where the first table is made.
+        let mut conn = pool.acquire().await?;
+        let fresh: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
+            .fetch_one(&mut *conn)
+            .await?;
+        if fresh == 0 {
+            // Free pages kept apart, for retention to give back (`PRAGMA incremental_vacuum`).
+            // Set here, once, on the empty file: as a connection setting it would be written
+            // on every connect, which fails when the disk is full.
+            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::migrate!("./migrations").run(&mut *conn).await?;
+        drop(conn);
         Ok(Store {
             pool,
             writer: Default::default(),
             dedup: Dedup::default(),
             generation: Default::default(),
+            unwritable: Default::default(),
         })
     }
 
@@ -475,9 +513,34 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
+    /// Why the database cannot be written (the disk is full, the file is read-only), if the
+    /// last attempt to record a poll failed for that reason.
+    pub fn unwritable(&self) -> Option<String> {
+        self.unwritable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Records one fetch of `source` — articles, validators, status, and when it is next due —
     /// in one transaction.
     pub async fn record(
+        &self,
+        source: &str,
+        attempt: Attempt<'_>,
+        next: Next<'_>,
+    ) -> Result<Counts, StoreError> {
+        let result = self.record_once(source, attempt, next).await;
+        let mut unwritable = self.unwritable.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(_) => *unwritable = None,
+            Err(e) if e.is_unwritable() => *unwritable = Some(e.to_string()),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn record_once(
         &self,
         source: &str,
         attempt: Attempt<'_>,

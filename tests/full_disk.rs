@@ -1,0 +1,163 @@
+//! A full disk under a running `feedmerge run`: the poll whose result cannot be written fails
+//! with a clear error, polling pauses, `/healthz` and `/status` say why, the stored feed is
+//! still served, and once space returns polling resumes by itself and stores what it missed.
+//!
+//! The database lives on a 4 MiB tmpfs, which needs `mount` (root). Without it the test says
+//! so and passes, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires it.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, Daemon, FeedServer, Resource, Setup};
+
+/// A tmpfs mounted at a path, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+async fn health(client: &reqwest::Client, port: u16) -> serde_json::Value {
+    match client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+    {
+        Ok(r) => serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+async fn wait_for(
+    client: &reqwest::Client,
+    port: u16,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let h = health(client, port).await;
+        if done(&h) || started.elapsed() > limit {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    // The partner answers late: the disk fills up while its fetch is under way.
+    let mut late = Resource::new(common::fixture("partner.atom"), "application/atom+xml");
+    late.delay = Duration::from_secs(4);
+    server.put("/partner.atom", late);
+    let port = free_port();
+    let setup = Setup::new(&format!(
+        "[feed]\nbase_url = \"http://127.0.0.1:{port}/\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+         [storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
+         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
+        server.url("/gt.rss"),
+        server.url("/partner.atom"),
+    ));
+    let Some(disk) = Tmpfs::mount(&setup.dir.path().join("db"), "4m") else {
+        assert!(
+            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
+            "FEEDMERGE_PRIVILEGED_TESTS is set but mount -t tmpfs failed"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let daemon = Daemon::start(&setup, "info");
+    let client = reqwest::Client::new();
+    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+        h["stories"] == 3
+    })
+    .await;
+    assert_eq!(h["stories"], 3, "{h}");
+
+    // Fill the disk.
+    let filler = disk.0.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let chunk = vec![0u8; 16 << 10];
+    while f.write_all(&chunk).is_ok() {}
+    drop(f);
+
+    // The partner's result cannot be written: polling pauses, serving goes on.
+    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+        h["status"] == "degraded"
+    })
+    .await;
+    if h["status"] != "degraded" {
+        daemon.signal("TERM");
+        let (_, log) = daemon.wait(Duration::from_secs(10));
+        panic!("not degraded: {h}\n{log}");
+    }
+    let error = h["storage_error"].as_str().unwrap_or_default();
+    assert!(error.contains("full"), "{error}");
+    assert_eq!(h["stories"], 3);
+    let feed = client
+        .get(format!("http://127.0.0.1:{port}/feed.atom"))
+        .send()
+        .await
+        .expect("feed");
+    if feed.status() != 200 {
+        daemon.signal("TERM");
+        let (_, log) = daemon.wait(Duration::from_secs(10));
+        panic!("the feed is not served: {}\n{log}", feed.status());
+    }
+    let feed = atom_syndication::Feed::read_from(&feed.bytes().await.expect("body")[..])
+        .expect("valid Atom");
+    assert_eq!(feed.entries().len(), 3);
+    let status = client
+        .get(format!("http://127.0.0.1:{port}/status"))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("body");
+    if !status.contains("The database cannot be written") {
+        daemon.signal("TERM");
+        let (_, log) = daemon.wait(Duration::from_secs(10));
+        panic!("{status}\n{log}");
+    }
+
+    // Space returns: polling resumes by itself and stores what it missed.
+    std::fs::remove_file(&filler).expect("free space");
+    let h = wait_for(&client, port, Duration::from_secs(30), |h| {
+        h["status"] == "ok" && h["stories"] == 4
+    })
+    .await;
+    if h["status"] != "ok" || h["stories"] != 4 {
+        daemon.signal("TERM");
+        let (_, log) = daemon.wait(Duration::from_secs(10));
+        panic!("no recovery: {h}\n{log}");
+    }
+    assert!(server.seen("/partner.atom").len() >= 2, "fetched again");
+
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("polling paused"), "{log}");
+    assert!(log.contains("polling resumed"), "{log}");
+    setup.assert_intact().await;
+}
