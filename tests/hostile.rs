@@ -305,3 +305,87 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
     atom_syndication::Feed::read_from(atom.as_bytes()).expect("well-formed Atom");
     setup.assert_intact().await;
 }
+
+/// A server on 127.0.0.1 that answers every request with a chunked 200 and then `body`
+/// forever: `fast` writes 64 KiB chunks as fast as it can (an endless body); otherwise one
+/// byte every two seconds (a server that trickles).
+async fn endless(fast: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let opening = b"<rss version=\"2.0\"><channel><title>";
+                let _ = socket
+                    .write_all(format!("{:x}\r\n", opening.len()).as_bytes())
+                    .await;
+                let _ = socket.write_all(opening).await;
+                let _ = socket.write_all(b"\r\n").await;
+                let chunk = if fast {
+                    vec![b'x'; 64 << 10]
+                } else {
+                    vec![b'x']
+                };
+                loop {
+                    let frame = [
+                        format!("{:x}\r\n", chunk.len()).into_bytes(),
+                        chunk.clone(),
+                        b"\r\n".to_vec(),
+                    ]
+                    .concat();
+                    if socket.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                    if !fast {
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/feed.rss")
+}
+
+// Two workers: the test blocks one waiting for `feedmerge fetch`; the servers run on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_and_a_trickling_server_are_cut_off_and_the_others_polled() {
+    let server = FeedServer::start();
+    server.put_fixture("/good.rss", "globaltimes.rss", "application/rss+xml");
+    let toml = format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\ntimeout = \"3s\"\nmax_body = \"1MiB\"\n\
+         [[sources]]\nname = \"Endless\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Trickle\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Good\"\nurl = \"{}\"\n",
+        endless(true).await,
+        endless(false).await,
+        server.url("/good.rss")
+    );
+    let setup = Setup::new(&toml);
+    let started = std::time::Instant::now();
+    let out = setup.feedmerge(&["fetch"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = stdout(&out);
+    assert!(
+        line(&out, "Endless").contains(
+            "error: the feed is larger than 1048576 bytes; raise [poll].max_body if it is legitimate"
+        ),
+        "{out}"
+    );
+    assert!(
+        line(&out, "Trickle").contains("error: no complete answer within 3s"),
+        "{out}"
+    );
+    assert!(line(&out, "Good").contains("3 new"), "{out}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+}
