@@ -235,10 +235,10 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// text is UTF-8 now, whatever it said), the `<rss>` root is made readable
 /// ([`fix_rss_root`]) and Atom 0.3 is upgraded to 1.0 ([`upgrade_atom03`]).
 pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
-    let (encoding, bom_len) = Encoding::for_bom(body)
-        .or_else(|| declared_encoding(body).map(|e| (e, 0)))
-        .or_else(|| http_charset(content_type).map(|e| (e, 0)))
-        .unwrap_or((UTF_8, 0));
+    let (encoding, bom_len) = Encoding::for_bom(body).unwrap_or_else(|| {
+        let named = declared_encoding(body).or_else(|| http_charset(content_type));
+        (checked(body, named), 0)
+    });
     let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
     let mut text: String = text.chars().filter(|&c| !xml_forbidden(c)).collect();
     if let Some((start, end)) = xml_declaration(&text) {
@@ -250,6 +250,35 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
     fix_rss_root(&mut text);
     upgrade_atom03(&mut text);
     text
+}
+
+/// The encoding to read `body` in, given the one its declaration or HTTP header names, if any.
+///
+/// Outlets get this wrong both ways: a GBK or windows-1251 feed declared as UTF-8, and a feed
+/// converted to UTF-8 that still declares the legacy encoding it used to be in. Non-ASCII text
+/// that is valid UTF-8 is UTF-8, whatever is named (legacy text is practically never valid
+/// UTF-8 by chance). Text named UTF-8, or nothing, whose non-ASCII bytes are mostly not valid
+/// UTF-8 is in some legacy encoding, which `chardetng` (Firefox's detector) guesses. A few
+/// stray bytes in UTF-8 text stay what they are: replacement characters.
+fn checked(body: &[u8], named: Option<&'static Encoding>) -> &'static Encoding {
+    let (mut rest, mut invalid, non_ascii) =
+        (body, 0usize, body.iter().filter(|b| !b.is_ascii()).count());
+    while let Err(e) = std::str::from_utf8(rest) {
+        invalid += 1;
+        let skip = e.valid_up_to() + e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+        rest = &rest[skip..];
+    }
+    match named {
+        _ if invalid == 0 && non_ascii > 0 => UTF_8,
+        Some(e) if e != UTF_8 => e,
+        _ if invalid * 20 <= non_ascii => UTF_8,
+        _ => {
+            let mut detector =
+                chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+            detector.feed(body, true);
+            detector.guess(None, chardetng::Utf8Detection::Deny)
+        }
+    }
 }
 
 /// Removes every `<?xml ...?>` declaration left in `text` (not `<?xml-stylesheet ...?>`).
