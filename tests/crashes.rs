@@ -25,28 +25,17 @@ fn every_input_that_ever_crashed_is_handled() {
             Err(ParseError::Crashed(e)) => panic!("{}: the parser crashed: {e}", path.display()),
             Err(_) => continue,
         };
-        let now = Utc::now();
         let stories: Vec<Story> = feed
             .articles
             .into_iter()
-            .map(|a| Story {
-                entry_id: "https://merged.example/entries/1".into(),
-                title: a.title,
-                link: a.link.clone(),
-                summary: a.summary,
-                content: a.content,
-                authors: a.authors,
-                categories: a.categories,
-                published: a.published.unwrap_or(now),
-                updated: a.updated.unwrap_or(now),
-                source: Outlet {
+            .map(|a| {
+                let outlet = Outlet {
                     name: "Outlet".into(),
                     feed_url: base.to_string(),
                     site_url: None,
-                    link: a.link,
-                },
-                also: Vec::new(),
-                changed: now,
+                    link: a.link.clone(),
+                };
+                Story::of_article(a, "https://merged.example/entries/1", outlet, Utc::now())
             })
             .collect();
         let meta = FeedMeta {

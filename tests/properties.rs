@@ -55,27 +55,16 @@ fn cdata(text: &str) -> String {
 }
 
 fn story(a: Article) -> Story {
-    let now = Utc::now();
     let outlet = |name: &str, link: Option<String>| Outlet {
         name: name.to_owned(),
         feed_url: base().to_string(),
         site_url: Some("https://example.com/".into()),
         link,
     };
-    Story {
-        entry_id: "https://merged.example/entries/1".into(),
-        title: a.title,
-        link: a.link.clone(),
-        summary: a.summary,
-        content: a.content,
-        authors: a.authors,
-        categories: a.categories,
-        published: a.published.unwrap_or(now),
-        updated: a.updated.unwrap_or(now),
-        source: outlet("Outlet \"A\" <b>", a.link),
-        also: vec![outlet("Outlet & B", None)],
-        changed: now,
-    }
+    let first = outlet("Outlet \"A\" <b>", a.link.clone());
+    let mut story = Story::of_article(a, "https://merged.example/entries/1", first, Utc::now());
+    story.also.push(outlet("Outlet & B", None));
+    story
 }
 
 fn assert_safe(format: Format, out: &str) {

@@ -25,29 +25,23 @@ fuzz_target!(|data: &[u8]| {
     let Ok(feed) = feedmerge::parse::parse_feed(body, content_type, &base) else {
         return;
     };
-    let now = chrono::Utc::now();
     let stories: Vec<Story> = feed
         .articles
         .into_iter()
         .take(20)
-        .map(|a| Story {
-            entry_id: "https://merged.example/entries/1".into(),
-            title: a.title,
-            link: a.link.clone(),
-            summary: a.summary,
-            content: a.content,
-            authors: a.authors,
-            categories: a.categories,
-            published: a.published.unwrap_or(now),
-            updated: a.updated.unwrap_or(now),
-            source: Outlet {
+        .map(|a| {
+            let outlet = Outlet {
                 name: "Outlet".into(),
                 feed_url: base.to_string(),
                 site_url: feed.site_url.clone(),
-                link: a.link,
-            },
-            also: Vec::new(),
-            changed: now,
+                link: a.link.clone(),
+            };
+            Story::of_article(
+                a,
+                "https://merged.example/entries/1",
+                outlet,
+                chrono::Utc::now(),
+            )
         })
         .collect();
     let Ok(site) = url::Url::parse("https://merged.example/") else {

@@ -24,6 +24,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::config::{Dedup, Source};
 use crate::dedup::{Fingerprint, Keyed, Sketch};
 use crate::fetch::Validators;
+use crate::parse::Article;
 
 mod retention;
 pub use retention::{Removed, Retention};
@@ -209,6 +210,33 @@ pub struct Story {
     /// The last time anything published about the story changed: its text, or an outlet
     /// joining. What `Last-Modified` is made of.
     pub changed: DateTime<Utc>,
+}
+
+impl Story {
+    /// The story a single article would make, before it is stored: its text, credited to
+    /// `outlet`, dated by the article (or `now`), under `entry_id`. What a feed looks like
+    /// republished as it is (previews, tests, fuzzing).
+    pub fn of_article(
+        article: Article,
+        entry_id: &str,
+        outlet: Outlet,
+        now: DateTime<Utc>,
+    ) -> Story {
+        Story {
+            entry_id: entry_id.to_owned(),
+            title: article.title,
+            link: article.link,
+            summary: article.summary,
+            content: article.content,
+            authors: article.authors,
+            categories: article.categories,
+            published: article.published.unwrap_or(now),
+            updated: article.updated.unwrap_or(now),
+            source: outlet,
+            also: Vec::new(),
+            changed: now,
+        }
+    }
 }
 
 /// Counts for `/healthz`.
