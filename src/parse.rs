@@ -258,9 +258,11 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
 /// converted to UTF-8 that still declares the legacy encoding it used to be in. Non-ASCII text
 /// that is valid UTF-8 is UTF-8, whatever is named (legacy text is practically never valid
 /// UTF-8 by chance). Text named UTF-8, or nothing, whose non-ASCII bytes are mostly not valid
-/// UTF-8 is in some legacy encoding, which `chardetng` (Firefox's detector) guesses. A few
-/// stray bytes in UTF-8 text stay what they are: replacement characters.
+/// UTF-8 is in some legacy encoding, which `chardetng` (Firefox's detector) guesses, given
+/// enough of it. A few stray bytes in UTF-8 text stay what they are: replacement characters.
 fn checked(body: &[u8], named: Option<&'static Encoding>) -> &'static Encoding {
+    // Non-ASCII bytes needed before an encoding is guessed rather than assumed.
+    const MIN_EVIDENCE: usize = 32;
     let (mut rest, mut invalid, non_ascii) =
         (body, 0usize, body.iter().filter(|b| !b.is_ascii()).count());
     while let Err(e) = std::str::from_utf8(rest) {
@@ -271,7 +273,8 @@ fn checked(body: &[u8], named: Option<&'static Encoding>) -> &'static Encoding {
     match named {
         _ if invalid == 0 && non_ascii > 0 => UTF_8,
         Some(e) if e != UTF_8 => e,
-        _ if invalid * 20 <= non_ascii => UTF_8,
+        // Too little to guess from, or mostly valid: UTF-8, with replacement characters.
+        _ if non_ascii < MIN_EVIDENCE || invalid * 20 <= non_ascii => UTF_8,
         _ => {
             let mut detector =
                 chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);

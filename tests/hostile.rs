@@ -209,6 +209,15 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
     let setup = Setup::new(&toml);
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
+    // Memory stays bounded: bodies are capped at [poll].max_body (16 MiB) each, at most
+    // [poll].concurrency (16) at once, and a feed's parsed form is of the order of its body.
+    // The largest child of this test binary is this fetch.
+    // SAFETY: rusage is plain data that getrusage fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let peak_mib = usage.ru_maxrss / 1024;
+    eprintln!("peak RSS of feedmerge fetch on the hostile feeds: {peak_mib} MiB");
+    assert!(peak_mib < 1024, "{peak_mib} MiB");
     let out = stdout(&out);
     let outcome = |name: &str| line(&out, &format!("{name:<28}")).to_owned();
     for (name, expected) in [

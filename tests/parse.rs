@@ -328,3 +328,19 @@ fn feeds_that_name_the_wrong_encoding_are_read_in_the_right_one() {
     stray.insert(at, 0xff);
     assert_eq!(read(&stray, None), format!("\u{fffd}{russian}"));
 }
+
+#[test]
+fn a_byte_order_mark_decides_the_encoding() {
+    let doc = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>T</title><item><title>Україна – переговори</title><guid>1</guid></item></channel></rss>";
+    // UTF-8 with a BOM, whatever the declaration says.
+    let utf8 = [&[0xef, 0xbb, 0xbf][..], doc.as_bytes()].concat();
+    let feed = parse_feed(&utf8, Some("text/xml; charset=iso-8859-1"), &url()).expect("utf-8");
+    assert_eq!(feed.articles[0].title, "Україна – переговори");
+    // UTF-16 little-endian with a BOM.
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(doc.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let feed = parse_feed(&utf16, None, &url()).expect("utf-16");
+    assert_eq!(feed.articles[0].title, "Україна – переговори");
+}
