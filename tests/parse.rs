@@ -131,14 +131,10 @@ fn charset_only_in_the_http_header_is_used() {
     )
     .unwrap();
     assert_eq!(feed.articles[0].title, "ZAŻÓŁĆ GĘSLĄ JAŹŃ");
-    // Without the header the bytes are not UTF-8, so their encoding is guessed: a
-    // central European one, and no replacement characters.
+    // Without the header, these few non-ASCII bytes are too little to guess an encoding
+    // from: read as UTF-8, with replacement characters, not an error.
     let feed = parse_feed(without_declaration, Some("text/xml"), &url).unwrap();
-    let title = &feed.articles[0].title;
-    assert!(
-        title.starts_with("ZA") && !title.contains('\u{fffd}'),
-        "{title}"
-    );
+    assert!(feed.articles[0].title.contains('\u{fffd}'));
 }
 
 #[test]
