@@ -64,7 +64,8 @@ impl Live {
 pub async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
     let path = live.current().path.clone();
     let mut seen = stamp(&path);
-    let mut applied = std::fs::read_to_string(&path).unwrap_or_default();
+    // The text of the config in force (as far as the file is concerned).
+    let mut running = std::fs::read_to_string(&path).unwrap_or_default();
     let mut hangup = hangups();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -89,24 +90,28 @@ pub async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
                 continue;
             }
         };
-        if text == applied && !forced {
+        if text == running && !forced {
+            // Back to the config in force (a refused edit undone): nothing is wrong now.
+            live.set_rejected(None);
             continue;
         }
-        apply(&live, &store, &path, &text).await;
-        applied = text;
+        if apply(&live, &store, &path, &text).await {
+            running = text;
+        }
     }
 }
 
 /// Validates `text` and, if it holds, makes it the running config: registers new sources,
-/// removes (or keeps the articles of) dropped ones, and wakes the engine and server.
-async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) {
+/// removes (or keeps the articles of) dropped ones, and wakes the engine and server. Returns
+/// whether it was applied.
+async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -> bool {
     let new = match Config::parse(path, text) {
         Ok(config) => config,
         Err(e) => {
             let error = e.to_string();
             tracing::error!(%error, "config not reloaded; the running config stays");
             live.set_rejected(Some(error));
-            return;
+            return false;
         }
     };
     let old = live.current();
@@ -137,7 +142,7 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) {
         let error = format!("cannot register the new sources: {e}");
         tracing::error!(%error, "config not reloaded; the running config stays");
         live.set_rejected(Some(error));
-        return;
+        return false;
     }
     let named = |c: &Config, name: &str| c.sources.iter().any(|s| s.name == name);
     let added: Vec<&str> = new
@@ -168,6 +173,7 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) {
     );
     live.set_rejected(None);
     live.config.send_replace(Arc::new(new));
+    true
 }
 
 /// What changes when the file is edited or replaced.

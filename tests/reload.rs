@@ -175,7 +175,19 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
     );
     assert_eq!(feed_links(&client, port).await.len(), 4);
 
-    // Fix it by removing Global Times: its articles are purged (on_remove = "purge"); the
+    // Undo the edit: the file holds the config in force again, and nothing is wrong.
+    std::fs::write(
+        &setup.config,
+        config(port, &[gt.clone(), partner.clone()], "").replace(
+            "name = \"Global Times\"\n",
+            "name = \"Global Times\"\nschedule = \"*/15 * * * *\"\n",
+        ),
+    )
+    .expect("edit");
+    let (health, _) = health_until(&client, port, |h| h["status"] == "ok").await;
+    assert!(health["config_error"].is_null(), "{health}");
+
+    // Now remove Global Times: its articles are purged (on_remove = "purge"); the
     // story both carried stays, now under the partner's headline and link.
     std::fs::write(
         &setup.config,
