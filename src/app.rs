@@ -79,7 +79,14 @@ impl App {
         let store = Store::open(&config.storage.database)
             .await?
             .with_dedup(config.dedup.clone());
-        store.sync_sources(&config.sources).await?;
+        match store.sync_sources(&config.sources).await {
+            // A database that cannot be written (a read-only file, a full disk) is still
+            // served; polling waits until it can be written (see `Poller::run`).
+            Err(e) if e.is_unwritable() => {
+                tracing::error!(error = %e, "the database cannot be written; serving what it holds")
+            }
+            other => other?,
+        }
         let fetcher = Fetcher::new(
             &config.poll.user_agent,
             config.poll.timeout,

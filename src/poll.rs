@@ -259,6 +259,7 @@ impl Poller {
         // The store registers every configured source when it opens.
         let Some(state) = state else {
             report.outcome = Outcome::Failed("not registered in the database".into());
+            log(&report);
             return report;
         };
         let url = state
@@ -513,13 +514,16 @@ impl Poller {
         self.timetable(&mut due, None, &config).await;
         let (done_tx, mut done) = mpsc::unbounded_channel::<PollReport>();
         let mut in_flight: HashSet<String> = HashSet::new();
-        let mut paused = false;
+        // While the database cannot be written: until when polling waits (see `unwritable`).
+        let mut paused: Option<DateTime<Utc>> = None;
         let mut cycles = tokio::task::JoinSet::new();
         loop {
+            paused = self.unwritable(paused).await;
             let now = Utc::now();
             let ready: Vec<Arc<Source>> = due
                 .values()
                 .filter(|(s, at)| *at <= now && !in_flight.contains(&s.name))
+                .filter(|_| paused.is_none())
                 .map(|(s, _)| s.clone())
                 .collect();
             if !ready.is_empty() {
@@ -531,6 +535,10 @@ impl Poller {
                 .filter(|(s, _)| !in_flight.contains(&s.name))
                 .map(|(_, at)| *at)
                 .min();
+            let wake = match (wake, paused) {
+                (Some(at), Some(until)) => Some(at.max(until)),
+                (at, until) => at.or(until),
+            };
             let sleep = wake.map_or(Duration::from_secs(3600), |at| {
                 (at - now).to_std().unwrap_or_default()
             });
@@ -547,7 +555,6 @@ impl Poller {
                         }
                         report = done.try_recv().ok();
                     }
-                    paused = self.pause_if_unwritable(&mut due, paused);
                 }
                 Ok(()) = changes.changed() => {
                     let new = changes.borrow_and_update().clone();
@@ -619,33 +626,37 @@ impl Poller {
     }
 
     /// While the database cannot be written (a full disk, a read-only file), polling is
-    /// pointless: every result would be lost. Then every source waits [`STORAGE_PAUSE`] (the
-    /// one that failed included, so it is fetched again), the HTTP server goes on serving what
-    /// is stored, and polling resumes by itself once a write succeeds. Returns whether polling
-    /// is paused now; says so in the log when that changes.
-    fn pause_if_unwritable(
-        &self,
-        due: &mut HashMap<String, (Arc<Source>, DateTime<Utc>)>,
-        was_paused: bool,
-    ) -> bool {
-        let Some(error) = self.store.unwritable() else {
-            if was_paused {
-                tracing::info!("the database can be written again; polling resumed");
+    /// pointless: every result would be lost, and every outlet asked again for nothing. So
+    /// polling stops, the HTTP server goes on serving what is stored, and every
+    /// [`STORAGE_PAUSE`] one small write tests the database; when it succeeds, polling resumes
+    /// where it was (a poll whose result was lost is due at once). Given the pause so far,
+    /// returns the pause from now on; says so in the log when that changes.
+    async fn unwritable(&self, paused: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let now = Utc::now();
+        let again = now + chrono::Duration::from_std(STORAGE_PAUSE).unwrap_or_default();
+        match paused {
+            Some(until) if until > now => Some(until),
+            Some(_) => match self.store.probe_write().await {
+                Ok(()) => {
+                    tracing::info!("the database can be written again; polling resumed");
+                    // Sources added while it could not be written are registered now.
+                    if let Err(e) = self.store.sync_sources(&self.live.current().sources).await {
+                        tracing::error!(error = %e, "cannot register the sources");
+                    }
+                    None
+                }
+                Err(_) => Some(again),
+            },
+            None => {
+                let error = self.store.unwritable()?;
+                tracing::error!(
+                    %error,
+                    retry_in_seconds = STORAGE_PAUSE.as_secs(),
+                    "the database cannot be written; polling paused, serving goes on"
+                );
+                Some(again)
             }
-            return false;
-        };
-        let until = Utc::now() + chrono::Duration::from_std(STORAGE_PAUSE).unwrap_or_default();
-        for (_, at) in due.values_mut() {
-            *at = (*at).max(until);
         }
-        if !was_paused {
-            tracing::error!(
-                %error,
-                retry_in_seconds = STORAGE_PAUSE.as_secs(),
-                "the database cannot be written; polling paused, serving goes on"
-            );
-        }
-        true
     }
 
     /// Polls a batch of sources that fell due together, reporting each as it finishes and the

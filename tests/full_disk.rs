@@ -1,9 +1,13 @@
-//! A full disk under a running `feedmerge run`: the poll whose result cannot be written fails
-//! with a clear error, polling pauses, `/healthz` and `/status` say why, the stored feed is
-//! still served, and once space returns polling resumes by itself and stores what it missed.
+//! A database that cannot be written, under `feedmerge run`:
+//! - a full disk: the poll whose result cannot be written fails with a clear error, polling
+//!   pauses, `/healthz` and `/status` say why, the stored feed is still served, and once
+//!   space returns polling resumes by itself and stores what it missed;
+//! - a read-only database file: the daemon starts, says so, serves what the file holds and
+//!   polls nothing, and once the file is writable again it resumes by itself.
 //!
-//! The database lives on a 4 MiB tmpfs, which needs `mount` (root). Without it the test says
-//! so and passes, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires it.
+//! The first needs a 4 MiB tmpfs (`mount`, root); the second runs the daemon as `nobody`
+//! (`setpriv`, root), since root writes to read-only files. Without root the tests say so
+//! and pass, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires them.
 
 mod common;
 
@@ -160,4 +164,108 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     assert!(log.contains("polling paused"), "{log}");
     assert!(log.contains("polling resumed"), "{log}");
     setup.assert_intact().await;
+}
+
+#[tokio::test]
+async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable() {
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    let port = free_port();
+    let config = |sources: &[(&str, String)]| {
+        let mut toml = format!(
+            "[feed]\nbase_url = \"http://127.0.0.1:{port}/\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n"
+        );
+        for (name, url) in sources {
+            toml.push_str(&format!(
+                "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+            ));
+        }
+        toml
+    };
+    let gt = ("Global Times", server.url("/gt.rss"));
+    let setup = Setup::new(&config(std::slice::from_ref(&gt)));
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    // A second source, never polled: it would be due at once.
+    std::fs::write(
+        &setup.config,
+        config(&[gt, ("Partner Wire", server.url("/partner.atom"))]),
+    )
+    .expect("config");
+    let nobody = |args: &[&str]| {
+        Command::new("chown")
+            .args(args)
+            .arg(setup.dir.path())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let db = setup.database();
+    let set_mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    let can_switch = Command::new("setpriv").arg("--version").output().is_ok();
+    if !can_switch || !nobody(&["-R", "nobody"]) {
+        assert!(
+            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
+            "FEEDMERGE_PRIVILEGED_TESTS is set but chown or setpriv failed"
+        );
+        eprintln!("SKIPPED: cannot run the daemon as another user here (needs root)");
+        return;
+    }
+    set_mode(0o444);
+    let child = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("RUST_LOG", "info")
+        .env_remove("FEEDMERGE_LISTEN")
+        .env_remove("FEEDMERGE_DATABASE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start feedmerge as nobody");
+    let daemon = Daemon(child);
+    let client = reqwest::Client::new();
+    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+        h["status"] == "degraded"
+    })
+    .await;
+    if h["status"] != "degraded" {
+        daemon.signal("TERM");
+        let (_, log) = daemon.wait(Duration::from_secs(10));
+        panic!("not degraded: {h}\n{log}");
+    }
+    let error = h["storage_error"].as_str().unwrap_or_default();
+    assert!(error.contains("readonly"), "{error}");
+    assert_eq!(h["stories"], 3, "what the file holds is served: {h}");
+    let feed = client
+        .get(format!("http://127.0.0.1:{port}/feed.atom"))
+        .send()
+        .await
+        .expect("feed");
+    assert_eq!(feed.status(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        server.seen("/partner.atom").is_empty(),
+        "nothing is polled while nothing can be stored"
+    );
+
+    // Writable again: polling resumes by itself.
+    set_mode(0o644);
+    let h = wait_for(&client, port, Duration::from_secs(40), |h| {
+        h["status"] == "ok" && h["stories"] == 4
+    })
+    .await;
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert_eq!(
+        (&h["status"], &h["stories"]),
+        (&"ok".into(), &4.into()),
+        "{h}\n{log}"
+    );
+    assert!(status.success(), "{log}");
+    assert!(log.contains("polling resumed"), "{log}");
 }

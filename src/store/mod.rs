@@ -78,6 +78,9 @@ pub struct Store {
     /// Why the last attempt to record a poll could not write (disk full, read-only file),
     /// until a later one succeeds.
     unwritable: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// When a write last succeeded after the database could not be written: connections
+    /// opened before then are not reused.
+    writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -432,13 +435,22 @@ impl Store {
             // Sorting and grouping in memory: reading never needs disk space, so the feeds and
             // the status page are still served when the disk is full.
             .pragma("temp_store", "memory");
+        let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
+            Default::default();
+        let hook_writable_since = writable_since.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
             // rollback then fails and leaves the connection counted as in a transaction, and
             // every later transaction on it fails. Such a connection is closed, not reused.
-            .before_acquire(|conn, _| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            // Likewise a connection opened before the database became writable again: one
+            // opened on a read-only file stays read-only.
+            .before_acquire(move |conn, meta| {
+                let stale = hook_writable_since
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some_and(|since| meta.age > since.elapsed());
+                Box::pin(async move { Ok(!stale && !sqlx::Connection::is_in_transaction(conn)) })
             })
             .connect_with(options)
             .await
@@ -464,6 +476,7 @@ impl Store {
             dedup: Dedup::default(),
             generation: Default::default(),
             unwritable: Default::default(),
+            writable_since,
         })
     }
 
@@ -481,6 +494,12 @@ impl Store {
     /// Makes sure every configured source has a row, and that a changed URL forgets the old
     /// URL's validators.
     pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let result = self.sync_sources_once(sources).await;
+        self.note_write(&result);
+        result
+    }
+
+    async fn sync_sources_once(&self, sources: &[Source]) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for s in sources {
@@ -559,12 +578,47 @@ impl Store {
         next: Next<'_>,
     ) -> Result<Counts, StoreError> {
         let result = self.record_once(source, attempt, next).await;
+        self.note_write(&result);
+        result
+    }
+
+    /// Remembers whether a write succeeded, or failed because nothing can be written.
+    fn note_write<T>(&self, result: &Result<T, StoreError>) {
         let mut unwritable = self.unwritable.lock().unwrap_or_else(|e| e.into_inner());
-        match &result {
+        match result {
             Ok(_) => *unwritable = None,
             Err(e) if e.is_unwritable() => *unwritable = Some(e.to_string()),
             Err(_) => {}
         }
+    }
+
+    /// Tests with one small write (a source row rewritten as it is) whether the database can
+    /// be written again.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        let result: Result<(), StoreError> = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+            sqlx::query("UPDATE sources SET id = id WHERE id = (SELECT MIN(id) FROM sources)")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match &result {
+            // A connection opened while the file was read-only stays read-only: replaced,
+            // so that the next probe tries a fresh one.
+            Err(e) if e.is_unwritable() => conn.close_on_drop(),
+            Err(_) => {}
+            Ok(()) => {
+                *self
+                    .writable_since
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+            }
+        }
+        self.note_write(&result);
         result
     }
 
