@@ -111,9 +111,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     })
     .await;
     if h["status"] != "degraded" {
-        daemon.signal("TERM");
-        let (_, log) = daemon.wait(Duration::from_secs(10));
-        panic!("not degraded: {h}\n{log}");
+        daemon.fail(&format!("not degraded: {h}"));
     }
     let error = h["storage_error"].as_str().unwrap_or_default();
     assert!(error.contains("full"), "{error}");
@@ -124,9 +122,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
         .await
         .expect("feed");
     if feed.status() != 200 {
-        daemon.signal("TERM");
-        let (_, log) = daemon.wait(Duration::from_secs(10));
-        panic!("the feed is not served: {}\n{log}", feed.status());
+        daemon.fail(&format!("the feed is not served: {}", feed.status()));
     }
     let feed = atom_syndication::Feed::read_from(&feed.bytes().await.expect("body")[..])
         .expect("valid Atom");
@@ -140,9 +136,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
         .await
         .expect("body");
     if !status.contains("The database cannot be written") {
-        daemon.signal("TERM");
-        let (_, log) = daemon.wait(Duration::from_secs(10));
-        panic!("{status}\n{log}");
+        daemon.fail(&status);
     }
 
     // Space returns: polling resumes by itself and stores what it missed.
@@ -152,9 +146,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     })
     .await;
     if h["status"] != "ok" || h["stories"] != 4 {
-        daemon.signal("TERM");
-        let (_, log) = daemon.wait(Duration::from_secs(10));
-        panic!("no recovery: {h}\n{log}");
+        daemon.fail(&format!("no recovery: {h}"));
     }
     assert!(server.seen("/partner.atom").len() >= 2, "fetched again");
 
@@ -234,9 +226,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     })
     .await;
     if h["status"] != "degraded" {
-        daemon.signal("TERM");
-        let (_, log) = daemon.wait(Duration::from_secs(10));
-        panic!("not degraded: {h}\n{log}");
+        daemon.fail(&format!("not degraded: {h}"));
     }
     let error = h["storage_error"].as_str().unwrap_or_default();
     assert!(error.contains("readonly"), "{error}");

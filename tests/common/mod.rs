@@ -317,6 +317,13 @@ impl Daemon {
         assert!(status.success());
     }
 
+    /// Stops the daemon and fails the test with `why` and everything the daemon logged.
+    pub fn fail(self, why: &str) -> ! {
+        self.signal("TERM");
+        let (_, log) = self.wait(std::time::Duration::from_secs(10));
+        panic!("{why}\n{log}");
+    }
+
     /// Waits for the process to exit, failing the test after `limit`; returns its status and
     /// what it logged.
     pub fn wait(mut self, limit: std::time::Duration) -> (std::process::ExitStatus, String) {
