@@ -1,5 +1,5 @@
-//! `kill -9` at random moments while feedmerge ingests, 50 times, against a world of feeds that
-//! changes between runs; then one clean run. The database must pass SQLite's integrity and
+//! `kill -9` of `feedmerge run` at random moments while it ingests, 50 times, against a world
+//! of feeds that changes between runs; then one clean run. The database must pass SQLite's integrity and
 //! foreign-key checks, hold every entry the feeds ever listed exactly once, and every source's
 //! state must be whole: its last fetch recorded with the validators of what it stored.
 
@@ -51,15 +51,23 @@ fn delays() -> impl Iterator<Item = Duration> {
 #[tokio::test]
 async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     let server = FeedServer::start();
-    let mut toml =
-        String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nper_host = 4\n");
-    for s in 0..SOURCES {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"Outlet {s}\"\nurl = \"{}\"\n",
-            server.url(&format!("/{s}.rss"))
-        ));
-    }
-    let setup = Setup::new(&toml);
+    let port = common::free_port();
+    // Each round's config gives every feed a new query string: a new URL is a new feed to
+    // the daemon, due at once, so every start ingests (the server ignores the query).
+    let config = |round: usize| {
+        let mut toml = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndatabase = \"db/feedmerge.db\"\n\
+             [poll]\nper_host = 4\nschedule = \"0 0 1 1 *\"\n"
+        );
+        for s in 0..SOURCES {
+            toml.push_str(&format!(
+                "[[sources]]\nname = \"Outlet {s}\"\nurl = \"{}?round={round}\"\n",
+                server.url(&format!("/{s}.rss"))
+            ));
+        }
+        toml
+    };
+    let setup = Setup::new(&config(0));
     let mut killed_mid_run = 0;
     for (round, delay) in (1..=ROUNDS).zip(delays()) {
         for s in 0..SOURCES {
@@ -68,10 +76,15 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
                 Resource::new(feed(s, round), "application/rss+xml"),
             );
         }
+        std::fs::write(&setup.config, config(round)).expect("config");
+        // The daemon, as a service manager runs it; killed as the kernel's OOM killer or a
+        // power cut would.
         let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-            .args(["fetch", "-c"])
+            .args(["run", "-c"])
             .arg(&setup.config)
             .env("RUST_LOG", "off")
+            .env_remove("FEEDMERGE_LISTEN")
+            .env_remove("FEEDMERGE_DATABASE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -87,6 +100,17 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     assert!(
         killed_mid_run >= ROUNDS * 3 / 4,
         "{killed_mid_run} of {ROUNDS} kills mid-run"
+    );
+
+    // The killed daemons did ingest: the kills landed among real writes.
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+        .fetch_one(&setup.db().await)
+        .await
+        .expect("count");
+    assert!(before > 0, "nothing was stored before the kills");
+    eprintln!(
+        "{before} of {} entries stored by the killed daemons",
+        SOURCES * ROUNDS * NEW_PER_ROUND
     );
 
     let clean = setup.feedmerge(&["fetch"]);
