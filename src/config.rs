@@ -175,6 +175,19 @@ pub struct Source {
     pub allow_private: bool,
 }
 
+/// Every category some source is filed under, once (categories match case-insensitively; the
+/// first spelling is kept), sorted: the category feeds that exist.
+pub fn categories(sources: &[Source]) -> Vec<&str> {
+    let mut all: Vec<&str> = Vec::new();
+    for c in sources.iter().flat_map(|s| &s.categories) {
+        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(c)) {
+            all.push(c);
+        }
+    }
+    all.sort_by_key(|c| c.to_lowercase());
+    all
+}
+
 impl Config {
     /// The schedule a source is polled on: its own, or the global default.
     pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a CronSchedule {

@@ -381,7 +381,7 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 /// What kind of non-public address `ip` is, or `None` for a public one.
-pub fn kind(ip: IpAddr) -> Option<&'static str> {
+fn kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

@@ -13,9 +13,9 @@ mod common;
 
 use std::io::Write;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, Daemon, FeedServer, Resource, Setup};
+use common::{free_port, health_until, text, Daemon, FeedServer, Resource, Setup};
 
 /// A tmpfs mounted at a path, unmounted when dropped.
 struct Tmpfs(std::path::PathBuf);
@@ -35,33 +35,6 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-async fn health(client: &reqwest::Client, port: u16) -> serde_json::Value {
-    match client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-    {
-        Ok(r) => serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    }
-}
-
-async fn wait_for(
-    client: &reqwest::Client,
-    port: u16,
-    limit: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let h = health(client, port).await;
-        if done(&h) || started.elapsed() > limit {
-            return h;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -92,7 +65,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     };
     let daemon = Daemon::start(&setup, "info");
     let client = reqwest::Client::new();
-    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+    let h = health_until(&client, port, Duration::from_secs(10), |h| {
         h["stories"] == 3
     })
     .await;
@@ -106,7 +79,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     drop(f);
 
     // The partner's result cannot be written: polling pauses, serving goes on.
-    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+    let h = health_until(&client, port, Duration::from_secs(10), |h| {
         h["status"] == "degraded"
     })
     .await;
@@ -127,21 +100,14 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     let feed = atom_syndication::Feed::read_from(&feed.bytes().await.expect("body")[..])
         .expect("valid Atom");
     assert_eq!(feed.entries().len(), 3);
-    let status = client
-        .get(format!("http://127.0.0.1:{port}/status"))
-        .send()
-        .await
-        .expect("status")
-        .text()
-        .await
-        .expect("body");
+    let status = text(&client, &format!("http://127.0.0.1:{port}/status")).await;
     if !status.contains("The database cannot be written") {
         daemon.fail(&status);
     }
 
     // Space returns: polling resumes by itself and stores what it missed.
     std::fs::remove_file(&filler).expect("free space");
-    let h = wait_for(&client, port, Duration::from_secs(30), |h| {
+    let h = health_until(&client, port, Duration::from_secs(30), |h| {
         h["status"] == "ok" && h["stories"] == 4
     })
     .await;
@@ -221,7 +187,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
         .expect("start feedmerge as nobody");
     let daemon = Daemon(child);
     let client = reqwest::Client::new();
-    let h = wait_for(&client, port, Duration::from_secs(10), |h| {
+    let h = health_until(&client, port, Duration::from_secs(10), |h| {
         h["status"] == "degraded"
     })
     .await;
@@ -245,7 +211,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
 
     // Writable again: polling resumes by itself.
     set_mode(0o644);
-    let h = wait_for(&client, port, Duration::from_secs(40), |h| {
+    let h = health_until(&client, port, Duration::from_secs(40), |h| {
         h["status"] == "ok" && h["stories"] == 4
     })
     .await;

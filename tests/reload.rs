@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, Daemon, FeedServer, Setup};
+use common::{free_port, health_until, text, Daemon, FeedServer, Setup};
+
+const TEN_SECONDS: Duration = Duration::from_secs(10);
 
 fn config(port: u16, sources: &[(&str, String)], extra: &str) -> String {
     let mut toml = format!(
@@ -32,40 +34,9 @@ schedule = "0 0 1 1 *"
     toml
 }
 
-/// Polls `/healthz` until `done` holds of it, for at most 10 s; returns the last answer.
-async fn health_until(
-    client: &reqwest::Client,
-    port: u16,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> (serde_json::Value, Duration) {
-    let started = Instant::now();
-    let mut health = serde_json::Value::Null;
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-        {
-            health = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
-            if done(&health) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (health, started.elapsed())
-}
-
 /// The `alternate` link of every entry of the served Atom feed.
 async fn feed_links(client: &reqwest::Client, port: u16) -> Vec<String> {
-    let body = client
-        .get(format!("http://127.0.0.1:{port}/feed.atom"))
-        .send()
-        .await
-        .expect("feed")
-        .text()
-        .await
-        .expect("body");
+    let body = text(client, &format!("http://127.0.0.1:{port}/feed.atom")).await;
     let feed = atom_syndication::Feed::read_from(body.as_bytes()).expect("valid Atom");
     feed.entries()
         .iter()
@@ -86,7 +57,7 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
     let daemon = Daemon::start(&setup, "info");
     let client = reqwest::Client::new();
 
-    let (health, _) = health_until(&client, port, |h| h["stories"] == 3).await;
+    let health = health_until(&client, port, TEN_SECONDS, |h| h["stories"] == 3).await;
     assert_eq!(health["stories"], 3, "the Global Times feed: {health}");
     assert!(server.seen("/partner.atom").is_empty());
 
@@ -97,14 +68,14 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         config(port, &[gt.clone(), partner.clone()], ""),
     )
     .expect("edit");
-    let (health, took) = health_until(&client, port, |h| {
+    let health = health_until(&client, port, TEN_SECONDS, |h| {
         h["sources"] == 2 && h["articles"] == 4 && h["stories"] == 4
     })
     .await;
     assert_eq!(
         (&health["sources"], &health["articles"], &health["stories"]),
         (&2.into(), &4.into(), &4.into()),
-        "after adding Partner Wire ({took:?}): {health}"
+        "after adding Partner Wire: {health}"
     );
     assert_eq!(server.seen("/partner.atom").len(), 1);
     assert_eq!(health["status"], "ok");
@@ -152,7 +123,7 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         .map(|i| i + 1)
         .expect("line");
     std::fs::write(&setup.config, &bad).expect("edit");
-    let (health, _) = health_until(&client, port, |h| h["status"] == "degraded").await;
+    let health = health_until(&client, port, TEN_SECONDS, |h| h["status"] == "degraded").await;
     assert_eq!(health["status"], "degraded", "{health}");
     let error = health["config_error"].as_str().unwrap_or_default();
     assert!(
@@ -160,14 +131,7 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         "the error names file, line and key: {error}"
     );
     assert_eq!(health["sources"], 2, "still the old config: {health}");
-    let status = client
-        .get(format!("http://127.0.0.1:{port}/status"))
-        .send()
-        .await
-        .expect("status")
-        .text()
-        .await
-        .expect("body");
+    let status = text(&client, &format!("http://127.0.0.1:{port}/status")).await;
     assert!(
         status.contains("the previous config is still running")
             && status.contains(&format!("feedmerge.toml:{line}:")),
@@ -184,7 +148,7 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         ),
     )
     .expect("edit");
-    let (health, _) = health_until(&client, port, |h| h["status"] == "ok").await;
+    let health = health_until(&client, port, TEN_SECONDS, |h| h["status"] == "ok").await;
     assert!(health["config_error"].is_null(), "{health}");
 
     // Now remove Global Times: its articles are purged (on_remove = "purge"); the
@@ -194,14 +158,14 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
         config(port, std::slice::from_ref(&partner), ""),
     )
     .expect("edit");
-    let (health, took) = health_until(&client, port, |h| {
+    let health = health_until(&client, port, TEN_SECONDS, |h| {
         h["sources"] == 1 && h["articles"] == 2 && h["status"] == "ok"
     })
     .await;
     assert_eq!(
         (&health["sources"], &health["articles"], &health["stories"]),
         (&1.into(), &2.into(), &2.into()),
-        "after removing Global Times ({took:?}): {health}"
+        "after removing Global Times: {health}"
     );
     assert!(health["config_error"].is_null(), "{health}");
     let partner_feed =

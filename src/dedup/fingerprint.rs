@@ -435,14 +435,14 @@ mod tests {
     fn markup_entities_and_boilerplate_do_not_count() {
         let body = "<p>Officials in the capital said on Monday that the new bridge across the \
                     river would open to traffic in the spring, two years behind schedule.</p>";
-        let plain = Fingerprint::of("Bridge to open", body).unwrap();
+        let plain = Fingerprint::of("Bridge to open", body).expect("enough text");
         let dressed = Fingerprint::of(
             "Bridge to open",
             "<div><b>Officials</b> in the capital said on Monday that the new bridge \
              across the river would open to traffic in the spring, two years behind \
              schedule.</div><p>Follow us on Twitter &amp; subscribe to our newsletter.</p>",
         )
-        .unwrap();
+        .expect("enough text");
         assert_eq!(plain.sketch, dressed.sketch);
         assert_eq!(plain.sketch.similarity(&dressed.sketch), 1.0);
     }
@@ -451,7 +451,7 @@ mod tests {
     fn chinese_text_is_shingled_by_characters() {
         let text =
             "<p>上海海关周三发布数据显示，今年前十个月经上海港出口的新能源汽车超过五十万辆。</p>";
-        let fp = Fingerprint::of("上海港新能源汽车出口量创新高", text).unwrap();
+        let fp = Fingerprint::of("上海港新能源汽车出口量创新高", text).expect("enough text");
         assert!(fp.sketch.size > 30, "{}", fp.sketch.size);
     }
 
@@ -466,7 +466,7 @@ mod tests {
             "A title of a few words",
             "<p>And a body long enough to make more than twelve distinct shingles of text.</p>",
         )
-        .unwrap();
+        .expect("enough text");
         let bytes = fp.sketch.to_bytes();
         assert_eq!(Sketch::from_bytes(&bytes), Some(fp.sketch));
         assert_eq!(Sketch::from_bytes(&bytes[1..]), None);

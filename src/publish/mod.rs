@@ -540,9 +540,7 @@ pub fn opml(title: &str, sources: &[crate::config::Source]) -> String {
             x(&escape_html(s.url.as_str()))
         )
     };
-    let mut categories: Vec<&String> = sources.iter().flat_map(|s| &s.categories).collect();
-    categories.sort_by_key(|c| c.to_lowercase());
-    categories.dedup_by_key(|c| c.to_lowercase());
+    let categories = crate::config::categories(sources);
     let mut body = String::new();
     for c in categories {
         body.push_str(&format!(

@@ -59,16 +59,13 @@ async fn category(
         return Ok(not_found());
     };
     let config = ctx.config();
-    let known = config
-        .sources
-        .iter()
-        .flat_map(|s| &s.categories)
-        .find(|c| c.eq_ignore_ascii_case(name))
-        .cloned();
+    let known = crate::config::categories(&config.sources)
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(name));
     match known {
         Some(c) => {
-            let path = format!("categories/{}", super::segment(&c));
-            serve(&ctx, Scope::Category(&c), &path, format, paging, &headers).await
+            let path = format!("categories/{}", super::segment(c));
+            serve(&ctx, Scope::Category(c), &path, format, paging, &headers).await
         }
         None => Ok(not_found()),
     }
@@ -148,11 +145,7 @@ async fn render_page(
     page: u32,
 ) -> Result<(String, DateTime<chrono::Utc>), HttpError> {
     let config = ctx.config();
-    let per_page = match scope {
-        Scope::View(v) => v.max_entries,
-        _ => config.feed.max_entries,
-    }
-    .max(1);
+    let per_page = page_size(&config, scope);
     let (stories, has_next) = select(ctx, scope, page, per_page).await?;
     let title = match scope {
         Scope::All => config.feed.title.clone(),
@@ -172,6 +165,15 @@ async fn render_page(
         .max()
         .unwrap_or(DateTime::UNIX_EPOCH);
     Ok((publish::render(format, &meta, &stories)?, last_modified))
+}
+
+/// Entries per page of the feed of `scope`.
+fn page_size(config: &crate::config::Config, scope: Scope<'_>) -> u32 {
+    match scope {
+        Scope::View(v) => v.max_entries,
+        _ => config.feed.max_entries,
+    }
+    .max(1)
 }
 
 /// Page `page` of the stories in `scope`, and whether an older page follows.
@@ -224,19 +226,13 @@ pub async fn render(ctx: &Context, format: Format) -> Result<String, HttpError> 
 /// category and each view): what readers subscribed to see now, which retention keeps.
 pub async fn shown(ctx: &Context) -> Result<std::collections::HashSet<String>, HttpError> {
     let config = ctx.config();
-    let mut categories: Vec<&String> = config.sources.iter().flat_map(|s| &s.categories).collect();
-    categories.sort();
-    categories.dedup();
-    let mut scopes = vec![(Scope::All, config.feed.max_entries)];
-    scopes.extend(
-        categories
-            .into_iter()
-            .map(|c| (Scope::Category(c), config.feed.max_entries)),
-    );
-    scopes.extend(config.views.iter().map(|v| (Scope::View(v), v.max_entries)));
+    let categories = crate::config::categories(&config.sources);
+    let scopes = std::iter::once(Scope::All)
+        .chain(categories.into_iter().map(Scope::Category))
+        .chain(config.views.iter().map(Scope::View));
     let mut ids = std::collections::HashSet::new();
-    for (scope, per_page) in scopes {
-        let (stories, _) = select(ctx, scope, 1, per_page.max(1)).await?;
+    for scope in scopes {
+        let (stories, _) = select(ctx, scope, 1, page_size(&config, scope)).await?;
         ids.extend(stories.into_iter().map(|s| s.entry_id));
     }
     Ok(ids)

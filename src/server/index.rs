@@ -32,10 +32,7 @@ async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Respons
                 title: title.clone(),
                 path: "feed".into(),
             }];
-            let mut categories: Vec<&String> =
-                config.sources.iter().flat_map(|s| &s.categories).collect();
-            categories.sort_by_key(|c| c.to_lowercase());
-            categories.dedup_by_key(|c| c.to_lowercase());
+            let categories = crate::config::categories(&config.sources);
             feeds.extend(categories.into_iter().map(|c| FeedLink {
                 title: format!("Category: {c}"),
                 path: format!("categories/{}", super::segment(c)),

@@ -841,6 +841,18 @@ impl Store {
         find_story(&mut conn, fp, millis(published), &self.dedup).await
     }
 
+    /// The database's size in bytes: its pages as SQLite counts them, those still in the
+    /// write-ahead log included.
+    pub async fn file_size(&self) -> Result<u64, StoreError> {
+        let (pages, size): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT page_count FROM pragma_page_count()),
+                    (SELECT page_size FROM pragma_page_size())",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(pages * size).unwrap_or(0))
+    }
+
     /// Bytes the story index takes in the database file: its band keys and the sketches.
     pub async fn index_size(&self) -> Result<i64, StoreError> {
         let bands: i64 = sqlx::query_scalar(

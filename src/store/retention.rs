@@ -216,17 +216,6 @@ impl Store {
         }
         Ok(())
     }
-
-    /// The database file's size in bytes (its pages; the WAL is not counted).
-    pub async fn file_size(&self) -> Result<u64, StoreError> {
-        let (pages, size): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT page_count FROM pragma_page_count()),
-                    (SELECT page_size FROM pragma_page_size())",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(pages * size).unwrap_or(0))
-    }
 }
 
 /// Deletes `articles` with their sketches and appearances; deletes the stories left without

@@ -273,6 +273,33 @@ impl Setup {
     }
 }
 
+/// Polls the daemon's `/healthz` on `port` until `done` holds of the answer, for at most
+/// `limit`; returns the last answer (`null` if none could be read).
+pub async fn health_until(
+    client: &reqwest::Client,
+    port: u16,
+    limit: std::time::Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let health = text(client, &format!("http://127.0.0.1:{port}/healthz")).await;
+        let health = serde_json::from_str(&health).unwrap_or_default();
+        if done(&health) || started.elapsed() > limit {
+            return health;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The body of `GET url`, or nothing if the request fails.
+pub async fn text(client: &reqwest::Client, url: &str) -> String {
+    match client.get(url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// A free port on 127.0.0.1 (bound, then released for the daemon to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
