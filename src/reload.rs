@@ -138,11 +138,19 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -
             );
         }
     }
-    if let Err(e) = store.sync_sources(&new.sources).await {
-        let error = format!("cannot register the new sources: {e}");
-        tracing::error!(%error, "config not reloaded; the running config stays");
-        live.set_rejected(Some(error));
-        return false;
+    match store.sync_sources(&new.sources).await {
+        // The database cannot be written (disk full, read-only file): polling is paused for
+        // that, and registers the sources when it resumes; the rest of the edit applies now.
+        Err(e) if e.is_unwritable() => {
+            tracing::warn!(error = %e, "new sources are registered once the database can be written")
+        }
+        Err(e) => {
+            let error = format!("cannot register the new sources: {e}");
+            tracing::error!(%error, "config not reloaded; the running config stays");
+            live.set_rejected(Some(error));
+            return false;
+        }
+        Ok(()) => {}
     }
     let named = |c: &Config, name: &str| c.sources.iter().any(|s| s.name == name);
     let added: Vec<&str> = new

@@ -129,6 +129,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    server.put_fixture("/wire.json", "worldwire.json", "application/feed+json");
     let port = free_port();
     let config = |sources: &[(&str, String)]| {
         let mut toml = format!(
@@ -148,7 +149,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     // A second source, never polled: it would be due at once.
     std::fs::write(
         &setup.config,
-        config(&[gt, ("Partner Wire", server.url("/partner.atom"))]),
+        config(&[gt.clone(), ("Partner Wire", server.url("/partner.atom"))]),
     )
     .expect("config");
     let nobody = |args: &[&str]| {
@@ -208,20 +209,42 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
         server.seen("/partner.atom").is_empty(),
         "nothing is polled while nothing can be stored"
     );
+    // An edit made meanwhile applies (the source waits to be registered), not refused.
+    std::fs::write(
+        &setup.config,
+        config(&[
+            gt,
+            ("Partner Wire", server.url("/partner.atom")),
+            ("World Wire", server.url("/wire.json")),
+        ]),
+    )
+    .expect("config");
+    let h = health_until(&client, port, Duration::from_secs(10), |h| {
+        h["sources"] == 3
+    })
+    .await;
+    assert_eq!(h["sources"], 3, "{h}");
+    assert!(h["config_error"].is_null(), "{h}");
 
-    // Writable again: polling resumes by itself.
+    // Writable again: polling resumes by itself. The partner adds one story (its other
+    // entry merges), the wire one more.
     set_mode(0o644);
     let h = health_until(&client, port, Duration::from_secs(40), |h| {
-        h["status"] == "ok" && h["stories"] == 4
+        h["status"] == "ok" && h["stories"] == 5
     })
     .await;
     daemon.signal("TERM");
     let (status, log) = daemon.wait(Duration::from_secs(10));
     assert_eq!(
         (&h["status"], &h["stories"]),
-        (&"ok".into(), &4.into()),
+        (&"ok".into(), &5.into()),
         "{h}\n{log}"
     );
     assert!(status.success(), "{log}");
     assert!(log.contains("polling resumed"), "{log}");
+    assert_eq!(
+        server.seen("/wire.json").len(),
+        1,
+        "the source added meanwhile is polled"
+    );
 }
