@@ -271,6 +271,11 @@ async fn main() {
         })
         .collect();
 
+    // The story index is loaded from the database when first needed, as at a daemon's start.
+    let t = Instant::now();
+    let (memory, indexed) = store.index_memory().await.expect("index memory");
+    let loading = t.elapsed();
+
     let mut fingerprinting = Vec::new();
     let mut finding = Vec::new();
     let (mut found, mut wrongly) = (0, 0);
@@ -306,6 +311,11 @@ async fn main() {
         index as f64 / (1 << 20) as f64,
         index as f64 / total as f64,
         file as f64 / (1 << 20) as f64);
+    println!(
+        "story index in memory: {indexed} articles, {:.0} MiB ({:.0} bytes per article), loaded in {loading:.1?}",
+        memory as f64 / (1 << 20) as f64,
+        memory as f64 / indexed.max(1) as f64
+    );
     println!(
         "fingerprint a new article:            {}",
         percentiles(fingerprinting)

@@ -319,7 +319,7 @@ impl App {
                     stories = r.stories,
                     articles = r.articles,
                     tombstones = r.tombstones,
-                    index_keys = r.index_keys,
+                    unindexed = r.unindexed,
                     bytes_freed = r.bytes_freed,
                     "retention done"
                 ),

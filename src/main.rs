@@ -202,8 +202,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let r = app.cleanup().await?;
             app.store().close().await;
             print(&format!(
-                "removed {} stories ({} articles); pruned {} tombstones and {} index keys; {} bytes freed",
-                r.stories, r.articles, r.tombstones, r.index_keys, r.bytes_freed
+                "removed {} stories ({} articles); pruned {} tombstones; {} articles left the story index; {} bytes freed",
+                r.stories, r.articles, r.tombstones, r.unindexed, r.bytes_freed
             ))?;
         }
         Command::Sources => {

@@ -593,3 +593,86 @@ async fn a_preferred_source_represents_the_stories_it_carries() {
     assert_eq!(now.updated(), first.updated());
     assert_eq!(related(now), [GT_LINK]);
 }
+
+/// A database written before the story index moved into memory (its band keys in a
+/// `story_bands` table) is converted at open, and its stories still take new versions.
+#[tokio::test]
+async fn a_database_from_before_the_memory_index_still_places_versions() {
+    let (title, paras) = seed();
+    let story = Versions { title, paras };
+    let server = FeedServer::start();
+    let xml = "application/xml";
+    server.put("/gt.rss", Resource::new(story.global_times(false), xml));
+    server.put("/partner.atom", Resource::new(story.partner(), xml));
+    let setup = Setup::new(&format!(
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
+         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
+        server.url("/gt.rss"),
+        server.url("/partner.atom"),
+    ));
+    fetch(&setup, "Global Times");
+
+    // Back to the schema of migration 5, band keys and all, as an older feedmerge left it.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(setup.database());
+    let db = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let sketches: Vec<(i64, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT article_id, published, bands FROM sketches")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(sketches.len(), 2);
+    sqlx::raw_sql(
+        "CREATE TABLE story_bands (band INTEGER NOT NULL, published INTEGER NOT NULL,
+             article_id INTEGER NOT NULL, PRIMARY KEY (band, published, article_id)) WITHOUT ROWID;
+         DROP INDEX sketches_by_published;
+         ALTER TABLE sketches DROP COLUMN bands;
+         ALTER TABLE sketches DROP COLUMN published;
+         DELETE FROM _sqlx_migrations WHERE version = 6;",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    for (article, published, bands) in &sketches {
+        for band in bands.chunks_exact(8) {
+            sqlx::query("INSERT INTO story_bands VALUES ($1, $2, $3)")
+                .bind(i64::from_be_bytes(band.try_into().unwrap()))
+                .bind(published)
+                .bind(article)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    }
+    db.close().await;
+
+    let out = fetch(&setup, "Partner Wire");
+    assert!(
+        out.contains("1 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let db = setup.db().await;
+    let converted: Vec<(i64, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT article_id, bands FROM sketches ORDER BY article_id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    // The same keys (in another order, which means nothing to the index).
+    let keys = |bands: &[u8]| {
+        let mut keys: Vec<&[u8]> = bands.chunks(8).collect();
+        keys.sort();
+        keys.concat()
+    };
+    for (article, _, bands) in &sketches {
+        let after = converted.iter().find(|(a, _)| a == article);
+        let after = after.and_then(|(_, b)| b.as_deref()).map(keys);
+        assert_eq!(after, Some(keys(bands)), "article {article}");
+    }
+    assert_eq!(converted.len(), 4);
+    let old: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'story_bands'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(old, 0);
+}

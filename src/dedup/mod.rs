@@ -10,9 +10,11 @@
 //! - an article changed when the hash of what readers see of it changed ([`content_hash`]).
 //!
 //! - across sources and links, articles whose text is nearly the same are versions of one
-//!   story ([`Fingerprint`]; the store finds the candidates through its band index).
+//!   story ([`Fingerprint`]), found among the stored ones through the [`Index`] of their
+//!   band keys, which the store keeps in memory.
 
 mod fingerprint;
+mod index;
 
 use std::collections::HashSet;
 
@@ -21,6 +23,7 @@ use url::Url;
 use crate::parse::Article;
 
 pub use fingerprint::{Fingerprint, Sketch, BANDS, HASHES, MIN_SHINGLES, WINDOW};
+pub use index::Index;
 
 /// An article with its identity worked out, ready for `store`.
 #[derive(Debug, Clone)]

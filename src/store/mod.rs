@@ -6,9 +6,11 @@
 //! error — commits in one `BEGIN IMMEDIATE` transaction, so a crash at any moment leaves
 //! either all of a fetch or none of it, and concurrent writers queue instead of failing.
 //!
-//! Also owns the story index: each new article is placed, inside that transaction, in the
-//! story whose stored version its fingerprint matches (candidates found through the
-//! `story_bands` keys, within `[dedup].window`), or starts a story of its own.
+//! Also keeps the story index ([`Index`], in memory, loaded from the `sketches` table when
+//! first needed): each new article is placed, inside that transaction, in the story whose
+//! stored version its fingerprint matches (within `[dedup].window`), or starts a story of its
+//! own. The index changes only under the writer lock, with the transactions it mirrors, and
+//! forgets what a transaction added if that transaction does not commit.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::config::{Dedup, Source};
-use crate::dedup::{Fingerprint, Keyed, Sketch};
+use crate::dedup::{Fingerprint, Index, Keyed, Sketch, BANDS};
 use crate::fetch::Validators;
 use crate::parse::Article;
 
@@ -68,8 +70,9 @@ pub struct Store {
     pool: SqlitePool,
     /// SQLite has one writer at a time. Writers queue here, in order, holding no connection,
     /// rather than each holding a pooled connection while SQLite's busy handler retries
-    /// (which starves some of them past the pool's timeout under load).
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// (which starves some of them past the pool's timeout under load). The lock holds the
+    /// story index, which changes with what writers commit (`None` until first needed).
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<Index>>>,
     /// When two articles are one story.
     dedup: Dedup,
     /// Counts the commits that changed what the feeds show, so that a rendered feed can be
@@ -266,10 +269,6 @@ macro_rules! select_source_state {
          FROM sources"
     };
 }
-
-/// Stored articles compared with a new one at most, to place it in a story: those sharing
-/// the most index keys with it.
-const CANDIDATES: i64 = 16;
 
 /// How far back a new entry of an already-polled source may be dated and still be placed by
 /// its date rather than by when it was first seen.
@@ -629,7 +628,12 @@ impl Store {
         next: Next<'_>,
     ) -> Result<Counts, StoreError> {
         let now = Utc::now();
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
+        let mut pending = Pending {
+            index: self.index(&mut writer).await?,
+            added: Vec::new(),
+            committed: false,
+        };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (source_id, polled_before): (i64, bool) =
             sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
@@ -679,6 +683,7 @@ impl Store {
                     source_id,
                     polled_before,
                     dedup: &self.dedup,
+                    pending: &mut pending,
                     now,
                     counts: &mut counts,
                 };
@@ -717,6 +722,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        pending.committed = true;
         if counts.new + counts.updated + counts.merged > 0 {
             self.changed();
         }
@@ -837,8 +843,51 @@ impl Store {
         fp: &Fingerprint,
         published: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        find_story(&mut conn, fp, millis(published), &self.dedup).await
+        let mut writer = self.writer.lock().await;
+        let index = self.index(&mut writer).await?;
+        Ok(index.find(
+            fp,
+            millis(published),
+            window_ms(&self.dedup),
+            self.dedup.threshold,
+        ))
+    }
+
+    /// Bytes of memory the story index holds, and how many articles it holds.
+    pub async fn index_memory(&self) -> Result<(usize, usize), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let index = self.index(&mut writer).await?;
+        Ok((index.memory(), index.len()))
+    }
+
+    /// The story index in `slot` (the writer lock's), loaded from the database if it is not
+    /// yet: every sketch that still has its band keys (retention takes them from articles
+    /// published over twice the window ago, and the index prunes the same).
+    async fn index<'g>(&self, slot: &'g mut Option<Index>) -> Result<&'g mut Index, StoreError> {
+        if slot.is_none() {
+            use futures_util::TryStreamExt;
+            let started = std::time::Instant::now();
+            let mut index = Index::default();
+            let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
+                "SELECT article_id, story_id, published, sketch, bands FROM sketches
+                 WHERE bands IS NOT NULL",
+            )
+            .fetch(&self.pool);
+            while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
+                if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands))
+                {
+                    index.insert(article, story, published, sketch, &bands);
+                }
+            }
+            tracing::info!(
+                articles = index.len(),
+                mib = index.memory() / (1 << 20),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "story index loaded"
+            );
+            *slot = Some(index);
+        }
+        Ok(slot.get_or_insert_with(Index::default))
     }
 
     /// The database's size in bytes: its pages as SQLite counts them, those still in the
@@ -853,14 +902,16 @@ impl Store {
         Ok(u64::try_from(pages * size).unwrap_or(0))
     }
 
-    /// Bytes the story index takes in the database file: its band keys and the sketches.
+    /// Bytes the story index's record takes in the database file (the `sketches` table, which
+    /// keeps each sketch with its band keys, and its index).
     pub async fn index_size(&self) -> Result<i64, StoreError> {
-        let bands: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('story_bands', 'sketches')",
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
+             WHERE name IN ('sketches', 'sketches_by_published')",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(bands)
+        Ok(bytes)
     }
 
     /// How many articles each source carries (its own and those it shares), by name.
@@ -919,18 +970,36 @@ impl Store {
 }
 
 /// Stores the articles of one fetch, inside its transaction.
-struct Ingest<'a> {
+struct Ingest<'a, 'i> {
     tx: &'a mut Transaction<'static, Sqlite>,
     source: &'a str,
     source_id: i64,
     /// Whether the source had been fetched before: its first fetch brings its backlog.
     polled_before: bool,
     dedup: &'a Dedup,
+    pending: &'a mut Pending<'i>,
     now: DateTime<Utc>,
     counts: &'a mut Counts,
 }
 
-impl Ingest<'_> {
+/// The story index inside one write transaction: what the transaction adds to it is taken
+/// out again unless it commits (when it fails, or its future is dropped, the database rolls
+/// back too).
+struct Pending<'i> {
+    index: &'i mut Index,
+    added: Vec<i64>,
+    committed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.index.remove(&self.added);
+        }
+    }
+}
+
+impl Ingest<'_, '_> {
     /// Stores one article: recognised by this source's key, else by its canonical link from
     /// any source (both looked up beforehand, in `known`), else new — as a version of a stored
     /// story if its text is nearly the same as one's, else as a story of its own.
@@ -1033,8 +1102,29 @@ impl Ingest<'_> {
             .to_owned();
         let story = match (story, &keyed.fingerprint) {
             (Some(story), _) => Some(story),
-            (None, Some(fp)) => find_story(self.tx, fp, published, self.dedup).await?,
+            (None, Some(fp)) => {
+                self.pending
+                    .index
+                    .find(fp, published, window_ms(self.dedup), self.dedup.threshold)
+            }
             (None, None) => None,
+        };
+        // The story it joins, with the source and date of the version that represents it.
+        // Looked up, not assumed: a story another process deleted (`feedmerge cleanup` beside
+        // the daemon) may still be in this process's index; the article then starts a story.
+        let joined: Option<(i64, String, i64)> = match story {
+            Some(story) => {
+                sqlx::query_as(
+                    "SELECT st.id, s.name, st.published FROM stories st
+                     JOIN articles a ON a.id = st.representative
+                     JOIN sources s ON s.id = a.source_id
+                     WHERE st.id = $1",
+                )
+                .bind(story)
+                .fetch_optional(&mut **self.tx)
+                .await?
+            }
+            None => None,
         };
         let article_id: i64 = sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
@@ -1056,23 +1146,14 @@ impl Ingest<'_> {
         .bind(updated)
         .bind(millis(self.now))
         .bind(&keyed.content_hash)
-        .bind(story)
+        .bind(joined.as_ref().map(|j| j.0))
         .fetch_one(&mut **self.tx)
         .await?;
-        let story = match story {
-            Some(story) => {
+        let story = match joined {
+            Some((story, current, current_published)) => {
                 // The most preferred source's version represents the story, else the
                 // earliest. Its `updated` stays: readers already have the story, and a
                 // re-run is not news.
-                let (current, current_published): (String, i64) = sqlx::query_as(
-                    "SELECT s.name, st.published FROM stories st
-                     JOIN articles a ON a.id = st.representative
-                     JOIN sources s ON s.id = a.source_id
-                     WHERE st.id = $1",
-                )
-                .bind(story)
-                .fetch_one(&mut **self.tx)
-                .await?;
                 let rank = |name: &str| {
                     let prefer = &self.dedup.prefer;
                     prefer
@@ -1128,21 +1209,26 @@ impl Ingest<'_> {
             }
         };
         if let Some(fp) = &keyed.fingerprint {
-            sqlx::query("INSERT INTO sketches (article_id, story_id, sketch) VALUES ($1, $2, $3)")
-                .bind(article_id)
-                .bind(story)
-                .bind(fp.sketch.to_bytes())
-                .execute(&mut **self.tx)
-                .await?;
             sqlx::query(
-                "INSERT OR IGNORE INTO story_bands (band, published, article_id)
-                 SELECT value, $2, $3 FROM json_each($1)",
+                "INSERT INTO sketches (article_id, story_id, sketch, published, bands)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
-            .bind(published)
             .bind(article_id)
+            .bind(story)
+            .bind(fp.sketch.to_bytes())
+            .bind(published)
+            .bind(
+                fp.bands
+                    .iter()
+                    .flat_map(|b| b.to_be_bytes())
+                    .collect::<Vec<u8>>(),
+            )
             .execute(&mut **self.tx)
             .await?;
+            self.pending
+                .index
+                .insert(article_id, story, published, fp.sketch.clone(), &fp.bands);
+            self.pending.added.push(article_id);
         }
         if let Some(link) = &keyed.canonical_link {
             // A later entry of this same feed with the same link is this article.
@@ -1161,53 +1247,21 @@ impl Ingest<'_> {
     }
 }
 
-/// The story whose stored version is most like `fp`, if one is like it enough: the candidates
-/// are the articles that share a band key with it and were published within the window; each
-/// is then compared by its sketch.
-async fn find_story(
-    conn: &mut sqlx::SqliteConnection,
-    fp: &Fingerprint,
-    published: i64,
-    dedup: &Dedup,
-) -> Result<Option<i64>, StoreError> {
-    let window = i64::try_from(dedup.window.as_millis()).unwrap_or(i64::MAX);
-    let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        // The articles sharing the most band keys with this one, within the window. A version
-        // of the same story shares several (each band matches with probability s², s the
-        // similarity); an unrelated article sharing a common phrase, one. So the top
-        // CANDIDATES hold the match, and the work (rows, sketch comparisons) stays bounded
-        // even when a key is shared by very many articles (text that is all boilerplate).
-        "SELECT s.story_id, s.sketch
-         FROM (SELECT article_id, COUNT(*) AS shared FROM story_bands
-               WHERE band IN (SELECT value FROM json_each($1))
-                 AND published BETWEEN $2 AND $3
-               GROUP BY article_id
-               ORDER BY shared DESC, article_id DESC
-               LIMIT $4) AS c
-         JOIN sketches s ON s.article_id = c.article_id",
-    )
-    .bind(serde_json::Value::from(fp.bands.to_vec()).to_string())
-    .bind(published.saturating_sub(window))
-    .bind(published.saturating_add(window))
-    .bind(CANDIDATES)
-    .fetch_all(conn)
-    .await?;
-    let mut best: Option<(f64, i64)> = None;
-    for (story, sketch) in candidates {
-        let Some(sketch) = Sketch::from_bytes(&sketch) else {
-            continue;
-        };
-        let score = fp.sketch.similarity(&sketch);
-        let better = match best {
-            None => true,
-            // The older story wins a tie: it is the one readers already have.
-            Some((s, id)) => score > s || (score == s && story < id),
-        };
-        if score >= dedup.threshold && better {
-            best = Some((score, story));
-        }
+/// `[dedup].window` in milliseconds.
+fn window_ms(dedup: &Dedup) -> i64 {
+    i64::try_from(dedup.window.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Band keys as `sketches.bands` stores them: 64-bit big-endian values, one after another.
+fn bands_of(bytes: &[u8]) -> Option<[i64; BANDS]> {
+    if bytes.len() != 8 * BANDS {
+        return None;
     }
-    Ok(best.map(|(_, story)| story))
+    let mut bands = [0i64; BANDS];
+    for (band, chunk) in bands.iter_mut().zip(bytes.chunks_exact(8)) {
+        *band = i64::from_be_bytes(chunk.try_into().ok()?);
+    }
+    Some(bands)
 }
 
 /// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll

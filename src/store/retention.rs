@@ -16,9 +16,6 @@ use super::{millis, Store, StoreError};
 
 /// A tombstone whose entry no outlet has listed for this long is deleted.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The story index's keys are cut into this many ranges, each pruned in its own short
-/// transaction, so that pruning never holds up a poll for long.
-const BAND_CHUNKS: i64 = 64;
 
 /// What retention keeps.
 #[derive(Debug, Clone, Default)]
@@ -29,8 +26,8 @@ pub struct Retention {
     pub max_per_source: Option<u32>,
     /// Entry ids of the stories the served feeds show now: kept whatever their age.
     pub shown: HashSet<String>,
-    /// `[dedup].window`: index keys of articles published more than twice this long ago
-    /// can no longer place a new article, and go.
+    /// `[dedup].window`: articles published more than twice this long ago can no longer
+    /// place a new article, and leave the story index.
     pub window: Duration,
 }
 
@@ -43,8 +40,9 @@ pub struct Removed {
     pub articles: u64,
     /// Tombstones of entries no outlet lists any more, deleted.
     pub tombstones: u64,
-    /// Keys of the story index too old to match anything, deleted.
-    pub index_keys: u64,
+    /// Articles too old to match anything, taken out of the story index (their band keys
+    /// deleted).
+    pub unindexed: u64,
     /// Bytes the database file shrank by.
     pub bytes_freed: u64,
 }
@@ -62,7 +60,7 @@ impl Store {
         let size_before = self.file_size().await?;
         let mut removed = Removed::default();
         {
-            let _writer = self.writer.lock().await;
+            let mut writer = self.writer.lock().await;
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let cutoff = retention
                 .max_age
@@ -113,29 +111,26 @@ impl Store {
                 .await?
                 .rows_affected();
             tx.commit().await?;
+            if let Some(index) = writer.as_mut() {
+                index.remove(&articles);
+            }
         }
         if removed.stories > 0 {
             self.changed();
         }
-        let too_old = millis(now) - 2 * duration_ms(retention.window);
-        let step = u64::MAX / BAND_CHUNKS as u64;
-        for chunk in 0..BAND_CHUNKS {
-            let low = i64::MIN.wrapping_add((step * chunk as u64) as i64);
-            let high = if chunk == BAND_CHUNKS - 1 {
-                i64::MAX
-            } else {
-                low.wrapping_add(step as i64) - 1
-            };
-            let _writer = self.writer.lock().await;
-            removed.index_keys += sqlx::query(
-                "DELETE FROM story_bands WHERE band BETWEEN $1 AND $2 AND published < $3",
+        {
+            let too_old = millis(now) - 2 * duration_ms(retention.window);
+            let mut writer = self.writer.lock().await;
+            removed.unindexed = sqlx::query(
+                "UPDATE sketches SET bands = NULL WHERE bands IS NOT NULL AND published < $1",
             )
-            .bind(low)
-            .bind(high)
             .bind(too_old)
             .execute(&self.pool)
             .await?
             .rows_affected();
+            if let Some(index) = writer.as_mut() {
+                index.prune(too_old);
+            }
         }
         {
             let _writer = self.writer.lock().await;
@@ -153,7 +148,7 @@ impl Store {
     /// representative is represented by its earliest remaining version. Returns how many
     /// articles were deleted.
     pub async fn purge_source(&self, name: &str) -> Result<u64, StoreError> {
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(source_id): Option<i64> =
             sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
@@ -193,6 +188,9 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        if let Some(index) = writer.as_mut() {
+            index.remove(&articles);
+        }
         self.changed();
         Ok(articles.len() as u64)
     }
