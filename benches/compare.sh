@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# feedmerge side by side with the tools users would pick instead, on one machine, one corpus:
+# the Python library `reader` (SQLite, like us) and newsboat. N deterministic local feeds
+# (RSS 2.0, Atom, RSS 1.0, JSON Feed; 20 items each) served by nginx on 127.0.0.1; each
+# contender ingests all of them into a fresh store, then polls again with nothing changed.
+# Then parse throughput: feedmerge's parser against feedparser and fastfeedparser.
+#
+#   bash benches/compare.sh [N] [RUNS]     (default 2000 feeds, 3 runs; CONCURRENCY=16)
+#
+# Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
+# fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a venv under target/. Prints markdown tables for
+# BENCHMARKS.md. Everything runs in a temp dir; nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-2000}
+RUNS=${2:-3}
+CONCURRENCY=${CONCURRENCY:-16}
+
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v newsboat >/dev/null 2>&1 || missing+=(newsboat)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+venv=target/compare-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check \
+  reader==3.26 feedparser==6.0.14 fastfeedparser==0.6.5 sgmllib3k==1.0.0
+cargo build --release --locked -q --bin feedmerge
+
+work=$(mktemp -d)
+chmod 755 "$work"   # nginx workers run as an unprivileged user
+trap 'rm -rf "$work"' EXIT
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr);" \
+  "feedmerge $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(newsboat --version | head -1 | cut -d' ' -f1-2)," \
+  "reader $("$venv/bin/python" -c 'import reader; print(reader.__version__)')"
+"$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work" \
+  "$(pwd)/target/release/feedmerge"
+
+# feedparser reads no JSON Feed: the parsers are compared on the XML feeds, which all read.
+mkdir "$work/xml"
+ln -s "$work"/www/*.xml "$work"/www/*.atom "$work"/www/*.rdf "$work/xml/"
+echo
+echo "Parse throughput, one core, on the $(ls "$work/xml" | wc -l) XML feeds of the corpus:"
+cargo bench --locked -q --bench parse -- "$work/xml" 2>/dev/null
+"$venv/bin/python" benches/compare/parse.py "$work/xml"
