@@ -630,7 +630,8 @@ impl Store {
         let now = Utc::now();
         let mut writer = self.writer.lock().await;
         let mut pending = Pending {
-            index: self.index(&mut writer).await?,
+            slot: &mut writer,
+            pool: &self.pool,
             added: Vec::new(),
             committed: false,
         };
@@ -844,7 +845,7 @@ impl Store {
         published: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = self.index(&mut writer).await?;
+        let index = loaded(&mut writer, &self.pool).await?;
         Ok(index.find(
             fp,
             millis(published),
@@ -856,38 +857,8 @@ impl Store {
     /// Bytes of memory the story index holds, and how many articles it holds.
     pub async fn index_memory(&self) -> Result<(usize, usize), StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = self.index(&mut writer).await?;
+        let index = loaded(&mut writer, &self.pool).await?;
         Ok((index.memory(), index.len()))
-    }
-
-    /// The story index in `slot` (the writer lock's), loaded from the database if it is not
-    /// yet: every sketch that still has its band keys (retention takes them from articles
-    /// published over twice the window ago, and the index prunes the same).
-    async fn index<'g>(&self, slot: &'g mut Option<Index>) -> Result<&'g mut Index, StoreError> {
-        if slot.is_none() {
-            use futures_util::TryStreamExt;
-            let started = std::time::Instant::now();
-            let mut index = Index::default();
-            let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
-                "SELECT article_id, story_id, published, sketch, bands FROM sketches
-                 WHERE bands IS NOT NULL",
-            )
-            .fetch(&self.pool);
-            while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
-                if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands))
-                {
-                    index.insert(article, story, published, sketch, &bands);
-                }
-            }
-            tracing::info!(
-                articles = index.len(),
-                mib = index.memory() / (1 << 20),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "story index loaded"
-            );
-            *slot = Some(index);
-        }
-        Ok(slot.get_or_insert_with(Index::default))
     }
 
     /// The database's size in bytes: its pages as SQLite counts them, those still in the
@@ -986,15 +957,24 @@ struct Ingest<'a, 'i> {
 /// out again unless it commits (when it fails, or its future is dropped, the database rolls
 /// back too).
 struct Pending<'i> {
-    index: &'i mut Index,
+    /// The index, or `None` while it is not loaded.
+    slot: &'i mut Option<Index>,
+    pool: &'i SqlitePool,
     added: Vec<i64>,
     committed: bool,
 }
 
+impl Pending<'_> {
+    /// The index, loaded if need be.
+    async fn index(&mut self) -> Result<&mut Index, StoreError> {
+        loaded(self.slot, self.pool).await
+    }
+}
+
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if !self.committed {
-            self.index.remove(&self.added);
+        if let (false, Some(index)) = (self.committed, self.slot.as_mut()) {
+            index.remove(&self.added);
         }
     }
 }
@@ -1102,11 +1082,12 @@ impl Ingest<'_, '_> {
             .to_owned();
         let story = match (story, &keyed.fingerprint) {
             (Some(story), _) => Some(story),
-            (None, Some(fp)) => {
-                self.pending
-                    .index
-                    .find(fp, published, window_ms(self.dedup), self.dedup.threshold)
-            }
+            (None, Some(fp)) => self.pending.index().await?.find(
+                fp,
+                published,
+                window_ms(self.dedup),
+                self.dedup.threshold,
+            ),
             (None, None) => None,
         };
         // The story it joins, with the source and date of the version that represents it.
@@ -1225,9 +1206,13 @@ impl Ingest<'_, '_> {
             )
             .execute(&mut **self.tx)
             .await?;
-            self.pending
-                .index
-                .insert(article_id, story, published, fp.sketch.clone(), &fp.bands);
+            self.pending.index().await?.insert(
+                article_id,
+                story,
+                published,
+                fp.sketch.clone(),
+                &fp.bands,
+            );
             self.pending.added.push(article_id);
         }
         if let Some(link) = &keyed.canonical_link {
@@ -1245,6 +1230,39 @@ impl Ingest<'_, '_> {
         remember_appearance(self.tx, self.source_id, keyed, article_id, self.now).await?;
         Ok(())
     }
+}
+
+/// The story index in `slot` (the writer lock's), loaded from the database if it is not yet:
+/// every sketch that still has its band keys (retention takes them from articles published
+/// over twice the window ago, and the index prunes the same). Loaded when an article must be
+/// placed, not before, so that a poll where nothing is new never pays for it.
+async fn loaded<'g>(
+    slot: &'g mut Option<Index>,
+    pool: &SqlitePool,
+) -> Result<&'g mut Index, StoreError> {
+    if slot.is_none() {
+        use futures_util::TryStreamExt;
+        let started = std::time::Instant::now();
+        let mut index = Index::default();
+        let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
+            "SELECT article_id, story_id, published, sketch, bands FROM sketches
+             WHERE bands IS NOT NULL",
+        )
+        .fetch(pool);
+        while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
+            if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
+                index.insert(article, story, published, sketch, &bands);
+            }
+        }
+        tracing::info!(
+            articles = index.len(),
+            mib = index.memory() / (1 << 20),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "story index loaded"
+        );
+        *slot = Some(index);
+    }
+    Ok(slot.get_or_insert_with(Index::default))
 }
 
 /// `[dedup].window` in milliseconds.
