@@ -8,8 +8,8 @@
 #   bash benches/compare.sh [N] [RUNS]     (default 2000 feeds, 3 runs; CONCURRENCY=16)
 #
 # Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
-# fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a venv under target/. Prints markdown tables for
-# BENCHMARKS.md. Everything runs in a temp dir; nothing is left running.
+# fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a
+# venv under target/. Prints markdown tables for BENCHMARKS.md. Everything runs in a temp dir; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
@@ -47,5 +47,6 @@ mkdir "$work/xml"
 ln -s "$work"/www/*.xml "$work"/www/*.atom "$work"/www/*.rdf "$work/xml/"
 echo
 echo "Parse throughput, one core, on the $(ls "$work/xml" | wc -l) XML feeds of the corpus:"
-cargo bench --locked -q --bench parse -- "$work/xml" 2>/dev/null
+# The ingest bench (one run: parse, then store) times our parse_feed over the folder.
+cargo bench --locked -q --bench ingest -- "$work/xml" 1 2>/dev/null | grep -E "^corpus|^\| parse"
 "$venv/bin/python" benches/compare/parse.py "$work/xml"

@@ -553,27 +553,28 @@ async fn versions_too_far_apart_in_time_are_separate_stories() {
     assert_eq!(atom_entries(&setup).len(), 3);
 }
 
-#[tokio::test]
-async fn a_preferred_source_represents_the_stories_it_carries() {
+/// The seed story's original (Global Times) and the partner's re-run, each served as its
+/// outlet's feed, and a config listing both after `dedup` (a `[dedup]` table, or nothing).
+fn original_and_rerun(dedup: &str) -> (FeedServer, Setup) {
     let (title, paras) = seed();
     let story = Versions { title, paras };
     let server = FeedServer::start();
-    server.put(
-        "/gt.rss",
-        Resource::new(story.global_times(false), "application/xml"),
-    );
-    server.put(
-        "/partner.atom",
-        Resource::new(story.partner(), "application/xml"),
-    );
+    let xml = "application/xml";
+    server.put("/gt.rss", Resource::new(story.global_times(false), xml));
+    server.put("/partner.atom", Resource::new(story.partner(), xml));
     let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
-         [dedup]\nprefer = [\"partner wire\"]\n\
+        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n{dedup}\
          [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
          [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
         server.url("/gt.rss"),
         server.url("/partner.atom"),
     ));
+    (server, setup)
+}
+
+#[tokio::test]
+async fn a_preferred_source_represents_the_stories_it_carries() {
+    let (_server, setup) = original_and_rerun("[dedup]\nprefer = [\"partner wire\"]\n");
     fetch(&setup, "Global Times");
     let first = seed_entry(&atom_entries(&setup)).clone();
     let out = fetch(&setup, "Partner Wire");
@@ -598,19 +599,7 @@ async fn a_preferred_source_represents_the_stories_it_carries() {
 /// `story_bands` table) is converted at open, and its stories still take new versions.
 #[tokio::test]
 async fn a_database_from_before_the_memory_index_still_places_versions() {
-    let (title, paras) = seed();
-    let story = Versions { title, paras };
-    let server = FeedServer::start();
-    let xml = "application/xml";
-    server.put("/gt.rss", Resource::new(story.global_times(false), xml));
-    server.put("/partner.atom", Resource::new(story.partner(), xml));
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-    ));
+    let (_server, setup) = original_and_rerun("");
     fetch(&setup, "Global Times");
 
     // Back to the schema of migration 5, band keys and all, as an older feedmerge left it.

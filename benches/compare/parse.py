@@ -1,6 +1,6 @@
-"""Parse throughput of Python's feedparser and fastfeedparser on a folder of feed files, as
-benches/parse.rs measures feedmerge's: every file parsed, repeated for at least three
-seconds, in MB/s of feed bytes.
+"""Parse throughput of Python's feedparser and fastfeedparser on a folder of feed files, in
+MiB/s of feed bytes as benches/ingest.rs reports feedmerge's: every file parsed, repeated
+for at least three seconds.
 
     python benches/compare/parse.py DIR
 """
@@ -21,8 +21,8 @@ def measure(name, parse, files):
             entries += len(parse(body).entries)
         rounds += 1
     secs = time.perf_counter() - started
-    print(f"{name}\t{total * rounds / secs / 1e6:.1f} MB/s\t{len(files)} files, "
-          f"{total / 1e6:.1f} MB, {entries // rounds} entries per round, {rounds} rounds")
+    print(f"{name}\t{total * rounds / secs / 2**20:.1f} MiB/s\t{len(files)} files, "
+          f"{total / 2**20:.1f} MiB, {entries // rounds} entries per round, {rounds} rounds")
 
 
 def main():
