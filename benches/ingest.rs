@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use feedmerge::config::Source;
+use feedmerge::config::{Database, Source};
 use feedmerge::dedup::{identify, Keyed};
 use feedmerge::fetch::Validators;
 use feedmerge::parse::{parse_feed, ParsedFeed};
@@ -111,7 +111,7 @@ async fn main() {
         let parse = started.elapsed();
 
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("bench.db"))
+        let store = Store::open(&Database::Sqlite(dir.path().join("bench.db")))
             .await
             .expect("open store");
         let sources: Vec<Source> = parsed

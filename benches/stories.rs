@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use feedmerge::config::Source;
+use feedmerge::config::{Database, Source};
 use feedmerge::dedup::{identify, Fingerprint};
 use feedmerge::fetch::Validators;
 use feedmerge::parse::Article;
@@ -211,7 +211,9 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("target/bench-stories-{n}.db")));
     let words = Words::new();
-    let store = Store::open(&path).await.expect("open the database");
+    let store = Store::open(&Database::Sqlite(path.clone()))
+        .await
+        .expect("open the database");
     let sources: Vec<Source> = (0..SOURCES).map(source).collect();
     store.sync_sources(&sources).await.expect("sources");
 

@@ -68,8 +68,8 @@ pub struct ServerSettings {
 /// `[storage]`.
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
-    /// The SQLite file, already resolved against the config file's folder.
-    pub database: PathBuf,
+    /// Where the articles are kept.
+    pub database: Database,
     /// What happens to a removed source's articles.
     pub on_remove: OnRemove,
     /// Articles older than this (by publication) are removed, unless a served feed still
@@ -77,6 +77,50 @@ pub struct StorageSettings {
     pub max_age: Option<Duration>,
     /// Each source keeps at most this many articles, the newest.
     pub max_per_source: Option<u32>,
+}
+
+/// `[storage].database`: where the articles are kept.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file, resolved against the config file's folder: the default, for one
+    /// process on one machine.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by `postgres://` URL: for several replicas sharing the polling.
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads a `[storage].database` value: a `postgres://` (or `postgresql://`) URL, else a
+    /// file path, with or without a `sqlite:` prefix, relative to `folder`.
+    pub fn parse(value: &str, folder: &Path) -> Database {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Database::Postgres(value.to_owned())
+        } else {
+            Database::Sqlite(folder.join(value.strip_prefix("sqlite:").unwrap_or(value)))
+        }
+    }
+}
+
+/// The file's path, or the URL without its password: this is what logs and errors show.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut url) if url.password().is_some() => {
+                    let _ = url.set_password(Some("***"));
+                    write!(f, "{url}")
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
+    }
 }
 
 /// `[storage].on_remove`: what becomes of the articles of a source removed from the config.
@@ -639,11 +683,13 @@ impl<'a> Validator<'a> {
         };
         let database = std::env::var(ENV_DATABASE).unwrap_or(raw.storage.database);
         let database = if database.trim().is_empty() {
-            self.problem(&key("storage.database"), "must name a file".into());
-            PathBuf::new()
+            self.problem(
+                &key("storage.database"),
+                "must name a file or a postgres:// URL".into(),
+            );
+            Database::Sqlite(PathBuf::new())
         } else {
-            let folder = self.path.parent().unwrap_or(Path::new(""));
-            folder.join(database.strip_prefix("sqlite:").unwrap_or(&database))
+            Database::parse(&database, self.path.parent().unwrap_or(Path::new("")))
         };
         let max_age = match &raw.storage.max_age {
             Some(text) => self

@@ -483,7 +483,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
         } else {
             escape_html(&t.content)
         };
-        let out = out.trim().to_owned();
+        let out = without_forbidden(out.trim().to_owned());
         (!out.is_empty()).then_some(out)
     };
     let summary = entry.summary.as_ref().and_then(html);
@@ -509,7 +509,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
         .or_else(|| link.clone())
         .map(|t| clip(&t, MAX_TITLE))
         .unwrap_or_else(|| "(untitled)".to_owned());
-    let guid = Some(entry.id.trim().to_owned()).filter(|g| !g.is_empty());
+    let guid = Some(without_forbidden(entry.id.trim().to_owned())).filter(|g| !g.is_empty());
     Article {
         guid,
         link,
@@ -581,7 +581,18 @@ fn plain(raw: &str, html: bool) -> String {
     } else {
         raw.to_owned()
     };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    without_forbidden(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `text` without the characters XML forbids. An XML feed's text is rid of them before it is
+/// parsed ([`decode`]); a JSON Feed's strings may still hold them as escapes (`\u0000`), which
+/// no output format may carry and PostgreSQL will not store.
+fn without_forbidden(text: String) -> String {
+    if text.contains(xml_forbidden) {
+        text.chars().filter(|&c| !xml_forbidden(c)).collect()
+    } else {
+        text
+    }
 }
 
 /// The text of an HTML fragment.

@@ -1,24 +1,35 @@
 //! The pipeline end to end through the real CLI: outlets' feeds of every format served on
 //! 127.0.0.1, polled with `feedmerge fetch`, checked in the SQLite file and in the merged
-//! feed that `feedmerge export` writes, parsed back.
+//! feed that `feedmerge export` writes, parsed back. Each test runs on both engines: the
+//! SQLite file, and PostgreSQL when `FEEDMERGE_TEST_POSTGRES` names a database.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use common::{fixture, stdout, FeedServer, Resource, Setup};
+use common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
 
 const SEED_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 
-async fn world() -> (FeedServer, Setup) {
+crate::on_both_engines!(
+    one_story_is_stored_once_and_credits_every_outlet,
+    second_poll_is_conditional_and_an_edit_updates_in_place,
+    fetch_limits_and_failures_are_reported_plainly,
+    characters_xml_forbids_never_reach_the_output,
+    a_new_guid_on_the_same_link_is_the_same_article,
+);
+
+async fn world(engine: Engine) -> Option<(FeedServer, Setup)> {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
     server.put_fixture("/worldwire.json", "worldwire.json", "application/feed+json");
     server.put_fixture("/digest.rdf", "digest.rdf", "application/rdf+xml");
     server.put_fixture("/truncated.xml", "truncated.xml", "text/xml");
-    let setup = Setup::new(&format!(
-        r#"
+    let setup = Setup::on(
+        engine,
+        &format!(
+            r#"
 [feed]
 title = "Test merge"
 base_url = "http://news.example/merged"
@@ -51,13 +62,15 @@ url = "{}"
 name = "Broken Outlet"
 url = "{}"
 "#,
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-        server.url("/worldwire.json"),
-        server.url("/digest.rdf"),
-        server.url("/truncated.xml"),
-    ));
-    (server, setup)
+            server.url("/gt.rss"),
+            server.url("/partner.atom"),
+            server.url("/worldwire.json"),
+            server.url("/digest.rdf"),
+            server.url("/truncated.xml"),
+        ),
+    )
+    .await?;
+    Some((server, setup))
 }
 
 fn line<'a>(out: &'a str, source: &str) -> &'a str {
@@ -66,13 +79,14 @@ fn line<'a>(out: &'a str, source: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {source} in:\n{out}"))
 }
 
-async fn count(db: &sqlx::SqlitePool, sql: &'static str) -> i64 {
+async fn count(db: &sqlx::AnyPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.expect(sql)
 }
 
-#[tokio::test]
-async fn one_story_is_stored_once_and_credits_every_outlet() {
-    let (server, setup) = world().await;
+async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
+    let Some((server, setup)) = world(engine).await else {
+        return;
+    };
 
     // The original first, so that Global Times is the outlet the story is credited to.
     let first = setup.feedmerge(&["fetch", "--source", "Global Times"]);
@@ -106,7 +120,7 @@ async fn one_story_is_stored_once_and_credits_every_outlet() {
         "{broken}"
     );
 
-    let db = setup.db().await;
+    let db = setup.any_db().await;
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM articles").await,
         6,
@@ -305,11 +319,12 @@ fn fixture_title() -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn second_poll_is_conditional_and_an_edit_updates_in_place() {
-    let (server, setup) = world().await;
+async fn second_poll_is_conditional_and_an_edit_updates_in_place(engine: Engine) {
+    let Some((server, setup)) = world(engine).await else {
+        return;
+    };
     assert!(setup.feedmerge(&["fetch"]).status.success());
-    let db = setup.db().await;
+    let db = setup.any_db().await;
     let before: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
             .fetch_all(&db)
@@ -404,7 +419,9 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place() {
 
 #[tokio::test]
 async fn unknown_source_is_a_usage_error() {
-    let (_server, setup) = world().await;
+    let Some((_server, setup)) = world(Engine::Sqlite).await else {
+        return;
+    };
     let out = setup.feedmerge(&["fetch", "--source", "Nope"]);
     assert!(!out.status.success());
     let err = common::stderr(&out);
@@ -414,8 +431,7 @@ async fn unknown_source_is_a_usage_error() {
     );
 }
 
-#[tokio::test]
-async fn fetch_limits_and_failures_are_reported_plainly() {
+async fn fetch_limits_and_failures_are_reported_plainly(engine: Engine) {
     let server = FeedServer::start();
     server.put_fixture("/big.rss", "globaltimes.rss", "application/rss+xml");
     server.put(
@@ -435,8 +451,10 @@ async fn fetch_limits_and_failures_are_reported_plainly() {
     );
     server.put_fixture("/feed.json", "worldwire.json", "application/feed+json");
     let closed = common::free_port();
-    let setup = Setup::new(&format!(
-        r#"
+    let Some(setup) = Setup::on(
+        engine,
+        &format!(
+            r#"
 [storage]
 database = "db/feedmerge.db"
 [poll]
@@ -458,11 +476,16 @@ url = "http://reader:s3cret@127.0.0.1:{closed}/feed.xml"
 name = "Moved"
 url = "{}"
 "#,
-        server.url("/big.rss"),
-        server.url("/home.html"),
-        server.url("/loop"),
-        server.url("/moved"),
-    ));
+            server.url("/big.rss"),
+            server.url("/home.html"),
+            server.url("/loop"),
+            server.url("/moved"),
+        ),
+    )
+    .await
+    else {
+        return;
+    };
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
@@ -496,7 +519,7 @@ url = "{}"
         !text.contains("s3cret") && !common::stderr(&out).contains("s3cret"),
         "credentials leaked: {out:?}"
     );
-    let db = setup.db().await;
+    let db = setup.any_db().await;
     let stored: Vec<String> = sqlx::query_scalar(
         "SELECT last_error FROM sources WHERE last_error IS NOT NULL ORDER BY name",
     )
@@ -507,8 +530,7 @@ url = "{}"
     assert!(stored.iter().all(|e| !e.contains("s3cret")), "{stored:?}");
 }
 
-#[tokio::test]
-async fn characters_xml_forbids_never_reach_the_output() {
+async fn characters_xml_forbids_never_reach_the_output(engine: Engine) {
     let server = FeedServer::start();
     // JSON strings may hold control characters that XML 1.0 forbids.
     let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Ctl",
@@ -518,10 +540,17 @@ async fn characters_xml_forbids_never_reach_the_output() {
         "/ctl.json",
         Resource::new(json.as_bytes().to_vec(), "application/feed+json"),
     );
-    let setup = Setup::new(&format!(
+    let Some(setup) = Setup::on(
+        engine,
+        &format!(
         "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"Ctl\"\nurl = \"{}\"\n",
         server.url("/ctl.json")
-    ));
+    ),
+    )
+    .await
+    else {
+        return;
+    };
     assert!(stdout(&setup.feedmerge(&["fetch"])).contains("1 new"));
     let atom = setup.feedmerge(&["export", "--format", "atom"]).stdout;
     let feed = atom_syndication::Feed::read_from(&atom[..]).expect("well-formed Atom");
@@ -534,14 +563,20 @@ async fn characters_xml_forbids_never_reach_the_output() {
         .contains("verticaltab"));
 }
 
-#[tokio::test]
-async fn a_new_guid_on_the_same_link_is_the_same_article() {
+async fn a_new_guid_on_the_same_link_is_the_same_article(engine: Engine) {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"GT\"\nurl = \"{}\"\n",
-        server.url("/gt.rss")
-    ));
+    let Some(setup) = Setup::on(
+        engine,
+        &format!(
+            "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"GT\"\nurl = \"{}\"\n",
+            server.url("/gt.rss")
+        ),
+    )
+    .await
+    else {
+        return;
+    };
     assert!(stdout(&setup.feedmerge(&["fetch"])).contains("3 new"));
     // Some CMSs mint new guids on every rebuild; the links stay.
     let reminted = String::from_utf8(fixture("globaltimes.rss"))
@@ -556,7 +591,7 @@ async fn a_new_guid_on_the_same_link_is_the_same_article() {
         line(&out, "GT").contains("200  0 new, 0 updated, 3 unchanged, 0 merged"),
         "{out}"
     );
-    let db = setup.db().await;
+    let db = setup.any_db().await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM articles").await, 3);
     // The new guids are remembered: the next poll finds the entries by key.
     assert_eq!(

@@ -46,6 +46,10 @@ pub struct Index {
     /// (low 32 bits of a band key, slot), one entry per key of each article; a key shared by
     /// several articles is in the table once for each.
     keys: HashTable<(u32, u32)>,
+    /// The newest article id known committed (read from the database, or committed by this
+    /// process): articles after it were stored by another process, and are read before the
+    /// next placement.
+    newest: i64,
 }
 
 /// The table's hash of a key (already a hash, spread over 64 bits for the table's control
@@ -105,6 +109,16 @@ impl Index {
             self.keys
                 .insert_unique(spread(key), (key, at), |&(k, _)| spread(k));
         }
+    }
+
+    /// The newest article id known committed; see [`Index::saw`].
+    pub fn newest(&self) -> i64 {
+        self.newest
+    }
+
+    /// Notes that the articles up to `article` are committed and indexed (or unindexable).
+    pub fn saw(&mut self, article: i64) {
+        self.newest = self.newest.max(article);
     }
 
     /// The story whose indexed version is most like `fp` (an article published at

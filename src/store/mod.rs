@@ -1,10 +1,10 @@
-//! Stage 6 of the pipeline: the SQLite database, and the only module that writes SQL.
+//! Stage 6 of the pipeline: the database, and the only module that writes SQL.
 //!
-//! Owns the schema (`migrations/`, applied at open by `sqlx::migrate!`), the connection
-//! settings (WAL, so readers never wait for the poller; a busy timeout; foreign keys) and
-//! every query. One source's fetch result — its articles, its new validators, its status or
-//! error — commits in one `BEGIN IMMEDIATE` transaction, so a crash at any moment leaves
-//! either all of a fetch or none of it, and concurrent writers queue instead of failing.
+//! Owns the schema (`migrations/sqlite` and `migrations/postgres`, applied at open by
+//! `sqlx::migrate!`), the connection settings and every query, written once for both engines
+//! ([`engine`]). One source's fetch result — its articles, its new validators, its status or
+//! error — commits in one transaction, so a crash at any moment leaves either all of a fetch
+//! or none of it; writers, of this process or of others on the same database, take turns.
 //!
 //! Also keeps the story index ([`Index`], in memory, loaded from the `sketches` table when
 //! first needed): each new article is placed, inside that transaction, in the story whose
@@ -13,32 +13,29 @@
 //! forgets what a transaction added if that transaction does not commit.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
 
-use crate::config::{Dedup, Source};
+use crate::config::{Database, Dedup, Source};
 use crate::dedup::{Fingerprint, Index, Keyed, Sketch, BANDS};
 use crate::fetch::Validators;
 use crate::parse::Article;
 
+mod engine;
 mod retention;
+use engine::{on_pool, on_tx, Db, Tx};
 pub use retention::{Removed, Retention};
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database file (or its folder) could not be created or opened.
-    #[error("cannot open database {}: {source}", path.display())]
+    /// The database could not be opened: its file or folder could not be created, or its
+    /// server could not be reached.
+    #[error("cannot open database {database}: {source}")]
     Open {
-        /// The file.
-        path: PathBuf,
+        /// The file, or the server's URL without its password.
+        database: String,
         /// The cause.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -57,21 +54,29 @@ impl StoreError {
         let StoreError::Query(sqlx::Error::Database(e)) = self else {
             return false;
         };
+        let code = e.code().unwrap_or_default();
+        if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some()
+        {
+            // PostgreSQL's class 53 (disk full, out of memory) and 25006 (read-only
+            // transaction: a standby, or a read-only server).
+            return code.starts_with("53") || code == "25006";
+        }
         // SQLite's primary result codes: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13,
         // SQLITE_CANTOPEN 14 (the low byte of an extended code).
-        let code = e.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-        matches!(code, 8 | 10 | 13 | 14)
+        matches!(code.parse::<i32>().unwrap_or(0) & 0xff, 8 | 10 | 13 | 14)
     }
 }
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// SQLite has one writer at a time. Writers queue here, in order, holding no connection,
-    /// rather than each holding a pooled connection while SQLite's busy handler retries
-    /// (which starves some of them past the pool's timeout under load). The lock holds the
-    /// story index, which changes with what writers commit (`None` until first needed).
+    db: Db,
+    /// The database has one writer at a time. This process's writers queue here, in order,
+    /// holding no connection, rather than each holding a pooled connection while SQLite's
+    /// busy handler retries (which starves some of them past the pool's timeout under load).
+    /// The lock holds the story index, which changes with what writers commit (`None` until
+    /// first needed).
     writer: std::sync::Arc<tokio::sync::Mutex<Option<Index>>>,
     /// When two articles are one story.
     dedup: Dedup,
@@ -308,13 +313,9 @@ struct Known {
 }
 
 impl Known {
-    async fn load(
-        tx: &mut Transaction<'static, Sqlite>,
-        source_id: i64,
-        articles: &[Keyed],
-    ) -> Result<Known, StoreError> {
+    async fn load(tx: &mut Tx, source_id: i64, articles: &[Keyed]) -> Result<Known, StoreError> {
         let keys: Vec<&str> = articles.iter().map(|k| k.key.as_str()).collect();
-        let rows: Vec<Existing> = sqlx::query_as(
+        let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
             "SELECT ap.entry_key AS matched, a.id, a.source_id, a.content_hash, a.updated,
                     a.published, a.story_id
              FROM appearances ap JOIN articles a ON a.id = ap.article_id
@@ -322,8 +323,8 @@ impl Known {
         )
         .bind(source_id)
         .bind(serde_json::Value::from(keys.clone()).to_string())
-        .fetch_all(&mut **tx)
-        .await?;
+        .fetch_all(e)
+        .await)?;
         let by_key: HashMap<String, Existing> =
             rows.into_iter().map(|e| (e.matched.clone(), e)).collect();
         let unknown: Vec<&str> = keys
@@ -335,18 +336,18 @@ impl Known {
             Default::default()
         } else {
             // Still listed: the tombstone lives on while the outlet lists the entry.
-            sqlx::query_scalar(
+            let unknown = serde_json::Value::from(unknown).to_string();
+            let removed: Vec<String> = on_tx!(tx, |e| sqlx::query_scalar(
                 "UPDATE tombstones SET last_seen = $3
                  WHERE source_id = $1 AND entry_key IN (SELECT value FROM json_each($2))
                  RETURNING entry_key",
             )
             .bind(source_id)
-            .bind(serde_json::Value::from(unknown).to_string())
+            .bind(&unknown)
             .bind(millis(Utc::now()))
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect()
+            .fetch_all(e)
+            .await)?;
+            removed.into_iter().collect()
         };
         let links: Vec<&str> = articles
             .iter()
@@ -355,16 +356,17 @@ impl Known {
             .collect();
         let mut by_link = HashMap::new();
         if !links.is_empty() {
-            let rows: Vec<Existing> = sqlx::query_as(
+            let links = serde_json::Value::from(links).to_string();
+            let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
                 "SELECT canonical_link AS matched, id, source_id, content_hash, updated,
                         published, story_id
                  FROM articles
                  WHERE canonical_link IN (SELECT value FROM json_each($1))
                  ORDER BY id DESC",
             )
-            .bind(serde_json::Value::from(links).to_string())
-            .fetch_all(&mut **tx)
-            .await?;
+            .bind(&links)
+            .fetch_all(e)
+            .await)?;
             // Newest first, so the oldest (the first stored) is the one left in the map.
             for e in rows {
                 by_link.insert(e.matched.clone(), e);
@@ -408,69 +410,13 @@ struct AppearanceRow {
 }
 
 impl Store {
-    /// Opens (creating if needed, with its folder) the database at `path` and brings its
+    /// Opens `database` (creating an SQLite file, with its folder, if need be) and brings its
     /// schema up to date.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| open_err(Box::new(e)))?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL is durable across application crashes in WAL mode, and only risks the
-            // last transactions on power loss, never consistency.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            // Rows cross from SQLite's thread in a bounded channel; with room for a whole
-            // result (the story lookup's candidates), that thread never waits for a reader.
-            .row_buffer_size(256)
-            // Sorting and grouping in memory: reading never needs disk space, so the feeds and
-            // the status page are still served when the disk is full.
-            .pragma("temp_store", "memory");
+    pub async fn open(database: &Database) -> Result<Store, StoreError> {
         let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
             Default::default();
-        let hook_writable_since = writable_since.clone();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
-            // rollback then fails and leaves the connection counted as in a transaction, and
-            // every later transaction on it fails. Such a connection is closed, not reused.
-            // Likewise a connection opened before the database became writable again: one
-            // opened on a read-only file stays read-only.
-            .before_acquire(move |conn, meta| {
-                let stale = hook_writable_since
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some_and(|since| meta.age > since.elapsed());
-                Box::pin(async move { Ok(!stale && !sqlx::Connection::is_in_transaction(conn)) })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(Box::new(e)))?;
-        // One connection for both: the vacuum mode must be set where the first table is made.
-        let mut conn = pool.acquire().await?;
-        let fresh: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
-            .fetch_one(&mut *conn)
-            .await?;
-        if fresh == 0 {
-            // Free pages kept apart, for retention to give back (`PRAGMA incremental_vacuum`).
-            // Set here, once, on the empty file: as a connection setting it would be written
-            // on every connect, which fails when the disk is full.
-            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::migrate!("./migrations").run(&mut *conn).await?;
-        drop(conn);
         Ok(Store {
-            pool,
+            db: Db::open(database, writable_since.clone()).await?,
             writer: Default::default(),
             dedup: Dedup::default(),
             generation: Default::default(),
@@ -485,9 +431,9 @@ impl Store {
         self
     }
 
-    /// Closes every connection, checkpointing the WAL.
+    /// Closes every connection (on SQLite, checkpointing the WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     /// Makes sure every configured source has a row, and that a changed URL forgets the old
@@ -500,24 +446,30 @@ impl Store {
 
     async fn sync_sources_once(&self, sources: &[Source]) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.db.begin().await?;
         for s in sources {
-            sqlx::query(
+            on_tx!(&mut tx, |e| sqlx::query(
                 // A new URL is a new feed: what was learnt about the old one no longer holds.
                 "INSERT INTO sources (name, url) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET
-                     etag = CASE WHEN url = excluded.url THEN etag END,
-                     last_modified = CASE WHEN url = excluded.url THEN last_modified END,
-                     effective_url = CASE WHEN url = excluded.url THEN effective_url END,
-                     disabled_reason = CASE WHEN url = excluded.url THEN disabled_reason END,
-                     next_due_at = CASE WHEN url = excluded.url THEN next_due_at END,
-                     consecutive_failures = CASE WHEN url = excluded.url THEN consecutive_failures ELSE 0 END,
+                     etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
+                     last_modified =
+                         CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
+                     effective_url =
+                         CASE WHEN sources.url = excluded.url THEN sources.effective_url END,
+                     disabled_reason =
+                         CASE WHEN sources.url = excluded.url THEN sources.disabled_reason END,
+                     next_due_at =
+                         CASE WHEN sources.url = excluded.url THEN sources.next_due_at END,
+                     consecutive_failures = CASE WHEN sources.url = excluded.url
+                         THEN sources.consecutive_failures ELSE 0 END,
                      url = excluded.url",
             )
             .bind(&s.name)
             .bind(s.url.as_str())
-            .execute(&mut *tx)
-            .await?;
+            .execute(e)
+            .await
+            .map(drop))?;
         }
         tx.commit().await?;
         self.changed();
@@ -537,10 +489,12 @@ impl Store {
 
     /// Every stored source's state, by name.
     pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
-        let rows: Vec<SourceState> =
-            sqlx::query_as(concat!(select_source_state!(), " ORDER BY name"))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
+            select_source_state!(),
+            " ORDER BY name"
+        ))
+        .fetch_all(p)
+        .await)?;
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
@@ -549,13 +503,14 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, SourceState>, StoreError> {
-        let rows: Vec<SourceState> = sqlx::query_as(concat!(
+        let names = serde_json::Value::from(names.to_vec()).to_string();
+        let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
             select_source_state!(),
             " WHERE name IN (SELECT value FROM json_each($1))"
         ))
-        .bind(serde_json::Value::from(names.to_vec()).to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(&names)
+        .fetch_all(p)
+        .await)?;
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
     }
 
@@ -595,20 +550,26 @@ impl Store {
     /// be written again.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let mut conn = self.pool.acquire().await?;
-        let result: Result<(), StoreError> = async {
-            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-            sqlx::query("UPDATE sources SET id = id WHERE id = (SELECT MIN(id) FROM sources)")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        match &result {
+        let result: Result<(), StoreError> = on_pool!(&self.db, |pool| async {
+            let mut conn = pool.acquire().await?;
+            let result: Result<(), StoreError> = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                sqlx::query("UPDATE sources SET id = id WHERE id = (SELECT MIN(id) FROM sources)")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await;
             // A connection opened while the file was read-only stays read-only: replaced,
             // so that the next probe tries a fresh one.
-            Err(e) if e.is_unwritable() => conn.close_on_drop(),
+            if matches!(&result, Err(e) if e.is_unwritable()) {
+                conn.close_on_drop();
+            }
+            result
+        }
+        .await);
+        match &result {
             Err(_) => {}
             Ok(()) => {
                 *self
@@ -631,20 +592,22 @@ impl Store {
         let mut writer = self.writer.lock().await;
         let mut pending = Pending {
             slot: &mut writer,
-            pool: &self.pool,
+            db: &self.db,
+            caught_up: false,
             added: Vec::new(),
             committed: false,
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (source_id, polled_before): (i64, bool) =
-            sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
-                .bind(source)
-                .fetch_one(&mut *tx)
-                .await?;
+        let mut tx = self.db.begin().await?;
+        let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| sqlx::query_as(
+            "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1"
+        )
+        .bind(source)
+        .fetch_one(e)
+        .await)?;
         let mut counts = Counts::default();
         match attempt {
             Attempt::NotModified { min_interval } => {
-                sqlx::query(
+                on_tx!(&mut tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = 304, last_error = NULL, consecutive_failures = 0,
                          min_interval_secs = $3
@@ -653,11 +616,12 @@ impl Store {
                 .bind(source_id)
                 .bind(millis(now))
                 .bind(min_interval.map(|d| d.as_secs() as i64))
-                .execute(&mut *tx)
-                .await?;
+                .execute(e)
+                .await
+                .map(drop))?;
             }
             Attempt::Failed { status, error } => {
-                sqlx::query(
+                on_tx!(&mut tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
                          consecutive_failures = consecutive_failures + 1
                      WHERE id = $1",
@@ -666,8 +630,9 @@ impl Store {
                 .bind(millis(now))
                 .bind(status.map(i64::from))
                 .bind(error)
-                .execute(&mut *tx)
-                .await?;
+                .execute(e)
+                .await
+                .map(drop))?;
             }
             Attempt::Fetched {
                 status,
@@ -691,7 +656,7 @@ impl Store {
                 for keyed in articles {
                     ingest.article(keyed, &mut known).await?;
                 }
-                sqlx::query(
+                on_tx!(&mut tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
                          etag = $4, last_modified = $5,
@@ -707,11 +672,12 @@ impl Store {
                 .bind(title)
                 .bind(site_url)
                 .bind(min_interval.map(|d| d.as_secs() as i64))
-                .execute(&mut *tx)
-                .await?;
+                .execute(e)
+                .await
+                .map(drop))?;
             }
         }
-        sqlx::query(
+        on_tx!(&mut tx, |e| sqlx::query(
             "UPDATE sources SET next_due_at = $2, effective_url = COALESCE($3, effective_url),
                  disabled_reason = $4
              WHERE id = $1",
@@ -720,10 +686,11 @@ impl Store {
         .bind(next.due.map(millis))
         .bind(next.moved_to)
         .bind(next.disabled)
-        .execute(&mut *tx)
-        .await?;
+        .execute(e)
+        .await
+        .map(drop))?;
         tx.commit().await?;
-        pending.committed = true;
+        pending.commit();
         if counts.new + counts.updated + counts.merged > 0 {
             self.changed();
         }
@@ -733,11 +700,14 @@ impl Store {
     /// Moves a source's next due time without an attempt (its host asked everyone to wait).
     pub async fn defer(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query("UPDATE sources SET next_due_at = $2 WHERE name = $1")
-            .bind(source)
-            .bind(millis(due))
-            .execute(&self.pool)
-            .await?;
+        on_pool!(&self.db, |p| sqlx::query(
+            "UPDATE sources SET next_due_at = $2 WHERE name = $1"
+        )
+        .bind(source)
+        .bind(millis(due))
+        .execute(p)
+        .await
+        .map(drop))?;
         Ok(())
     }
 
@@ -761,7 +731,7 @@ impl Store {
     }
 
     async fn stories(&self, since: i64, offset: u32, limit: u32) -> Result<Vec<Story>, StoreError> {
-        let rows: Vec<StoryRow> = sqlx::query_as(
+        let rows: Vec<StoryRow> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title, a.link, a.summary,
                     a.content, a.authors, a.categories, st.published, st.updated,
                     s.name AS source_name, s.url AS source_url, s.site_url
@@ -775,20 +745,21 @@ impl Store {
         .bind(i64::from(limit))
         .bind(since)
         .bind(i64::from(offset))
-        .fetch_all(&self.pool)
-        .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.story_id).collect();
-        let appearances: Vec<AppearanceRow> = sqlx::query_as(
+        .fetch_all(p)
+        .await)?;
+        let ids = serde_json::Value::from(rows.iter().map(|r| r.story_id).collect::<Vec<_>>())
+            .to_string();
+        let appearances: Vec<AppearanceRow> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.first_seen
              FROM articles a
              JOIN appearances ap ON ap.article_id = a.id
              JOIN sources s ON s.id = ap.source_id
-             WHERE a.story_id IN (SELECT value FROM json_each($1))
+             WHERE a.story_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
              ORDER BY ap.first_seen, s.name",
         )
-        .bind(serde_json::Value::from(ids).to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(&ids)
+        .fetch_all(p)
+        .await)?;
         let mut by_story: HashMap<i64, Vec<AppearanceRow>> = HashMap::new();
         for a in appearances {
             by_story.entry(a.story_id).or_default().push(a);
@@ -845,7 +816,8 @@ impl Store {
         published: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = loaded(&mut writer, &self.pool).await?;
+        let index = loaded(&mut writer, &self.db).await?;
+        catch_up(index, &self.db).await?;
         Ok(index.find(
             fp,
             millis(published),
@@ -857,42 +829,30 @@ impl Store {
     /// Bytes of memory the story index holds, and how many articles it holds.
     pub async fn index_memory(&self) -> Result<(usize, usize), StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = loaded(&mut writer, &self.pool).await?;
+        let index = loaded(&mut writer, &self.db).await?;
         Ok((index.memory(), index.len()))
     }
 
-    /// The database's size in bytes: its pages as SQLite counts them, those still in the
-    /// write-ahead log included.
+    /// The database's size in bytes (on SQLite, its pages, those still in the write-ahead
+    /// log included).
     pub async fn file_size(&self) -> Result<u64, StoreError> {
-        let (pages, size): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT page_count FROM pragma_page_count()),
-                    (SELECT page_size FROM pragma_page_size())",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(pages * size).unwrap_or(0))
+        self.db.size().await
     }
 
-    /// Bytes the story index's record takes in the database file (the `sketches` table, which
+    /// Bytes the story index's record takes in the database (the `sketches` table, which
     /// keeps each sketch with its band keys, and its index).
     pub async fn index_size(&self) -> Result<i64, StoreError> {
-        let bytes: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
-             WHERE name IN ('sketches', 'sketches_by_published')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(bytes)
+        self.db.index_size().await
     }
 
     /// How many articles each source carries (its own and those it shares), by name.
     pub async fn articles_by_source(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT s.name, (SELECT COUNT(*) FROM appearances ap WHERE ap.source_id = s.id)
              FROM sources s",
         )
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         Ok(rows.into_iter().collect())
     }
 
@@ -903,14 +863,14 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, StoreError> {
         const DAY_MS: i64 = 24 * 3600 * 1000;
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, i64)> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT first_seen / $2 AS day, COUNT(*) FROM articles
              WHERE first_seen >= $1 GROUP BY day ORDER BY day",
         )
         .bind(millis(since))
         .bind(DAY_MS)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(day, n)| (from_millis(day * DAY_MS).date_naive(), n))
@@ -919,17 +879,17 @@ impl Store {
 
     /// Totals for the health check.
     pub async fn totals(&self) -> Result<Totals, StoreError> {
-        let (sources, failing, last_poll): (i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(last_error IS NOT NULL), 0), MAX(last_attempt_at)
-             FROM sources",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let (articles, stories): (i64, i64) = sqlx::query_as(
+        let (sources, failing, last_poll): (i64, i64, Option<i64>) =
+            on_pool!(&self.db, |p| sqlx::query_as(
+                "SELECT COUNT(*), COUNT(last_error), MAX(last_attempt_at) FROM sources",
+            )
+            .fetch_one(p)
+            .await)?;
+        let (articles, stories): (i64, i64) = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM stories)",
         )
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(p)
+        .await)?;
         Ok(Totals {
             sources,
             failing,
@@ -942,7 +902,7 @@ impl Store {
 
 /// Stores the articles of one fetch, inside its transaction.
 struct Ingest<'a, 'i> {
-    tx: &'a mut Transaction<'static, Sqlite>,
+    tx: &'a mut Tx,
     source: &'a str,
     source_id: i64,
     /// Whether the source had been fetched before: its first fetch brings its backlog.
@@ -959,15 +919,31 @@ struct Ingest<'a, 'i> {
 struct Pending<'i> {
     /// The index, or `None` while it is not loaded.
     slot: &'i mut Option<Index>,
-    pool: &'i SqlitePool,
+    db: &'i Db,
+    /// Whether the index holds what other processes committed before this transaction.
+    caught_up: bool,
     added: Vec<i64>,
     committed: bool,
 }
 
 impl Pending<'_> {
-    /// The index, loaded if need be.
+    /// The index, loaded if need be, with what other processes stored before this
+    /// transaction began (which holds the database's write lock: no more can come).
     async fn index(&mut self) -> Result<&mut Index, StoreError> {
-        loaded(self.slot, self.pool).await
+        let index = loaded(self.slot, self.db).await?;
+        if !self.caught_up {
+            catch_up(index, self.db).await?;
+            self.caught_up = true;
+        }
+        Ok(index)
+    }
+
+    /// The transaction committed: what it added stays.
+    fn commit(&mut self) {
+        self.committed = true;
+        if let (Some(index), Some(&newest)) = (self.slot.as_mut(), self.added.iter().max()) {
+            index.saw(newest);
+        }
     }
 }
 
@@ -1035,7 +1011,7 @@ impl Ingest<'_, '_> {
             .map(millis)
             .filter(|u| *u > e.updated)
             .unwrap_or_else(|| millis(self.now).max(e.updated + 1));
-        sqlx::query(
+        on_tx!(self.tx, |c| sqlx::query(
             "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
                  authors = $6, categories = $7, updated = $8, content_hash = $9,
                  canonical_link = COALESCE($10, canonical_link)
@@ -1051,16 +1027,18 @@ impl Ingest<'_, '_> {
         .bind(updated)
         .bind(&keyed.content_hash)
         .bind(&keyed.canonical_link)
-        .execute(&mut **self.tx)
-        .await?;
-        sqlx::query(
-            "UPDATE stories SET updated = MAX(updated, $2)
+        .execute(c)
+        .await
+        .map(drop))?;
+        on_tx!(self.tx, |c| sqlx::query(
+            "UPDATE stories SET updated = CASE WHEN updated > $2 THEN updated ELSE $2 END
              WHERE id = (SELECT story_id FROM articles WHERE id = $1) AND representative = $1",
         )
         .bind(e.id)
         .bind(updated)
-        .execute(&mut **self.tx)
-        .await?;
+        .execute(c)
+        .await
+        .map(drop))?;
         self.counts.updated += 1;
         Ok(())
     }
@@ -1094,20 +1072,18 @@ impl Ingest<'_, '_> {
         // Looked up, not assumed: a story another process deleted (`feedmerge cleanup` beside
         // the daemon) may still be in this process's index; the article then starts a story.
         let joined: Option<(i64, String, i64)> = match story {
-            Some(story) => {
-                sqlx::query_as(
-                    "SELECT st.id, s.name, st.published FROM stories st
-                     JOIN articles a ON a.id = st.representative
-                     JOIN sources s ON s.id = a.source_id
-                     WHERE st.id = $1",
-                )
-                .bind(story)
-                .fetch_optional(&mut **self.tx)
-                .await?
-            }
+            Some(story) => on_tx!(self.tx, |e| sqlx::query_as(
+                "SELECT st.id, s.name, st.published FROM stories st
+                 JOIN articles a ON a.id = st.representative
+                 JOIN sources s ON s.id = a.source_id
+                 WHERE st.id = $1",
+            )
+            .bind(story)
+            .fetch_optional(e)
+            .await)?,
             None => None,
         };
-        let article_id: i64 = sqlx::query_scalar(
+        let article_id: i64 = on_tx!(self.tx, |e| sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
                  content, authors, categories, published, updated, first_seen, content_hash,
                  story_id)
@@ -1128,8 +1104,8 @@ impl Ingest<'_, '_> {
         .bind(millis(self.now))
         .bind(&keyed.content_hash)
         .bind(joined.as_ref().map(|j| j.0))
-        .fetch_one(&mut **self.tx)
-        .await?;
+        .fetch_one(e)
+        .await)?;
         let story = match joined {
             Some((story, current, current_published)) => {
                 // The most preferred source's version represents the story, else the
@@ -1144,14 +1120,15 @@ impl Ingest<'_, '_> {
                 };
                 let (mine, theirs) = (rank(self.source), rank(&current));
                 if mine < theirs || (mine == theirs && published < current_published) {
-                    sqlx::query(
+                    on_tx!(self.tx, |e| sqlx::query(
                         "UPDATE stories SET representative = $2, published = $3 WHERE id = $1",
                     )
                     .bind(story)
                     .bind(article_id)
                     .bind(published)
-                    .execute(&mut **self.tx)
-                    .await?;
+                    .execute(e)
+                    .await
+                    .map(drop))?;
                 }
                 self.counts.merged += 1;
                 story
@@ -1166,7 +1143,8 @@ impl Ingest<'_, '_> {
                 } else {
                     published
                 };
-                let story: i64 = sqlx::query_scalar(
+                let story: i64 = on_tx!(self.tx, |e| {
+                    sqlx::query_scalar(
                     "INSERT INTO stories (entry_id, representative, published, updated, first_seen,
                          sort_at)
                      VALUES ($1, $2, $3, $4, $5, $6)
@@ -1178,19 +1156,23 @@ impl Ingest<'_, '_> {
                 .bind(updated)
                 .bind(now)
                 .bind(sort_at)
-                .fetch_one(&mut **self.tx)
-                .await?;
-                sqlx::query("UPDATE articles SET story_id = $2 WHERE id = $1")
-                    .bind(article_id)
-                    .bind(story)
-                    .execute(&mut **self.tx)
-                    .await?;
+                .fetch_one(e)
+                .await
+                })?;
+                on_tx!(self.tx, |e| sqlx::query(
+                    "UPDATE articles SET story_id = $2 WHERE id = $1"
+                )
+                .bind(article_id)
+                .bind(story)
+                .execute(e)
+                .await
+                .map(drop))?;
                 self.counts.new += 1;
                 story
             }
         };
         if let Some(fp) = &keyed.fingerprint {
-            sqlx::query(
+            on_tx!(self.tx, |e| sqlx::query(
                 "INSERT INTO sketches (article_id, story_id, sketch, published, bands)
                  VALUES ($1, $2, $3, $4, $5)",
             )
@@ -1204,8 +1186,9 @@ impl Ingest<'_, '_> {
                     .flat_map(|b| b.to_be_bytes())
                     .collect::<Vec<u8>>(),
             )
-            .execute(&mut **self.tx)
-            .await?;
+            .execute(e)
+            .await
+            .map(drop))?;
             self.pending.index().await?.insert(
                 article_id,
                 story,
@@ -1236,24 +1219,11 @@ impl Ingest<'_, '_> {
 /// every sketch that still has its band keys (retention takes them from articles published
 /// over twice the window ago, and the index prunes the same). Loaded when an article must be
 /// placed, not before, so that a poll where nothing is new never pays for it.
-async fn loaded<'g>(
-    slot: &'g mut Option<Index>,
-    pool: &SqlitePool,
-) -> Result<&'g mut Index, StoreError> {
+async fn loaded<'g>(slot: &'g mut Option<Index>, db: &Db) -> Result<&'g mut Index, StoreError> {
     if slot.is_none() {
-        use futures_util::TryStreamExt;
         let started = std::time::Instant::now();
         let mut index = Index::default();
-        let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
-            "SELECT article_id, story_id, published, sketch, bands FROM sketches
-             WHERE bands IS NOT NULL",
-        )
-        .fetch(pool);
-        while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
-            if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
-                index.insert(article, story, published, sketch, &bands);
-            }
-        }
+        read_sketches(&mut index, db).await?;
         tracing::info!(
             articles = index.len(),
             mib = index.memory() / (1 << 20),
@@ -1263,6 +1233,43 @@ async fn loaded<'g>(
         *slot = Some(index);
     }
     Ok(slot.get_or_insert_with(Index::default))
+}
+
+/// Adds to `index` what other processes stored since it last looked: replicas on one
+/// PostgreSQL database, or `feedmerge fetch` beside the daemon on one SQLite file. Cheap
+/// when there is nothing: one look up the primary key.
+async fn catch_up(index: &mut Index, db: &Db) -> Result<(), StoreError> {
+    let before = index.len();
+    read_sketches(index, db).await?;
+    if index.len() > before {
+        tracing::debug!(
+            articles = index.len() - before,
+            "story index caught up with other processes"
+        );
+    }
+    Ok(())
+}
+
+/// Reads into `index` the stored sketches after its newest article that still have their
+/// band keys (retention takes them from articles too old to match).
+async fn read_sketches(index: &mut Index, db: &Db) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt;
+    let after = index.newest();
+    on_pool!(db, |p| {
+        let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
+            "SELECT article_id, story_id, published, sketch, bands FROM sketches
+             WHERE article_id > $1 AND bands IS NOT NULL ORDER BY article_id",
+        )
+        .bind(after)
+        .fetch(p);
+        while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
+            index.saw(article);
+            if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
+                index.insert(article, story, published, sketch, &bands);
+            }
+        }
+    });
+    Ok(())
 }
 
 /// `[dedup].window` in milliseconds.
@@ -1285,13 +1292,13 @@ fn bands_of(bytes: &[u8]) -> Option<[i64; BANDS]> {
 /// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll
 /// recognises the entry by key and the article credits the outlet.
 async fn remember_appearance(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     source_id: i64,
     keyed: &Keyed,
     article_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_tx!(tx, |e| sqlx::query(
         "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -1301,8 +1308,9 @@ async fn remember_appearance(
     .bind(&keyed.article.link)
     .bind(&keyed.article.title)
     .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
+    .execute(e)
+    .await
+    .map(drop))?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Deleting what is no longer needed: articles past `[storage]`'s `max_age` or
 //! `max_per_source`, and the articles of a source removed from the config with
-//! `on_remove = "purge"`; then giving the file's free pages back (incremental vacuum).
+//! `on_remove = "purge"`; then giving an SQLite file's free pages back (incremental vacuum).
 //!
 //! A story goes whole or not at all, and never while a served feed still shows it. Every
 //! entry deleted by retention leaves a tombstone of its identity, so the outlet that still
@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
 
+use super::engine::{on_pool, on_tx, Tx};
 use super::{millis, Store, StoreError};
 
 /// A tombstone whose entry no outlet has listed for this long is deleted.
@@ -56,60 +56,68 @@ impl Store {
         retention: &Retention,
         now: DateTime<Utc>,
     ) -> Result<Removed, StoreError> {
-        self.ensure_incremental_vacuum().await?;
         let size_before = self.file_size().await?;
         let mut removed = Removed::default();
         {
             let mut writer = self.writer.lock().await;
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.db.begin().await?;
             let cutoff = retention
                 .max_age
                 .map_or(i64::MIN, |age| millis(now) - duration_ms(age));
             let max = retention.max_per_source.map_or(i64::MAX, i64::from);
             let shown: Vec<&str> = retention.shown.iter().map(String::as_str).collect();
-            let stories: Vec<i64> = sqlx::query_scalar(
+            let shown = serde_json::Value::from(shown).to_string();
+            let stories: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
                 "WITH expired AS (
                      SELECT id FROM articles WHERE published < $1
                      UNION
                      SELECT id FROM (
                          SELECT id, ROW_NUMBER() OVER (
                              PARTITION BY source_id ORDER BY published DESC, id DESC) AS rank
-                         FROM articles)
+                         FROM articles) AS ranked
                      WHERE rank > $2
                  )
                  SELECT st.id FROM stories st
                  WHERE st.entry_id NOT IN (SELECT value FROM json_each($3))
                    AND NOT EXISTS (SELECT 1 FROM articles a
-                                   WHERE a.story_id = st.id AND a.id NOT IN expired)",
+                                   WHERE a.story_id = st.id
+                                     AND a.id NOT IN (SELECT id FROM expired))",
             )
             .bind(cutoff)
             .bind(max)
-            .bind(serde_json::Value::from(shown).to_string())
-            .fetch_all(&mut *tx)
-            .await?;
-            let articles: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM articles WHERE story_id IN (SELECT value FROM json_each($1))",
+            .bind(&shown)
+            .fetch_all(e)
+            .await)?;
+            let list = serde_json::Value::from(stories.clone()).to_string();
+            let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+                "SELECT id FROM articles
+                 WHERE story_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
             )
-            .bind(serde_json::Value::from(stories.clone()).to_string())
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT OR REPLACE INTO tombstones (source_id, entry_key, last_seen)
+            .bind(&list)
+            .fetch_all(e)
+            .await)?;
+            let list = serde_json::Value::from(articles.clone()).to_string();
+            on_tx!(&mut tx, |e| sqlx::query(
+                "INSERT INTO tombstones (source_id, entry_key, last_seen)
                  SELECT source_id, entry_key, $2 FROM appearances
-                 WHERE article_id IN (SELECT value FROM json_each($1))",
+                 WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
+                 ON CONFLICT (source_id, entry_key) DO UPDATE SET last_seen = excluded.last_seen",
             )
-            .bind(serde_json::Value::from(articles.clone()).to_string())
+            .bind(&list)
             .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
+            .execute(e)
+            .await
+            .map(drop))?;
             delete_articles(&mut tx, &articles).await?;
             removed.stories = stories.len() as u64;
             removed.articles = articles.len() as u64;
-            removed.tombstones = sqlx::query("DELETE FROM tombstones WHERE last_seen < $1")
-                .bind(millis(now) - duration_ms(TOMBSTONE_TTL))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            removed.tombstones = on_tx!(&mut tx, |e| sqlx::query(
+                "DELETE FROM tombstones WHERE last_seen < $1"
+            )
+            .bind(millis(now) - duration_ms(TOMBSTONE_TTL))
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?;
             tx.commit().await?;
             if let Some(index) = writer.as_mut() {
                 index.remove(&articles);
@@ -121,23 +129,20 @@ impl Store {
         {
             let too_old = millis(now) - 2 * duration_ms(retention.window);
             let mut writer = self.writer.lock().await;
-            removed.unindexed = sqlx::query(
+            removed.unindexed = on_pool!(&self.db, |p| sqlx::query(
                 "UPDATE sketches SET bands = NULL WHERE bands IS NOT NULL AND published < $1",
             )
             .bind(too_old)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
             if let Some(index) = writer.as_mut() {
                 index.prune(too_old);
             }
         }
         {
             let _writer = self.writer.lock().await;
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query("PRAGMA incremental_vacuum")
-                .execute(&mut *conn)
-                .await?;
+            self.db.vacuum().await?;
         }
         removed.bytes_freed = size_before.saturating_sub(self.file_size().await?);
         Ok(removed)
@@ -149,20 +154,24 @@ impl Store {
     /// articles were deleted.
     pub async fn purge_source(&self, name: &str) -> Result<u64, StoreError> {
         let mut writer = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(source_id): Option<i64> =
-            sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
+        let mut tx = self.db.begin().await?;
+        let Some(source_id): Option<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+            "SELECT id FROM sources WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(e)
+        .await)?
         else {
             return Ok(0);
         };
-        sqlx::query("DELETE FROM appearances WHERE source_id = $1")
-            .bind(source_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        on_tx!(&mut tx, |e| sqlx::query(
+            "DELETE FROM appearances WHERE source_id = $1"
+        )
+        .bind(source_id)
+        .execute(e)
+        .await
+        .map(drop))?;
+        on_tx!(&mut tx, |e| sqlx::query(
             "UPDATE articles SET source_id = ap.source_id, title = ap.title,
                  link = COALESCE(ap.link, articles.link)
              FROM (SELECT article_id, source_id, title, link,
@@ -171,21 +180,25 @@ impl Store {
              WHERE ap.article_id = articles.id AND ap.n = 1 AND articles.source_id = $1",
         )
         .bind(source_id)
-        .execute(&mut *tx)
-        .await?;
-        let articles: Vec<i64> = sqlx::query_scalar("SELECT id FROM articles WHERE source_id = $1")
-            .bind(source_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        .execute(e)
+        .await
+        .map(drop))?;
+        let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+            "SELECT id FROM articles WHERE source_id = $1"
+        )
+        .bind(source_id)
+        .fetch_all(e)
+        .await)?;
         delete_articles(&mut tx, &articles).await?;
         for statement in [
             "DELETE FROM tombstones WHERE source_id = $1",
             "DELETE FROM sources WHERE id = $1",
         ] {
-            sqlx::query(statement)
+            on_tx!(&mut tx, |e| sqlx::query(statement)
                 .bind(source_id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(e)
+                .await
+                .map(drop))?;
         }
         tx.commit().await?;
         if let Some(index) = writer.as_mut() {
@@ -194,78 +207,58 @@ impl Store {
         self.changed();
         Ok(articles.len() as u64)
     }
-
-    /// Databases created before retention existed do not keep their free pages apart; this
-    /// converts such a file once (a full VACUUM, which takes a while on a large file).
-    async fn ensure_incremental_vacuum(&self) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut conn = self.pool.acquire().await?;
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&mut *conn)
-            .await?;
-        if mode != 2 {
-            tracing::info!(
-                "converting the database to incremental vacuum (once; may take a while)"
-            );
-            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("VACUUM").execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
 }
 
 /// Deletes `articles` with their sketches and appearances; deletes the stories left without
 /// articles, and gives those that lost their representative their earliest remaining version.
-async fn delete_articles(
-    tx: &mut Transaction<'static, Sqlite>,
-    articles: &[i64],
-) -> Result<(), StoreError> {
+async fn delete_articles(tx: &mut Tx, articles: &[i64]) -> Result<(), StoreError> {
     if articles.is_empty() {
         return Ok(());
     }
     // Stories and articles point at each other; the checks hold again at commit.
-    sqlx::query("PRAGMA defer_foreign_keys = ON")
-        .execute(&mut **tx)
-        .await?;
+    tx.defer_foreign_keys().await?;
     let list = serde_json::Value::from(articles.to_vec()).to_string();
-    let stories: Vec<i64> = sqlx::query_scalar(
+    let stories: Vec<i64> = on_tx!(tx, |e| sqlx::query_scalar(
         "SELECT DISTINCT story_id FROM articles
-         WHERE id IN (SELECT value FROM json_each($1)) AND story_id IS NOT NULL",
+         WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1)) AND story_id IS NOT NULL",
     )
     .bind(&list)
-    .fetch_all(&mut **tx)
-    .await?;
+    .fetch_all(e)
+    .await)?;
     for statement in [
-        "DELETE FROM sketches WHERE article_id IN (SELECT value FROM json_each($1))",
-        "DELETE FROM appearances WHERE article_id IN (SELECT value FROM json_each($1))",
-        "DELETE FROM articles WHERE id IN (SELECT value FROM json_each($1))",
+        "DELETE FROM sketches
+         WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
+        "DELETE FROM appearances
+         WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
+        "DELETE FROM articles WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
     ] {
-        sqlx::query(statement)
+        on_tx!(tx, |e| sqlx::query(statement)
             .bind(&list)
-            .execute(&mut **tx)
-            .await?;
+            .execute(e)
+            .await
+            .map(drop))?;
     }
     let stories = serde_json::Value::from(stories).to_string();
-    sqlx::query(
-        "DELETE FROM stories WHERE id IN (SELECT value FROM json_each($1))
+    on_tx!(tx, |e| sqlx::query(
+        "DELETE FROM stories WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
            AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.story_id = stories.id)",
     )
     .bind(&stories)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
+    .execute(e)
+    .await
+    .map(drop))?;
+    on_tx!(tx, |e| sqlx::query(
         "UPDATE stories SET
              representative = (SELECT a.id FROM articles a WHERE a.story_id = stories.id
                                ORDER BY a.published, a.id LIMIT 1),
              published = (SELECT MIN(a.published) FROM articles a WHERE a.story_id = stories.id)
-         WHERE id IN (SELECT value FROM json_each($1))
+         WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
            AND representative NOT IN (SELECT id FROM articles)",
     )
     .bind(&stories)
-    .execute(&mut **tx)
-    .await?;
+    .execute(e)
+    .await
+    .map(drop))?;
     Ok(())
 }
 

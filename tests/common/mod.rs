@@ -219,10 +219,82 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
     response
 }
 
-/// A temp dir holding a config file.
+/// The database engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The file the test's config names.
+    Sqlite,
+    /// A schema of its own in the PostgreSQL database `FEEDMERGE_TEST_POSTGRES` names.
+    Postgres,
+}
+
+/// Declares each async fn named, which takes an [`Engine`], as two tests: `NAME::sqlite` and
+/// `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Engine::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::common::Engine::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The variable naming the PostgreSQL database the tests may fill.
+pub const POSTGRES_VAR: &str = "FEEDMERGE_TEST_POSTGRES";
+
+/// A fresh schema in the PostgreSQL database [`POSTGRES_VAR`] names, as a URL whose
+/// connections work in it; `None`, said once on the terminal, when the variable is not set.
+/// A variable set to a server that cannot be reached fails the test.
+pub async fn postgres_schema() -> Option<String> {
+    static SKIPPED: std::sync::Once = std::sync::Once::new();
+    let Ok(base) = std::env::var(POSTGRES_VAR) else {
+        SKIPPED.call_once(|| {
+            // Written past the test harness's capture, so that it shows in `cargo test`.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nPostgreSQL tests SKIPPED ({}): {POSTGRES_VAR} is not set. To run them, \
+                 point it at a database they may fill, e.g.\n    \
+                 {POSTGRES_VAR}=postgres://postgres@127.0.0.1:5432/postgres cargo test\n\
+                 (bash .ci/run always runs them, on a database it creates.)\n",
+                env!("CARGO_CRATE_NAME")
+            );
+        });
+        return None;
+    };
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let schema = format!(
+        "feedmerge_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_VAR}={base}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create the test's schema");
+    let join = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{join}options=-c%20search_path%3D{schema}"))
+}
+
+/// A temp dir holding a config file, and the database the test runs on.
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The PostgreSQL database the test runs on instead of the config's SQLite file.
+    pub postgres: Option<String>,
 }
 
 impl Setup {
@@ -231,21 +303,63 @@ impl Setup {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("feedmerge.toml");
         std::fs::write(&config, toml).expect("write config");
-        Setup { dir, config }
+        Setup {
+            dir,
+            config,
+            postgres: None,
+        }
+    }
+
+    /// The same on `engine`: on PostgreSQL, every command gets a fresh schema as its
+    /// database (`FEEDMERGE_DATABASE`); `None` when PostgreSQL tests are skipped.
+    pub async fn on(engine: Engine, toml: &str) -> Option<Setup> {
+        let postgres = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(postgres_schema().await?),
+        };
+        Some(Setup {
+            postgres,
+            ..Setup::new(toml)
+        })
+    }
+
+    /// `feedmerge` with `args`, on this setup's database.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_feedmerge"));
+        command
+            .env_remove("FEEDMERGE_CONFIG")
+            .env_remove("FEEDMERGE_LISTEN")
+            .env_remove("FEEDMERGE_DATABASE");
+        if let Some(url) = &self.postgres {
+            command.env("FEEDMERGE_DATABASE", url);
+        }
+        command
     }
 
     /// Runs `feedmerge -c CONFIG ARGS...`.
     pub fn feedmerge(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        self.command()
             .arg("-c")
             .arg(&self.config)
             .args(args)
             .env("RUST_LOG", "warn")
-            .env_remove("FEEDMERGE_CONFIG")
-            .env_remove("FEEDMERGE_LISTEN")
-            .env_remove("FEEDMERGE_DATABASE")
             .output()
             .expect("run feedmerge")
+    }
+
+    /// Connects to the test's database, whichever engine it is on, for queries both read
+    /// alike.
+    pub async fn any_db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.postgres {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=ro", self.database().display()),
+        };
+        sqlx::pool::PoolOptions::<sqlx::Any>::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .expect("open test database")
     }
 
     /// The database the config names (`db/feedmerge.db` beside it, by convention here).
@@ -322,12 +436,11 @@ pub struct Daemon(pub std::process::Child);
 impl Daemon {
     /// Starts `feedmerge run` on `setup`'s config, logging at `log_level`.
     pub fn start(setup: &Setup, log_level: &str) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        let child = setup
+            .command()
             .args(["run", "--config"]) // the global option after the subcommand
             .arg(&setup.config)
             .env("RUST_LOG", log_level)
-            .env_remove("FEEDMERGE_LISTEN")
-            .env_remove("FEEDMERGE_DATABASE")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

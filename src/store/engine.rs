@@ -1,0 +1,282 @@
+//! The two engines a store runs on — an SQLite file (the default) or a PostgreSQL server
+//! (for replicas sharing one database) — and what differs between them: connecting, the
+//! schema's migrations, how a write transaction begins, sizes, vacuuming.
+//!
+//! Every query of the store is written once, in SQL both engines read the same way, and
+//! compiled for each by [`on_pool!`] and [`on_tx!`]. The PostgreSQL schema defines
+//! `json_each(text)`, SQLite's table-valued function, so that a list bound as one JSON text
+//! parameter reads alike on both.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::StoreError;
+use crate::config::Database;
+
+/// Pooled connections to one database.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    /// An SQLite file.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL database.
+    Postgres(PgPool),
+}
+
+/// One write transaction.
+pub(crate) enum Tx {
+    /// On an SQLite file: it holds the file's write lock from its start.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// On PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs one query on `$db` (a `&Db`), whichever engine it is: `$body` is written once and
+/// compiled for each, with `$e` bound to that engine's pool.
+macro_rules! on_pool {
+    ($db:expr, |$e:ident| $body:expr) => {
+        match $db {
+            $crate::store::engine::Db::Sqlite($e) => $body,
+            $crate::store::engine::Db::Postgres($e) => $body,
+        }
+    };
+}
+
+/// Runs one query inside `$tx` (a `&mut Tx`), with `$e` bound to its connection.
+macro_rules! on_tx {
+    ($tx:expr, |$e:ident| $body:expr) => {
+        match &mut *$tx {
+            $crate::store::engine::Tx::Sqlite(t) => {
+                let $e = &mut **t;
+                $body
+            }
+            $crate::store::engine::Tx::Postgres(t) => {
+                let $e = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_pool, on_tx};
+
+/// Any number two replicas agree on: the PostgreSQL advisory lock that serialises their
+/// writes, as SQLite's file lock serialises those of two processes on one file.
+const WRITER_LOCK: i64 = 0x6665_6564_6d72_6765; // "feedmrge"
+
+impl Db {
+    /// Connects to `database`, creating an SQLite file (and its folder) if need be, and
+    /// brings its schema up to date.
+    pub(crate) async fn open(
+        database: &Database,
+        writable_since: Arc<Mutex<Option<Instant>>>,
+    ) -> Result<Db, StoreError> {
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            database: database.to_string(),
+            source,
+        };
+        match database {
+            Database::Sqlite(path) => Ok(Db::Sqlite(
+                open_sqlite(path, writable_since, open_err).await?,
+            )),
+            Database::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(|e| open_err(Box::new(e)))?;
+                // Replicas starting together: sqlx's migrator holds an advisory lock, so one
+                // applies the migrations and the others find them applied.
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it takes the file's write lock at once
+    /// (`BEGIN IMMEDIATE`), so that writers queue instead of failing at their first write; on
+    /// PostgreSQL it takes the same advisory lock in every replica, so that one writes at a
+    /// time there too and each sees the others' stories before it places an article.
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+
+    /// Closes every connection (on SQLite, checkpointing the write-ahead log).
+    pub(crate) async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// The database's size in bytes. On SQLite, its pages as SQLite counts them, those still
+    /// in the write-ahead log included.
+    pub(crate) async fn size(&self) -> Result<u64, StoreError> {
+        let bytes: i64 = match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT (SELECT page_count FROM pragma_page_count())
+                          * (SELECT page_size FROM pragma_page_size())",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
+    /// Bytes the story index's record takes: the `sketches` table and its index.
+    pub(crate) async fn index_size(&self) -> Result<i64, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
+                     WHERE name IN ('sketches', 'sketches_by_published')",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT pg_total_relation_size('sketches')")
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Gives the file's free pages back to the file system (SQLite). PostgreSQL's autovacuum
+    /// does this on its own.
+    pub(crate) async fn vacuum(&self) -> Result<(), StoreError> {
+        if let Db::Sqlite(pool) = self {
+            let mut conn = pool.acquire().await?;
+            let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+                .fetch_one(&mut *conn)
+                .await?;
+            if mode != 2 {
+                // Databases created before retention existed do not keep their free pages
+                // apart; converted once (a full VACUUM, which takes a while on a large file).
+                tracing::info!(
+                    "converting the database to incremental vacuum (once; may take a while)"
+                );
+                sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("VACUUM").execute(&mut *conn).await?;
+            }
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Lets stories and articles, which point at each other, be deleted in any order: the
+    /// foreign keys are checked at commit.
+    pub(crate) async fn defer_foreign_keys(&mut self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => sqlx::query("PRAGMA defer_foreign_keys = ON")
+                .execute(&mut **tx)
+                .await
+                .map(drop)?,
+            Tx::Postgres(tx) => sqlx::query("SET CONSTRAINTS ALL DEFERRED")
+                .execute(&mut **tx)
+                .await
+                .map(drop)?,
+        }
+        Ok(())
+    }
+}
+
+/// Opens (creating if needed, with its folder) the SQLite file at `path` and brings its schema
+/// up to date.
+async fn open_sqlite(
+    path: &Path,
+    writable_since: Arc<Mutex<Option<Instant>>>,
+    open_err: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
+) -> Result<SqlitePool, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|e| open_err(Box::new(e)))?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // NORMAL is durable across application crashes in WAL mode, and only risks the
+        // last transactions on power loss, never consistency.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        // Rows cross from SQLite's thread in a bounded channel; with room for a whole
+        // result (the story lookup's candidates), that thread never waits for a reader.
+        .row_buffer_size(256)
+        // Sorting and grouping in memory: reading never needs disk space, so the feeds and
+        // the status page are still served when the disk is full.
+        .pragma("temp_store", "memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
+        // rollback then fails and leaves the connection counted as in a transaction, and
+        // every later transaction on it fails. Such a connection is closed, not reused.
+        // Likewise a connection opened before the database became writable again: one
+        // opened on a read-only file stays read-only.
+        .before_acquire(move |conn, meta| {
+            let stale = writable_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|since| meta.age > since.elapsed());
+            Box::pin(async move { Ok(!stale && !sqlx::Connection::is_in_transaction(conn)) })
+        })
+        .connect_with(options)
+        .await
+        .map_err(|e| open_err(Box::new(e)))?;
+    // One connection for both: the vacuum mode must be set where the first table is made.
+    let mut conn = pool.acquire().await?;
+    let fresh: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
+        .fetch_one(&mut *conn)
+        .await?;
+    if fresh == 0 {
+        // Free pages kept apart, for retention to give back (`PRAGMA incremental_vacuum`).
+        // Set here, once, on the empty file: as a connection setting it would be written
+        // on every connect, which fails when the disk is full.
+        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&mut *conn)
+        .await?;
+    drop(conn);
+    Ok(pool)
+}
