@@ -1,17 +1,28 @@
 //! The polling engine against a local server: backoff (through the stored due times, not by
 //! sleeping), Retry-After and holds per host, 410, permanent and temporary redirects, the
 //! per-host limit, the cap on a decompressed body, HTML pages, feed hints and the spread.
+//! What a poll stores of a source runs on both engines (PostgreSQL when
+//! `FEEDMERGE_TEST_POSTGRES` names a database).
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use common::{fixture, stdout, FeedServer, Resource, Setup};
+use common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
+
+crate::on_both_engines!(
+    backoff_doubles_with_jitter_up_to_the_cap,
+    retry_after_is_obeyed_and_holds_back_the_whole_host,
+    gone_disables_the_source_and_it_is_reported,
+    a_permanent_redirect_is_remembered_and_a_temporary_one_is_not,
+    feed_hints_space_polls_unless_the_source_opts_out,
+    sources_on_one_schedule_are_spread_across_the_interval,
+);
 
 const MINUTE: i64 = 60_000;
 
-fn config(poll: &str, sources: &[(&str, String)]) -> Setup {
+async fn config(engine: Engine, poll: &str, sources: &[(&str, String)]) -> Option<Setup> {
     let mut toml = format!(
         "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"*/15 * * * *\"\n{poll}\n"
     );
@@ -20,7 +31,7 @@ fn config(poll: &str, sources: &[(&str, String)]) -> Setup {
             "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
         ));
     }
-    Setup::new(&toml)
+    Setup::on(engine, &toml).await
 }
 
 fn line<'a>(out: &'a str, source: &str) -> &'a str {
@@ -31,21 +42,28 @@ fn line<'a>(out: &'a str, source: &str) -> &'a str {
 
 /// (last_attempt_at, next_due_at, consecutive_failures, last_error) of a source.
 async fn timing(setup: &Setup, name: &str) -> (i64, Option<i64>, i64, Option<String>) {
-    sqlx::query_as("SELECT last_attempt_at, next_due_at, consecutive_failures, last_error FROM sources WHERE name = $1")
+    sqlx::query_as("SELECT COALESCE(last_attempt_at, 0), next_due_at, consecutive_failures, last_error FROM sources WHERE name = $1")
         .bind(name)
-        .fetch_one(&setup.db().await)
+        .fetch_one(&setup.any_db().await)
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn backoff_doubles_with_jitter_up_to_the_cap() {
+async fn backoff_doubles_with_jitter_up_to_the_cap(engine: Engine) {
     let server = FeedServer::start();
     server.put(
         "/down.xml",
         Resource::status(StatusCode::INTERNAL_SERVER_ERROR),
     );
-    let setup = config("backoff_cap = \"1h\"", &[("Down", server.url("/down.xml"))]);
+    let Some(setup) = config(
+        engine,
+        "backoff_cap = \"1h\"",
+        &[("Down", server.url("/down.xml"))],
+    )
+    .await
+    else {
+        return;
+    };
     // After the n-th failure: min(cap, 15 min × 2^(n-1)) × (1 + jitter), jitter in [0, 25%),
     // and never more than the cap.
     for (n, base_minutes) in [(1, 15), (2, 30), (3, 60), (4, 60), (5, 60)] {
@@ -78,8 +96,7 @@ async fn backoff_doubles_with_jitter_up_to_the_cap() {
     );
 }
 
-#[tokio::test]
-async fn retry_after_is_obeyed_and_holds_back_the_whole_host() {
+async fn retry_after_is_obeyed_and_holds_back_the_whole_host(engine: Engine) {
     let server = FeedServer::start();
     server.put(
         "/a.xml",
@@ -88,14 +105,19 @@ async fn retry_after_is_obeyed_and_holds_back_the_whole_host() {
     server.put_fixture("/b.xml", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/c.xml", "partner.atom", "application/atom+xml");
     // One request at a time to the host, in config order: A is asked first.
-    let setup = config(
+    let Some(setup) = config(
+        engine,
         "per_host = 1",
         &[
             ("A", server.url("/a.xml")),
             ("B", server.url("/b.xml")),
             ("C", server.url("/c.xml")),
         ],
-    );
+    )
+    .await
+    else {
+        return;
+    };
     let out = stdout(&setup.feedmerge(&["fetch"]));
     assert!(
         line(&out, "A").contains(
@@ -147,18 +169,22 @@ async fn retry_after_is_obeyed_and_holds_back_the_whole_host() {
     );
 }
 
-#[tokio::test]
-async fn gone_disables_the_source_and_it_is_reported() {
+async fn gone_disables_the_source_and_it_is_reported(engine: Engine) {
     let server = FeedServer::start();
     server.put("/gone.xml", Resource::status(StatusCode::GONE));
     server.put_fixture("/ok.xml", "globaltimes.rss", "application/rss+xml");
-    let setup = config(
+    let Some(setup) = config(
+        engine,
         "",
         &[
             ("Gone", server.url("/gone.xml")),
             ("Fine", server.url("/ok.xml")),
         ],
-    );
+    )
+    .await
+    else {
+        return;
+    };
     let out = stdout(&setup.feedmerge(&["fetch"]));
     assert!(
         line(&out, "Gone").contains("410  error: the server answered 410 Gone"),
@@ -182,8 +208,7 @@ async fn gone_disables_the_source_and_it_is_reported() {
     assert_eq!(server.seen("/gone.xml").len(), 2);
 }
 
-#[tokio::test]
-async fn a_permanent_redirect_is_remembered_and_a_temporary_one_is_not() {
+async fn a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(engine: Engine) {
     let server = FeedServer::start();
     server.put(
         "/old.xml",
@@ -195,13 +220,18 @@ async fn a_permanent_redirect_is_remembered_and_a_temporary_one_is_not() {
         Resource::redirect(StatusCode::FOUND, "/elsewhere.xml"),
     );
     server.put_fixture("/elsewhere.xml", "atom03.xml", "application/atom+xml");
-    let setup = config(
+    let Some(setup) = config(
+        engine,
         "",
         &[
             ("Moved", server.url("/old.xml")),
             ("Temp", server.url("/via-temp.xml")),
         ],
-    );
+    )
+    .await
+    else {
+        return;
+    };
     let out = stdout(&setup.feedmerge(&["fetch"]));
     let moved = line(&out, "Moved");
     assert!(moved.contains("200  3 new"), "{out}");
@@ -252,7 +282,9 @@ async fn requests_per_host_never_exceed_the_limit() {
         .iter()
         .map(|(n, u)| (n.as_str(), u.clone()))
         .collect();
-    let setup = config("concurrency = 16\nper_host = 2", &sources);
+    let setup = config(Engine::Sqlite, "concurrency = 16\nper_host = 2", &sources)
+        .await
+        .expect("SQLite");
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success());
     assert_eq!(server.all_seen().len(), 12);
@@ -270,7 +302,13 @@ async fn the_body_cap_holds_on_the_decompressed_size() {
     bomb.headers
         .push(("content-encoding".into(), "gzip".into()));
     server.put("/bomb.xml", bomb);
-    let setup = config("max_body = \"1MiB\"", &[("Bomb", server.url("/bomb.xml"))]);
+    let setup = config(
+        Engine::Sqlite,
+        "max_body = \"1MiB\"",
+        &[("Bomb", server.url("/bomb.xml"))],
+    )
+    .await
+    .expect("SQLite");
     let out = stdout(&setup.feedmerge(&["fetch"]));
     assert!(
         line(&out, "Bomb").contains("error: the feed is larger than 1048576 bytes"),
@@ -281,7 +319,13 @@ async fn the_body_cap_holds_on_the_decompressed_size() {
         "it is the inflated size that is too large"
     );
     // With room for it, the same body is read whole: gzip is decoded.
-    let roomy = config("max_body = \"3MiB\"", &[("Bomb", server.url("/bomb.xml"))]);
+    let roomy = config(
+        Engine::Sqlite,
+        "max_body = \"3MiB\"",
+        &[("Bomb", server.url("/bomb.xml"))],
+    )
+    .await
+    .expect("SQLite");
     assert!(line(&stdout(&roomy.feedmerge(&["fetch"])), "Bomb").contains("200  1 new"));
 }
 
@@ -297,7 +341,9 @@ async fn an_html_page_names_the_feeds_it_advertises() {
         "/",
         Resource::new(page.as_bytes().to_vec(), "text/html; charset=utf-8"),
     );
-    let setup = config("", &[("Homepage", server.url("/"))]);
+    let setup = config(Engine::Sqlite, "", &[("Homepage", server.url("/"))])
+        .await
+        .expect("SQLite");
     let out = stdout(&setup.feedmerge(&["fetch"]));
     let expected = format!(
         "200  error: this is an HTML page, not a feed; the page links to these feeds: {}, https://cdn.example.com/atom.xml?a=1&b=2",
@@ -306,8 +352,7 @@ async fn an_html_page_names_the_feeds_it_advertises() {
     assert!(line(&out, "Homepage").contains(&expected), "{out}");
 }
 
-#[tokio::test]
-async fn feed_hints_space_polls_unless_the_source_opts_out() {
+async fn feed_hints_space_polls_unless_the_source_opts_out(engine: Engine) {
     let server = FeedServer::start();
     let ttl = String::from_utf8(fixture("globaltimes.rss"))
         .unwrap()
@@ -347,7 +392,9 @@ async fn feed_hints_space_polls_unless_the_source_opts_out() {
             server.url(path)
         ));
     }
-    let setup = Setup::new(&toml);
+    let Some(setup) = Setup::on(engine, &toml).await else {
+        return;
+    };
     assert!(setup.feedmerge(&["fetch"]).status.success());
     // In whole minutes, allowing the second by which the attempt is stamped after the due
     // time is worked out.
@@ -377,8 +424,7 @@ async fn feed_hints_space_polls_unless_the_source_opts_out() {
     assert!(wait(timing(&setup, "Ttl").await) >= 180);
 }
 
-#[tokio::test]
-async fn sources_on_one_schedule_are_spread_across_the_interval() {
+async fn sources_on_one_schedule_are_spread_across_the_interval(engine: Engine) {
     let server = FeedServer::start();
     server.put_fixture("/feed.xml", "globaltimes.rss", "application/rss+xml");
     let names: Vec<String> = (0..40).map(|i| format!("Outlet {i:02}")).collect();
@@ -386,11 +432,13 @@ async fn sources_on_one_schedule_are_spread_across_the_interval() {
         .iter()
         .map(|n| (n.as_str(), server.url("/feed.xml")))
         .collect();
-    let setup = config("concurrency = 8\nper_host = 8", &sources);
+    let Some(setup) = config(engine, "concurrency = 8\nper_host = 8", &sources).await else {
+        return;
+    };
     assert!(setup.feedmerge(&["fetch"]).status.success());
     let rows: Vec<(i64, i64)> =
         sqlx::query_as("SELECT last_attempt_at, next_due_at FROM sources ORDER BY name")
-            .fetch_all(&setup.db().await)
+            .fetch_all(&setup.any_db().await)
             .await
             .unwrap();
     // Polled now, outside their slots, none is due again within half an interval: no source
@@ -431,7 +479,13 @@ async fn the_timeout_covers_the_whole_fetch_redirects_included() {
         server.put(from, hop);
     }
     server.put_fixture("/feed.xml", "globaltimes.rss", "application/rss+xml");
-    let setup = config("timeout = \"1s\"", &[("Slow Hops", server.url("/hop1"))]);
+    let setup = config(
+        Engine::Sqlite,
+        "timeout = \"1s\"",
+        &[("Slow Hops", server.url("/hop1"))],
+    )
+    .await
+    .expect("SQLite");
     let out = stdout(&setup.feedmerge(&["fetch"]));
     assert!(
         line(&out, "Slow Hops").contains("error: no complete answer within 1s"),

@@ -1,4 +1,6 @@
-//! Story clustering measured on the labelled pairs in `tests/fixtures/stories/`.
+//! Story clustering measured on the labelled pairs in `tests/fixtures/stories/`, and the
+//! stories the CLI stores and exports, on both engines (PostgreSQL when
+//! `FEEDMERGE_TEST_POSTGRES` names a database).
 
 use std::collections::BTreeMap;
 
@@ -100,7 +102,13 @@ fn labelled_pairs_meet_precision_and_recall() {
 
 mod common;
 
-use common::{stdout, FeedServer, Resource, Setup};
+use common::{stdout, Engine, FeedServer, Resource, Setup};
+
+crate::on_both_engines!(
+    one_entry_per_story_crediting_every_outlet_with_a_stable_id,
+    versions_too_far_apart_in_time_are_separate_stories,
+    a_preferred_source_represents_the_stories_it_carries,
+);
 
 const GT_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 const PARTNER_LINK: &str = "https://partner.example/world/2024/05/16/putin-ukraine-dialogue.html";
@@ -331,8 +339,7 @@ fn fetch(setup: &Setup, source: &str) -> String {
     stdout(&out)
 }
 
-#[tokio::test]
-async fn one_entry_per_story_crediting_every_outlet_with_a_stable_id() {
+async fn one_entry_per_story_crediting_every_outlet_with_a_stable_id(engine: Engine) {
     let (title, paras) = seed();
     let story = Versions { title, paras };
     let server = FeedServer::start();
@@ -344,8 +351,10 @@ async fn one_entry_per_story_crediting_every_outlet_with_a_stable_id() {
         Resource::new(story.worldwire(), "application/feed+json"),
     );
     server.put("/early.rss", Resource::new(story.early(), xml));
-    let setup = Setup::new(&format!(
-        r#"
+    let Some(setup) = Setup::on(
+        engine,
+        &format!(
+            r#"
 [feed]
 base_url = "http://news.example/"
 [storage]
@@ -368,11 +377,16 @@ url = "{}"
 name = "Early Wire"
 url = "{}"
 "#,
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-        server.url("/ww.json"),
-        server.url("/early.rss"),
-    ));
+            server.url("/gt.rss"),
+            server.url("/partner.atom"),
+            server.url("/ww.json"),
+            server.url("/early.rss"),
+        ),
+    )
+    .await
+    else {
+        return;
+    };
 
     // The original alone: two stories.
     assert!(fetch(&setup, "Global Times").contains("2 new, 0 updated, 0 unchanged, 0 merged"));
@@ -520,8 +534,7 @@ url = "{}"
     setup.assert_intact().await;
 }
 
-#[tokio::test]
-async fn versions_too_far_apart_in_time_are_separate_stories() {
+async fn versions_too_far_apart_in_time_are_separate_stories(engine: Engine) {
     let (title, paras) = seed();
     let story = Versions { title, paras };
     let server = FeedServer::start();
@@ -537,13 +550,20 @@ async fn versions_too_far_apart_in_time_are_separate_stories() {
         "/late.rss",
         Resource::new(late.into_bytes(), "application/xml"),
     );
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
+    let Some(setup) = Setup::on(
+        engine,
+        &format!(
+            "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
          [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
          [[sources]]\nname = \"Late\"\nurl = \"{}\"\n",
-        server.url("/gt.rss"),
-        server.url("/late.rss"),
-    ));
+            server.url("/gt.rss"),
+            server.url("/late.rss"),
+        ),
+    )
+    .await
+    else {
+        return;
+    };
     fetch(&setup, "Global Times");
     let out = fetch(&setup, "Late");
     assert!(
@@ -555,26 +575,33 @@ async fn versions_too_far_apart_in_time_are_separate_stories() {
 
 /// The seed story's original (Global Times) and the partner's re-run, each served as its
 /// outlet's feed, and a config listing both after `dedup` (a `[dedup]` table, or nothing).
-fn original_and_rerun(dedup: &str) -> (FeedServer, Setup) {
+async fn original_and_rerun(engine: Engine, dedup: &str) -> Option<(FeedServer, Setup)> {
     let (title, paras) = seed();
     let story = Versions { title, paras };
     let server = FeedServer::start();
     let xml = "application/xml";
     server.put("/gt.rss", Resource::new(story.global_times(false), xml));
     server.put("/partner.atom", Resource::new(story.partner(), xml));
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n{dedup}\
+    let setup = Setup::on(
+        engine,
+        &format!(
+            "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n{dedup}\
          [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
          [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-    ));
-    (server, setup)
+            server.url("/gt.rss"),
+            server.url("/partner.atom"),
+        ),
+    )
+    .await?;
+    Some((server, setup))
 }
 
-#[tokio::test]
-async fn a_preferred_source_represents_the_stories_it_carries() {
-    let (_server, setup) = original_and_rerun("[dedup]\nprefer = [\"partner wire\"]\n");
+async fn a_preferred_source_represents_the_stories_it_carries(engine: Engine) {
+    let Some((_server, setup)) =
+        original_and_rerun(engine, "[dedup]\nprefer = [\"partner wire\"]\n").await
+    else {
+        return;
+    };
     fetch(&setup, "Global Times");
     let first = seed_entry(&atom_entries(&setup)).clone();
     let out = fetch(&setup, "Partner Wire");
@@ -599,7 +626,9 @@ async fn a_preferred_source_represents_the_stories_it_carries() {
 /// `story_bands` table) is converted at open, and its stories still take new versions.
 #[tokio::test]
 async fn a_database_from_before_the_memory_index_still_places_versions() {
-    let (_server, setup) = original_and_rerun("");
+    let Some((_server, setup)) = original_and_rerun(Engine::Sqlite, "").await else {
+        return;
+    };
     fetch(&setup, "Global Times");
 
     // Back to the schema of migration 5, band keys and all, as an older feedmerge left it.

@@ -367,8 +367,26 @@ impl Setup {
         self.dir.path().join("db/feedmerge.db")
     }
 
-    /// Asserts that the database passes SQLite's integrity check.
+    /// Asserts that the database is intact: on SQLite, that it passes SQLite's integrity
+    /// check; on PostgreSQL (which checks its files itself), that every article is in a story
+    /// and every story has its representative.
     pub async fn assert_intact(&self) {
+        if self.postgres.is_some() {
+            let broken: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM articles
+                         WHERE story_id IS NULL OR story_id NOT IN (SELECT id FROM stories))
+                      + (SELECT COUNT(*) FROM stories
+                         WHERE representative NOT IN (SELECT id FROM articles))",
+            )
+            .fetch_one(&self.any_db().await)
+            .await
+            .expect("consistency check");
+            assert_eq!(
+                broken, 0,
+                "articles without stories or stories without articles"
+            );
+            return;
+        }
         let check: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&self.db().await)
             .await
