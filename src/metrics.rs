@@ -57,6 +57,7 @@ impl Metrics {
             Outcome::Stored(_) => "stored",
             Outcome::Failed(_) => "failed",
             Outcome::Deferred(_) => "deferred",
+            Outcome::Elsewhere => "elsewhere",
             Outcome::Cancelled => return,
         };
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,7 +4,8 @@
 //! Owns what happens around a fetch: the global limit on concurrent fetches and a limit per
 //! host (so 500 feeds on one outlet's host never open 500 connections); holding back every
 //! source on a host that answered 429 or sent Retry-After; disabling a source that answered
-//! 410; remembering a permanent redirect. Every failure — network, HTTP status, an unreadable
+//! 410; remembering a permanent redirect; in the daemon, claiming each due source in the store
+//! before fetching it, so that replicas sharing a database fetch it once. Every failure — network, HTTP status, an unreadable
 //! or hostile feed, even a panic in the parser — becomes that source's recorded error and a
 //! line in the report, never the caller's error, so one bad source cannot stop the others.
 //!
@@ -34,6 +35,10 @@ use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
 
 /// How long polling waits when the database cannot be written, before trying again.
 const STORAGE_PAUSE: Duration = Duration::from_secs(10);
+
+/// What a claim on a source lasts beyond twice the fetch timeout: time to store the result.
+/// A replica that dies holding a claim delays that source by at most its lease.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// How long a host that answered 429 without a Retry-After is left alone.
 const TOO_MANY_REQUESTS_HOLD: Duration = Duration::from_secs(60);
@@ -68,6 +73,8 @@ pub enum Outcome {
     Failed(String),
     /// Not fetched: its host asked everyone to wait until then.
     Deferred(DateTime<Utc>),
+    /// Not fetched: another replica polled it, or is polling it.
+    Elsewhere,
     /// Shutdown came first; nothing was recorded.
     Cancelled,
 }
@@ -89,6 +96,7 @@ impl fmt::Display for PollReport {
                 "held back: its host asked to wait until {}",
                 until.format("%H:%M:%SZ")
             )?,
+            Outcome::Elsewhere => f.write_str("polled by another replica")?,
             Outcome::Cancelled => f.write_str("cancelled by shutdown")?,
         }
         if let Some(url) = &self.moved_to {
@@ -235,7 +243,20 @@ impl Poller {
         state: Option<SourceState>,
         shutdown: Shutdown,
     ) -> PollReport {
-        let report = self.poll_once(source, state, shutdown).await;
+        let report = self.poll_once(source, state, shutdown, false).await;
+        self.metrics.observe(&report);
+        report
+    }
+
+    /// Polls `source` as [`Poller::poll`] does, but only if this process can claim it: it is
+    /// due in the store, and no other process (replica) is polling it.
+    async fn poll_claimed(
+        &self,
+        source: &Source,
+        state: Option<SourceState>,
+        shutdown: Shutdown,
+    ) -> PollReport {
+        let report = self.poll_once(source, state, shutdown, true).await;
         self.metrics.observe(&report);
         report
     }
@@ -245,6 +266,7 @@ impl Poller {
         source: &Source,
         state: Option<SourceState>,
         mut shutdown: Shutdown,
+        claim: bool,
     ) -> PollReport {
         let name = source.name.as_str();
         let mut report = PollReport {
@@ -275,13 +297,19 @@ impl Poller {
         let config = self.live.current();
         let plan = plan(&config, source);
 
+        let claim = claim.then_some(name);
         let fetched = tokio::select! {
-            r = self.fetch_politely(&url, &host, &validators, source.allow_private) => r,
+            r = self.fetch_politely(&url, &host, &validators, source.allow_private, claim) => r,
             _ = shutdown.recv() => return report,
         };
         let now = Utc::now();
         let fetched = match fetched {
-            Err(Held(until)) => {
+            Err(NotFetched::Elsewhere) => {
+                report.outcome = Outcome::Elsewhere;
+                report.next_due = self.look_again(name, now).await;
+                return report;
+            }
+            Err(NotFetched::Held(until)) => {
                 // Spread the held sources past the end of the hold, as after any tick.
                 let due = until + chrono::Duration::from_std(plan.offset(now)).unwrap_or_default();
                 if let Err(e) = self.store.defer(name, due).await {
@@ -409,17 +437,43 @@ impl Poller {
         report
     }
 
+    /// When to try a source again that another replica polled or is polling: when the store
+    /// says it is next due, or when that replica's claim runs out; `None` if it was disabled.
+    async fn look_again(&self, name: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let soon = now + chrono::Duration::seconds(1);
+        let state = match self.store.states_of(&[name]).await {
+            Ok(mut states) => states.remove(name),
+            Err(e) => {
+                tracing::warn!(source = name, error = %e, "cannot read the source's state");
+                None
+            }
+        };
+        match state {
+            Some(s) if s.disabled_reason.is_some() => None,
+            Some(s) => Some(
+                [s.next_due_at, s.lease_until]
+                    .into_iter()
+                    .flatten()
+                    .map(from_millis)
+                    .fold(soon, DateTime::max),
+            ),
+            None => Some(soon),
+        }
+    }
+
     /// Waits for a place under the per-host and global limits (host first, so waiting on a
-    /// busy host holds no global place), then fetches and parses, handing back the places.
+    /// busy host holds no global place), claims the source named `claim` if one is, then
+    /// fetches and parses, handing back the places.
     async fn fetch_politely(
         &self,
         url: &Url,
         host: &str,
         validators: &Validators,
         allow_private: bool,
-    ) -> Result<Attempted, Held> {
+        claim: Option<&str>,
+    ) -> Result<Attempted, NotFetched> {
         if let Some(until) = self.held_until(host) {
-            return Err(Held(until));
+            return Err(NotFetched::Held(until));
         }
         // Neither semaphore is ever closed, so acquiring only waits (an error is impossible).
         let host_permit = self.host_limit(host).acquire_owned().await.ok();
@@ -430,7 +484,19 @@ impl Poller {
         };
         // A 429 may have come in while this poll waited.
         if let Some(until) = self.held_until(host) {
-            return Err(Held(until));
+            return Err(NotFetched::Held(until));
+        }
+        // Claimed only now, with the places: the lease covers the fetch and the store, not
+        // the wait for a place.
+        if let Some(name) = claim {
+            let lease = self.live.current().poll.timeout * 2 + LEASE_MARGIN;
+            match self.store.claim(name, lease).await {
+                Ok(true) => {}
+                Ok(false) => return Err(NotFetched::Elsewhere),
+                // Fetched anyway: a database that cannot take a claim will not take the
+                // result either, and that failure is recorded and reported as such.
+                Err(e) => tracing::warn!(source = name, error = %e, "cannot claim the source"),
+            }
         }
         let started = Instant::now();
         let fetched = self.fetcher.fetch(url, validators, allow_private).await;
@@ -565,8 +631,11 @@ impl Poller {
             }
         }
         // The cycles see the same shutdown and cancel their fetches; wait for them to finish
-        // their transactions.
+        // their transactions, then free what they claimed and did not record.
         while cycles.join_next().await.is_some() {}
+        if let Err(e) = self.store.release().await {
+            tracing::warn!(error = %e, "cannot free this replica's claims; they expire by themselves");
+        }
     }
 
     /// Brings the timetable `due` in line with `config` (which replaced `old`, if any).
@@ -678,9 +747,10 @@ impl Poller {
         };
         let mut polls: FuturesUnordered<_> = sources
             .iter()
-            .map(|s| self.poll(s, states.remove(&s.name), shutdown.clone()))
+            .map(|s| self.poll_claimed(s, states.remove(&s.name), shutdown.clone()))
             .collect();
         let (mut unchanged, mut changed, mut failed, mut held, mut new_stories) = (0, 0, 0, 0, 0);
+        let mut elsewhere = 0;
         let mut next: Option<DateTime<Utc>> = None;
         while let Some(report) = polls.next().await {
             match &report.outcome {
@@ -692,6 +762,7 @@ impl Poller {
                 Outcome::Stored(_) => unchanged += 1,
                 Outcome::Failed(_) => failed += 1,
                 Outcome::Deferred(_) => held += 1,
+                Outcome::Elsewhere => elsewhere += 1,
                 Outcome::Cancelled => {}
             }
             if let Some(at) = report.next_due {
@@ -711,6 +782,7 @@ impl Poller {
             new_stories,
             failed,
             held,
+            elsewhere,
             next_due = next.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string()),
             "cycle done"
         );
@@ -749,8 +821,13 @@ struct Permits {
     _global: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// A fetch not made: the host asked everyone to wait until then.
-struct Held(DateTime<Utc>);
+/// Why a fetch was not made.
+enum NotFetched {
+    /// The host asked everyone to wait until then.
+    Held(DateTime<Utc>),
+    /// Another replica polled the source, or holds it.
+    Elsewhere,
+}
 
 fn log(report: &PollReport) {
     let name = report.source.as_str();

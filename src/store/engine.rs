@@ -1,6 +1,7 @@
 //! The two engines a store runs on — an SQLite file (the default) or a PostgreSQL server
 //! (for replicas sharing one database) — and what differs between them: connecting, the
-//! schema's migrations, how a write transaction begins, sizes, vacuuming.
+//! schema's migrations, how a write transaction begins, how replicas hear of each other's
+//! changes, sizes, vacuuming.
 //!
 //! Every query of the store is written once, in SQL both engines read the same way, and
 //! compiled for each by [`on_pool!`] and [`on_tx!`]. The PostgreSQL schema defines
@@ -9,10 +10,11 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -71,6 +73,10 @@ pub(crate) use {on_pool, on_tx};
 /// writes, as SQLite's file lock serialises those of two processes on one file.
 const WRITER_LOCK: i64 = 0x6665_6564_6d72_6765; // "feedmrge"
 
+/// The PostgreSQL channel on which a commit that changes what the feeds show is announced, so
+/// that every replica renders its feeds afresh.
+const CHANGED: &str = "feedmerge_changed";
+
 impl Db {
     /// Connects to `database`, creating an SQLite file (and its folder) if need be, and
     /// brings its schema up to date.
@@ -117,6 +123,35 @@ impl Db {
                 Tx::Postgres(tx)
             }
         })
+    }
+
+    /// On PostgreSQL, listens for the changes any replica commits (its own included) and
+    /// counts each in `generation`, until the returned task is aborted. SQLite has no such
+    /// channel: another process's writes there show when a rendered feed expires.
+    pub(crate) async fn listen(
+        &self,
+        generation: Arc<AtomicU64>,
+    ) -> Result<Option<tokio::task::AbortHandle>, StoreError> {
+        let Db::Postgres(pool) = self else {
+            return Ok(None);
+        };
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANGED).await?;
+        let task = tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        // The listener reconnects at the next call; what was announced
+                        // meanwhile is lost, so everything counts as changed.
+                        tracing::warn!(error = %e, "lost the database's change notices; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                generation.fetch_add(1, Ordering::AcqRel);
+            }
+        });
+        Ok(Some(task.abort_handle()))
     }
 
     /// Closes every connection (on SQLite, checkpointing the write-ahead log).
@@ -197,6 +232,17 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Announces, when the transaction commits, that what the feeds show changed, to every
+    /// replica listening (PostgreSQL; see [`Db::listen`]).
+    pub(crate) async fn announce(&mut self) -> Result<(), StoreError> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANGED}")))
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }

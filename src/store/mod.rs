@@ -89,6 +89,10 @@ pub struct Store {
     /// When a write last succeeded after the database could not be written: connections
     /// opened before then are not reused.
     writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// This process, as the owner of the sources it claims (host, process id, start time).
+    replica: std::sync::Arc<str>,
+    /// Stops listening for other replicas' changes when the store closes (PostgreSQL).
+    listener: Option<std::sync::Arc<tokio::task::AbortHandle>>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -177,6 +181,9 @@ pub struct SourceState {
     pub disabled_reason: Option<String>,
     /// The feed's own minimum interval, seconds.
     pub min_interval_secs: Option<i64>,
+    /// Until when a process (a replica) that claimed it may be fetching it, ms since the
+    /// epoch.
+    pub lease_until: Option<i64>,
 }
 
 /// An outlet that carries an article.
@@ -270,7 +277,7 @@ macro_rules! select_source_state {
     () => {
         "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
                 consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                disabled_reason, min_interval_secs
+                disabled_reason, min_interval_secs, lease_until
          FROM sources"
     };
 }
@@ -415,13 +422,22 @@ impl Store {
     pub async fn open(database: &Database) -> Result<Store, StoreError> {
         let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
             Default::default();
+        let db = Db::open(database, writable_since.clone()).await?;
+        let generation: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
+        let listener = db
+            .listen(generation.clone())
+            .await?
+            .map(std::sync::Arc::new);
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         Ok(Store {
-            db: Db::open(database, writable_since.clone()).await?,
+            db,
             writer: Default::default(),
             dedup: Dedup::default(),
-            generation: Default::default(),
+            generation,
             unwritable: Default::default(),
             writable_since,
+            replica: format!("{host}:{}:{}", std::process::id(), millis(Utc::now())).into(),
+            listener,
         })
     }
 
@@ -433,6 +449,9 @@ impl Store {
 
     /// Closes every connection (on SQLite, checkpointing the WAL).
     pub async fn close(&self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
         self.db.close().await;
     }
 
@@ -471,6 +490,7 @@ impl Store {
             .await
             .map(drop))?;
         }
+        tx.announce().await?;
         tx.commit().await?;
         self.changed();
         Ok(())
@@ -679,7 +699,7 @@ impl Store {
         }
         on_tx!(&mut tx, |e| sqlx::query(
             "UPDATE sources SET next_due_at = $2, effective_url = COALESCE($3, effective_url),
-                 disabled_reason = $4
+                 disabled_reason = $4, lease_owner = NULL, lease_until = NULL
              WHERE id = $1",
         )
         .bind(source_id)
@@ -689,6 +709,9 @@ impl Store {
         .execute(e)
         .await
         .map(drop))?;
+        if counts.new + counts.updated + counts.merged > 0 {
+            tx.announce().await?;
+        }
         tx.commit().await?;
         pending.commit();
         if counts.new + counts.updated + counts.merged > 0 {
@@ -701,10 +724,59 @@ impl Store {
     pub async fn defer(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
         on_pool!(&self.db, |p| sqlx::query(
-            "UPDATE sources SET next_due_at = $2 WHERE name = $1"
+            "UPDATE sources SET next_due_at = $2, lease_owner = NULL, lease_until = NULL
+             WHERE name = $1"
         )
         .bind(source)
         .bind(millis(due))
+        .execute(p)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Claims the source `name` for this process until `lease` from now, if it is due and no
+    /// other process holds it (a claim of its own whose result could not be stored is
+    /// renewed): whether it did. Its recorded result, or [`Store::defer`], frees it; so does
+    /// the lease's expiry, should this process die first. Replicas on one PostgreSQL database
+    /// each claim before they fetch, so a due source is fetched once.
+    ///
+    /// On SQLite every claim succeeds and nothing is written: an SQLite file has one daemon,
+    /// which after a crash must resume at once (the claims of the process that died would hold
+    /// its sources for a lease).
+    pub async fn claim(&self, name: &str, lease: Duration) -> Result<bool, StoreError> {
+        // A replica claiming the row at the same moment has it locked: skipped, not waited
+        // for, and re-read by neither once it is claimed.
+        const CLAIM: &str = "UPDATE sources SET lease_owner = $2, lease_until = $3
+             WHERE id = (SELECT id FROM sources
+                         WHERE name = $1 AND disabled_reason IS NULL
+                           AND (next_due_at IS NULL OR next_due_at <= $4)
+                           AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $2)
+                         FOR UPDATE SKIP LOCKED)
+             RETURNING id";
+        let now = Utc::now();
+        let until = millis(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(true);
+        };
+        let claimed: Option<i64> = sqlx::query_scalar(CLAIM)
+            .bind(name)
+            .bind(&*self.replica)
+            .bind(until)
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await?;
+        Ok(claimed.is_some())
+    }
+
+    /// Frees the sources this process claimed and has not recorded (polls cancelled by a
+    /// shutdown), for other replicas to take at once rather than when the leases expire.
+    pub async fn release(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        on_pool!(&self.db, |p| sqlx::query(
+            "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1"
+        )
+        .bind(&*self.replica)
         .execute(p)
         .await
         .map(drop))?;

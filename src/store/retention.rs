@@ -118,6 +118,9 @@ impl Store {
             .execute(e)
             .await
             .map(|r| r.rows_affected()))?;
+            if removed.stories > 0 {
+                tx.announce().await?;
+            }
             tx.commit().await?;
             if let Some(index) = writer.as_mut() {
                 index.remove(&articles);
@@ -200,6 +203,7 @@ impl Store {
                 .await
                 .map(drop))?;
         }
+        tx.announce().await?;
         tx.commit().await?;
         if let Some(index) = writer.as_mut() {
             index.remove(&articles);

@@ -83,6 +83,8 @@ pub struct Seen {
     pub if_none_match: Option<String>,
     pub user_agent: Option<String>,
     pub status: u16,
+    /// When the answer was sent.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -215,6 +217,7 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         if_none_match,
         user_agent,
         status: response.status().as_u16(),
+        at: std::time::Instant::now(),
     });
     response
 }
