@@ -5,9 +5,10 @@
 //! host (so 500 feeds on one outlet's host never open 500 connections); holding back every
 //! source on a host that answered 429 or sent Retry-After; disabling a source that answered
 //! 410; remembering a permanent redirect; in the daemon, claiming each due source in the store
-//! before fetching it, so that replicas sharing a database fetch it once. Every failure — network, HTTP status, an unreadable
-//! or hostile feed, even a panic in the parser — becomes that source's recorded error and a
-//! line in the report, never the caller's error, so one bad source cannot stop the others.
+//! before fetching it, so that replicas sharing a database fetch it once. Every failure —
+//! network, HTTP status, an unreadable or hostile feed, even a panic in the parser — becomes
+//! that source's recorded error and a line in the report, never the caller's error, so one bad
+//! source cannot stop the others.
 //!
 //! Cancellation: a shutdown drops a poll that is still waiting or fetching; one that has
 //! reached the store finishes its (short) transaction.
