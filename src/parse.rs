@@ -240,7 +240,7 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> String {
         (checked(body, named), 0)
     });
     let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
-    let mut text: String = text.chars().filter(|&c| !xml_forbidden(c)).collect();
+    let mut text: String = xml_safe(&text).into_owned();
     if let Some((start, end)) = xml_declaration(&text) {
         text.replace_range(start..end, "");
     }
@@ -303,6 +303,15 @@ fn remove_stray_declarations(text: &mut String) {
 /// surrogates).
 pub fn xml_forbidden(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// `text` without the characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF).
+pub fn xml_safe(text: &str) -> Cow<'_, str> {
+    if text.contains(xml_forbidden) {
+        Cow::Owned(text.chars().filter(|&c| !xml_forbidden(c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// The byte range of `<?xml ... ?>` if it opens the document (after whitespace).
@@ -588,10 +597,9 @@ fn plain(raw: &str, html: bool) -> String {
 /// parsed ([`decode`]); a JSON Feed's strings may still hold them as escapes (`\u0000`), which
 /// no output format may carry and PostgreSQL will not store.
 fn without_forbidden(text: String) -> String {
-    if text.contains(xml_forbidden) {
-        text.chars().filter(|&c| !xml_forbidden(c)).collect()
-    } else {
-        text
+    match xml_safe(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(safe) => safe,
     }
 }
 

@@ -244,20 +244,19 @@ impl Poller {
         state: Option<SourceState>,
         shutdown: Shutdown,
     ) -> PollReport {
-        let report = self.poll_once(source, state, shutdown, false).await;
-        self.metrics.observe(&report);
-        report
+        self.poll_with(source, state, shutdown, false).await
     }
 
-    /// Polls `source` as [`Poller::poll`] does, but only if this process can claim it: it is
-    /// due in the store, and no other process (replica) is polling it.
-    async fn poll_claimed(
+    /// Polls `source` as [`Poller::poll`] does; with `claim`, only if this process can claim
+    /// it (the daemon): it is due in the store, and no other process (replica) is polling it.
+    async fn poll_with(
         &self,
         source: &Source,
         state: Option<SourceState>,
         shutdown: Shutdown,
+        claim: bool,
     ) -> PollReport {
-        let report = self.poll_once(source, state, shutdown, true).await;
+        let report = self.poll_once(source, state, shutdown, claim).await;
         self.metrics.observe(&report);
         report
     }
@@ -748,7 +747,7 @@ impl Poller {
         };
         let mut polls: FuturesUnordered<_> = sources
             .iter()
-            .map(|s| self.poll_claimed(s, states.remove(&s.name), shutdown.clone()))
+            .map(|s| self.poll_with(s, states.remove(&s.name), shutdown.clone(), true))
             .collect();
         let (mut unchanged, mut changed, mut failed, mut held, mut new_stories) = (0, 0, 0, 0, 0);
         let mut elsewhere = 0;

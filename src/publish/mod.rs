@@ -9,7 +9,6 @@
 //! forbids are removed from every string before it is written, so the output is always
 //! well-formed whatever an outlet sent.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use atom_syndication as atom;
@@ -18,7 +17,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::config::View;
-use crate::parse::{escape_html, html_to_text, xml_forbidden};
+use crate::parse::{escape_html, html_to_text, xml_safe};
 use crate::store::{Outlet, Story};
 
 mod status;
@@ -192,15 +191,6 @@ pub fn render(format: Format, meta: &FeedMeta, articles: &[Story]) -> Result<Str
     };
     xml.and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
         .map_err(fail)
-}
-
-/// Removes the characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF).
-pub fn xml_safe(text: &str) -> Cow<'_, str> {
-    if text.contains(xml_forbidden) {
-        Cow::Owned(text.chars().filter(|&c| !xml_forbidden(c)).collect())
-    } else {
-        Cow::Borrowed(text)
-    }
 }
 
 fn x(text: &str) -> String {

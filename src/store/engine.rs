@@ -112,16 +112,22 @@ impl Db {
     /// PostgreSQL it takes the same advisory lock in every replica, so that one writes at a
     /// time there too and each sees the others' stories before it places an article.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin_own_row().await?;
+        if let Tx::Postgres(tx) = &mut tx {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITER_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Begins a write transaction that writes only a row this process has claimed (a poll's
+    /// result without articles): on PostgreSQL it does not wait for other replicas' writes.
+    pub(crate) async fn begin_own_row(&self) -> Result<Tx, StoreError> {
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITER_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                Tx::Postgres(tx)
-            }
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 

@@ -92,7 +92,7 @@ pub struct Store {
     /// This process, as the owner of the sources it claims (host, process id, start time).
     replica: std::sync::Arc<str>,
     /// Stops listening for other replicas' changes when the store closes (PostgreSQL).
-    listener: Option<std::sync::Arc<tokio::task::AbortHandle>>,
+    listener: Option<tokio::task::AbortHandle>,
 }
 
 /// What one fetch of a source came to, as the store records it.
@@ -424,10 +424,7 @@ impl Store {
             Default::default();
         let db = Db::open(database, writable_since.clone()).await?;
         let generation: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
-        let listener = db
-            .listen(generation.clone())
-            .await?
-            .map(std::sync::Arc::new);
+        let listener = db.listen(generation.clone()).await?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         Ok(Store {
             db,
@@ -617,7 +614,12 @@ impl Store {
             added: Vec::new(),
             committed: false,
         };
-        let mut tx = self.db.begin().await?;
+        // A result without articles writes only the source's own row, which this process has
+        // claimed: it need not wait for other replicas' writes.
+        let mut tx = match attempt {
+            Attempt::Fetched { .. } => self.db.begin().await?,
+            _ => self.db.begin_own_row().await?,
+        };
         let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| sqlx::query_as(
             "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1"
         )
@@ -709,12 +711,13 @@ impl Store {
         .execute(e)
         .await
         .map(drop))?;
-        if counts.new + counts.updated + counts.merged > 0 {
+        let changed = counts.new + counts.updated + counts.merged > 0;
+        if changed {
             tx.announce().await?;
         }
         tx.commit().await?;
         pending.commit();
-        if counts.new + counts.updated + counts.merged > 0 {
+        if changed {
             self.changed();
         }
         Ok(counts)
@@ -754,11 +757,11 @@ impl Store {
                            AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $2)
                          FOR UPDATE SKIP LOCKED)
              RETURNING id";
-        let now = Utc::now();
-        let until = millis(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let Db::Postgres(pool) = &self.db else {
             return Ok(true);
         };
+        let now = Utc::now();
+        let until = millis(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let claimed: Option<i64> = sqlx::query_scalar(CLAIM)
             .bind(name)
             .bind(&*self.replica)
@@ -888,8 +891,7 @@ impl Store {
         published: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = loaded(&mut writer, &self.db).await?;
-        catch_up(index, &self.db).await?;
+        let index = caught_up(&mut writer, &self.db).await?;
         Ok(index.find(
             fp,
             millis(published),
@@ -901,7 +903,7 @@ impl Store {
     /// Bytes of memory the story index holds, and how many articles it holds.
     pub async fn index_memory(&self) -> Result<(usize, usize), StoreError> {
         let mut writer = self.writer.lock().await;
-        let index = loaded(&mut writer, &self.db).await?;
+        let index = caught_up(&mut writer, &self.db).await?;
         Ok((index.memory(), index.len()))
     }
 
@@ -1002,12 +1004,11 @@ impl Pending<'_> {
     /// The index, loaded if need be, with what other processes stored before this
     /// transaction began (which holds the database's write lock: no more can come).
     async fn index(&mut self) -> Result<&mut Index, StoreError> {
-        let index = loaded(self.slot, self.db).await?;
         if !self.caught_up {
-            catch_up(index, self.db).await?;
+            caught_up(self.slot, self.db).await?;
             self.caught_up = true;
         }
-        Ok(index)
+        Ok(self.slot.get_or_insert_with(Index::default))
     }
 
     /// The transaction committed: what it added stays.
@@ -1287,61 +1288,49 @@ impl Ingest<'_, '_> {
     }
 }
 
-/// The story index in `slot` (the writer lock's), loaded from the database if it is not yet:
-/// every sketch that still has its band keys (retention takes them from articles published
-/// over twice the window ago, and the index prunes the same). Loaded when an article must be
-/// placed, not before, so that a poll where nothing is new never pays for it.
-async fn loaded<'g>(slot: &'g mut Option<Index>, db: &Db) -> Result<&'g mut Index, StoreError> {
-    if slot.is_none() {
-        let started = std::time::Instant::now();
-        let mut index = Index::default();
-        read_sketches(&mut index, db).await?;
+/// The story index in `slot` (the writer lock's), holding every stored sketch that still has
+/// its band keys (retention takes them from articles too old to match, and the index prunes
+/// the same). Read whole the first time, when an article must be placed and not before, so
+/// that a poll where nothing is new never pays for it; after that, only what other processes
+/// stored since it last looked (replicas on one PostgreSQL database, or `feedmerge fetch`
+/// beside the daemon on one SQLite file): one look up the primary key when there is nothing.
+async fn caught_up<'g>(slot: &'g mut Option<Index>, db: &Db) -> Result<&'g mut Index, StoreError> {
+    use futures_util::TryStreamExt;
+    let first = slot.is_none();
+    let index = slot.get_or_insert_with(Index::default);
+    let (started, before, after) = (std::time::Instant::now(), index.len(), index.newest());
+    let mut newest = after;
+    on_pool!(db, |p| {
+        let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
+            "SELECT article_id, story_id, published, sketch, bands FROM sketches
+             WHERE article_id > $1 AND bands IS NOT NULL",
+        )
+        .bind(after)
+        .fetch(p);
+        while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
+            newest = newest.max(article);
+            if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
+                index.insert(article, story, published, sketch, &bands);
+            }
+        }
+    });
+    // Only once every row is in: a read cut short is read again from where it began (an
+    // article already indexed stays as it is).
+    index.saw(newest);
+    if first {
         tracing::info!(
             articles = index.len(),
             mib = index.memory() / (1 << 20),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "story index loaded"
         );
-        *slot = Some(index);
-    }
-    Ok(slot.get_or_insert_with(Index::default))
-}
-
-/// Adds to `index` what other processes stored since it last looked: replicas on one
-/// PostgreSQL database, or `feedmerge fetch` beside the daemon on one SQLite file. Cheap
-/// when there is nothing: one look up the primary key.
-async fn catch_up(index: &mut Index, db: &Db) -> Result<(), StoreError> {
-    let before = index.len();
-    read_sketches(index, db).await?;
-    if index.len() > before {
+    } else if index.len() > before {
         tracing::debug!(
             articles = index.len() - before,
             "story index caught up with other processes"
         );
     }
-    Ok(())
-}
-
-/// Reads into `index` the stored sketches after its newest article that still have their
-/// band keys (retention takes them from articles too old to match).
-async fn read_sketches(index: &mut Index, db: &Db) -> Result<(), StoreError> {
-    use futures_util::TryStreamExt;
-    let after = index.newest();
-    on_pool!(db, |p| {
-        let mut rows = sqlx::query_as::<_, (i64, i64, i64, Vec<u8>, Vec<u8>)>(
-            "SELECT article_id, story_id, published, sketch, bands FROM sketches
-             WHERE article_id > $1 AND bands IS NOT NULL ORDER BY article_id",
-        )
-        .bind(after)
-        .fetch(p);
-        while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
-            index.saw(article);
-            if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
-                index.insert(article, story, published, sketch, &bands);
-            }
-        }
-    });
-    Ok(())
+    Ok(index)
 }
 
 /// `[dedup].window` in milliseconds.
