@@ -7,12 +7,11 @@
 //!
 //! The corpus is not part of this repository; without it the test says so and passes.
 
-mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{stderr, FeedServer, Resource, Setup};
+use crate::common::{stderr, FeedServer, Resource, Setup};
 
 /// Files feedparser read without complaint whose stored entry count differs from its count:
 /// the count we store, and why.

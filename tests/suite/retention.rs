@@ -4,10 +4,10 @@
 //! (incremental vacuum). On both engines (PostgreSQL when `FEEDMERGE_TEST_POSTGRES` names a
 //! database).
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
-use common::{stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
 
 crate::on_both_engines!(cleanup_removes_exactly_the_expired_stories_and_they_stay_removed);
 

@@ -100,9 +100,8 @@ fn labelled_pairs_meet_precision_and_recall() {
 // ---------------------------------------------------------------------------------------------
 // The merged feed: one entry per story, every outlet credited, ids and `updated` stable.
 
-mod common;
 
-use common::{stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
 
 crate::on_both_engines!(
     one_entry_per_story_crediting_every_outlet_with_a_stable_id,

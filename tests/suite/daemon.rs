@@ -2,11 +2,11 @@
 //! formats and `/healthz` over HTTP, and stops cleanly on SIGTERM within 10 seconds, even
 //! with a fetch in flight to a server that has not answered.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{free_port, Daemon, FeedServer, Resource, Setup};
+use crate::common::{free_port, Daemon, FeedServer, Resource, Setup};
 
 async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
     let r = client.get(url).send().await.expect(url);

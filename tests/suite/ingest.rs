@@ -3,11 +3,11 @@
 //! feed that `feedmerge export` writes, parsed back. Each test runs on both engines: the
 //! SQLite file, and PostgreSQL when `FEEDMERGE_TEST_POSTGRES` names a database.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
-use common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
 
 const SEED_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 

@@ -3,12 +3,12 @@
 //! foreign-key checks, hold every entry the feeds ever listed exactly once, and every source's
 //! state must be whole: its last fetch recorded with the validators of what it stored.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{FeedServer, Resource, Setup};
+use crate::common::{FeedServer, Resource, Setup};
 
 const SOURCES: usize = 20;
 /// (name, etag, last_success_at, last_error, next_due_at)

@@ -1,9 +1,8 @@
 //! `feedmerge check`: every problem in a config is reported with file, line, column and key,
 //! and `feedmerge run` refuses to start on it with the same message.
 
-mod common;
 
-use common::{stderr, stdout, Setup};
+use crate::common::{stderr, stdout, Setup};
 
 const GOOD_SOURCE: &str =
     "[[sources]]\nname = \"Global Times\"\nurl = \"https://www.globaltimes.cn/rss/outbrain.xml\"\n";

@@ -2,11 +2,11 @@
 //! within seconds; an edit that does not validate is refused, the old config keeps serving,
 //! and the error (file, line, key) shows on `/healthz` until it is fixed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, health_until, text, Daemon, FeedServer, Setup};
+use crate::common::{free_port, health_until, text, Daemon, FeedServer, Setup};
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 

@@ -1,12 +1,12 @@
 //! `/metrics` parses as Prometheus text format, and its counters match what the daemon did:
 //! one stored poll and one failed poll, the bytes of the body it read, the stories it made.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{free_port, Daemon, FeedServer, Setup};
+use crate::common::{free_port, Daemon, FeedServer, Setup};
 use prometheus_parse::{Sample, Scrape, Value};
 
 fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {

@@ -9,12 +9,11 @@
 //! Needs Chromium (Debian's `chromium`, which `.ci/run` installs). Without it the test says
 //! so and passes, unless `FEEDMERGE_BROWSER_TESTS=1` (set by `.ci/run`) requires it.
 
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, Daemon, FeedServer, Setup};
+use crate::common::{free_port, Daemon, FeedServer, Setup};
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]

@@ -4,12 +4,11 @@
 //! replicas ingest at the same moment is one story; and every replica serves the same bytes
 //! under the same ETag. Skipped, saying so, unless `FEEDMERGE_TEST_POSTGRES` names a database.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup};
+use crate::common::{fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup};
 
 /// `[poll].schedule`: every 10 seconds. The planner spreads sources over at least a minute
 /// and polls each at least half of that apart, so each is due every 30 to 40 seconds.

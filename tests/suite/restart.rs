@@ -2,12 +2,11 @@
 //! due times — nothing polled before the crash is polled again, nothing is lost — and after
 //! downtime the sources that fell due meanwhile are spread out, not fetched in one burst.
 
-mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use common::{fixture, Daemon, FeedServer, Resource, Setup};
+use crate::common::{fixture, Daemon, FeedServer, Resource, Setup};
 
 const SOURCES: usize = 30;
 

@@ -9,13 +9,13 @@
 //! (`setpriv`, root), since root writes to read-only files. Without root the tests say so
 //! and pass, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires them.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{free_port, health_until, text, Daemon, FeedServer, Resource, Setup};
+use crate::common::{free_port, health_until, text, Daemon, FeedServer, Resource, Setup};
 
 /// A tmpfs mounted at a path, unmounted when dropped.
 struct Tmpfs(std::path::PathBuf);

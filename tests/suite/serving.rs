@@ -2,12 +2,11 @@
 //! category and view feeds, paging, validators and 304s, content coding, HEAD, the river page,
 //! OPML, sanitised content, and the order of entries.
 
-mod common;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{free_port, stdout, Daemon, FeedServer, Resource, Setup};
+use crate::common::{free_port, stdout, Daemon, FeedServer, Resource, Setup};
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED, VARY,

@@ -1,6 +1,5 @@
 //! Shared test harness: a fixture feed server on 127.0.0.1, config files in temp dirs, and
 //! the feedmerge binary.
-#![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,7 +81,6 @@ pub struct Seen {
     pub path: String,
     pub if_none_match: Option<String>,
     pub user_agent: Option<String>,
-    pub status: u16,
     /// When the answer was sent.
     pub at: std::time::Instant,
 }
@@ -216,7 +214,6 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         path,
         if_none_match,
         user_agent,
-        status: response.status().as_u16(),
         at: std::time::Instant::now(),
     });
     response
@@ -263,11 +260,10 @@ pub async fn postgres_schema() -> Option<String> {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "\nPostgreSQL tests SKIPPED ({}): {POSTGRES_VAR} is not set. To run them, \
+                "\nPostgreSQL tests SKIPPED: {POSTGRES_VAR} is not set. To run them, \
                  point it at a database they may fill, e.g.\n    \
                  {POSTGRES_VAR}=postgres://postgres@127.0.0.1:5432/postgres cargo test\n\
-                 (bash .ci/run always runs them, on a database it creates.)\n",
-                env!("CARGO_CRATE_NAME")
+                 (bash .ci/run always runs them, on a database it creates.)\n"
             );
         });
         return None;

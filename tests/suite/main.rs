@@ -1,0 +1,27 @@
+//! The integration tests, one module per area, built as one binary: one link instead of one
+//! per file, and one process whose threads run every area's tests side by side (most of them
+//! wait on a daemon, a server or a timer, not on the CPU). `cargo test --locked` runs it;
+//! `cargo test --test suite polling::` runs one area.
+
+mod browser;
+mod common;
+mod config;
+mod corpus;
+mod crash;
+mod crashes;
+mod daemon;
+mod full_disk;
+mod hostile;
+mod import;
+mod ingest;
+mod metrics;
+mod parse;
+mod polling;
+mod properties;
+mod reload;
+mod replicas;
+mod restart;
+mod retention;
+mod schedule;
+mod serving;
+mod stories;
