@@ -254,7 +254,8 @@ pub enum Ended {
 }
 
 impl Plan<'_> {
-    /// The time between two ticks of the schedule around `now` (at least a minute).
+    /// The time between two ticks of the schedule around `now` (at least a second): a
+    /// schedule with a seconds field is spread, and polled, over its own interval.
     pub fn interval(&self, now: DateTime<Utc>) -> Duration {
         let first = self.schedule.next_after(now, self.tz);
         let second = first.and_then(|t| self.schedule.next_after(t, self.tz));
@@ -262,7 +263,7 @@ impl Plan<'_> {
             (Some(a), Some(b)) => (b - a)
                 .to_std()
                 .unwrap_or_default()
-                .max(Duration::from_secs(60)),
+                .max(Duration::from_secs(1)),
             _ => SPREAD_WINDOW,
         }
     }

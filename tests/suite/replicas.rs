@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use crate::common::{fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup};
 
-/// `[poll].schedule`: every 10 seconds. The planner spreads sources over at least a minute
-/// and polls each at least half of that apart, so each is due every 30 to 40 seconds.
+/// `[poll].schedule`: every 10 seconds. The planner spreads sources over those 10 s and
+/// polls each in its slot, at least half an interval after its last poll, so each is due
+/// every 5 to 15 seconds (10 once in its slot).
 const INTERVAL: Duration = Duration::from_secs(10);
 /// The shortest and longest time between two due times of one source.
-const DUE_EVERY: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(40));
+const DUE_EVERY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(15));
 /// `[poll].timeout`; a claim lasts twice that and 10 s (`poll::LEASE_MARGIN`).
 const TIMEOUT: Duration = Duration::from_secs(2);
 const LEASE: Duration = Duration::from_secs(2 * 2 + 10);

@@ -1,7 +1,9 @@
 //! Cron expressions mean what they mean in crontab(5), whatever the cron crate's dialect.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use feedmerge::schedule::CronSchedule;
+use feedmerge::schedule::{CronSchedule, Ended, Plan};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -136,4 +138,49 @@ fn bad_expressions_are_explained() {
             "{e}"
         );
     }
+}
+
+/// A schedule with a seconds field is spread and polled over its own interval, not a minute:
+/// every source of `*/10 * * * * *` has a stable offset under 10 s, its first poll after the
+/// start is followed by one 5 to 15 s later and then one every 10 s, and its backoff starts
+/// at 10 s. A minute schedule's sources still spread over the minute.
+#[test]
+fn sources_are_spread_over_their_schedules_own_interval() {
+    let every_10s = CronSchedule::parse("*/10 * * * * *").unwrap();
+    let every_minute = CronSchedule::parse("* * * * *").unwrap();
+    let now = at(MONDAY);
+    let success = Ended::Success { hint: None };
+    let mut offsets = std::collections::BTreeSet::new();
+    for i in 0..50 {
+        let name = format!("Outlet {i}");
+        let plan = |schedule| Plan {
+            name: &name,
+            schedule,
+            tz: chrono_tz::UTC,
+            backoff_cap: Duration::from_secs(3600),
+        };
+        let fast = plan(&every_10s);
+        assert_eq!(fast.interval(now), Duration::from_secs(10));
+        let offset = fast.offset(now);
+        assert!(offset < Duration::from_secs(10), "{offset:?}");
+        offsets.insert(offset.as_secs());
+        let first = fast.next_due(success, now);
+        let gap = (first - now).to_std().unwrap();
+        assert!(
+            gap >= Duration::from_secs(5) && gap < Duration::from_secs(15),
+            "{name}: first gap {gap:?}"
+        );
+        let second = fast.next_due(success, first);
+        assert_eq!((second - first).to_std().unwrap(), Duration::from_secs(10));
+        let backoff = fast.backoff(1, now);
+        assert!(
+            backoff >= Duration::from_secs(10) && backoff <= Duration::from_millis(12_500),
+            "{backoff:?}"
+        );
+
+        let slow = plan(&every_minute);
+        assert_eq!(slow.interval(now), Duration::from_secs(60));
+        assert!(slow.offset(now) < Duration::from_secs(60));
+    }
+    assert!(offsets.len() >= 5, "offsets spread over the interval: {offsets:?}");
 }
