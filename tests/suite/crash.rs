@@ -77,6 +77,7 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
             );
         }
         std::fs::write(&setup.config, config(round)).expect("config");
+        let asked = server.all_seen().len();
         // The daemon, as a service manager runs it; killed as the kernel's OOM killer or a
         // power cut would.
         let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
@@ -89,6 +90,12 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start feedmerge");
+        // The delay counts from the round's first fetch, not from the start, so that the kill
+        // lands among the writes however long starting takes on a busy machine.
+        let spawned = std::time::Instant::now();
+        while server.all_seen().len() == asked && spawned.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(delay).await;
         if child.try_wait().expect("wait").is_none() {
             killed_mid_run += 1;

@@ -229,7 +229,9 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     // Writable again: polling resumes by itself. The partner adds one story (its other
     // entry merges), the wire one more.
     set_mode(0o644);
-    let h = health_until(&client, port, Duration::from_secs(40), |h| {
+    // Each probe (every 10 s) retires one connection opened while the file was read-only, and
+    // the pool may hold several of them: resuming can take a few probes, more under load.
+    let h = health_until(&client, port, Duration::from_secs(90), |h| {
         h["status"] == "ok" && h["stories"] == 5
     })
     .await;
