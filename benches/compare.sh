@@ -5,7 +5,8 @@
 # contender ingests all of them into a fresh store, then polls again with nothing changed.
 # Then parse throughput: feedmerge's parser against feedparser and fastfeedparser.
 #
-#   bash benches/compare.sh [N] [RUNS]     (default 2000 feeds, 3 runs; CONCURRENCY=16)
+#   bash benches/compare.sh [N] [RUNS]     (default 2000 feeds, 3 runs; CONCURRENCY=16;
+#                                           PROFILE=dev to time a debug build: no figures)
 #
 # Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
 # fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a
@@ -30,7 +31,18 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check \
   reader==3.26 feedparser==6.0.14 fastfeedparser==0.6.5 sgmllib3k==1.0.0
-cargo build --release --locked -q --bin feedmerge
+# One build for both the daemon measured here and the ingest bench below: `cargo bench`
+# builds feedmerge in the bench profile (the release one, into target/release/) with the
+# bench's dev-dependencies, so building the two apart would compile sqlx and feedmerge twice.
+# PROFILE=dev (CI's smoke run, whose figures nobody reads) reuses the test build instead.
+PROFILE=${PROFILE:-bench}
+case $PROFILE in
+  bench) bin=target/release/feedmerge ;;
+  dev) bin=target/debug/feedmerge ;;
+  *) echo "PROFILE is bench (the default) or dev, not $PROFILE" >&2; exit 2 ;;
+esac
+cargo bench --locked --no-run -q --profile "$PROFILE" --bench ingest
+[ -x "$bin" ] || { echo "no $bin after the build" >&2; exit 1; }
 
 work=$(mktemp -d)
 chmod 755 "$work"   # nginx workers run as an unprivileged user
@@ -39,8 +51,9 @@ trap 'rm -rf "$work"' EXIT
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr);" \
   "feedmerge $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(newsboat --version | head -1 | cut -d' ' -f1-2)," \
   "reader $("$venv/bin/python" -c 'import reader; print(reader.__version__)')"
+[ "$PROFILE" = bench ] || echo "PROFILE=$PROFILE: a debug build, run to check that this script works; its figures are not feedmerge's"
 "$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work" \
-  "$(pwd)/target/release/feedmerge"
+  "$(pwd)/$bin"
 
 # feedparser reads no JSON Feed: the parsers are compared on the XML feeds, which all read.
 mkdir "$work/xml"
@@ -48,5 +61,5 @@ ln -s "$work"/www/*.xml "$work"/www/*.atom "$work"/www/*.rdf "$work/xml/"
 echo
 echo "Parse throughput, one core, on the $(ls "$work/xml" | wc -l) XML feeds of the corpus:"
 # The ingest bench (one run: parse, then store) times our parse_feed over the folder.
-cargo bench --locked -q --bench ingest -- "$work/xml" 1 2>/dev/null | grep -E "^corpus|^\| parse"
+cargo bench --locked -q --profile "$PROFILE" --bench ingest -- "$work/xml" 1 2>/dev/null | grep -E "^corpus|^\| parse"
 "$venv/bin/python" benches/compare/parse.py "$work/xml"
