@@ -9,7 +9,6 @@
 //! Needs Chromium (Debian's `chromium`, which `.ci/run` installs). Without it the test says
 //! so and passes, unless `FEEDMERGE_BROWSER_TESTS=1` (set by `.ci/run`) requires it.
 
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,6 @@
 //! `feedmerge check`: every problem in a config is reported with file, line, column and key,
 //! and `feedmerge run` refuses to start on it with the same message.
 
-
 use crate::common::{stderr, stdout, Setup};
 
 const GOOD_SOURCE: &str =

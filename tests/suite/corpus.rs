@@ -7,7 +7,6 @@
 //!
 //! The corpus is not part of this repository; without it the test says so and passes.
 
-
 use std::collections::HashMap;
 use std::path::Path;
 

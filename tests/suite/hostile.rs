@@ -4,8 +4,8 @@
 
 use crate::common;
 
-use axum::http::StatusCode;
 use crate::common::{stdout, FeedServer, Resource, Setup};
+use axum::http::StatusCode;
 
 fn setup(sources: &[(&str, String, bool)]) -> Setup {
     let mut toml = String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n");

@@ -2,7 +2,6 @@
 //! folders becomes `[[sources]]` with categories, in a config file that keeps its comments;
 //! feeds already there are skipped and named; the export reads back in.
 
-
 use crate::common::{stderr, stdout, Setup};
 
 const CONFIG: &str = r#"# My feeds. Keep this comment.

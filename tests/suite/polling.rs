@@ -4,11 +4,10 @@
 //! What a poll stores of a source runs on both engines (PostgreSQL when
 //! `FEEDMERGE_TEST_POSTGRES` names a database).
 
-
 use std::collections::BTreeSet;
 
-use axum::http::StatusCode;
 use crate::common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
+use axum::http::StatusCode;
 
 crate::on_both_engines!(
     backoff_doubles_with_jitter_up_to_the_cap,

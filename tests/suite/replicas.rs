@@ -4,11 +4,12 @@
 //! replicas ingest at the same moment is one story; and every replica serves the same bytes
 //! under the same ETag. Skipped, saying so, unless `FEEDMERGE_TEST_POSTGRES` names a database.
 
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::common::{fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup};
+use crate::common::{
+    fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup,
+};
 
 /// `[poll].schedule`: every 10 seconds. The planner spreads sources over those 10 s and
 /// polls each in its slot, at least half an interval after its last poll, so each is due

@@ -2,7 +2,6 @@
 //! due times — nothing polled before the crash is polled again, nothing is lost — and after
 //! downtime the sources that fell due meanwhile are spread out, not fetched in one burst.
 
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 

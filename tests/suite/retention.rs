@@ -6,8 +6,8 @@
 
 use crate::common;
 
-use chrono::{Duration, Utc};
 use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
+use chrono::{Duration, Utc};
 
 crate::on_both_engines!(cleanup_removes_exactly_the_expired_stories_and_they_stay_removed);
 

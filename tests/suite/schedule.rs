@@ -182,5 +182,8 @@ fn sources_are_spread_over_their_schedules_own_interval() {
         assert_eq!(slow.interval(now), Duration::from_secs(60));
         assert!(slow.offset(now) < Duration::from_secs(60));
     }
-    assert!(offsets.len() >= 5, "offsets spread over the interval: {offsets:?}");
+    assert!(
+        offsets.len() >= 5,
+        "offsets spread over the interval: {offsets:?}"
+    );
 }

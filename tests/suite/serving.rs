@@ -2,7 +2,6 @@
 //! category and view feeds, paging, validators and 304s, content coding, HEAD, the river page,
 //! OPML, sanitised content, and the order of entries.
 
-
 use std::io::Read;
 use std::time::{Duration, Instant};
 

@@ -100,7 +100,6 @@ fn labelled_pairs_meet_precision_and_recall() {
 // ---------------------------------------------------------------------------------------------
 // The merged feed: one entry per story, every outlet credited, ids and `updated` stable.
 
-
 use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
 
 crate::on_both_engines!(
