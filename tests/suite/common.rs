@@ -150,6 +150,11 @@ impl FeedServer {
         self.world.lock().unwrap().max_in_flight
     }
 
+    /// How many requests the server has answered so far.
+    pub fn requests(&self) -> usize {
+        self.world.lock().unwrap().seen.len()
+    }
+
     /// Every request so far, in order.
     pub fn all_seen(&self) -> Vec<Seen> {
         self.world.lock().unwrap().seen.clone()

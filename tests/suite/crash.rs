@@ -77,7 +77,7 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
             );
         }
         std::fs::write(&setup.config, config(round)).expect("config");
-        let asked = server.all_seen().len();
+        let asked = server.requests();
         // The daemon, as a service manager runs it; killed as the kernel's OOM killer or a
         // power cut would.
         let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
@@ -93,7 +93,7 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
         // The delay counts from the round's first fetch, not from the start, so that the kill
         // lands among the writes however long starting takes on a busy machine.
         let spawned = std::time::Instant::now();
-        while server.all_seen().len() == asked && spawned.elapsed() < Duration::from_secs(30) {
+        while server.requests() == asked && spawned.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(delay).await;
