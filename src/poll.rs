@@ -706,14 +706,19 @@ impl Poller {
         match paused {
             Some(until) if until > now => Some(until),
             Some(_) => match self.store.probe_write().await {
-                Ok(()) => {
-                    tracing::info!("the database can be written again; polling resumed");
-                    // Sources added while it could not be written are registered now.
-                    if let Err(e) = self.store.sync_sources(&self.live.current().sources).await {
-                        tracing::error!(error = %e, "cannot register the sources");
+                // Sources added while it could not be written are registered first. If that
+                // write fails too (on a connection still read-only), polling stays paused:
+                // resuming would fail those sources' polls and put them in backoff.
+                Ok(()) => match self.store.sync_sources(&self.live.current().sources).await {
+                    Err(e) if e.is_unwritable() => Some(again),
+                    registered => {
+                        if let Err(e) = registered {
+                            tracing::error!(error = %e, "cannot register the sources");
+                        }
+                        tracing::info!("the database can be written again; polling resumed");
+                        None
                     }
-                    None
-                }
+                },
                 Err(_) => Some(again),
             },
             None => {
