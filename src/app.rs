@@ -12,12 +12,12 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use crate::config::{Config, Source};
 use crate::fetch::{FetchError, Fetcher};
 use crate::metrics::Metrics;
-use crate::poll::{Health, PollReport, Poller};
+use crate::poll::{PollReport, Poller};
 use crate::publish::{human, Format};
 use crate::reload::{self, Live};
 use crate::server::{self, Context, HttpError};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{from_millis, Outlet, Removed, Retention, Store, StoreError};
+use crate::store::{from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -180,13 +180,7 @@ impl App {
                 Some(t) if from_millis(t) > now => format!("in {}", human(from_millis(t) - now)),
                 _ => "now".to_owned(),
             };
-            let problem = st
-                .and_then(|s| s.disabled_reason.clone().or_else(|| s.last_error.clone()))
-                .or_else(|| {
-                    st.and_then(|s| s.effective_url.as_ref())
-                        .map(|u| format!("moved permanently to {u}: update its url in the config"))
-                })
-                .unwrap_or_default();
+            let problem = st.and_then(SourceState::problem).unwrap_or_default();
             rows.push([
                 source.name.clone(),
                 status,
@@ -300,7 +294,6 @@ impl App {
             max_age: config.storage.max_age,
             max_per_source: config.storage.max_per_source,
             shown: server::shown(&self.context()).await?,
-            window: config.dedup.window,
         };
         Ok(self.store.cleanup(&retention, chrono::Utc::now()).await?)
     }

@@ -110,46 +110,6 @@ impl fmt::Display for PollReport {
     }
 }
 
-/// How a configured source is doing, from its stored state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Health {
-    /// Its last attempt failed.
-    Failing,
-    /// No longer polled: the feed is gone (410), until the config changes.
-    Disabled,
-    /// Not polled yet.
-    New,
-    /// Its last attempt succeeded.
-    Ok,
-    /// Turned off in the config (`enabled = false`).
-    Off,
-}
-
-impl Health {
-    /// The health of `source`, whose stored state is `state`.
-    pub fn of(source: &Source, state: Option<&SourceState>) -> Health {
-        match state {
-            _ if !source.enabled => Health::Off,
-            Some(st) if st.disabled_reason.is_some() => Health::Disabled,
-            Some(st) if st.last_attempt_at.is_none() => Health::New,
-            Some(st) if st.last_error.is_some() => Health::Failing,
-            Some(_) => Health::Ok,
-            None => Health::New,
-        }
-    }
-
-    /// A word for it.
-    pub fn word(self) -> &'static str {
-        match self {
-            Health::Failing => "failing",
-            Health::Disabled => "disabled",
-            Health::New => "new",
-            Health::Ok => "ok",
-            Health::Off => "off (config)",
-        }
-    }
-}
-
 /// Polls sources: shared by the daemon's engine and `feedmerge fetch`.
 #[derive(Debug, Clone)]
 pub struct Poller {

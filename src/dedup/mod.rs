@@ -15,6 +15,7 @@
 
 mod fingerprint;
 mod index;
+pub(crate) mod story;
 
 use std::collections::HashSet;
 

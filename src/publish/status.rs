@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::escape_html;
-use crate::poll::Health;
+use crate::store::Health;
 use crate::store::Totals;
 
 /// One source's line on the status page.

@@ -8,9 +8,8 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{Context, HttpError};
-use crate::poll::Health;
 use crate::publish::{self, Sort, SourceRow, StatusPage};
-use crate::store::from_millis;
+use crate::store::{from_millis, Health, SourceState};
 
 /// Days the chart covers.
 const DAYS: u32 = 30;
@@ -68,16 +67,7 @@ async fn status(
                 last_success: st.and_then(|s| s.last_success_at).map(from_millis),
                 next_poll: st.and_then(|s| s.next_due_at).map(from_millis),
                 articles: articles.get(&source.name).copied().unwrap_or(0),
-                problem: st.and_then(|s| {
-                    s.disabled_reason
-                        .clone()
-                        .or_else(|| s.last_error.clone())
-                        .or_else(|| {
-                            s.effective_url.as_ref().map(|u| {
-                                format!("moved permanently to {u}: update its url in the config")
-                            })
-                        })
-                }),
+                problem: st.and_then(SourceState::problem),
             }
         })
         .collect();

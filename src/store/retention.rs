@@ -6,13 +6,14 @@
 //! entry deleted by retention leaves a tombstone of its identity, so the outlet that still
 //! lists it does not bring it back as new.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, on_tx, Tx};
 use super::{millis, Store, StoreError};
+use crate::dedup::story::{self, Version};
 
 /// A tombstone whose entry no outlet has listed for this long is deleted.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -26,9 +27,6 @@ pub struct Retention {
     pub max_per_source: Option<u32>,
     /// Entry ids of the stories the served feeds show now: kept whatever their age.
     pub shown: HashSet<String>,
-    /// `[dedup].window`: articles published more than twice this long ago can no longer
-    /// place a new article, and leave the story index.
-    pub window: Duration,
 }
 
 /// What one cleanup removed.
@@ -108,7 +106,7 @@ impl Store {
             .execute(e)
             .await
             .map(drop))?;
-            delete_articles(&mut tx, &articles).await?;
+            delete_articles(&mut tx, &articles, &self.dedup.prefer).await?;
             removed.stories = stories.len() as u64;
             removed.articles = articles.len() as u64;
             removed.tombstones = on_tx!(&mut tx, |e| sqlx::query(
@@ -130,7 +128,7 @@ impl Store {
             self.changed();
         }
         {
-            let too_old = millis(now) - 2 * duration_ms(retention.window);
+            let too_old = millis(now) - 2 * duration_ms(self.dedup.window);
             let mut writer = self.writer.lock().await;
             removed.unindexed = on_pool!(&self.db, |p| sqlx::query(
                 "UPDATE sketches SET bands = NULL WHERE bands IS NOT NULL AND published < $1",
@@ -192,7 +190,7 @@ impl Store {
         .bind(source_id)
         .fetch_all(e)
         .await)?;
-        delete_articles(&mut tx, &articles).await?;
+        delete_articles(&mut tx, &articles, &self.dedup.prefer).await?;
         for statement in [
             "DELETE FROM tombstones WHERE source_id = $1",
             "DELETE FROM sources WHERE id = $1",
@@ -214,8 +212,13 @@ impl Store {
 }
 
 /// Deletes `articles` with their sketches and appearances; deletes the stories left without
-/// articles, and gives those that lost their representative their earliest remaining version.
-async fn delete_articles(tx: &mut Tx, articles: &[i64]) -> Result<(), StoreError> {
+/// articles, and gives those that lost their representative the version that represents it
+/// now (by the rule ingest follows, with `[dedup].prefer`).
+async fn delete_articles(
+    tx: &mut Tx,
+    articles: &[i64],
+    prefer: &[String],
+) -> Result<(), StoreError> {
     if articles.is_empty() {
         return Ok(());
     }
@@ -251,18 +254,40 @@ async fn delete_articles(tx: &mut Tx, articles: &[i64]) -> Result<(), StoreError
     .execute(e)
     .await
     .map(drop))?;
-    on_tx!(tx, |e| sqlx::query(
-        "UPDATE stories SET
-             representative = (SELECT a.id FROM articles a WHERE a.story_id = stories.id
-                               ORDER BY a.published, a.id LIMIT 1),
-             published = (SELECT MIN(a.published) FROM articles a WHERE a.story_id = stories.id)
-         WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
-           AND representative NOT IN (SELECT id FROM articles)",
+    // The versions left of the stories that lost their representative.
+    let left: Vec<(i64, i64, String, i64)> = on_tx!(tx, |e| sqlx::query_as(
+        "SELECT a.story_id, a.id, s.name, a.published
+         FROM stories st
+         JOIN articles a ON a.story_id = st.id
+         JOIN sources s ON s.id = a.source_id
+         WHERE st.id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
+           AND st.representative NOT IN (SELECT id FROM articles)",
     )
     .bind(&stories)
-    .execute(e)
-    .await
-    .map(drop))?;
+    .fetch_all(e)
+    .await)?;
+    let mut versions: HashMap<i64, Vec<Version>> = HashMap::new();
+    for (story, article, source, published) in &left {
+        versions.entry(*story).or_default().push(Version {
+            article: *article,
+            source,
+            published: *published,
+        });
+    }
+    for (story, versions) in versions {
+        let Some(v) = story::representative(prefer, versions) else {
+            continue;
+        };
+        on_tx!(tx, |e| sqlx::query(
+            "UPDATE stories SET representative = $2, published = $3 WHERE id = $1"
+        )
+        .bind(story)
+        .bind(v.article)
+        .bind(v.published)
+        .execute(e)
+        .await
+        .map(drop))?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,203 @@
+//! Recording one fetch of a source: its articles (see `ingest`), its validators, its status or
+//! error and when it is next due, in one transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::engine::on_tx;
+use super::ingest::{Ingest, Known};
+use super::story_index::Pending;
+use super::{millis, Store, StoreError};
+use crate::dedup::Keyed;
+use crate::fetch::Validators;
+
+/// What one fetch of a source came to, as the store records it.
+#[derive(Debug)]
+pub enum Attempt<'a> {
+    /// The server said 304: nothing changed.
+    NotModified {
+        /// The shortest interval the feed asks to be polled at, if any.
+        min_interval: Option<Duration>,
+    },
+    /// A feed was fetched and parsed.
+    Fetched {
+        /// The HTTP status.
+        status: u16,
+        /// Validators to send next time.
+        validators: &'a Validators,
+        /// The feed's own title.
+        title: Option<&'a str>,
+        /// The outlet's web site.
+        site_url: Option<&'a str>,
+        /// Its articles, identified.
+        articles: &'a [Keyed],
+        /// The shortest interval the feed asks to be polled at, if any.
+        min_interval: Option<Duration>,
+    },
+    /// The fetch or the parse failed.
+    Failed {
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
+        /// What went wrong, in words.
+        error: &'a str,
+    },
+}
+
+/// What the poller decided about a source's future, stored with the attempt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Next<'a> {
+    /// When it is next due; `None` when it is not to be polled again (see `disabled`).
+    pub due: Option<DateTime<Utc>>,
+    /// A permanent redirect's target, to use from now on.
+    pub moved_to: Option<&'a str>,
+    /// Why it is no longer polled (410 Gone).
+    pub disabled: Option<&'a str>,
+}
+
+/// How the articles of one fetch compared with what was stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Articles that are new stories: each a new entry of the merged feed.
+    pub new: u32,
+    /// Stored articles whose title or text changed, updated in place.
+    pub updated: u32,
+    /// Articles already stored as they are.
+    pub unchanged: u32,
+    /// Articles that are another version of a stored story (the same link, or nearly the
+    /// same text), now credited to this source too.
+    pub merged: u32,
+}
+
+impl Store {
+    /// Records one fetch of `source` — articles, validators, status, and when it is next due —
+    /// in one transaction.
+    pub async fn record(
+        &self,
+        source: &str,
+        attempt: Attempt<'_>,
+        next: Next<'_>,
+    ) -> Result<Counts, StoreError> {
+        let result = self.record_once(source, attempt, next).await;
+        self.note_write(&result);
+        result
+    }
+
+    async fn record_once(
+        &self,
+        source: &str,
+        attempt: Attempt<'_>,
+        next: Next<'_>,
+    ) -> Result<Counts, StoreError> {
+        let now = Utc::now();
+        let mut writer = self.writer.lock().await;
+        let mut pending = Pending::new(&mut writer, &self.db);
+        // A result without articles writes only the source's own row, which this process has
+        // claimed: it need not wait for other replicas' writes.
+        let mut tx = match attempt {
+            Attempt::Fetched { .. } => self.db.begin().await?,
+            _ => self.db.begin_own_row().await?,
+        };
+        let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| sqlx::query_as(
+            "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1"
+        )
+        .bind(source)
+        .fetch_one(e)
+        .await)?;
+        let mut counts = Counts::default();
+        match attempt {
+            Attempt::NotModified { min_interval } => {
+                on_tx!(&mut tx, |e| sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = 304, last_error = NULL, consecutive_failures = 0,
+                         min_interval_secs = $3
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .bind(min_interval.map(|d| d.as_secs() as i64))
+                .execute(e)
+                .await
+                .map(drop))?;
+            }
+            Attempt::Failed { status, error } => {
+                on_tx!(&mut tx, |e| sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
+                         consecutive_failures = consecutive_failures + 1
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .bind(status.map(i64::from))
+                .bind(error)
+                .execute(e)
+                .await
+                .map(drop))?;
+            }
+            Attempt::Fetched {
+                status,
+                validators,
+                title,
+                site_url,
+                articles,
+                min_interval,
+            } => {
+                let mut known = Known::load(&mut tx, source_id, articles).await?;
+                let mut ingest = Ingest {
+                    tx: &mut tx,
+                    source,
+                    source_id,
+                    polled_before,
+                    dedup: &self.dedup,
+                    pending: &mut pending,
+                    now,
+                    counts: &mut counts,
+                };
+                for keyed in articles {
+                    ingest.article(keyed, &mut known).await?;
+                }
+                on_tx!(&mut tx, |e| sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = $3, last_error = NULL, consecutive_failures = 0,
+                         etag = $4, last_modified = $5,
+                         title = COALESCE($6, title), site_url = COALESCE($7, site_url),
+                         min_interval_secs = $8
+                     WHERE id = $1",
+                )
+                .bind(source_id)
+                .bind(millis(now))
+                .bind(i64::from(status))
+                .bind(&validators.etag)
+                .bind(&validators.last_modified)
+                .bind(title)
+                .bind(site_url)
+                .bind(min_interval.map(|d| d.as_secs() as i64))
+                .execute(e)
+                .await
+                .map(drop))?;
+            }
+        }
+        on_tx!(&mut tx, |e| sqlx::query(
+            "UPDATE sources SET next_due_at = $2, effective_url = COALESCE($3, effective_url),
+                 disabled_reason = $4, lease_owner = NULL, lease_until = NULL
+             WHERE id = $1",
+        )
+        .bind(source_id)
+        .bind(next.due.map(millis))
+        .bind(next.moved_to)
+        .bind(next.disabled)
+        .execute(e)
+        .await
+        .map(drop))?;
+        let changed = counts.new + counts.updated + counts.merged > 0;
+        if changed {
+            tx.announce().await?;
+        }
+        tx.commit().await?;
+        pending.commit();
+        if changed {
+            self.changed();
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,197 @@
+//! Source rows: registering the configured sources, reading their stored state, moving when
+//! one is next due; and what that state says of a source's health.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::engine::{on_pool, on_tx};
+use super::{millis, Store, StoreError};
+use crate::config::Source;
+
+/// A source's state as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SourceState {
+    /// Its name.
+    pub name: String,
+    /// Its feed URL.
+    pub url: String,
+    /// Last attempt, ms since the epoch.
+    pub last_attempt_at: Option<i64>,
+    /// Last success, ms since the epoch.
+    pub last_success_at: Option<i64>,
+    /// Last HTTP status.
+    pub last_status: Option<i64>,
+    /// Last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: i64,
+    /// Stored ETag.
+    pub etag: Option<String>,
+    /// Stored Last-Modified.
+    pub last_modified: Option<String>,
+    /// When it is next due, ms since the epoch; `None` if never polled.
+    pub next_due_at: Option<i64>,
+    /// Where a permanent redirect led, if one did.
+    pub effective_url: Option<String>,
+    /// Why it is no longer polled, if it is not.
+    pub disabled_reason: Option<String>,
+    /// The feed's own minimum interval, seconds.
+    pub min_interval_secs: Option<i64>,
+    /// Until when a process (a replica) that claimed it may be fetching it, ms since the
+    /// epoch.
+    pub lease_until: Option<i64>,
+}
+
+/// How a configured source is doing, from its stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    /// Its last attempt failed.
+    Failing,
+    /// No longer polled: the feed is gone (410), until the config changes.
+    Disabled,
+    /// Not polled yet.
+    New,
+    /// Its last attempt succeeded.
+    Ok,
+    /// Turned off in the config (`enabled = false`).
+    Off,
+}
+
+impl Health {
+    /// The health of `source`, whose stored state is `state`.
+    pub fn of(source: &Source, state: Option<&SourceState>) -> Health {
+        match state {
+            _ if !source.enabled => Health::Off,
+            Some(st) if st.disabled_reason.is_some() => Health::Disabled,
+            Some(st) if st.last_attempt_at.is_none() => Health::New,
+            Some(st) if st.last_error.is_some() => Health::Failing,
+            Some(_) => Health::Ok,
+            None => Health::New,
+        }
+    }
+
+    /// A word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Health::Failing => "failing",
+            Health::Disabled => "disabled",
+            Health::New => "new",
+            Health::Ok => "ok",
+            Health::Off => "off (config)",
+        }
+    }
+}
+
+impl SourceState {
+    /// What is wrong with the source, in words for the person who must act: why it is
+    /// disabled, else its last error, else where it moved (its config still names the old
+    /// URL). `None` when nothing is.
+    pub fn problem(&self) -> Option<String> {
+        self.disabled_reason
+            .clone()
+            .or_else(|| self.last_error.clone())
+            .or_else(|| self.effective_url.as_deref().map(moved_permanently))
+    }
+}
+
+/// What to tell the person running feedmerge about a source whose feed moved permanently to
+/// `url`.
+pub fn moved_permanently(url: &str) -> String {
+    format!("moved permanently to {url}: update its url in the config")
+}
+
+/// The query for [`SourceState`] rows, to which a condition is appended.
+macro_rules! select_source_state {
+    () => {
+        "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
+                consecutive_failures, etag, last_modified, next_due_at, effective_url,
+                disabled_reason, min_interval_secs, lease_until
+         FROM sources"
+    };
+}
+
+impl Store {
+    /// Makes sure every configured source has a row, and that a changed URL forgets the old
+    /// URL's validators.
+    pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let result = self.sync_sources_once(sources).await;
+        self.note_write(&result);
+        result
+    }
+
+    async fn sync_sources_once(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.db.begin().await?;
+        for s in sources {
+            on_tx!(&mut tx, |e| sqlx::query(
+                // A new URL is a new feed: what was learnt about the old one no longer holds.
+                "INSERT INTO sources (name, url) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET
+                     etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
+                     last_modified =
+                         CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
+                     effective_url =
+                         CASE WHEN sources.url = excluded.url THEN sources.effective_url END,
+                     disabled_reason =
+                         CASE WHEN sources.url = excluded.url THEN sources.disabled_reason END,
+                     next_due_at =
+                         CASE WHEN sources.url = excluded.url THEN sources.next_due_at END,
+                     consecutive_failures = CASE WHEN sources.url = excluded.url
+                         THEN sources.consecutive_failures ELSE 0 END,
+                     url = excluded.url",
+            )
+            .bind(&s.name)
+            .bind(s.url.as_str())
+            .execute(e)
+            .await
+            .map(drop))?;
+        }
+        tx.announce().await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Every stored source's state, by name.
+    pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
+        let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
+            select_source_state!(),
+            " ORDER BY name"
+        ))
+        .fetch_all(p)
+        .await)?;
+        Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// The stored state of the named sources, by name.
+    pub async fn states_of(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, SourceState>, StoreError> {
+        let names = serde_json::Value::from(names.to_vec()).to_string();
+        let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
+            select_source_state!(),
+            " WHERE name IN (SELECT value FROM json_each($1))"
+        ))
+        .bind(&names)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// Moves a source's next due time without an attempt (its host asked everyone to wait).
+    pub async fn defer(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        on_pool!(&self.db, |p| sqlx::query(
+            "UPDATE sources SET next_due_at = $2, lease_owner = NULL, lease_until = NULL
+             WHERE name = $1"
+        )
+        .bind(source)
+        .bind(millis(due))
+        .execute(p)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+}
