@@ -12,11 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use feedmerge::config::{Database, Source};
-use feedmerge::dedup::{identify, Keyed};
-use feedmerge::fetch::Validators;
-use feedmerge::parse::{parse_feed, ParsedFeed};
-use feedmerge::store::{Attempt, Counts, Next, Store};
+use feedmerge::Validators;
+use feedmerge::{identify, Keyed};
+use feedmerge::{parse_feed, ParsedFeed};
+use feedmerge::{Attempt, Counts, Next, Store};
+use feedmerge::{Database, Source};
 use url::Url;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -111,9 +111,12 @@ async fn main() {
         let parse = started.elapsed();
 
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&Database::Sqlite(dir.path().join("bench.db")))
-            .await
-            .expect("open store");
+        let store = Store::open(
+            &Database::Sqlite(dir.path().join("bench.db")),
+            Default::default(),
+        )
+        .await
+        .expect("open store");
         let sources: Vec<Source> = parsed
             .iter()
             .map(|(name, _)| Source {

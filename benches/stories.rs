@@ -20,11 +20,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use feedmerge::config::{Database, Source};
-use feedmerge::dedup::{identify, Fingerprint};
-use feedmerge::fetch::Validators;
-use feedmerge::parse::Article;
-use feedmerge::store::{Attempt, Next, Store};
+use feedmerge::Article;
+use feedmerge::Validators;
+use feedmerge::{identify, Fingerprint};
+use feedmerge::{Attempt, Next, Store};
+use feedmerge::{Database, Source};
 use url::Url;
 
 const SOURCES: usize = 1_000;
@@ -161,7 +161,7 @@ fn source(k: usize) -> Source {
     }
 }
 
-async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerge::store::Counts {
+async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerge::Counts {
     let keyed = identify(articles);
     let validators = Validators::default();
     let attempt = Attempt::Fetched {
@@ -211,7 +211,7 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("target/bench-stories-{n}.db")));
     let words = Words::new();
-    let store = Store::open(&Database::Sqlite(path.clone()))
+    let store = Store::open(&Database::Sqlite(path.clone()), Default::default())
         .await
         .expect("open the database");
     let sources: Vec<Source> = (0..SOURCES).map(source).collect();

@@ -10,14 +10,19 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::{Config, Source};
+use crate::engine::Engine;
 use crate::fetch::{FetchError, Fetcher};
 use crate::metrics::Metrics;
-use crate::poll::{PollReport, Poller};
+use crate::poll::{Claim, Poller};
 use crate::publish::{human, Format};
+use crate::publish::{FeedError, Feeds};
 use crate::reload::{self, Live};
-use crate::server::{self, Context, HttpError};
+use crate::report::PollReport;
+use crate::server::{self, Context};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError};
+use crate::store::{
+    from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError,
+};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -58,9 +63,9 @@ pub enum AppError {
     /// The server failed while running.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
-    /// A feed could not be rendered.
+    /// A feed could not be made.
     #[error(transparent)]
-    Render(#[from] HttpError),
+    Feed(#[from] FeedError),
 }
 
 /// An open feedmerge: its config, database and poller.
@@ -76,9 +81,8 @@ impl App {
     /// Opens the database named in `config` (creating it and applying migrations) and
     /// registers the configured sources in it.
     pub async fn open(config: Config) -> Result<App, AppError> {
-        let store = Store::open(&config.storage.database)
-            .await?
-            .with_dedup(config.dedup.clone());
+        let startup = &config.startup;
+        let store = Store::open(&startup.database, startup.dedup.clone()).await?;
         match store.sync_sources(&config.sources).await {
             // A database that cannot be written (a read-only file, a full disk) is still
             // served; polling waits until it can be written (see `Poller::run`).
@@ -87,14 +91,17 @@ impl App {
             }
             other => other?,
         }
-        let fetcher = Fetcher::new(
-            &config.poll.user_agent,
-            config.poll.timeout,
-            config.poll.max_body,
-        )?;
+        let fetcher = Fetcher::new(&startup.limits)?;
+        let limits = startup.limits.clone();
         let live = Live::new(config);
         let metrics = Arc::new(Metrics::default());
-        let poller = Poller::new(fetcher, store.clone(), live.clone(), metrics.clone());
+        let poller = Poller::new(
+            &limits,
+            fetcher,
+            store.clone(),
+            live.clone(),
+            metrics.clone(),
+        );
         Ok(App {
             live,
             metrics,
@@ -134,7 +141,7 @@ impl App {
             .map(|(i, s)| {
                 let poll = self
                     .poller
-                    .poll(s, states.remove(&s.name), shutdown.clone());
+                    .poll(s, states.remove(&s.name), shutdown.clone(), Claim::No);
                 async move { (i, poll.await) }
             })
             .collect();
@@ -282,7 +289,9 @@ impl App {
 
     /// The merged feed in `format`, exactly as the server serves it.
     pub async fn export(&self, format: Format) -> Result<String, AppError> {
-        Ok(server::render(&self.context(), format).await?)
+        let config = self.live.current();
+        let feeds = Feeds::new(&self.store, &config);
+        Ok(feeds.page(&feeds.merged(), format, 1).await?.0)
     }
 
     /// Applies retention now: deletes what `[storage]`'s `max_age` and `max_per_source` let go
@@ -293,7 +302,7 @@ impl App {
         let retention = Retention {
             max_age: config.storage.max_age,
             max_per_source: config.storage.max_per_source,
-            shown: server::shown(&self.context()).await?,
+            shown: Feeds::new(&self.store, &config).shown().await?,
         };
         Ok(self.store.cleanup(&retention, chrono::Utc::now()).await?)
     }
@@ -336,15 +345,14 @@ impl App {
     /// requests in flight and closes the database.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), AppError> {
         let config = self.live.current();
-        let addr = config.server.listen;
+        let addr = config.startup.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| AppError::Listen { addr, source })?;
         tracing::info!(%addr, sources = config.sources.len(), "feedmerge is running");
 
-        let poller = self.poller.clone();
-        let poll_shutdown = shutdown.clone();
-        let engine = tokio::spawn(async move { poller.run(poll_shutdown).await });
+        let engine = Engine::new(self.poller.clone(), self.store.clone(), self.live.clone());
+        let engine = tokio::spawn(engine.run(shutdown.clone()));
         tokio::spawn(self.clone().cleanups(shutdown.clone()));
         tokio::spawn(reload::watch(
             self.live.clone(),

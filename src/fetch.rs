@@ -11,6 +11,7 @@
 //! or otherwise non-public address is refused, unless its source sets `allow_private`. An IP
 //! address written in the config as the source's own host is taken as meant.
 
+use crate::config::Limits;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,29 +36,29 @@ pub struct Validators {
 
 /// What a request that reached a feed produced.
 #[derive(Debug)]
-pub struct FetchOutcome {
+pub(crate) struct FetchOutcome {
     /// Where a chain of permanent redirects (301/308) from the requested URL led, if it did:
     /// the address to use from now on. Temporary redirects are followed but not remembered.
-    pub moved_to: Option<Url>,
+    pub(crate) moved_to: Option<Url>,
     /// The server's `Cache-Control: max-age`, a hint of how often the feed changes.
-    pub max_age: Option<Duration>,
+    pub(crate) max_age: Option<Duration>,
     /// The feed, or `None` for 304 (the copy we have is current).
-    pub content: Option<Fetched>,
+    pub(crate) content: Option<Fetched>,
 }
 
 /// A feed body and what the server said about it.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// HTTP status (2xx).
-    pub status: u16,
+    pub(crate) status: u16,
     /// The URL the body came from, after redirects: relative links resolve against it.
-    pub url: Url,
+    pub(crate) url: Url,
     /// The `Content-Type` header, if any (its charset matters to decoding).
-    pub content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// The decompressed body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// Validators to send next time.
-    pub validators: Validators,
+    pub(crate) validators: Validators,
 }
 
 /// Why a fetch failed, in words for the person who has to act on it.
@@ -115,7 +116,7 @@ pub enum FetchError {
 
 impl FetchError {
     /// The HTTP status, where the failure had one.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             FetchError::Status { status, .. } | FetchError::BadRedirect { status } => {
                 Some(status.as_u16())
@@ -127,7 +128,7 @@ impl FetchError {
 
 /// The HTTP client, shared by all sources so connections to one host are reused.
 #[derive(Debug, Clone)]
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     /// For sources that may reach any address.
     client: reqwest::Client,
     /// For every other source: its resolver refuses names that resolve to non-public addresses.
@@ -138,7 +139,8 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// Builds the client. Fails only if the TLS backend cannot start.
-    pub fn new(user_agent: &str, timeout: Duration, max_body: u64) -> Result<Fetcher, FetchError> {
+    pub(crate) fn new(limits: &Limits) -> Result<Fetcher, FetchError> {
+        let (user_agent, timeout, max_body) = (&limits.user_agent, limits.timeout, limits.max_body);
         let builder = || {
             reqwest::Client::builder()
                 .user_agent(user_agent)
@@ -164,7 +166,7 @@ impl Fetcher {
     /// Fetches `url`, sending `validators` so an unchanged feed costs a 304, following up to
     /// five redirects. Unless `allow_private`, every address on the way must be public, except
     /// an IP address that is `url`'s own host (written so in the config).
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,

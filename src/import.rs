@@ -48,13 +48,13 @@ pub enum ImportError {
 
 /// A feed found in an OPML file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outline {
+pub(crate) struct Outline {
     /// Its title (or text).
-    pub name: String,
+    pub(crate) name: String,
     /// The feed's address.
-    pub url: String,
+    pub(crate) url: String,
     /// The folders it sits in, outermost first, and its own `category` attribute's terms.
-    pub categories: Vec<String>,
+    pub(crate) categories: Vec<String>,
 }
 
 /// What an import did.
@@ -92,7 +92,7 @@ pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
 }
 
 /// The feeds of an OPML document, in document order.
-pub fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportError> {
+pub(crate) fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportError> {
     let mut reader = quick_xml::Reader::from_str(text);
     // Folders open around the current outline: `Some(name)` for a folder, `None` for a feed
     // outline that has children.

@@ -1,28 +1,62 @@
 //! feedmerge: a self-hosted news aggregator.
 //!
 //! It polls the RSS, Atom and JSON feeds of many outlets on cron schedules, stores their
-//! articles in SQLite once however many outlets carry them, recognises the versions of one
-//! story under different links and headlines, and republishes one merged feed with one entry
-//! per story.
+//! articles once however many outlets carry them (in SQLite, or PostgreSQL for replicas),
+//! recognises the versions of one story under different links and headlines, and republishes
+//! one merged feed, and filtered views of it, with one entry per story.
+//!
 //! The modules are the stages of that pipeline, data flowing one way:
 //!
-//! `config` → `schedule` → `fetch` → `parse` → `dedup` → `store` → `publish` → `server`
+//! | stage | module | owns |
+//! |---|---|---|
+//! | 1 | `config` | the TOML file, validated; what is fixed at start apart from what reloads |
+//! | 2 | `schedule` | cron expressions and where each source's next poll goes |
+//! | 3 | `fetch` | one HTTP request: conditional GET, redirects, limits, address checks |
+//! | 4 | `parse` | bytes to articles: decoding, feed-rs, normalising, sanitising |
+//! | 5 | `dedup` | identity: entry keys, canonical links, fingerprints, the story rules |
+//! | 6 | `store` | the database, and the only SQL, split by entity |
+//! | 7 | `publish` | which stories each feed shows (`publish::feeds`), and rendering them |
+//! | 8 | `server` | the HTTP routes |
 //!
-//! `poll` runs one source through fetch, parse, dedup and store; `reload` holds the config in
-//! force and replaces it when the file changes; `import` adds an OPML file's feeds to it; `metrics` counts what the engine does; `app` wires the stages into the commands;
+//! Around them: `poll` runs one source through fetch, parse, dedup and store, and says what
+//! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
+//! config in force and replaces it when the file changes; `metrics` counts the reports;
+//! `import` adds an OPML file's feeds to the config; `app` wires the stages into the commands;
 //! `shutdown` is the stop signal they share.
+//!
+//! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
+//! use is re-exported here.
 
-pub mod app;
-pub mod config;
-pub mod dedup;
-pub mod fetch;
-pub mod import;
-pub mod metrics;
-pub mod parse;
-pub mod poll;
-pub mod publish;
-pub mod reload;
-pub mod schedule;
-pub mod server;
-pub mod shutdown;
-pub mod store;
+#![warn(unreachable_pub)]
+
+mod app;
+mod config;
+mod dedup;
+mod engine;
+mod fetch;
+mod import;
+mod metrics;
+mod parse;
+mod poll;
+mod publish;
+mod reload;
+mod report;
+mod schedule;
+mod server;
+mod shutdown;
+mod store;
+
+pub use app::{shutdown_on_signals, App, AppError};
+pub use config::{
+    Config, ConfigError, Database, Dedup, FeedSettings, Limits, OnRemove, PollSettings, Problem,
+    Source, Startup, StorageSettings, View, DEFAULT_PATH,
+};
+pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
+pub use fetch::{FetchError, Validators};
+pub use import::{import, ImportError, Imported};
+pub use parse::{parse_feed, Article, ParseError, ParsedFeed};
+pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
+pub use report::{Outcome, PollReport};
+pub use schedule::{CronSchedule, Ended, Plan, ScheduleError};
+pub use shutdown::Shutdown;
+pub use store::{Attempt, Counts, Next, Outlet, Removed, Store, StoreError, Story, Totals};

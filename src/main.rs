@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use feedmerge::app::{self, App};
-use feedmerge::config::{Config, ConfigError, DEFAULT_PATH};
-use feedmerge::poll::Outcome;
-use feedmerge::publish::Format;
+use feedmerge::Format;
+use feedmerge::Outcome;
+use feedmerge::{shutdown_on_signals, App};
+use feedmerge::{Config, ConfigError, DEFAULT_PATH};
 
 /// A self-hosted news aggregator: polls many outlets' feeds, stores each article once, and
 /// republishes one merged feed.
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let app = App::open(config).await.context("cannot start")?;
     match command {
-        Command::Run => app.run(app::shutdown_on_signals()).await?,
+        Command::Run => app.run(shutdown_on_signals()).await?,
         Command::Fetch { sources } => {
             // A progress bar on a terminal (indicatif draws nothing elsewhere).
             let bar = indicatif::ProgressBar::new(0);
@@ -165,7 +165,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let reports = app
                 .fetch(
                     &sources,
-                    app::shutdown_on_signals(),
+                    shutdown_on_signals(),
                     |report, finished, total| {
                         bar.set_length(total as u64);
                         bar.set_position(finished as u64);
@@ -218,7 +218,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
 
 /// `feedmerge import`: reports what was added and what was already there.
 fn import(config: &std::path::Path, opml: &std::path::Path) -> ExitCode {
-    match feedmerge::import::import(config, opml) {
+    match feedmerge::import(config, opml) {
         Ok(done) => {
             for name in &done.added {
                 println!("added    {name}");

@@ -9,14 +9,14 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::poll::{Outcome, PollReport};
+use crate::report::{Outcome, PollReport};
 
 /// Upper bounds of the fetch-duration histogram's buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 /// Counters since start, shared by the engine and the server.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     inner: Mutex<Counters>,
 }
 
@@ -36,22 +36,22 @@ struct Counters {
 
 /// Gauges read from the store when `/metrics` is scraped.
 #[derive(Debug, Clone, Default)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     /// The database file's size in bytes.
-    pub database_bytes: u64,
+    pub(crate) database_bytes: u64,
     /// Stories stored.
-    pub stories: i64,
+    pub(crate) stories: i64,
     /// Articles stored.
-    pub articles: i64,
+    pub(crate) articles: i64,
     /// Each source's last successful poll, as a Unix time, if it had one.
-    pub last_success: Vec<(String, Option<f64>)>,
+    pub(crate) last_success: Vec<(String, Option<f64>)>,
     /// Whether the config file holds an edit that was refused.
-    pub config_rejected: bool,
+    pub(crate) config_rejected: bool,
 }
 
 impl Metrics {
     /// Counts one finished poll.
-    pub fn observe(&self, report: &PollReport) {
+    pub(crate) fn observe(&self, report: &PollReport) {
         let outcome = match &report.outcome {
             Outcome::NotModified => "not_modified",
             Outcome::Stored(_) => "stored",
@@ -82,7 +82,7 @@ impl Metrics {
     }
 
     /// The counters and `gauges` in the Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         family(

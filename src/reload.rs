@@ -22,7 +22,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The config the daemon runs with now, shared by the engine and the server.
 #[derive(Debug, Clone)]
-pub struct Live {
+pub(crate) struct Live {
     config: Arc<watch::Sender<Arc<Config>>>,
     /// Why the config file's current text is not the one running, if it is not.
     rejected: Arc<Mutex<Option<String>>>,
@@ -30,7 +30,7 @@ pub struct Live {
 
 impl Live {
     /// A live config that starts as `config`.
-    pub fn new(config: Config) -> Live {
+    pub(crate) fn new(config: Config) -> Live {
         Live {
             config: Arc::new(watch::Sender::new(Arc::new(config))),
             rejected: Arc::default(),
@@ -38,17 +38,17 @@ impl Live {
     }
 
     /// The config in force.
-    pub fn current(&self) -> Arc<Config> {
+    pub(crate) fn current(&self) -> Arc<Config> {
         self.config.borrow().clone()
     }
 
     /// A receiver woken at each change of the config in force.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
         self.config.subscribe()
     }
 
     /// The error of the last edit, if the file now holds a config that was not applied.
-    pub fn rejected(&self) -> Option<String> {
+    pub(crate) fn rejected(&self) -> Option<String> {
         self.rejected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -61,7 +61,7 @@ impl Live {
 }
 
 /// Watches the config file (and SIGHUP) until `shutdown`, applying each valid edit.
-pub async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
+pub(crate) async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
     let path = live.current().path.clone();
     let mut seen = stamp(&path);
     // The text of the config in force (as far as the file is concerned).
@@ -114,30 +114,17 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -
             return false;
         }
     };
+    let mut new = new;
     let old = live.current();
-    for (setting, changed) in [
-        ("server.listen", old.server.listen != new.server.listen),
-        (
-            "storage.database",
-            old.storage.database != new.storage.database,
-        ),
-        ("dedup", old.dedup != new.dedup),
-        (
-            "poll (user_agent, timeout, max_body, concurrency, per_host)",
-            old.poll.user_agent != new.poll.user_agent
-                || old.poll.timeout != new.poll.timeout
-                || old.poll.max_body != new.poll.max_body
-                || old.poll.concurrency != new.poll.concurrency
-                || old.poll.per_host != new.poll.per_host,
-        ),
-    ] {
-        if changed {
-            tracing::warn!(
-                setting,
-                "changed in the config; takes effect at the next restart"
-            );
-        }
+    for setting in old.startup.changes(&new.startup) {
+        tracing::warn!(
+            setting,
+            "changed in the config; takes effect at the next restart"
+        );
     }
+    // What runs keeps the settings it started with, so that every reader of the config in
+    // force sees the values in force.
+    new.startup = old.startup.clone();
     match store.sync_sources(&new.sources).await {
         // The database cannot be written (disk full, read-only file): polling is paused for
         // that, and registers the sources when it resumes; the rest of the edit applies now.

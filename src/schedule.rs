@@ -1,6 +1,6 @@
 //! Stage 2 of the pipeline: *when* each source is polled.
 //!
-//! Owns cron expressions and the per-source timer loop. Expressions mean exactly what they
+//! Owns cron expressions. Expressions mean exactly what they
 //! mean in crontab(5), whatever the `cron` crate's own dialect says: five fields, minute
 //! first (or six, with a seconds field in front), day of week 0-7 with Sunday as 0 or 7, and
 //! when both day of month and day of week are restricted a day matches if *either* does.
@@ -10,7 +10,7 @@
 //! It also decides where each source's next poll goes: the next tick plus a stable
 //! per-source offset (the spread), no sooner than the feed asks (its hints), later and later
 //! after failures (exponential backoff with jitter, Retry-After). These are pure functions of
-//! the stored state and the clock; the poller (`poll`) stores and acts on them.
+//! the stored state and the clock; `poll` stores them and `engine` acts on them.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -216,11 +216,11 @@ fn weekdays(field: &str) -> Result<String, String> {
 /// How far past each tick a source's polls are spread, at most: sources sharing a schedule
 /// each get a stable offset within this window (or the interval, if shorter), so that 10,000
 /// of them do not fire in the same second.
-pub const SPREAD_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const SPREAD_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The longest interval a feed may ask for (`<ttl>`, `sy:updatePeriod`, `max-age`): a longer
 /// one is read as this, so a mistaken hint cannot silence a source for weeks.
-pub const MAX_HINT: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_HINT: Duration = Duration::from_secs(24 * 3600);
 
 /// What the scheduler needs to know about one source to place its next poll.
 #[derive(Debug, Clone, Copy)]
@@ -233,6 +233,18 @@ pub struct Plan<'a> {
     pub tz: Tz,
     /// The longest wait after failures (and the longest Retry-After obeyed).
     pub backoff_cap: Duration,
+}
+
+impl<'a> Plan<'a> {
+    /// How `config` schedules `source`.
+    pub fn of(config: &'a crate::config::Config, source: &'a crate::config::Source) -> Plan<'a> {
+        Plan {
+            name: &source.name,
+            schedule: config.schedule_of(source),
+            tz: config.poll.timezone,
+            backoff_cap: config.poll.backoff_cap,
+        }
+    }
 }
 
 /// How a poll ended, as far as timing is concerned.

@@ -3,8 +3,8 @@
 
 #![no_main]
 
-use feedmerge::publish::{self, FeedMeta, Format};
-use feedmerge::store::{Outlet, Story};
+use feedmerge::{render, FeedMeta, Format};
+use feedmerge::{Outlet, Story};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         2 => Some("application/feed+json"),
         _ => Some("text/xml; charset=gb2312"),
     };
-    let Ok(feed) = feedmerge::parse::parse_feed(body, content_type, &base) else {
+    let Ok(feed) = feedmerge::parse_feed(body, content_type, &base) else {
         return;
     };
     let stories: Vec<Story> = feed
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         has_next: false,
     };
     for format in Format::ALL {
-        let out = publish::render(format, &meta, &stories).expect("render");
+        let out = render(format, &meta, &stories).expect("render");
         match format {
             Format::Atom => {
                 atom_syndication::Feed::read_from(out.as_bytes()).expect("Atom parses back");

@@ -24,18 +24,18 @@
 use unicode_normalization::UnicodeNormalization;
 
 /// MinHash values per sketch.
-pub const HASHES: usize = 64;
+pub(crate) const HASHES: usize = 64;
 /// LSH bands: two articles are candidates when all values of one band agree.
-pub const BANDS: usize = 24;
+pub(crate) const BANDS: usize = 24;
 /// Values per band.
 const ROWS: usize = 2;
 /// Body shingles that count: the lead.
-pub const WINDOW: usize = 150;
+pub(crate) const WINDOW: usize = 150;
 /// Body shingles that make the opening, for half the band keys.
 const OPENING: usize = 50;
 /// Fewer distinct shingles than this (a title-only entry, a one-line summary) is too little
 /// text to tell stories apart: such articles are only matched by link or guid.
-pub const MIN_SHINGLES: usize = 12;
+pub(crate) const MIN_SHINGLES: usize = 12;
 
 /// Numbers of a title that are kept.
 const TITLE_NUMBERS: usize = 4;
@@ -89,7 +89,7 @@ const STORED: usize = 2 * (1 + TITLE_NUMBERS + HASHES);
 
 /// What is stored of an article's text: enough to estimate its similarity to another.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sketch {
+pub(crate) struct Sketch {
     /// The top 16 bits of each MinHash value: two different values agree by chance once in
     /// 65,536 comparisons, and the sketch is a quarter of the size.
     values: [u16; HASHES],
@@ -105,9 +105,9 @@ pub struct Sketch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     /// What is stored and compared.
-    pub sketch: Sketch,
+    pub(crate) sketch: Sketch,
     /// One key per band, to find candidates with.
-    pub bands: [i64; BANDS],
+    pub(crate) bands: [i64; BANDS],
 }
 
 impl Fingerprint {
@@ -178,8 +178,22 @@ impl Fingerprint {
     /// share a band (the index would offer one as the other's candidate) and their similarity
     /// reaches the threshold.
     pub fn same_story(&self, other: &Fingerprint, threshold: f64) -> bool {
-        self.bands.iter().zip(&other.bands).any(|(a, b)| a == b)
-            && self.sketch.similarity(&other.sketch) >= threshold
+        self.shared_bands(other) > 0 && self.similarity(other) >= threshold
+    }
+
+    /// How similar the two articles' texts are, from 0 to 1 (see [`Fingerprint::same_story`]).
+    pub fn similarity(&self, other: &Fingerprint) -> f64 {
+        self.sketch.similarity(&other.sketch)
+    }
+
+    /// How many of their band keys two articles share: with none, the index never offers one
+    /// as the other's candidate.
+    pub fn shared_bands(&self, other: &Fingerprint) -> usize {
+        self.bands
+            .iter()
+            .zip(&other.bands)
+            .filter(|(a, b)| a == b)
+            .count()
     }
 }
 
@@ -187,7 +201,7 @@ impl Sketch {
     /// The estimated share of the smaller text's shingles that the larger also has, from 0
     /// to 1: 1 for a copy or a truncation of the other, near 0 for unrelated stories; 0 when
     /// both titles have numbers and neither title's numbers include the other's.
-    pub fn similarity(&self, other: &Sketch) -> f64 {
+    pub(crate) fn similarity(&self, other: &Sketch) -> f64 {
         let within = |a: &[u16], b: &[u16]| a.iter().all(|n| *n == 0 || b.contains(n));
         let (a, b) = (&self.title_numbers, &other.title_numbers);
         if !within(a, b) && !within(b, a) {
@@ -207,7 +221,7 @@ impl Sketch {
     }
 
     /// The sketch as stored: the size, the title's numbers, then the values, little-endian.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(STORED);
         out.extend_from_slice(&self.size.to_le_bytes());
         for v in self.title_numbers.iter().chain(&self.values) {
@@ -217,7 +231,7 @@ impl Sketch {
     }
 
     /// Reads a stored sketch; `None` if the bytes are not one.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
         if bytes.len() != STORED {
             return None;
         }

@@ -37,7 +37,7 @@ struct Slot {
 
 /// Articles under their band keys, to find the story a new article belongs to.
 #[derive(Default)]
-pub struct Index {
+pub(crate) struct Index {
     /// The articles; a removed one leaves its slot to the next insert.
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -74,7 +74,7 @@ fn low(band: i64) -> u32 {
 impl Index {
     /// Indexes `article`, a version of `story` published at `published` (Unix milliseconds),
     /// under its band keys. An article already indexed stays as it was.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         article: i64,
         story: i64,
@@ -112,19 +112,19 @@ impl Index {
     }
 
     /// The newest article id known committed; see [`Index::saw`].
-    pub fn newest(&self) -> i64 {
+    pub(crate) fn newest(&self) -> i64 {
         self.newest
     }
 
     /// Notes that the articles up to `article` are committed and indexed (or unindexable).
-    pub fn saw(&mut self, article: i64) {
+    pub(crate) fn saw(&mut self, article: i64) {
         self.newest = self.newest.max(article);
     }
 
     /// The story whose indexed version is most like `fp` (an article published at
     /// `published`), if one published within `window` milliseconds of it reaches
     /// `threshold`; the older story wins a tie, as the one readers already have.
-    pub fn find(
+    pub(crate) fn find(
         &self,
         fp: &Fingerprint,
         published: i64,
@@ -173,7 +173,7 @@ impl Index {
     }
 
     /// Removes the given articles (those not indexed are ignored); returns how many went.
-    pub fn remove(&mut self, articles: &[i64]) -> usize {
+    pub(crate) fn remove(&mut self, articles: &[i64]) -> usize {
         let slots: Vec<u32> = articles
             .iter()
             .filter_map(|a| self.by_article.get(a).copied())
@@ -183,7 +183,7 @@ impl Index {
 
     /// Removes the articles published before `before` (Unix milliseconds), which can no
     /// longer be in a new article's window; returns how many went.
-    pub fn prune(&mut self, before: i64) -> usize {
+    pub(crate) fn prune(&mut self, before: i64) -> usize {
         let slots: Vec<u32> = self
             .by_article
             .values()
@@ -209,17 +209,12 @@ impl Index {
     }
 
     /// How many articles are indexed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_article.len()
     }
 
-    /// Whether no article is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.by_article.is_empty()
-    }
-
     /// Bytes of memory the index holds (its tables' capacity, control bytes included).
-    pub fn memory(&self) -> usize {
+    pub(crate) fn memory(&self) -> usize {
         use std::mem::size_of;
         self.slots.capacity() * size_of::<Slot>()
             + self.free.capacity() * size_of::<u32>()

@@ -23,8 +23,9 @@ use url::Url;
 
 use crate::parse::Article;
 
-pub use fingerprint::{Fingerprint, Sketch, BANDS, HASHES, MIN_SHINGLES, WINDOW};
-pub use index::Index;
+pub use fingerprint::Fingerprint;
+pub(crate) use fingerprint::{Sketch, BANDS};
+pub(crate) use index::Index;
 
 /// An article with its identity worked out, ready for `store`.
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
 }
 
 /// An article's identity within its source.
-pub fn key(article: &Article, canonical_link: Option<&str>) -> String {
+pub(crate) fn key(article: &Article, canonical_link: Option<&str>) -> String {
     if let Some(guid) = &article.guid {
         format!("guid:{guid}")
     } else if let Some(link) = canonical_link.or(article.link.as_deref()) {
@@ -85,7 +86,7 @@ pub fn key(article: &Article, canonical_link: Option<&str>) -> String {
 }
 
 /// Hash of everything a reader sees of an article, to tell an edit from a repeat.
-pub fn content_hash(article: &Article) -> String {
+pub(crate) fn content_hash(article: &Article) -> String {
     hash(&[
         &article.title,
         article.summary.as_deref().unwrap_or(""),

@@ -9,19 +9,19 @@
 //! forbids are removed from every string before it is written, so the output is always
 //! well-formed whatever an outlet sent.
 
-use std::collections::HashMap;
-
 use atom_syndication as atom;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use url::Url;
 
-use crate::config::View;
 use crate::parse::{escape_html, html_to_text, xml_safe};
 use crate::store::{Outlet, Story};
 
+mod feeds;
 mod status;
-pub use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
+pub use feeds::FeedError;
+pub(crate) use feeds::{Feed, Feeds};
+pub(crate) use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
 
 /// An output format of the merged feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,55 +114,6 @@ impl FeedMeta<'_> {
 
     fn entry_id(&self, article: &Story) -> String {
         self.url(&format!("entries/{}", article.entry_id))
-    }
-}
-
-/// Which stories a feed holds.
-#[derive(Debug, Clone, Copy)]
-pub enum Scope<'a> {
-    /// Every story: the merged feed.
-    All,
-    /// Stories carried by a source filed under this category.
-    Category(&'a str),
-    /// Stories that pass a view's filters.
-    View(&'a View),
-}
-
-impl Scope<'_> {
-    /// Whether `story` belongs in the feed, given each source's categories by name. A story
-    /// counts as carried by every outlet that carries any version of it.
-    pub fn admits(&self, story: &Story, categories: &HashMap<&str, &[String]>) -> bool {
-        let outlets = || std::iter::once(&story.source).chain(&story.also);
-        let filed_under = |category: &str| {
-            outlets().any(|o| {
-                categories
-                    .get(o.name.as_str())
-                    .is_some_and(|cs| cs.iter().any(|c| c.eq_ignore_ascii_case(category)))
-            })
-        };
-        match self {
-            Scope::All => true,
-            Scope::Category(category) => filed_under(category),
-            Scope::View(view) => {
-                if !view.categories.is_empty() && !view.categories.iter().any(|c| filed_under(c)) {
-                    return false;
-                }
-                if !view.sources.is_empty() && !outlets().any(|o| view.sources.contains(&o.name)) {
-                    return false;
-                }
-                if view.include.is_empty() && view.exclude.is_empty() {
-                    return true;
-                }
-                let body = story
-                    .content
-                    .as_deref()
-                    .or(story.summary.as_deref())
-                    .unwrap_or("");
-                let text = format!("{}\n{}", story.title, html_to_text(body));
-                (view.include.is_empty() || view.include.iter().any(|re| re.is_match(&text)))
-                    && !view.exclude.iter().any(|re| re.is_match(&text))
-            }
-        }
     }
 }
 
@@ -432,18 +383,18 @@ fn json_feed(meta: &FeedMeta, articles: &[Story]) -> serde_json::Value {
 
 /// A feed the river page links to: its title and its path without extension.
 #[derive(Debug, Clone)]
-pub struct FeedLink {
+pub(crate) struct FeedLink {
     /// What the feed is called.
-    pub title: String,
+    pub(crate) title: String,
     /// Its path relative to the base URL, without extension (`feed`, `views/ukraine`).
-    pub path: String,
+    pub(crate) path: String,
 }
 
 /// The river page: the newest stories, each with its time, outlets and the start of its
 /// text, and every feed in every format, with autodiscovery links. Plain HTML and a little
 /// CSS: readable without JavaScript and on a phone. Links are relative, so the page works
 /// wherever the server is mounted.
-pub fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> String {
+pub(crate) fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> String {
     let title = escape_html(title);
     let mut head = String::new();
     let mut nav = String::new();
@@ -522,7 +473,7 @@ pub fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> String {
 /// The sources as an OPML 2.0 subscription list, for importing into a feed reader: one
 /// outline per category holding its sources (a source under several is in each), then the
 /// sources filed under none.
-pub fn opml(title: &str, sources: &[crate::config::Source]) -> String {
+pub(crate) fn opml(title: &str, sources: &[crate::config::Source]) -> String {
     let outline = |s: &crate::config::Source| {
         format!(
             "<outline type=\"rss\" text=\"{0}\" title=\"{0}\" xmlUrl=\"{1}\"/>",

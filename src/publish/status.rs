@@ -9,29 +9,29 @@ use crate::store::Totals;
 
 /// One source's line on the status page.
 #[derive(Debug, Clone)]
-pub struct SourceRow {
+pub(crate) struct SourceRow {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its feed's address.
-    pub url: String,
+    pub(crate) url: String,
     /// How it is doing.
-    pub health: Health,
+    pub(crate) health: Health,
     /// The last HTTP status.
-    pub status: Option<i64>,
+    pub(crate) status: Option<i64>,
     /// The last successful poll.
-    pub last_success: Option<DateTime<Utc>>,
+    pub(crate) last_success: Option<DateTime<Utc>>,
     /// When it is next polled.
-    pub next_poll: Option<DateTime<Utc>>,
+    pub(crate) next_poll: Option<DateTime<Utc>>,
     /// Articles it carries.
-    pub articles: i64,
+    pub(crate) articles: i64,
     /// Its last error, why it is disabled, or where it moved.
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 /// The column the sources are sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Sort {
+pub(crate) enum Sort {
     /// Failing first, then disabled, new, ok, off; by name within each.
     #[default]
     Health,
@@ -56,7 +56,7 @@ impl Sort {
 }
 
 /// Sorts `rows` by `sort`, in its natural order or `reversed`.
-pub fn sort_rows(rows: &mut [SourceRow], sort: Sort, reversed: bool) {
+pub(crate) fn sort_rows(rows: &mut [SourceRow], sort: Sort, reversed: bool) {
     let name = |r: &SourceRow| r.name.to_lowercase();
     match sort {
         Sort::Health => rows.sort_by_key(|r| (r.health, name(r))),
@@ -73,31 +73,31 @@ pub fn sort_rows(rows: &mut [SourceRow], sort: Sort, reversed: bool) {
 
 /// What the status page shows.
 #[derive(Debug)]
-pub struct StatusPage<'a> {
+pub(crate) struct StatusPage<'a> {
     /// The merged feed's title.
-    pub title: &'a str,
+    pub(crate) title: &'a str,
     /// The time the page is rendered at.
-    pub now: DateTime<Utc>,
+    pub(crate) now: DateTime<Utc>,
     /// The totals.
-    pub totals: &'a Totals,
+    pub(crate) totals: &'a Totals,
     /// The config edit that was refused, if there is one.
-    pub config_error: Option<&'a str>,
+    pub(crate) config_error: Option<&'a str>,
     /// Why the database cannot be written, while polling is paused for it.
-    pub storage_error: Option<&'a str>,
+    pub(crate) storage_error: Option<&'a str>,
     /// Articles first seen per day, oldest first (days without any left out).
-    pub per_day: &'a [(NaiveDate, i64)],
+    pub(crate) per_day: &'a [(NaiveDate, i64)],
     /// How many days the chart covers, ending today.
-    pub days: u32,
+    pub(crate) days: u32,
     /// The sources, in the order shown.
-    pub sources: &'a [SourceRow],
+    pub(crate) sources: &'a [SourceRow],
     /// The order they are in.
-    pub sort: Sort,
+    pub(crate) sort: Sort,
     /// Whether that order is reversed.
-    pub reversed: bool,
+    pub(crate) reversed: bool,
 }
 
 /// A duration as a person reads it: "45s", "12m", "3h", "2d".
-pub fn human(d: chrono::Duration) -> String {
+pub(crate) fn human(d: chrono::Duration) -> String {
     let s = d.num_seconds().max(0);
     match s {
         0..60 => format!("{s}s"),
@@ -108,7 +108,7 @@ pub fn human(d: chrono::Duration) -> String {
 }
 
 /// The status page as HTML.
-pub fn status(page: &StatusPage) -> String {
+pub(crate) fn status(page: &StatusPage) -> String {
     let t = page.totals;
     let title = escape_html(page.title);
     let failing = page

@@ -3,7 +3,6 @@
 //! of the config), each paged with `?page=N` (RFC 5005). Rendered feeds are cached until the
 //! store changes (see `cache`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -11,19 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::DateTime;
 use serde::Deserialize;
 
 use super::cache::Rendered;
 use super::{Context, HttpError};
-use crate::publish::{self, FeedMeta, Format, Scope};
-use crate::store::Story;
-
-/// Stories examined at most to fill one page of a filtered feed: a view that matches almost
-/// nothing costs a bounded amount of work, once per change.
-const SCAN_LIMIT: u32 = 20_000;
-/// Stories read from the store at a time while filtering.
-const CHUNK: u32 = 500;
+use crate::publish::{Feed, Feeds, Format};
 
 pub(super) fn routes() -> Router<Context> {
     Router::new()
@@ -46,7 +37,9 @@ async fn all(
     headers: HeaderMap,
     format: Format,
 ) -> Result<Response, HttpError> {
-    serve(&ctx, Scope::All, "feed", format, paging, &headers).await
+    let config = ctx.config();
+    let feed = Feeds::new(&ctx.store, &config).merged();
+    serve(&ctx, &feed, format, paging, &headers).await
 }
 
 async fn category(
@@ -55,18 +48,10 @@ async fn category(
     Query(paging): Query<Paging>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let Some((name, format)) = split(&file) else {
-        return Ok(not_found());
-    };
     let config = ctx.config();
-    let known = crate::config::categories(&config.sources)
-        .into_iter()
-        .find(|c| c.eq_ignore_ascii_case(name));
-    match known {
-        Some(c) => {
-            let path = format!("categories/{}", super::segment(c));
-            serve(&ctx, Scope::Category(c), &path, format, paging, &headers).await
-        }
+    let feeds = Feeds::new(&ctx.store, &config);
+    match split(&file).and_then(|(name, format)| Some((feeds.category(name)?, format))) {
+        Some((feed, format)) => serve(&ctx, &feed, format, paging, &headers).await,
         None => Ok(not_found()),
     }
 }
@@ -77,19 +62,10 @@ async fn view(
     Query(paging): Query<Paging>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let Some((name, format)) = split(&file) else {
-        return Ok(not_found());
-    };
     let config = ctx.config();
-    match config
-        .views
-        .iter()
-        .find(|v| v.name.eq_ignore_ascii_case(name))
-    {
-        Some(v) => {
-            let path = format!("views/{}", v.name);
-            serve(&ctx, Scope::View(v), &path, format, paging, &headers).await
-        }
+    let feeds = Feeds::new(&ctx.store, &config);
+    match split(&file).and_then(|(name, format)| Some((feeds.view(name)?, format))) {
+        Some((feed, format)) => serve(&ctx, &feed, format, paging, &headers).await,
         None => Ok(not_found()),
     }
 }
@@ -105,135 +81,27 @@ fn split(file: &str) -> Option<(&str, Format)> {
     Some((name, format))
 }
 
+/// A page of `feed`, from the cache or rendered now, answered as the request's headers ask
+/// (a 304 for a current conditional GET).
 async fn serve(
     ctx: &Context,
-    scope: Scope<'_>,
-    path: &str,
+    feed: &Feed<'_>,
     format: Format,
     paging: Paging,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
     let page = paging.page.unwrap_or(1).max(1);
-    let rendered = feed(ctx, scope, path, format, page).await?;
-    Ok(rendered.respond(headers))
-}
-
-/// A feed, from the cache or rendered now.
-async fn feed(
-    ctx: &Context,
-    scope: Scope<'_>,
-    path: &str,
-    format: Format,
-    page: u32,
-) -> Result<Arc<Rendered>, HttpError> {
-    let key = format!("{path}.{}?{page}", format.extension());
+    let key = format!("{}.{}?{page}", feed.path, format.extension());
     let generation = ctx.store.generation();
-    ctx.feeds
+    let rendered: Arc<Rendered> = ctx
+        .feeds
         .get_or_build(key, generation, || async move {
-            let (body, last_modified) = render_page(ctx, scope, path, format, page).await?;
+            let config = ctx.config();
+            let (body, last_modified) = Feeds::new(&ctx.store, &config)
+                .page(feed, format, page)
+                .await?;
             Ok(Rendered::new(body, last_modified, format.content_type()))
         })
-        .await
-}
-
-/// Renders one page of a feed, and says when its content last changed.
-async fn render_page(
-    ctx: &Context,
-    scope: Scope<'_>,
-    path: &str,
-    format: Format,
-    page: u32,
-) -> Result<(String, DateTime<chrono::Utc>), HttpError> {
-    let config = ctx.config();
-    let per_page = page_size(&config, scope);
-    let (stories, has_next) = select(ctx, scope, page, per_page).await?;
-    let title = match scope {
-        Scope::All => config.feed.title.clone(),
-        Scope::Category(c) => format!("{}: {c}", config.feed.title),
-        Scope::View(v) => v.title.clone(),
-    };
-    let meta = FeedMeta {
-        title: &title,
-        base_url: &config.feed.base_url,
-        path,
-        page,
-        has_next,
-    };
-    let last_modified = stories
-        .iter()
-        .map(|s| s.changed)
-        .max()
-        .unwrap_or(DateTime::UNIX_EPOCH);
-    Ok((publish::render(format, &meta, &stories)?, last_modified))
-}
-
-/// Entries per page of the feed of `scope`.
-fn page_size(config: &crate::config::Config, scope: Scope<'_>) -> u32 {
-    match scope {
-        Scope::View(v) => v.max_entries,
-        _ => config.feed.max_entries,
-    }
-    .max(1)
-}
-
-/// Page `page` of the stories in `scope`, and whether an older page follows.
-async fn select(
-    ctx: &Context,
-    scope: Scope<'_>,
-    page: u32,
-    per_page: u32,
-) -> Result<(Vec<Story>, bool), HttpError> {
-    let skip = (page - 1).saturating_mul(per_page);
-    if let Scope::All = scope {
-        let mut stories = ctx.store.stories_page(skip, per_page + 1).await?;
-        let has_next = stories.len() > per_page as usize;
-        stories.truncate(per_page as usize);
-        return Ok((stories, has_next));
-    }
-    let config = ctx.config();
-    let categories: HashMap<&str, &[String]> = config
-        .sources
-        .iter()
-        .map(|s| (s.name.as_str(), s.categories.as_slice()))
-        .collect();
-    let wanted = skip as usize + per_page as usize + 1;
-    let mut matched = Vec::new();
-    let mut offset = 0;
-    while matched.len() < wanted && offset < SCAN_LIMIT {
-        let chunk = ctx.store.stories_page(offset, CHUNK).await?;
-        let exhausted = chunk.len() < CHUNK as usize;
-        matched.extend(chunk.into_iter().filter(|s| scope.admits(s, &categories)));
-        offset += CHUNK;
-        if exhausted {
-            break;
-        }
-    }
-    let has_next = matched.len() >= wanted;
-    let stories = matched
-        .into_iter()
-        .skip(skip as usize)
-        .take(per_page as usize)
-        .collect();
-    Ok((stories, has_next))
-}
-
-/// The merged feed's first page in `format`, as served: also what `feedmerge export` prints.
-pub async fn render(ctx: &Context, format: Format) -> Result<String, HttpError> {
-    Ok(render_page(ctx, Scope::All, "feed", format, 1).await?.0)
-}
-
-/// The entry ids of every story on the first page of a served feed (the merged feed, each
-/// category and each view): what readers subscribed to see now, which retention keeps.
-pub async fn shown(ctx: &Context) -> Result<std::collections::HashSet<String>, HttpError> {
-    let config = ctx.config();
-    let categories = crate::config::categories(&config.sources);
-    let scopes = std::iter::once(Scope::All)
-        .chain(categories.into_iter().map(Scope::Category))
-        .chain(config.views.iter().map(Scope::View));
-    let mut ids = std::collections::HashSet::new();
-    for scope in scopes {
-        let (stories, _) = select(ctx, scope, 1, page_size(&config, scope)).await?;
-        ids.extend(stories.into_iter().map(|s| s.entry_id));
-    }
-    Ok(ids)
+        .await?;
+    Ok(rendered.respond(headers))
 }

@@ -11,7 +11,7 @@ use chrono::DateTime;
 
 use super::cache::Rendered;
 use super::{Context, HttpError};
-use crate::publish::{self, FeedLink};
+use crate::publish::{self, Feeds};
 
 /// Stories the river page lists: a screenful or few, whatever the feeds' page size.
 const RIVER: u32 = 50;
@@ -27,23 +27,10 @@ async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Respons
         .get_or_build("river".into(), generation, || async {
             let stories = ctx.store.latest(RIVER).await?;
             let config = ctx.config();
-            let title = &config.feed.title;
-            let mut feeds = vec![FeedLink {
-                title: title.clone(),
-                path: "feed".into(),
-            }];
-            let categories = crate::config::categories(&config.sources);
-            feeds.extend(categories.into_iter().map(|c| FeedLink {
-                title: format!("Category: {c}"),
-                path: format!("categories/{}", super::segment(c)),
-            }));
-            feeds.extend(config.views.iter().map(|v| FeedLink {
-                title: v.title.clone(),
-                path: format!("views/{}", v.name),
-            }));
+            let feeds = Feeds::new(&ctx.store, &config).links();
             let changed = stories.iter().map(|s| s.changed).max();
             Ok(Rendered::new(
-                publish::river(title, &stories, &feeds),
+                publish::river(&config.feed.title, &stories, &feeds),
                 changed.unwrap_or(DateTime::UNIX_EPOCH),
                 "text/html; charset=utf-8",
             ))

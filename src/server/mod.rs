@@ -6,7 +6,6 @@
 
 mod cache;
 mod feeds;
-pub use feeds::{render, shown};
 mod health;
 mod index;
 mod metrics;
@@ -28,20 +27,20 @@ use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     /// The configuration in force, replaced when the file is edited.
-    pub live: Live,
+    pub(crate) live: Live,
     /// The database.
-    pub store: Store,
+    pub(crate) store: Store,
     /// The daemon's counters.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Rendered feeds, shared by every request.
     pub(crate) feeds: Arc<cache::FeedCache>,
 }
 
 impl Context {
     /// The context for serving `config` from `store`.
-    pub fn new(live: Live, store: Store, metrics: Arc<Metrics>) -> Context {
+    pub(crate) fn new(live: Live, store: Store, metrics: Arc<Metrics>) -> Context {
         Context {
             live,
             metrics,
@@ -53,13 +52,13 @@ impl Context {
 
 impl Context {
     /// The configuration in force now.
-    pub fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<Config> {
         self.live.current()
     }
 }
 
 /// The routes, ready to serve.
-pub fn router(ctx: Context) -> Router {
+pub(crate) fn router(ctx: Context) -> Router {
     Router::new()
         .merge(feeds::routes())
         .merge(health::routes())
@@ -71,7 +70,7 @@ pub fn router(ctx: Context) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` fires, then finishes the requests in flight.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: Shutdown,
@@ -81,26 +80,16 @@ pub async fn serve(
         .await
 }
 
-/// `text` as one URL path segment: everything but RFC 3986's unreserved characters escaped.
-pub(crate) fn segment(text: &str) -> String {
-    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
-}
-
 /// A handler's failure. The details go to the log; the client gets a short message, since
 /// database errors can name files and queries that are none of its business.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A feed could not be rendered.
+    /// A feed could not be made.
     #[error(transparent)]
-    Publish(#[from] crate::publish::PublishError),
+    Feed(#[from] crate::publish::FeedError),
 }
 
 impl IntoResponse for HttpError {

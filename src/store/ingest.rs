@@ -40,7 +40,11 @@ pub(super) struct Known {
 }
 
 impl Known {
-    pub(super) async fn load(tx: &mut Tx, source_id: i64, articles: &[Keyed]) -> Result<Known, StoreError> {
+    pub(super) async fn load(
+        tx: &mut Tx,
+        source_id: i64,
+        articles: &[Keyed],
+    ) -> Result<Known, StoreError> {
         let keys: Vec<&str> = articles.iter().map(|k| k.key.as_str()).collect();
         let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
             "SELECT ap.entry_key AS matched, a.id, a.source_id, a.content_hash, a.updated,
@@ -107,7 +111,6 @@ impl Known {
     }
 }
 
-
 /// Stores the articles of one fetch, inside its transaction.
 pub(super) struct Ingest<'a, 'i> {
     pub(super) tx: &'a mut Tx,
@@ -125,7 +128,11 @@ impl Ingest<'_, '_> {
     /// Stores one article: recognised by this source's key, else by its canonical link from
     /// any source (both looked up beforehand, in `known`), else new — as a version of a stored
     /// story if its text is nearly the same as one's, else as a story of its own.
-    pub(super) async fn article(&mut self, keyed: &Keyed, known: &mut Known) -> Result<(), StoreError> {
+    pub(super) async fn article(
+        &mut self,
+        keyed: &Keyed,
+        known: &mut Known,
+    ) -> Result<(), StoreError> {
         if known.removed.contains(&keyed.key) {
             self.counts.unchanged += 1;
             return Ok(());
@@ -157,7 +164,14 @@ impl Ingest<'_, '_> {
             }
         };
         match existing {
-            Some(e) if story::edits(e.source_id, &e.content_hash, self.source_id, &keyed.content_hash) => {
+            Some(e)
+                if story::edits(
+                    e.source_id,
+                    &e.content_hash,
+                    self.source_id,
+                    &keyed.content_hash,
+                ) =>
+            {
                 self.edit(keyed, &e).await?
             }
             Some(_) => self.counts.unchanged += 1,

@@ -30,8 +30,9 @@ mod writable;
 
 use engine::Db;
 pub use record::{Attempt, Counts, Next};
-pub use retention::{Removed, Retention};
-pub use sources::{Health, SourceState};
+pub use retention::Removed;
+pub(crate) use retention::Retention;
+pub(crate) use sources::{moved_permanently, Health, SourceState};
 pub use stats::Totals;
 pub use stories::{Outlet, Story};
 
@@ -108,7 +109,7 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 /// Converts stored milliseconds back to a time (the epoch for values out of range).
-pub fn from_millis(ms: i64) -> DateTime<Utc> {
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
@@ -118,8 +119,8 @@ fn json(list: &[String]) -> String {
 
 impl Store {
     /// Opens `database` (creating an SQLite file, with its folder, if need be) and brings its
-    /// schema up to date.
-    pub async fn open(database: &Database) -> Result<Store, StoreError> {
+    /// schema up to date; it recognises stories by `dedup`.
+    pub async fn open(database: &Database, dedup: Dedup) -> Result<Store, StoreError> {
         let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
             Default::default();
         let db = Db::open(database, writable_since.clone()).await?;
@@ -129,19 +130,13 @@ impl Store {
         Ok(Store {
             db,
             writer: Default::default(),
-            dedup: Dedup::default(),
+            dedup,
             generation,
             unwritable: Default::default(),
             writable_since,
             replica: format!("{host}:{}:{}", std::process::id(), millis(Utc::now())).into(),
             listener,
         })
-    }
-
-    /// The same store, recognising stories by `dedup` rather than by the defaults.
-    pub fn with_dedup(mut self, dedup: Dedup) -> Store {
-        self.dedup = dedup;
-        self
     }
 
     /// Closes every connection (on SQLite, checkpointing the WAL).

@@ -20,13 +20,13 @@ const TOMBSTONE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What retention keeps.
 #[derive(Debug, Clone, Default)]
-pub struct Retention {
+pub(crate) struct Retention {
     /// Articles published longer ago than this may go.
-    pub max_age: Option<Duration>,
+    pub(crate) max_age: Option<Duration>,
     /// Each source's articles beyond its newest this many may go.
-    pub max_per_source: Option<u32>,
+    pub(crate) max_per_source: Option<u32>,
     /// Entry ids of the stories the served feeds show now: kept whatever their age.
-    pub shown: HashSet<String>,
+    pub(crate) shown: HashSet<String>,
 }
 
 /// What one cleanup removed.
@@ -49,7 +49,7 @@ impl Store {
     /// Deletes the stories whose every version is past `retention`'s limits (and that no served
     /// feed shows), leaving tombstones of their entries; prunes old tombstones and index keys;
     /// then returns the freed pages to the file system.
-    pub async fn cleanup(
+    pub(crate) async fn cleanup(
         &self,
         retention: &Retention,
         now: DateTime<Utc>,

@@ -11,41 +11,41 @@ use crate::config::Source;
 
 /// A source's state as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct SourceState {
+pub(crate) struct SourceState {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its feed URL.
-    pub url: String,
+    pub(crate) url: String,
     /// Last attempt, ms since the epoch.
-    pub last_attempt_at: Option<i64>,
+    pub(crate) last_attempt_at: Option<i64>,
     /// Last success, ms since the epoch.
-    pub last_success_at: Option<i64>,
+    pub(crate) last_success_at: Option<i64>,
     /// Last HTTP status.
-    pub last_status: Option<i64>,
+    pub(crate) last_status: Option<i64>,
     /// Last error, if the last attempt failed.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Failures since the last success.
-    pub consecutive_failures: i64,
+    pub(crate) consecutive_failures: i64,
     /// Stored ETag.
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
     /// Stored Last-Modified.
-    pub last_modified: Option<String>,
+    pub(crate) last_modified: Option<String>,
     /// When it is next due, ms since the epoch; `None` if never polled.
-    pub next_due_at: Option<i64>,
+    pub(crate) next_due_at: Option<i64>,
     /// Where a permanent redirect led, if one did.
-    pub effective_url: Option<String>,
+    pub(crate) effective_url: Option<String>,
     /// Why it is no longer polled, if it is not.
-    pub disabled_reason: Option<String>,
+    pub(crate) disabled_reason: Option<String>,
     /// The feed's own minimum interval, seconds.
-    pub min_interval_secs: Option<i64>,
+    pub(crate) min_interval_secs: Option<i64>,
     /// Until when a process (a replica) that claimed it may be fetching it, ms since the
     /// epoch.
-    pub lease_until: Option<i64>,
+    pub(crate) lease_until: Option<i64>,
 }
 
 /// How a configured source is doing, from its stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Health {
+pub(crate) enum Health {
     /// Its last attempt failed.
     Failing,
     /// No longer polled: the feed is gone (410), until the config changes.
@@ -60,7 +60,7 @@ pub enum Health {
 
 impl Health {
     /// The health of `source`, whose stored state is `state`.
-    pub fn of(source: &Source, state: Option<&SourceState>) -> Health {
+    pub(crate) fn of(source: &Source, state: Option<&SourceState>) -> Health {
         match state {
             _ if !source.enabled => Health::Off,
             Some(st) if st.disabled_reason.is_some() => Health::Disabled,
@@ -72,7 +72,7 @@ impl Health {
     }
 
     /// A word for it.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Health::Failing => "failing",
             Health::Disabled => "disabled",
@@ -87,7 +87,7 @@ impl SourceState {
     /// What is wrong with the source, in words for the person who must act: why it is
     /// disabled, else its last error, else where it moved (its config still names the old
     /// URL). `None` when nothing is.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         self.disabled_reason
             .clone()
             .or_else(|| self.last_error.clone())
@@ -97,7 +97,7 @@ impl SourceState {
 
 /// What to tell the person running feedmerge about a source whose feed moved permanently to
 /// `url`.
-pub fn moved_permanently(url: &str) -> String {
+pub(crate) fn moved_permanently(url: &str) -> String {
     format!("moved permanently to {url}: update its url in the config")
 }
 
@@ -154,7 +154,7 @@ impl Store {
     }
 
     /// Every stored source's state, by name.
-    pub async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
+    pub(crate) async fn source_states(&self) -> Result<HashMap<String, SourceState>, StoreError> {
         let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
             select_source_state!(),
             " ORDER BY name"
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// The stored state of the named sources, by name.
-    pub async fn states_of(
+    pub(crate) async fn states_of(
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, SourceState>, StoreError> {

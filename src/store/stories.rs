@@ -98,7 +98,6 @@ struct StoryRow {
     site_url: Option<String>,
 }
 
-
 #[derive(sqlx::FromRow)]
 struct AppearanceRow {
     story_id: i64,

@@ -108,7 +108,10 @@ impl Store {
 /// that a poll where nothing is new never pays for it; after that, only what other processes
 /// stored since it last looked (replicas on one PostgreSQL database, or `feedmerge fetch`
 /// beside the daemon on one SQLite file): one look up the primary key when there is nothing.
-pub(super) async fn caught_up<'g>(slot: &'g mut Option<Index>, db: &Db) -> Result<&'g mut Index, StoreError> {
+pub(super) async fn caught_up<'g>(
+    slot: &'g mut Option<Index>,
+    db: &Db,
+) -> Result<&'g mut Index, StoreError> {
     use futures_util::TryStreamExt;
     let first = slot.is_none();
     let index = slot.get_or_insert_with(Index::default);

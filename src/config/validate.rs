@@ -1,479 +1,35 @@
-//! Stage 1 of the pipeline: the TOML configuration file.
-//!
-//! Owns reading the file, applying defaults, and validating every value, so that the rest of
-//! the program only ever sees a [`Config`] that is known to be good. A config that is not good
-//! becomes a [`ConfigError`] listing *every* problem found, each with file, line, column and
-//! the dotted key it concerns, because the person reading it has to go and fix them all.
+//! Validation: every value of a [`RawConfig`] checked and turned into a [`Config`], every
+//! problem found kept with its file, line, column and dotted key.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use url::Url;
 
 use crate::schedule::CronSchedule;
 
-/// The default location of the config file, relative to the working directory.
-pub const DEFAULT_PATH: &str = "config/feedmerge.toml";
+use super::raw::*;
+use super::*;
 
-/// Environment variables that override one setting each, for containers: the image sets them
-/// so that a user's mounted config works unchanged with the image's volume and port.
-const ENV_LISTEN: &str = "FEEDMERGE_LISTEN";
-const ENV_DATABASE: &str = "FEEDMERGE_DATABASE";
-
-/// A validated configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The file this was read from.
-    pub path: PathBuf,
-    /// The merged feed we publish.
-    pub feed: FeedSettings,
-    /// The HTTP server.
-    pub server: ServerSettings,
-    /// Where articles are stored.
-    pub storage: StorageSettings,
-    /// How sources are polled.
-    pub poll: PollSettings,
-    /// How versions of one story are recognised.
-    pub dedup: Dedup,
-    /// The outlets' feeds, in file order.
-    pub sources: Vec<Source>,
-    /// Filtered views of the merged feed, in file order.
-    pub views: Vec<View>,
-}
-
-/// `[feed]`: the merged feed.
-#[derive(Debug, Clone)]
-pub struct FeedSettings {
-    /// Title of the merged feed.
-    pub title: String,
-    /// Public address of this server, used in self links and entry ids.
-    pub base_url: Url,
-    /// How many entries a rendered feed holds at most.
-    pub max_entries: u32,
-}
-
-/// `[server]`.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    /// Address the HTTP server binds to.
-    pub listen: SocketAddr,
-}
-
-/// `[storage]`.
-#[derive(Debug, Clone)]
-pub struct StorageSettings {
-    /// Where the articles are kept.
-    pub database: Database,
-    /// What happens to a removed source's articles.
-    pub on_remove: OnRemove,
-    /// Articles older than this (by publication) are removed, unless a served feed still
-    /// shows their story.
-    pub max_age: Option<Duration>,
-    /// Each source keeps at most this many articles, the newest.
-    pub max_per_source: Option<u32>,
-}
-
-/// `[storage].database`: where the articles are kept.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Database {
-    /// An SQLite file, resolved against the config file's folder: the default, for one
-    /// process on one machine.
-    Sqlite(PathBuf),
-    /// A PostgreSQL server, by `postgres://` URL: for several replicas sharing the polling.
-    Postgres(String),
-}
-
-impl Database {
-    /// Reads a `[storage].database` value: a `postgres://` (or `postgresql://`) URL, else a
-    /// file path, with or without a `sqlite:` prefix, relative to `folder`.
-    pub fn parse(value: &str, folder: &Path) -> Database {
-        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            Database::Postgres(value.to_owned())
-        } else {
-            Database::Sqlite(folder.join(value.strip_prefix("sqlite:").unwrap_or(value)))
-        }
+/// Validates config text as if it had been read from `path`.
+pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut v = Validator {
+        path,
+        text,
+        doc: None,
+        problems: Vec::new(),
+    };
+    let config = v.validate();
+    v.problems.sort_by_key(|p| (p.line, p.column));
+    match config {
+        Some(config) if v.problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid(v.problems)),
     }
 }
-
-/// The file's path, or the URL without its password: this is what logs and errors show.
-impl std::fmt::Display for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut url) if url.password().is_some() => {
-                    let _ = url.set_password(Some("***"));
-                    write!(f, "{url}")
-                }
-                _ => f.write_str(url),
-            },
-        }
-    }
-}
-
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Database({self})")
-    }
-}
-
-/// `[storage].on_remove`: what becomes of the articles of a source removed from the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnRemove {
-    /// They stay in the merged feed until retention removes them.
-    Keep,
-    /// They are deleted with the source (other outlets' versions of their stories stay).
-    Purge,
-}
-
-/// `[poll]`.
-#[derive(Debug, Clone)]
-pub struct PollSettings {
-    /// Default schedule for sources that set none.
-    pub schedule: CronSchedule,
-    /// How many fetches may run at once.
-    pub concurrency: usize,
-    /// Whole-request timeout for one fetch.
-    pub timeout: Duration,
-    /// The `User-Agent` header sent to outlets.
-    pub user_agent: String,
-    /// Time zone that cron expressions are read in.
-    pub timezone: chrono_tz::Tz,
-    /// The largest (decompressed) feed body accepted, in bytes.
-    pub max_body: u64,
-    /// How many requests may be in flight to one host at once.
-    pub per_host: usize,
-    /// The longest wait between attempts at a failing source.
-    pub backoff_cap: Duration,
-}
-
-/// `[dedup]`: when articles from different links are versions of one story.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dedup {
-    /// How much of the shorter version's lead the other must share (0 to 1) for the two to
-    /// be one story. At 0.5: precision 0.993, recall 0.987 on `tests/fixtures/stories/`.
-    pub threshold: f64,
-    /// Only articles published within this time of each other can be one story.
-    pub window: Duration,
-    /// Sources whose version represents a story they carry, most preferred first; among
-    /// versions from other sources, the earliest published represents it.
-    pub prefer: Vec<String>,
-}
-
-impl Default for Dedup {
-    fn default() -> Self {
-        Dedup {
-            threshold: 0.5,
-            window: Duration::from_secs(7 * 24 * 3600),
-            prefer: Vec::new(),
-        }
-    }
-}
-
-/// One `[[views]]` entry: a filtered feed, served at `/views/{name}.atom|.rss|.json`. A story
-/// is in it when it passes every filter that is set.
-#[derive(Debug, Clone)]
-pub struct View {
-    /// Its name in URLs: letters, digits, `-` and `_`.
-    pub name: String,
-    /// The feed's title.
-    pub title: String,
-    /// A story is in the view if any outlet that carries it is filed under one of these.
-    pub categories: Vec<String>,
-    /// A story is in the view if any of these sources carries it.
-    pub sources: Vec<String>,
-    /// A story is in the view if one of these matches its title or text.
-    pub include: Vec<regex::Regex>,
-    /// A story is not in the view if one of these matches its title or text.
-    pub exclude: Vec<regex::Regex>,
-    /// Entries per page, if not `[feed].max_entries`.
-    pub max_entries: u32,
-}
-
-/// One `[[sources]]` entry: an outlet's feed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Source {
-    /// Unique, human-chosen name; credited on every entry from this source.
-    pub name: String,
-    /// The feed's address.
-    pub url: Url,
-    /// Categories the user filed this source under.
-    pub categories: Vec<String>,
-    /// This source's own schedule, if it overrides `[poll].schedule`.
-    pub schedule: Option<CronSchedule>,
-    /// Whether the source is polled at all.
-    pub enabled: bool,
-    /// Whether the feed's own hints (`<ttl>`, `sy:updatePeriod`, `Cache-Control: max-age`)
-    /// may space its polls further apart than the schedule.
-    pub respect_feed_hints: bool,
-    /// Whether the feed may lead to loopback, private or link-local addresses (a feed on
-    /// this machine or the local network). An IP address written as the url's host is always
-    /// allowed.
-    pub allow_private: bool,
-}
-
-/// Every category some source is filed under, once (categories match case-insensitively; the
-/// first spelling is kept), sorted: the category feeds that exist.
-pub fn categories(sources: &[Source]) -> Vec<&str> {
-    let mut all: Vec<&str> = Vec::new();
-    for c in sources.iter().flat_map(|s| &s.categories) {
-        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(c)) {
-            all.push(c);
-        }
-    }
-    all.sort_by_key(|c| c.to_lowercase());
-    all
-}
-
-impl Config {
-    /// The schedule a source is polled on: its own, or the global default.
-    pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a CronSchedule {
-        source.schedule.as_ref().unwrap_or(&self.poll.schedule)
-    }
-
-    /// Reads and validates the config file at `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
-    }
-
-    /// Validates config text as if it had been read from `path`.
-    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut v = Validator {
-            path,
-            text,
-            doc: None,
-            problems: Vec::new(),
-        };
-        let config = v.validate();
-        v.problems.sort_by_key(|p| (p.line, p.column));
-        match config {
-            Some(config) if v.problems.is_empty() => Ok(config),
-            _ => Err(ConfigError::Invalid(v.problems)),
-        }
-    }
-}
-
-/// Why a config could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read at all.
-    #[error("cannot read config file {}: {source}", path.display())]
-    Read {
-        /// The file we tried.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The file was read, and these things are wrong with it.
-    #[error("{}", display_problems(.0))]
-    Invalid(Vec<Problem>),
-}
-
-fn display_problems(problems: &[Problem]) -> String {
-    let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
-    lines.join("\n")
-}
-
-/// One thing wrong with a config file, located precisely.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The config file.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (in characters).
-    pub column: usize,
-    /// Dotted key path, e.g. `sources[2].schedule`; empty when not about one key.
-    pub key: String,
-    /// What is wrong and, where we can tell, how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The file as written. Plain types with serde defaults; validation turns them into `Config`.
-
-#[derive(Deserialize, Default)]
-struct RawConfig {
-    #[serde(default)]
-    feed: RawFeed,
-    #[serde(default)]
-    server: RawServer,
-    #[serde(default)]
-    storage: RawStorage,
-    #[serde(default)]
-    poll: RawPoll,
-    #[serde(default)]
-    dedup: RawDedup,
-    #[serde(default)]
-    sources: Vec<RawSource>,
-    #[serde(default)]
-    views: Vec<RawView>,
-}
-
-#[derive(Deserialize)]
-#[serde(default)]
-struct RawFeed {
-    title: String,
-    base_url: String,
-    max_entries: u32,
-}
-
-impl Default for RawFeed {
-    fn default() -> Self {
-        RawFeed {
-            title: "feedmerge".into(),
-            base_url: "http://127.0.0.1:8080".into(),
-            max_entries: 100,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(default)]
-struct RawServer {
-    listen: String,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        RawServer {
-            listen: "127.0.0.1:8080".into(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(default)]
-struct RawStorage {
-    database: String,
-    on_remove: OnRemove,
-    max_age: Option<String>,
-    max_per_source: Option<u32>,
-}
-
-impl Default for RawStorage {
-    fn default() -> Self {
-        RawStorage {
-            database: "data/feedmerge.db".into(),
-            on_remove: OnRemove::Keep,
-            max_age: None,
-            max_per_source: None,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(default)]
-struct RawPoll {
-    schedule: String,
-    concurrency: usize,
-    timeout: String,
-    user_agent: String,
-    timezone: String,
-    max_body: String,
-    per_host: usize,
-    backoff_cap: String,
-}
-
-impl Default for RawPoll {
-    fn default() -> Self {
-        RawPoll {
-            schedule: "*/15 * * * *".into(),
-            concurrency: 16,
-            timeout: "30s".into(),
-            user_agent: default_user_agent(),
-            timezone: "UTC".into(),
-            max_body: "16MiB".into(),
-            per_host: 2,
-            backoff_cap: "24h".into(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(default)]
-struct RawDedup {
-    threshold: f64,
-    window: String,
-    prefer: Vec<String>,
-}
-
-impl Default for RawDedup {
-    fn default() -> Self {
-        RawDedup {
-            threshold: Dedup::default().threshold,
-            window: "7d".into(),
-            prefer: Vec::new(),
-        }
-    }
-}
-
-/// Identifies us to outlets, with a link they can follow to find out who is polling them.
-pub fn default_user_agent() -> String {
-    format!(
-        "feedmerge/{} (+{})",
-        env!("CARGO_PKG_VERSION"),
-        env!("CARGO_PKG_REPOSITORY")
-    )
-}
-
-#[derive(Deserialize)]
-struct RawSource {
-    name: String,
-    url: String,
-    #[serde(default)]
-    categories: Vec<String>,
-    schedule: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default = "yes")]
-    respect_feed_hints: bool,
-    #[serde(default)]
-    allow_private: bool,
-}
-
-#[derive(Deserialize)]
-struct RawView {
-    name: String,
-    title: Option<String>,
-    #[serde(default)]
-    categories: Vec<String>,
-    #[serde(default)]
-    sources: Vec<String>,
-    #[serde(default)]
-    include: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-    max_entries: Option<u32>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation.
 
 /// One segment of a key path: a table key or an array index.
 #[derive(Debug, Clone)]
@@ -510,7 +66,7 @@ fn source_key(index: usize, field: &str) -> Vec<Seg> {
     ]
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
     doc: Option<toml::Spanned<DeTable<'a>>>,
@@ -606,7 +162,7 @@ impl<'a> Validator<'a> {
         best
     }
 
-    fn validate(&mut self) -> Option<Config> {
+    pub(super) fn validate(&mut self) -> Option<Config> {
         let (doc, syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
             for e in syntax {
@@ -828,27 +384,31 @@ impl<'a> Validator<'a> {
                 base_url: base_url?,
                 max_entries: raw.feed.max_entries,
             },
-            server: ServerSettings { listen: listen? },
-            storage: StorageSettings {
+            startup: Startup {
+                listen: listen?,
                 database,
+                dedup: Dedup {
+                    threshold,
+                    window: window?,
+                    prefer,
+                },
+                limits: Limits {
+                    concurrency: raw.poll.concurrency,
+                    per_host: raw.poll.per_host,
+                    timeout: timeout?,
+                    user_agent: raw.poll.user_agent,
+                    max_body: max_body?,
+                },
+            },
+            storage: StorageSettings {
                 on_remove: raw.storage.on_remove,
                 max_age: max_age?,
                 max_per_source: raw.storage.max_per_source,
             },
             poll: PollSettings {
                 schedule: schedule?,
-                concurrency: raw.poll.concurrency,
-                timeout: timeout?,
-                user_agent: raw.poll.user_agent,
                 timezone: timezone?,
-                max_body: max_body?,
-                per_host: raw.poll.per_host,
                 backoff_cap: backoff_cap?,
-            },
-            dedup: Dedup {
-                threshold,
-                window: window?,
-                prefer,
             },
             sources,
             views,

@@ -1,0 +1,165 @@
+//! The config file as written: plain types with serde defaults, which `validate` turns into a
+//! [`Config`](super::Config).
+
+use serde::Deserialize;
+
+use super::{Dedup, OnRemove};
+
+#[derive(Deserialize, Default)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) feed: RawFeed,
+    #[serde(default)]
+    pub(super) server: RawServer,
+    #[serde(default)]
+    pub(super) storage: RawStorage,
+    #[serde(default)]
+    pub(super) poll: RawPoll,
+    #[serde(default)]
+    pub(super) dedup: RawDedup,
+    #[serde(default)]
+    pub(super) sources: Vec<RawSource>,
+    #[serde(default)]
+    pub(super) views: Vec<RawView>,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawFeed {
+    pub(super) title: String,
+    pub(super) base_url: String,
+    pub(super) max_entries: u32,
+}
+
+impl Default for RawFeed {
+    fn default() -> Self {
+        RawFeed {
+            title: "feedmerge".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            max_entries: 100,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawServer {
+    pub(super) listen: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawStorage {
+    pub(super) database: String,
+    pub(super) on_remove: OnRemove,
+    pub(super) max_age: Option<String>,
+    pub(super) max_per_source: Option<u32>,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage {
+            database: "data/feedmerge.db".into(),
+            on_remove: OnRemove::Keep,
+            max_age: None,
+            max_per_source: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawPoll {
+    pub(super) schedule: String,
+    pub(super) concurrency: usize,
+    pub(super) timeout: String,
+    pub(super) user_agent: String,
+    pub(super) timezone: String,
+    pub(super) max_body: String,
+    pub(super) per_host: usize,
+    pub(super) backoff_cap: String,
+}
+
+impl Default for RawPoll {
+    fn default() -> Self {
+        RawPoll {
+            schedule: "*/15 * * * *".into(),
+            concurrency: 16,
+            timeout: "30s".into(),
+            user_agent: default_user_agent(),
+            timezone: "UTC".into(),
+            max_body: "16MiB".into(),
+            per_host: 2,
+            backoff_cap: "24h".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawDedup {
+    pub(super) threshold: f64,
+    pub(super) window: String,
+    pub(super) prefer: Vec<String>,
+}
+
+impl Default for RawDedup {
+    fn default() -> Self {
+        RawDedup {
+            threshold: Dedup::default().threshold,
+            window: "7d".into(),
+            prefer: Vec::new(),
+        }
+    }
+}
+
+/// Identifies us to outlets, with a link they can follow to find out who is polling them.
+pub(crate) fn default_user_agent() -> String {
+    format!(
+        "feedmerge/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawSource {
+    pub(super) name: String,
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) categories: Vec<String>,
+    pub(super) schedule: Option<String>,
+    #[serde(default = "yes")]
+    pub(super) enabled: bool,
+    #[serde(default = "yes")]
+    pub(super) respect_feed_hints: bool,
+    #[serde(default)]
+    pub(super) allow_private: bool,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawView {
+    pub(super) name: String,
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) categories: Vec<String>,
+    #[serde(default)]
+    pub(super) sources: Vec<String>,
+    #[serde(default)]
+    pub(super) include: Vec<String>,
+    #[serde(default)]
+    pub(super) exclude: Vec<String>,
+    pub(super) max_entries: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}

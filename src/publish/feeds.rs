@@ -1,0 +1,268 @@
+//! The feeds service: which feeds are served (the merged feed, one per category, one per
+//! `[[views]]` entry), which stories each page of each shows, and that page rendered. The HTTP
+//! handlers, `feedmerge export` and retention (which keeps what the feeds show) all ask here,
+//! so they cannot disagree.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{html_to_text, render, FeedLink, FeedMeta, Format, PublishError};
+use crate::config::{categories, Config, View};
+use crate::store::{Store, StoreError, Story};
+
+/// Stories examined at most to fill one page of a filtered feed: a view that matches almost
+/// nothing costs a bounded amount of work, once per change.
+const SCAN_LIMIT: u32 = 20_000;
+/// Stories read from the store at a time while filtering.
+const CHUNK: u32 = 500;
+
+/// A feed could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The feed could not be rendered.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// Which stories a feed holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    /// Every story: the merged feed.
+    All,
+    /// Stories carried by a source filed under this category.
+    Category(&'a str),
+    /// Stories that pass a view's filters.
+    View(&'a View),
+}
+
+impl Scope<'_> {
+    /// Whether `story` belongs in the feed, given each source's categories by name. A story
+    /// counts as carried by every outlet that carries any version of it.
+    pub(crate) fn admits(&self, story: &Story, categories: &HashMap<&str, &[String]>) -> bool {
+        let outlets = || std::iter::once(&story.source).chain(&story.also);
+        let filed_under = |category: &str| {
+            outlets().any(|o| {
+                categories
+                    .get(o.name.as_str())
+                    .is_some_and(|cs| cs.iter().any(|c| c.eq_ignore_ascii_case(category)))
+            })
+        };
+        match self {
+            Scope::All => true,
+            Scope::Category(category) => filed_under(category),
+            Scope::View(view) => {
+                if !view.categories.is_empty() && !view.categories.iter().any(|c| filed_under(c)) {
+                    return false;
+                }
+                if !view.sources.is_empty() && !outlets().any(|o| view.sources.contains(&o.name)) {
+                    return false;
+                }
+                if view.include.is_empty() && view.exclude.is_empty() {
+                    return true;
+                }
+                let body = story
+                    .content
+                    .as_deref()
+                    .or(story.summary.as_deref())
+                    .unwrap_or("");
+                let text = format!("{}\n{}", story.title, html_to_text(body));
+                (view.include.is_empty() || view.include.iter().any(|re| re.is_match(&text)))
+                    && !view.exclude.iter().any(|re| re.is_match(&text))
+            }
+        }
+    }
+}
+
+/// One served feed: which stories it holds, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Feed<'a> {
+    /// Which stories it holds.
+    pub(crate) scope: Scope<'a>,
+    /// Its path relative to the base URL, without extension (`feed`, `views/ukraine`).
+    pub(crate) path: String,
+}
+
+/// The feeds of one config over one store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Feeds<'a> {
+    store: &'a Store,
+    config: &'a Config,
+}
+
+impl<'a> Feeds<'a> {
+    /// The feeds `config` defines, of the stories in `store`.
+    pub(crate) fn new(store: &'a Store, config: &'a Config) -> Feeds<'a> {
+        Feeds { store, config }
+    }
+
+    /// The merged feed: every story.
+    pub(crate) fn merged(&self) -> Feed<'a> {
+        Feed {
+            scope: Scope::All,
+            path: "feed".into(),
+        }
+    }
+
+    /// The feed of the category `name` (matched case-insensitively), if a source is filed
+    /// under it.
+    pub(crate) fn category(&self, name: &str) -> Option<Feed<'a>> {
+        let c = categories(&self.config.sources)
+            .into_iter()
+            .find(|c| c.eq_ignore_ascii_case(name))?;
+        Some(Feed {
+            scope: Scope::Category(c),
+            path: format!("categories/{}", segment(c)),
+        })
+    }
+
+    /// The view `name` (matched case-insensitively), if the config has it.
+    pub(crate) fn view(&self, name: &str) -> Option<Feed<'a>> {
+        let v = self
+            .config
+            .views
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))?;
+        Some(view_feed(v))
+    }
+
+    /// Every served feed: the merged feed, then the categories, then the views.
+    pub(crate) fn all(&self) -> Vec<Feed<'a>> {
+        let categories = categories(&self.config.sources);
+        std::iter::once(self.merged())
+            .chain(categories.into_iter().map(|c| Feed {
+                scope: Scope::Category(c),
+                path: format!("categories/{}", segment(c)),
+            }))
+            .chain(self.config.views.iter().map(view_feed))
+            .collect()
+    }
+
+    /// Every served feed as the river page lists it.
+    pub(crate) fn links(&self) -> Vec<FeedLink> {
+        let title = &self.config.feed.title;
+        self.all()
+            .into_iter()
+            .map(|f| FeedLink {
+                title: match f.scope {
+                    Scope::All => title.clone(),
+                    Scope::Category(c) => format!("Category: {c}"),
+                    Scope::View(v) => v.title.clone(),
+                },
+                path: f.path,
+            })
+            .collect()
+    }
+
+    /// Page `page` (from 1) of `feed` in `format`, and when its content last changed.
+    pub(crate) async fn page(
+        &self,
+        feed: &Feed<'_>,
+        format: Format,
+        page: u32,
+    ) -> Result<(String, DateTime<Utc>), FeedError> {
+        let per_page = self.page_size(feed.scope);
+        let (stories, has_next) = self.select(feed.scope, page, per_page).await?;
+        let title = match feed.scope {
+            Scope::All => self.config.feed.title.clone(),
+            Scope::Category(c) => format!("{}: {c}", self.config.feed.title),
+            Scope::View(v) => v.title.clone(),
+        };
+        let meta = FeedMeta {
+            title: &title,
+            base_url: &self.config.feed.base_url,
+            path: &feed.path,
+            page,
+            has_next,
+        };
+        let last_modified = stories
+            .iter()
+            .map(|s| s.changed)
+            .max()
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Ok((render(format, &meta, &stories)?, last_modified))
+    }
+
+    /// The entry ids of every story on the first page of a served feed: what readers
+    /// subscribed to see now, which retention keeps.
+    pub(crate) async fn shown(&self) -> Result<HashSet<String>, FeedError> {
+        let mut ids = HashSet::new();
+        for feed in self.all() {
+            let (stories, _) = self
+                .select(feed.scope, 1, self.page_size(feed.scope))
+                .await?;
+            ids.extend(stories.into_iter().map(|s| s.entry_id));
+        }
+        Ok(ids)
+    }
+
+    /// Entries per page of the feed of `scope`.
+    fn page_size(&self, scope: Scope<'_>) -> u32 {
+        match scope {
+            Scope::View(v) => v.max_entries,
+            _ => self.config.feed.max_entries,
+        }
+        .max(1)
+    }
+
+    /// Page `page` of the stories in `scope`, and whether an older page follows.
+    async fn select(
+        &self,
+        scope: Scope<'_>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<Story>, bool), StoreError> {
+        let skip = (page.max(1) - 1).saturating_mul(per_page);
+        if let Scope::All = scope {
+            let mut stories = self.store.stories_page(skip, per_page + 1).await?;
+            let has_next = stories.len() > per_page as usize;
+            stories.truncate(per_page as usize);
+            return Ok((stories, has_next));
+        }
+        let categories: HashMap<&str, &[String]> = self
+            .config
+            .sources
+            .iter()
+            .map(|s| (s.name.as_str(), s.categories.as_slice()))
+            .collect();
+        let wanted = skip as usize + per_page as usize + 1;
+        let mut matched = Vec::new();
+        let mut offset = 0;
+        while matched.len() < wanted && offset < SCAN_LIMIT {
+            let chunk = self.store.stories_page(offset, CHUNK).await?;
+            let exhausted = chunk.len() < CHUNK as usize;
+            matched.extend(chunk.into_iter().filter(|s| scope.admits(s, &categories)));
+            offset += CHUNK;
+            if exhausted {
+                break;
+            }
+        }
+        let has_next = matched.len() >= wanted;
+        let stories = matched
+            .into_iter()
+            .skip(skip as usize)
+            .take(per_page as usize)
+            .collect();
+        Ok((stories, has_next))
+    }
+}
+
+fn view_feed(v: &View) -> Feed<'_> {
+    Feed {
+        scope: Scope::View(v),
+        path: format!("views/{}", v.name),
+    }
+}
+
+/// `text` as one URL path segment: everything but RFC 3986's unreserved characters escaped.
+fn segment(text: &str) -> String {
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
+}

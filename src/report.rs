@@ -1,0 +1,106 @@
+//! What polling one source came to: the report that the engine, `feedmerge fetch`, the log
+//! and `/metrics` all read. Its own module so that `poll`, which writes reports, and
+//! `metrics`, which counts them, both depend on it and not on each other.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::{moved_permanently, Counts};
+
+/// What polling one source came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// The source's name.
+    pub source: String,
+    /// The HTTP status, if the server answered.
+    pub status: Option<u16>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// When it is next due; `None` once it is disabled.
+    pub next_due: Option<DateTime<Utc>>,
+    /// Where a permanent redirect led, to be written into the config.
+    pub moved_to: Option<String>,
+    /// Bytes of feed body received (after content decoding).
+    pub bytes: u64,
+    /// How long the request took, from sending it to having the whole body, if one was sent.
+    pub fetch_time: Option<Duration>,
+}
+
+/// The outcome of a poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server said the feed has not changed.
+    NotModified,
+    /// The feed was read and its articles stored.
+    Stored(Counts),
+    /// Something failed; the message is also stored as the source's last error.
+    Failed(String),
+    /// Not fetched: its host asked everyone to wait until then.
+    Deferred(DateTime<Utc>),
+    /// Not fetched: another replica polled it, or is polling it.
+    Elsewhere,
+    /// Shutdown came first; nothing was recorded.
+    Cancelled,
+}
+
+impl fmt::Display for PollReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.status.map_or("-".to_owned(), |s| s.to_string());
+        write!(f, "{:<28} {:>3}  ", self.source, status)?;
+        match &self.outcome {
+            Outcome::NotModified => f.write_str("not modified")?,
+            Outcome::Stored(c) => write!(
+                f,
+                "{} new, {} updated, {} unchanged, {} merged",
+                c.new, c.updated, c.unchanged, c.merged
+            )?,
+            Outcome::Failed(e) => write!(f, "error: {e}")?,
+            Outcome::Deferred(until) => write!(
+                f,
+                "held back: its host asked to wait until {}",
+                until.format("%H:%M:%SZ")
+            )?,
+            Outcome::Elsewhere => f.write_str("polled by another replica")?,
+            Outcome::Cancelled => f.write_str("cancelled by shutdown")?,
+        }
+        if let Some(url) = &self.moved_to {
+            write!(f, " ({})", moved_permanently(url))?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs one poll: a failure as a warning, the rest for debugging; a permanent redirect as a
+/// warning, since the config must change.
+pub(crate) fn log(report: &PollReport) {
+    let name = report.source.as_str();
+    let status = report.status;
+    let next_due = report
+        .next_due
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string());
+    match &report.outcome {
+        Outcome::Failed(error) => {
+            tracing::warn!(source = name, status, %error, next_due, "poll failed")
+        }
+        Outcome::Stored(c) => tracing::debug!(
+            source = name,
+            status,
+            new = c.new,
+            updated = c.updated,
+            unchanged = c.unchanged,
+            merged = c.merged,
+            next_due,
+            "polled"
+        ),
+        _ => tracing::debug!(source = name, status, next_due, "polled"),
+    }
+    if let Some(url) = &report.moved_to {
+        tracing::warn!(
+            source = name,
+            problem = moved_permanently(url),
+            "source moved"
+        );
+    }
+}
