@@ -1,8 +1,8 @@
 //! `parse` and `dedup` on real bytes: every supported format, legacy encodings declared in
 //! each way outlets declare them, and the identities given to entries.
 
-use feedmerge::dedup::{canonical_link, identify};
-use feedmerge::parse::{parse_feed, ParseError, ParsedFeed};
+use feedmerge::{canonical_link, identify};
+use feedmerge::{parse_feed, ParseError, ParsedFeed};
 use url::Url;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -5,9 +5,9 @@
 //!   with no script, no event handler and no `javascript:`/`data:` link.
 
 use chrono::Utc;
-use feedmerge::parse::{parse_feed, Article};
-use feedmerge::publish::{self, FeedMeta, Format};
-use feedmerge::store::{Outlet, Story};
+use feedmerge::{parse_feed, Article};
+use feedmerge::{render, FeedMeta, Format};
+use feedmerge::{Outlet, Story};
 use proptest::prelude::*;
 use url::Url;
 
@@ -132,7 +132,7 @@ proptest! {
         let site = Url::parse("https://merged.example/").expect("url");
         let meta = FeedMeta { title: "Merged <&>", base_url: &site, path: "feed", page: 1, has_next: true };
         for format in Format::ALL {
-            let out = publish::render(format, &meta, &stories).expect("renders");
+            let out = render(format, &meta, &stories).expect("renders");
             assert_safe(format, &out);
             match format {
                 Format::Atom => { atom_syndication::Feed::read_from(out.as_bytes()).expect("Atom parses back"); }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use feedmerge::schedule::{CronSchedule, Ended, Plan};
+use feedmerge::{CronSchedule, Ended, Plan};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

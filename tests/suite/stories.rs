@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use feedmerge::config::Dedup;
-use feedmerge::dedup::Fingerprint;
+use feedmerge::Dedup;
+use feedmerge::Fingerprint;
 
 struct Pair {
     a: usize,
@@ -57,11 +57,11 @@ fn labelled_pairs_meet_precision_and_recall() {
             _ => false,
         };
         let score = match (&fps[p.a], &fps[p.b]) {
-            (Some(a), Some(b)) => a.sketch.similarity(&b.sketch),
+            (Some(a), Some(b)) => a.similarity(b),
             _ => -1.0,
         };
         let bands = match (&fps[p.a], &fps[p.b]) {
-            (Some(a), Some(b)) => a.bands.iter().zip(&b.bands).filter(|(x, y)| x == y).count(),
+            (Some(a), Some(b)) => a.shared_bands(b),
             _ => 0,
         };
         let entry = by_kind.entry(&p.kind).or_default();

@@ -1,0 +1,21 @@
+//! Shared test harness, by concern: `server` (the fixture feed server on 127.0.0.1),
+//! `daemon` (config files in temp dirs, and the feedmerge binary run on them), `database`
+//! (the engines, and reading the database).
+
+use std::path::Path;
+
+mod daemon;
+mod database;
+mod server;
+
+pub use daemon::*;
+pub use database::*;
+pub use server::*;
+
+/// Reads a file from `tests/fixtures/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
