@@ -48,12 +48,7 @@ async fn category(
     Query(paging): Query<Paging>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let config = ctx.config();
-    let feeds = Feeds::new(&ctx.store, &config);
-    match split(&file).and_then(|(name, format)| Some((feeds.category(name)?, format))) {
-        Some((feed, format)) => serve(&ctx, &feed, format, paging, &headers).await,
-        None => Ok(not_found()),
-    }
+    named(&ctx, &file, paging, &headers, |f, n| f.category(n)).await
 }
 
 async fn view(
@@ -62,10 +57,21 @@ async fn view(
     Query(paging): Query<Paging>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    named(&ctx, &file, paging, &headers, |f, n| f.view(n)).await
+}
+
+/// The feed that `file` (`name.atom`) names, found among the feeds by `find`; 404 if none.
+async fn named(
+    ctx: &Context,
+    file: &str,
+    paging: Paging,
+    headers: &HeaderMap,
+    find: impl for<'a> Fn(&Feeds<'a>, &str) -> Option<Feed<'a>>,
+) -> Result<Response, HttpError> {
     let config = ctx.config();
     let feeds = Feeds::new(&ctx.store, &config);
-    match split(&file).and_then(|(name, format)| Some((feeds.view(name)?, format))) {
-        Some((feed, format)) => serve(&ctx, &feed, format, paging, &headers).await,
+    match split(file).and_then(|(name, format)| Some((find(&feeds, name)?, format))) {
+        Some((feed, format)) => serve(ctx, &feed, format, paging, headers).await,
         None => Ok(not_found()),
     }
 }
