@@ -1,5 +1,5 @@
 //! The config file as written: plain types with serde defaults, which `validate` turns into a
-//! [`Config`](super::Config).
+//! [`Config`](super::Config); and how a size is written ("16MiB").
 
 use serde::Deserialize;
 
@@ -162,4 +162,25 @@ pub(super) struct RawView {
 
 fn yes() -> bool {
     true
+}
+
+/// Parses sizes like "16MiB", "512 KiB", "1000000" (bytes).
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
