@@ -1,6 +1,6 @@
 //! The daemon's counters since it started, for `/metrics` (Prometheus text format).
 //!
-//! Owns the counting only: the engine hands every finished poll to [`Metrics::observe`]; the
+//! Owns the counting only: every finished poll's report is handed to [`Metrics::observe`]; the
 //! server renders the counters with [`Metrics::render`], adding the gauges it reads from the
 //! store at scrape time (database size, each source's last success).
 

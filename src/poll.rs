@@ -1,5 +1,6 @@
-//! The polling engine: when each source is due, it runs it through the pipeline — `fetch`,
-//! `parse`, `dedup`, `store` — and stores when it is next due, in the same transaction.
+//! One poll: one source run through the pipeline — `fetch`, `parse`, `dedup`, `store` — with
+//! when it is next due stored in the same transaction, and a [`PollReport`] of what came of
+//! it. When each source is polled is `engine`'s.
 //!
 //! Owns what happens around a fetch: the global limit on concurrent fetches and a limit per
 //! host (so 500 feeds on one outlet's host never open 500 connections); holding back every
