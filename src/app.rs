@@ -1,8 +1,9 @@
 //! The commands, in library terms: what `run`, `fetch`, `stories` and `export` do with the
 //! stages.
 //!
-//! Owns the wiring only — opening the store, building the poller, starting the scheduler and
-//! the server side by side and stopping both on shutdown. The work is the stages'.
+//! Owns the wiring only — opening the store with the settings fixed at start, building the
+//! poller, starting the engine and the server side by side and stopping both on shutdown.
+//! The work is the stages'.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +86,7 @@ impl App {
         let store = Store::open(&startup.database, startup.dedup.clone()).await?;
         match store.sync_sources(&config.sources).await {
             // A database that cannot be written (a read-only file, a full disk) is still
-            // served; polling waits until it can be written (see `Poller::run`).
+            // served; polling waits until it can be written (see `Engine::run`).
             Err(e) if e.is_unwritable() => {
                 tracing::error!(error = %e, "the database cannot be written; serving what it holds")
             }

@@ -44,7 +44,7 @@ impl Engine {
     }
 
     /// The daemon's engine: polls every enabled source whenever it is due, until `shutdown`,
-    /// following the config in force as it is reloaded (see [`Poller::timetable`]).
+    /// following the config in force as it is reloaded (see [`Engine::timetable`]).
     ///
     /// Sources due together form a cycle, logged as one summary line when it is done.
     /// A source is never polled twice at once.

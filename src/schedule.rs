@@ -132,7 +132,7 @@ impl CronSchedule {
     /// expression in time zone `tz`. `None` only for expressions that never fire again.
     ///
     /// ```
-    /// use feedmerge::schedule::CronSchedule;
+    /// use feedmerge::CronSchedule;
     /// // Sundays at 09:00 (0 and 7 both mean Sunday, as in crontab), after Monday 13 May 2024.
     /// let monday = "2024-05-13T00:00:00Z".parse().unwrap();
     /// let next = CronSchedule::parse("0 9 * * 7").unwrap().next_after(monday, chrono_tz::UTC);

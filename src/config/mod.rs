@@ -4,6 +4,10 @@
 //! the program only ever sees a [`Config`] that is known to be good. A config that is not good
 //! becomes a [`ConfigError`] listing *every* problem found, each with file, line, column and
 //! the dotted key it concerns, because the person reading it has to go and fix them all.
+//!
+//! A config is split by lifetime: [`Startup`] holds what the daemon reads once (the address,
+//! the database, `[dedup]`, the fetch limits), handed to the components built from it; the rest
+//! is read live, from the config in force, and changes with each reload.
 
 mod raw;
 mod validate;

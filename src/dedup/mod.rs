@@ -11,7 +11,9 @@
 //!
 //! - across sources and links, articles whose text is nearly the same are versions of one
 //!   story ([`Fingerprint`]), found among the stored ones through the [`Index`] of their
-//!   band keys, which the store keeps in memory.
+//!   band keys, which the store keeps in memory;
+//! - once a story has versions, `story` says which represents it, where it is placed in the
+//!   feed, and which outlet may edit an article.
 
 mod fingerprint;
 mod index;
@@ -126,7 +128,7 @@ fn is_tracking_param(name: &str) -> bool {
 /// `None` for anything that is not an absolute http(s) URL.
 ///
 /// ```
-/// use feedmerge::dedup::canonical_link;
+/// use feedmerge::canonical_link;
 /// assert_eq!(
 ///     canonical_link("http://WWW.GlobalTimes.cn:80/page/1.shtml?id=7&utm_source=rss&fbclid=x#top").as_deref(),
 ///     Some("https://www.globaltimes.cn/page/1.shtml?id=7"),

@@ -1,4 +1,5 @@
-//! Stage 7 of the pipeline: rendering stored stories as a feed, one entry per story.
+//! Stage 7 of the pipeline: which stories each feed shows (the feeds service, [`Feeds`] in
+//! `feeds.rs`), and rendering them as a feed, one entry per story.
 //!
 //! Owns the output formats: Atom 1.0 (RFC 4287), RSS 2.0 and JSON Feed 1.1. Every entry
 //! credits the outlet whose version it publishes (Atom `atom:source`, RSS `<source>`, JSON

@@ -1,8 +1,8 @@
 //! Stage 8 of the pipeline: the HTTP server.
 //!
 //! Owns the routes and how failures become HTTP responses. One module per group of routes,
-//! all sharing one [`Context`] (the config and the store); handlers read from the store and
-//! hand plain values to `publish`, and never write.
+//! all sharing one [`Context`] (the config and the store); handlers ask `publish`'s feeds
+//! service which stories a feed shows, read the rest from the store, and never write.
 
 mod cache;
 mod feeds;

@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, Daemon, FeedServer, Setup};
+use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, NEVER};
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -86,15 +86,13 @@ async fn the_status_page_shows_failing_and_healthy_sources_in_chromium() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     let port = free_port();
-    let setup = Setup::new(&format!(
-        "[feed]\ntitle = \"Status test\"\nbase_url = \"http://127.0.0.1:{port}/\"\n\
-         [server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndatabase = \"db/feedmerge.db\"\n\
-         [poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Broken Outlet\"\nurl = \"{}\"\n",
-        server.url("/gt.rss"),
-        server.url("/gone-missing.xml"),
-    ));
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .text("feed", "title", "Status test")
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Broken Outlet", &server.url("/gone-missing.xml"))
+        .setup();
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
     let http = reqwest::Client::new();
@@ -169,16 +167,18 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
     let port = free_port();
-    let setup = Setup::new(&format!(
-        "[feed]\ntitle = \"Browser test\"\nbase_url = \"http://127.0.0.1:{port}/\"\n\
-         [server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndatabase = \"db/feedmerge.db\"\n\
-         [poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\ncategories = [\"world\"]\n\
-         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n\
-         [[views]]\nname = \"ukraine\"\ninclude = [\"ukraine\"]\n",
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-    ));
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .text("feed", "title", "Browser test")
+        .schedule(NEVER)
+        .source_with(
+            "Global Times",
+            &server.url("/gt.rss"),
+            "categories = [\"world\"]",
+        )
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .raw("[[views]]\nname = \"ukraine\"\ninclude = [\"ukraine\"]")
+        .setup();
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
     let http = reqwest::Client::new();

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::common::{stderr, FeedServer, Resource, Setup};
+use crate::common::{stderr, ConfigBuilder, FeedServer, Resource};
 
 /// Files feedparser read without complaint whose stored entry count differs from its count:
 /// the count we store, and why.
@@ -68,9 +68,9 @@ async fn every_real_feed_is_stored_or_fails_plainly() {
         return;
     };
     let server = FeedServer::start();
-    let mut toml = String::from(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nper_host = 16\ntimeout = \"60s\"\n",
-    );
+    let mut config = ConfigBuilder::new()
+        .set("poll", "per_host", "16")
+        .text("poll", "timeout", "60s");
     // file -> (entries feedparser counted, whether it read the file without complaint)
     let mut expected: HashMap<String, (usize, bool)> = HashMap::new();
     for row in manifest.lines().skip(1) {
@@ -85,30 +85,21 @@ async fn every_real_feed_is_stored_or_fails_plainly() {
         };
         let path = format!("/{file}");
         server.put(&path, Resource::new(body, content_type));
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{file}\"\nurl = \"{}\"\n",
-            server.url(&path)
-        ));
+        config = config.source(file, &server.url(&path));
         expected.insert(file.to_owned(), (entries.parse().unwrap_or(0), bozo == "0"));
     }
-    let setup = Setup::new(&toml);
+    let setup = config.setup();
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 
-    let rows: Vec<(String, Option<String>, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT s.name, s.last_error, s.last_success_at,
-                (SELECT COUNT(*) FROM appearances ap WHERE ap.source_id = s.id)
-         FROM sources s",
-    )
-    .fetch_all(&setup.db().await)
-    .await
-    .expect("sources");
+    let rows = setup.sources().await;
     assert_eq!(rows.len(), expected.len());
     let mut mismatches = Vec::new();
     let (mut stored, mut failed) = (0, 0);
-    for (name, error, success, count) in &rows {
-        match (error, success) {
+    for row in &rows {
+        let (name, error, count) = (&row.name, &row.last_error, &row.articles);
+        match (error, row.last_success_at) {
             (Some(e), _) => {
                 failed += 1;
                 assert!(

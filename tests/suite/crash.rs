@@ -8,17 +8,9 @@ use crate::common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{FeedServer, Resource, Setup};
+use crate::common::{ConfigBuilder, FeedServer, Resource, Setup, NEVER};
 
 const SOURCES: usize = 20;
-/// (name, etag, last_success_at, last_error, next_due_at)
-type SourceRow = (
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
 const ROUNDS: usize = 50;
 const NEW_PER_ROUND: usize = 5;
 
@@ -55,17 +47,18 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     // Each round's config gives every feed a new query string: a new URL is a new feed to
     // the daemon, due at once, so every start ingests (the server ignores the query).
     let config = |round: usize| {
-        let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndatabase = \"db/feedmerge.db\"\n\
-             [poll]\nper_host = 4\nschedule = \"0 0 1 1 *\"\n"
-        );
-        for s in 0..SOURCES {
-            toml.push_str(&format!(
-                "[[sources]]\nname = \"Outlet {s}\"\nurl = \"{}?round={round}\"\n",
-                server.url(&format!("/{s}.rss"))
-            ));
-        }
-        toml
+        (0..SOURCES)
+            .fold(
+                ConfigBuilder::new()
+                    .text("server", "listen", &format!("127.0.0.1:{port}"))
+                    .set("poll", "per_host", "4")
+                    .schedule(NEVER),
+                |c, s| {
+                    let url = format!("{}?round={round}", server.url(&format!("/{s}.rss")));
+                    c.source(&format!("Outlet {s}"), &url)
+                },
+            )
+            .build()
     };
     let setup = Setup::new(&config(0));
     let mut killed_mid_run = 0;
@@ -110,10 +103,7 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     );
 
     // The killed daemons did ingest: the kills landed among real writes.
-    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
-        .fetch_one(&setup.db().await)
-        .await
-        .expect("count");
+    let before = setup.count("articles").await;
     assert!(before > 0, "nothing was stored before the kills");
     eprintln!(
         "{before} of {} entries stored by the killed daemons",
@@ -123,19 +113,20 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     let clean = setup.feedmerge(&["fetch"]);
     assert!(clean.status.success(), "{}", common::stderr(&clean));
     setup.assert_intact().await;
-    let db = setup.db().await;
-    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
-        .fetch_all(&db)
-        .await
-        .expect("foreign keys");
+    let broken = setup.foreign_key_violations().await;
     assert!(broken.is_empty(), "{broken:?}");
-    let (articles, appearances, distinct, stories): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM appearances),
-                (SELECT COUNT(DISTINCT link) FROM articles), (SELECT COUNT(*) FROM stories)",
-    )
-    .fetch_one(&db)
-    .await
-    .expect("counts");
+    let links: std::collections::HashSet<String> = setup
+        .articles()
+        .await
+        .into_iter()
+        .filter_map(|a| a.link)
+        .collect();
+    let (articles, appearances, distinct, stories) = (
+        setup.count("articles").await,
+        setup.count("appearances").await,
+        links.len() as i64,
+        setup.count("stories").await,
+    );
     let expected = (SOURCES * ROUNDS * NEW_PER_ROUND) as i64;
     assert_eq!(
         (articles, appearances, distinct, stories),
@@ -143,14 +134,16 @@ async fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     );
     // Every source's state is whole: the last fetch succeeded and its validators are those of
     // the feed now served, so the next poll is a 304.
-    let states: Vec<SourceRow> = sqlx::query_as(
-        "SELECT name, etag, last_success_at, last_error, next_due_at FROM sources ORDER BY id",
-    )
-    .fetch_all(&db)
-    .await
-    .expect("states");
+    let states = setup.sources().await;
     assert_eq!(states.len(), SOURCES);
-    for (s, (name, etag, success, error, due)) in states.into_iter().enumerate() {
+    for (s, state) in states.into_iter().enumerate() {
+        let name = state.name.as_str();
+        let (etag, success, error, due) = (
+            state.etag,
+            state.last_success_at,
+            state.last_error,
+            state.next_due_at,
+        );
         let served = Resource::new(feed(s, ROUNDS), "application/rss+xml").etag;
         assert_eq!(etag, served, "{name}");
         assert!(

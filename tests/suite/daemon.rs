@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::{free_port, Daemon, FeedServer, Resource, Setup};
+use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, Resource, NEVER};
 
 async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
     let r = client.get(url).send().await.expect(url);
@@ -33,35 +33,15 @@ async fn run_serves_the_merged_feed_and_stops_on_sigterm() {
     slow.delay = Duration::from_secs(60);
     server.put("/slow.rss", slow);
     let port = free_port();
-    let setup = Setup::new(&format!(
-        r#"
-[feed]
-title = "Daemon test"
-base_url = "http://127.0.0.1:{port}"
-[server]
-listen = "127.0.0.1:{port}"
-[storage]
-database = "db/feedmerge.db"
-[poll]
-schedule = "0 0 1 1 *"
-[[sources]]
-name = "Global Times"
-url = "{}"
-[[sources]]
-name = "Partner Wire"
-url = "{}"
-[[sources]]
-name = "Dead Link"
-url = "{}"
-[[sources]]
-name = "Slow Outlet"
-url = "{}"
-"#,
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-        server.url("/nothing-here.xml"),
-        server.url("/slow.rss"),
-    ));
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .text("feed", "title", "Daemon test")
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .source("Dead Link", &server.url("/nothing-here.xml"))
+        .source("Slow Outlet", &server.url("/slow.rss"))
+        .setup();
     let daemon = Daemon::start(&setup, "warn");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -158,23 +138,17 @@ url = "{}"
     );
 
     // The database it leaves is consistent and complete.
-    let db = setup.db().await;
     setup.assert_intact().await;
-    let error: Option<String> =
-        sqlx::query_scalar("SELECT last_error FROM sources WHERE name = 'Dead Link'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
+    let error = setup.source("Dead Link").await.last_error;
     assert_eq!(error.as_deref(), Some("the server answered 404 Not Found"));
 }
 
 #[test]
 fn log_lines_are_json_objects_with_the_source_on_request() {
     let server = FeedServer::start();
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"Dead Link\"\nurl = \"{}\"\n",
-        server.url("/missing.xml")
-    ));
+    let setup = ConfigBuilder::new()
+        .source("Dead Link", &server.url("/missing.xml"))
+        .setup();
     let out = setup.feedmerge(&["--log-format", "json", "fetch"]);
     let log = common::stderr(&out);
     let lines: Vec<serde_json::Value> = log

@@ -15,7 +15,9 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{free_port, health_until, text, Daemon, FeedServer, Resource, Setup};
+use crate::common::{
+    free_port, health_until, text, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER,
+};
 
 /// A tmpfs mounted at a path, unmounted when dropped.
 struct Tmpfs(std::path::PathBuf);
@@ -47,14 +49,12 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     late.delay = Duration::from_secs(4);
     server.put("/partner.atom", late);
     let port = free_port();
-    let setup = Setup::new(&format!(
-        "[feed]\nbase_url = \"http://127.0.0.1:{port}/\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
-         [storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-    ));
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .setup();
     let Some(disk) = Tmpfs::mount(&setup.dir.path().join("db"), "4m") else {
         assert!(
             std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
@@ -132,16 +132,11 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     server.put_fixture("/wire.json", "worldwire.json", "application/feed+json");
     let port = free_port();
     let config = |sources: &[(&str, String)]| {
-        let mut toml = format!(
-            "[feed]\nbase_url = \"http://127.0.0.1:{port}/\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
-             [storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n"
-        );
-        for (name, url) in sources {
-            toml.push_str(&format!(
-                "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-            ));
-        }
-        toml
+        let base = ConfigBuilder::new().serve(port).schedule(NEVER);
+        sources
+            .iter()
+            .fold(base, |c, (name, url)| c.source(name, url))
+            .build()
     };
     let gt = ("Global Times", server.url("/gt.rss"));
     let setup = Setup::new(&config(std::slice::from_ref(&gt)));

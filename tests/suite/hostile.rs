@@ -4,17 +4,16 @@
 
 use crate::common;
 
-use crate::common::{stdout, FeedServer, Resource, Setup};
+use crate::common::{stdout, ConfigBuilder, FeedServer, Resource, Setup};
 use axum::http::StatusCode;
 
 fn setup(sources: &[(&str, String, bool)]) -> Setup {
-    let mut toml = String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n");
-    for (name, url, allow) in sources {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\nallow_private = {allow}\n"
-        ));
-    }
-    Setup::new(&toml)
+    sources
+        .iter()
+        .fold(ConfigBuilder::new(), |c, (name, url, allow)| {
+            c.source_with(name, url, &format!("allow_private = {allow}"))
+        })
+        .setup()
 }
 
 fn line<'a>(out: &'a str, source: &str) -> &'a str {
@@ -96,12 +95,12 @@ async fn feeds_leading_off_the_public_internet_are_refused_unless_allowed() {
     assert_eq!(server.seen("/local.rss").len(), 1);
 
     // The errors are stored against their sources, in the same words.
-    let db = setup.db().await;
-    let errors: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT name, last_error FROM sources ORDER BY name")
-            .fetch_all(&db)
-            .await
-            .expect("sources");
+    let errors: Vec<(String, Option<String>)> = setup
+        .sources()
+        .await
+        .into_iter()
+        .map(|s| (s.name, s.last_error))
+        .collect();
     let error_of = |name: &str| {
         errors
             .iter()
@@ -198,15 +197,13 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
         ("Truncated", "/truncated.rss"),
         ("Good", "/good.rss"),
     ];
-    let mut toml =
-        String::from("[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\ntimeout = \"120s\"\n");
-    for (name, path) in names {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n",
-            server.url(path)
-        ));
-    }
-    let setup = Setup::new(&toml);
+    let setup = names
+        .iter()
+        .fold(
+            ConfigBuilder::new().text("poll", "timeout", "120s"),
+            |c, (name, path)| c.source(name, &server.url(path)),
+        )
+        .setup();
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     // Memory stays bounded: bodies are capped at [poll].max_body (16 MiB) each, at most
@@ -247,19 +244,14 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
         );
     }
 
-    let db = setup.db().await;
     let titles = |source: &'static str| {
-        let db = db.clone();
+        let setup = &setup;
         async move {
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT a.title, a.published FROM articles a JOIN sources s ON s.id = a.source_id
-                 WHERE s.name = $1 ORDER BY a.id",
-            )
-            .bind(source)
-            .fetch_all(&db)
-            .await
-            .expect("articles");
-            rows
+            let articles = setup.articles_of(source).await;
+            articles
+                .into_iter()
+                .map(|a| (a.title, a.published))
+                .collect::<Vec<_>>()
         }
     };
     // Entities were not expanded, and the external one was not read.
@@ -269,13 +261,9 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
     let xxe = titles("XXE").await;
     assert!(!xxe[0].0.contains("root:"), "{:?}", xxe[0].0);
     // Invalid bytes became U+FFFD; the control character does not reach the feed (below).
-    let dirty: Vec<(String,)> = sqlx::query_as(
-        "SELECT summary FROM articles a JOIN sources s ON s.id = a.source_id WHERE s.name = 'Dirty'",
-    )
-    .fetch_all(&db)
-    .await
-    .expect("dirty");
-    assert!(dirty[0].0.contains("ok \u{fffd}"), "{:?}", dirty[0].0);
+    let dirty = setup.articles_of("Dirty").await;
+    let summary = dirty[0].summary.as_deref().unwrap_or_default();
+    assert!(summary.contains("ok \u{fffd}"), "{summary:?}");
     // A 10 MB title is cut to 1,000 characters.
     let huge = titles("Huge Title").await;
     assert_eq!(huge[0].0.chars().count(), 1_001, "1,000 and an ellipsis");
@@ -300,12 +288,8 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
     for title in ["Garbage", "Year 99999"] {
         assert!((now - at(title)).abs() < 600_000, "{title}: {}", at(title));
     }
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
-        .fetch_one(&db)
-        .await
-        .expect("count");
+    let stored = setup.count("articles").await;
     assert_eq!(stored, 1 + 1 + 1 + 2 + 100_000 + 6 + 3);
-    db.close().await;
 
     // What is served is well-formed, and carries no control character.
     let export = setup.feedmerge(&["export", "--format", "atom"]);
@@ -371,16 +355,13 @@ async fn endless(fast: bool) -> String {
 async fn an_endless_body_and_a_trickling_server_are_cut_off_and_the_others_polled() {
     let server = FeedServer::start();
     server.put_fixture("/good.rss", "globaltimes.rss", "application/rss+xml");
-    let toml = format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\ntimeout = \"3s\"\nmax_body = \"1MiB\"\n\
-         [[sources]]\nname = \"Endless\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Trickle\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Good\"\nurl = \"{}\"\n",
-        endless(true).await,
-        endless(false).await,
-        server.url("/good.rss")
-    );
-    let setup = Setup::new(&toml);
+    let setup = ConfigBuilder::new()
+        .text("poll", "timeout", "3s")
+        .text("poll", "max_body", "1MiB")
+        .source("Endless", &endless(true).await)
+        .source("Trickle", &endless(false).await)
+        .source("Good", &server.url("/good.rss"))
+        .setup();
     let started = std::time::Instant::now();
     let out = setup.feedmerge(&["fetch"]);
     let took = started.elapsed();

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use crate::common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{fixture, stdout, ConfigBuilder, Engine, FeedServer, Resource, Setup, NEVER};
 
 const SEED_LINK: &str = "https://www.globaltimes.cn/page/202405/1312466.shtml";
 
@@ -26,50 +26,22 @@ async fn world(engine: Engine) -> Option<(FeedServer, Setup)> {
     server.put_fixture("/worldwire.json", "worldwire.json", "application/feed+json");
     server.put_fixture("/digest.rdf", "digest.rdf", "application/rdf+xml");
     server.put_fixture("/truncated.xml", "truncated.xml", "text/xml");
-    let setup = Setup::on(
-        engine,
-        &format!(
-            r#"
-[feed]
-title = "Test merge"
-base_url = "http://news.example/merged"
-max_entries = 50
-
-[storage]
-database = "db/feedmerge.db"
-
-[poll]
-schedule = "0 0 1 1 *"
-
-[[sources]]
-name = "Global Times"
-url = "{}"
-categories = ["world"]
-
-[[sources]]
-name = "Partner Wire"
-url = "{}"
-
-[[sources]]
-name = "Worldwire"
-url = "{}"
-
-[[sources]]
-name = "Morning Digest"
-url = "{}"
-
-[[sources]]
-name = "Broken Outlet"
-url = "{}"
-"#,
-            server.url("/gt.rss"),
-            server.url("/partner.atom"),
-            server.url("/worldwire.json"),
-            server.url("/digest.rdf"),
-            server.url("/truncated.xml"),
-        ),
-    )
-    .await?;
+    let setup = ConfigBuilder::new()
+        .text("feed", "title", "Test merge")
+        .text("feed", "base_url", "http://news.example/merged")
+        .set("feed", "max_entries", "50")
+        .schedule(NEVER)
+        .source_with(
+            "Global Times",
+            &server.url("/gt.rss"),
+            "categories = [\"world\"]",
+        )
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .source("Worldwire", &server.url("/worldwire.json"))
+        .source("Morning Digest", &server.url("/digest.rdf"))
+        .source("Broken Outlet", &server.url("/truncated.xml"))
+        .on(engine)
+        .await?;
     Some((server, setup))
 }
 
@@ -77,10 +49,6 @@ fn line<'a>(out: &'a str, source: &str) -> &'a str {
     out.lines()
         .find(|l| l.starts_with(source))
         .unwrap_or_else(|| panic!("no line for {source} in:\n{out}"))
-}
-
-async fn count(db: &sqlx::AnyPool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.expect(sql)
 }
 
 async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
@@ -120,28 +88,14 @@ async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
         "{broken}"
     );
 
-    let db = setup.any_db().await;
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM articles").await,
-        6,
-        "3 + 1 + 1 + 1 distinct articles"
-    );
-    let (seed_id, seed_source): (i64, String) = sqlx::query_as(
-        "SELECT a.id, s.name FROM articles a JOIN sources s ON s.id = a.source_id WHERE canonical_link = $1",
-    )
-    .bind(SEED_LINK)
-    .fetch_one(&db)
-    .await
-    .expect("the seed article is stored under its canonical link");
-    assert_eq!(seed_source, "Global Times");
-    let carriers: Vec<(String, String)> = sqlx::query_as(
-        "SELECT s.name, ap.title FROM appearances ap JOIN sources s ON s.id = ap.source_id
-         WHERE ap.article_id = $1 ORDER BY s.name",
-    )
-    .bind(seed_id)
-    .fetch_all(&db)
-    .await
-    .unwrap();
+    let articles = setup.articles().await;
+    assert_eq!(articles.len(), 6, "3 + 1 + 1 + 1 distinct articles");
+    let seed = articles
+        .iter()
+        .find(|a| a.canonical_link.as_deref() == Some(SEED_LINK))
+        .expect("the seed article is stored under its canonical link");
+    assert_eq!(seed.source, "Global Times");
+    let carriers = setup.carriers(seed.id).await;
     let names: Vec<&str> = carriers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -160,13 +114,13 @@ async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
     );
 
     // The failure is recorded against its source, the others are healthy.
-    let errors: Vec<(String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
-        "SELECT name, last_status, last_error, consecutive_failures FROM sources ORDER BY name",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap();
-    for (name, status, error, failures) in &errors {
+    for s in setup.sources().await {
+        let (name, status, error, failures) = (
+            &s.name,
+            &s.last_status,
+            &s.last_error,
+            &s.consecutive_failures,
+        );
         if name == "Broken Outlet" {
             assert_eq!(*status, Some(200));
             assert!(
@@ -180,11 +134,7 @@ async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
     }
 
     // Content is sanitised and its relative URLs made absolute.
-    let content: String = sqlx::query_scalar("SELECT content FROM articles WHERE id = $1")
-        .bind(seed_id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let content = seed.content.clone().unwrap_or_default();
     assert!(
         content
             .contains(r#"src="https://www.globaltimes.cn/Portals/0/attachment/2024/putin-xi.jpg""#),
@@ -202,19 +152,20 @@ async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
         assert!(!content.contains(banned), "{banned} survived: {content}");
     }
     // Atom's relative link resolves against the feed's address.
-    let partner_own: String =
-        sqlx::query_scalar("SELECT link FROM articles WHERE title LIKE 'Local elections%'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!(partner_own, server.url("/2024/05/16/elections.html"));
+    let titled = |start: &str| {
+        articles
+            .iter()
+            .find(|a| a.title.starts_with(start))
+            .unwrap_or_else(|| panic!("no article titled {start}…"))
+    };
+    let partner_own = titled("Local elections").link.clone();
+    assert_eq!(
+        partner_own.as_deref(),
+        Some(server.url("/2024/05/16/elections.html").as_str())
+    );
     // An undated entry is dated when first seen.
-    let (published, first_seen): (i64, i64) =
-        sqlx::query_as("SELECT published, first_seen FROM articles WHERE title LIKE 'Editorial:%'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!(published, first_seen);
+    let editorial = titled("Editorial:");
+    assert_eq!(editorial.published, editorial.first_seen);
 
     // The merged feed, in each format, parsed back.
     let atom_out = setup.feedmerge(&["export", "--format", "atom"]);
@@ -324,12 +275,14 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place(engine: Engine)
         return;
     };
     assert!(setup.feedmerge(&["fetch"]).status.success());
-    let db = setup.any_db().await;
-    let before: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let versions = || async {
+        let articles = setup.articles().await;
+        articles
+            .into_iter()
+            .map(|a| (a.id, a.title, a.updated))
+            .collect::<Vec<_>>()
+    };
+    let before = versions().await;
     let ids_before = setup.feedmerge(&["export", "--format", "json"]).stdout;
 
     // Nothing changed: every feed that gave an ETag is asked with If-None-Match and answers 304.
@@ -365,11 +318,7 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place(engine: Engine)
     let broken = server.seen("/truncated.xml");
     assert_eq!(broken.len(), 2);
     assert_eq!(broken[1].if_none_match, None);
-    let after: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, title, updated FROM articles ORDER BY id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let after = versions().await;
     assert_eq!(before, after, "a 304 changes no article");
     assert_eq!(
         setup.feedmerge(&["export", "--format", "json"]).stdout,
@@ -394,12 +343,12 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place(engine: Engine)
             .contains("200  0 new, 1 updated, 2 unchanged, 0 merged"),
         "{third:?}"
     );
-    let (id, title, updated): (i64, String, i64) = sqlx::query_as(
-        "SELECT id, title, updated FROM articles WHERE title LIKE 'China''s retail sales%'",
-    )
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    let now = versions().await;
+    let (id, title, updated) = now
+        .iter()
+        .find(|(_, t, _)| t.starts_with("China's retail sales"))
+        .cloned()
+        .expect("the edited article");
     let old = before
         .iter()
         .find(|(_, t, _)| t.starts_with("China's retail sales"))
@@ -410,11 +359,7 @@ async fn second_poll_is_conditional_and_an_edit_updates_in_place(engine: Engine)
         "China's retail sales rise 2.3% in April, beating forecasts"
     );
     assert!(updated > old.2, "updated time moves");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(n as usize, before.len(), "never stored twice");
+    assert_eq!(now.len(), before.len(), "never stored twice");
 }
 
 #[tokio::test]
@@ -451,38 +396,20 @@ async fn fetch_limits_and_failures_are_reported_plainly(engine: Engine) {
     );
     server.put_fixture("/feed.json", "worldwire.json", "application/feed+json");
     let closed = common::free_port();
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-            r#"
-[storage]
-database = "db/feedmerge.db"
-[poll]
-max_body = "7KiB" # between the JSON (6.5 KB) and the RSS (7.8 KB)
-timeout = "5s"
-[[sources]]
-name = "Too Big"
-url = "{}"
-[[sources]]
-name = "Homepage"
-url = "{}"
-[[sources]]
-name = "Loop"
-url = "{}"
-[[sources]]
-name = "Refused"
-url = "http://reader:s3cret@127.0.0.1:{closed}/feed.xml"
-[[sources]]
-name = "Moved"
-url = "{}"
-"#,
-            server.url("/big.rss"),
-            server.url("/home.html"),
-            server.url("/loop"),
-            server.url("/moved"),
-        ),
-    )
-    .await
+    let Some(setup) = ConfigBuilder::new()
+        // Between the JSON (6.5 KB) and the RSS (7.8 KB).
+        .text("poll", "max_body", "7KiB")
+        .text("poll", "timeout", "5s")
+        .source("Too Big", &server.url("/big.rss"))
+        .source("Homepage", &server.url("/home.html"))
+        .source("Loop", &server.url("/loop"))
+        .source(
+            "Refused",
+            &format!("http://reader:s3cret@127.0.0.1:{closed}/feed.xml"),
+        )
+        .source("Moved", &server.url("/moved"))
+        .on(engine)
+        .await
     else {
         return;
     };
@@ -519,13 +446,12 @@ url = "{}"
         !text.contains("s3cret") && !common::stderr(&out).contains("s3cret"),
         "credentials leaked: {out:?}"
     );
-    let db = setup.any_db().await;
-    let stored: Vec<String> = sqlx::query_scalar(
-        "SELECT last_error FROM sources WHERE last_error IS NOT NULL ORDER BY name",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap();
+    let stored: Vec<String> = setup
+        .sources()
+        .await
+        .into_iter()
+        .filter_map(|s| s.last_error)
+        .collect();
     assert_eq!(stored.len(), 4, "{stored:?}");
     assert!(stored.iter().all(|e| !e.contains("s3cret")), "{stored:?}");
 }
@@ -540,14 +466,10 @@ async fn characters_xml_forbids_never_reach_the_output(engine: Engine) {
         "/ctl.json",
         Resource::new(json.as_bytes().to_vec(), "application/feed+json"),
     );
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"Ctl\"\nurl = \"{}\"\n",
-        server.url("/ctl.json")
-    ),
-    )
-    .await
+    let Some(setup) = ConfigBuilder::new()
+        .source("Ctl", &server.url("/ctl.json"))
+        .on(engine)
+        .await
     else {
         return;
     };
@@ -566,14 +488,10 @@ async fn characters_xml_forbids_never_reach_the_output(engine: Engine) {
 async fn a_new_guid_on_the_same_link_is_the_same_article(engine: Engine) {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-            "[storage]\ndatabase = \"db/feedmerge.db\"\n[[sources]]\nname = \"GT\"\nurl = \"{}\"\n",
-            server.url("/gt.rss")
-        ),
-    )
-    .await
+    let Some(setup) = ConfigBuilder::new()
+        .source("GT", &server.url("/gt.rss"))
+        .on(engine)
+        .await
     else {
         return;
     };
@@ -591,15 +509,12 @@ async fn a_new_guid_on_the_same_link_is_the_same_article(engine: Engine) {
         line(&out, "GT").contains("200  0 new, 0 updated, 3 unchanged, 0 merged"),
         "{out}"
     );
-    let db = setup.any_db().await;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM articles").await, 3);
+    assert_eq!(setup.count("articles").await, 3);
     // The new guids are remembered: the next poll finds the entries by key.
-    assert_eq!(
-        count(
-            &db,
-            "SELECT COUNT(*) FROM appearances WHERE entry_key LIKE 'guid:cms-v2-%'"
-        )
-        .await,
-        2
-    );
+    let keys = setup.entry_keys().await;
+    let reminted = keys
+        .iter()
+        .filter(|k| k.starts_with("guid:cms-v2-"))
+        .count();
+    assert_eq!(reminted, 2, "{keys:?}");
 }

@@ -6,7 +6,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::common::{free_port, Daemon, FeedServer, Setup};
+use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, NEVER};
 use prometheus_parse::{Sample, Scrape, Value};
 
 fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
@@ -30,26 +30,12 @@ async fn metrics_parse_and_count_what_happened() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     let port = free_port();
-    let setup = Setup::new(&format!(
-        r#"
-[feed]
-base_url = "http://127.0.0.1:{port}"
-[server]
-listen = "127.0.0.1:{port}"
-[storage]
-database = "db/feedmerge.db"
-[poll]
-schedule = "0 0 1 1 *"
-[[sources]]
-name = "Global Times — 环球时报"
-url = "{}"
-[[sources]]
-name = "Dead Link"
-url = "{}"
-"#,
-        server.url("/gt.rss"),
-        server.url("/missing.xml"),
-    ));
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source("Global Times — 环球时报", &server.url("/gt.rss"))
+        .source("Dead Link", &server.url("/missing.xml"))
+        .setup();
     let daemon = Daemon::start(&setup, "warn");
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/metrics");

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{fixture, stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{fixture, stdout, ConfigBuilder, Engine, FeedServer, Resource, Setup};
 use axum::http::StatusCode;
 
 crate::on_both_engines!(
@@ -20,16 +20,20 @@ crate::on_both_engines!(
 
 const MINUTE: i64 = 60_000;
 
-async fn config(engine: Engine, poll: &str, sources: &[(&str, String)]) -> Option<Setup> {
-    let mut toml = format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"*/15 * * * *\"\n{poll}\n"
+async fn config(
+    engine: Engine,
+    poll: &[(&str, &str)],
+    sources: &[(&str, String)],
+) -> Option<Setup> {
+    let with_poll = poll.iter().fold(
+        ConfigBuilder::new().schedule("*/15 * * * *"),
+        |c, (key, value)| c.set("poll", key, value),
     );
-    for (name, url) in sources {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-        ));
-    }
-    Setup::on(engine, &toml).await
+    sources
+        .iter()
+        .fold(with_poll, |c, (name, url)| c.source(name, url))
+        .on(engine)
+        .await
 }
 
 fn line<'a>(out: &'a str, source: &str) -> &'a str {
@@ -40,11 +44,13 @@ fn line<'a>(out: &'a str, source: &str) -> &'a str {
 
 /// (last_attempt_at, next_due_at, consecutive_failures, last_error) of a source.
 async fn timing(setup: &Setup, name: &str) -> (i64, Option<i64>, i64, Option<String>) {
-    sqlx::query_as("SELECT COALESCE(last_attempt_at, 0), next_due_at, consecutive_failures, last_error FROM sources WHERE name = $1")
-        .bind(name)
-        .fetch_one(&setup.any_db().await)
-        .await
-        .unwrap()
+    let s = setup.source(name).await;
+    (
+        s.last_attempt_at.unwrap_or(0),
+        s.next_due_at,
+        s.consecutive_failures,
+        s.last_error,
+    )
 }
 
 async fn backoff_doubles_with_jitter_up_to_the_cap(engine: Engine) {
@@ -55,7 +61,7 @@ async fn backoff_doubles_with_jitter_up_to_the_cap(engine: Engine) {
     );
     let Some(setup) = config(
         engine,
-        "backoff_cap = \"1h\"",
+        &[("backoff_cap", "\"1h\"")],
         &[("Down", server.url("/down.xml"))],
     )
     .await
@@ -105,7 +111,7 @@ async fn retry_after_is_obeyed_and_holds_back_the_whole_host(engine: Engine) {
     // One request at a time to the host, in config order: A is asked first.
     let Some(setup) = config(
         engine,
-        "per_host = 1",
+        &[("per_host", "1")],
         &[
             ("A", server.url("/a.xml")),
             ("B", server.url("/b.xml")),
@@ -173,7 +179,7 @@ async fn gone_disables_the_source_and_it_is_reported(engine: Engine) {
     server.put_fixture("/ok.xml", "globaltimes.rss", "application/rss+xml");
     let Some(setup) = config(
         engine,
-        "",
+        &[],
         &[
             ("Gone", server.url("/gone.xml")),
             ("Fine", server.url("/ok.xml")),
@@ -220,7 +226,7 @@ async fn a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(engine: E
     server.put_fixture("/elsewhere.xml", "atom03.xml", "application/atom+xml");
     let Some(setup) = config(
         engine,
-        "",
+        &[],
         &[
             ("Moved", server.url("/old.xml")),
             ("Temp", server.url("/via-temp.xml")),
@@ -280,9 +286,13 @@ async fn requests_per_host_never_exceed_the_limit() {
         .iter()
         .map(|(n, u)| (n.as_str(), u.clone()))
         .collect();
-    let setup = config(Engine::Sqlite, "concurrency = 16\nper_host = 2", &sources)
-        .await
-        .expect("SQLite");
+    let setup = config(
+        Engine::Sqlite,
+        &[("concurrency", "16"), ("per_host", "2")],
+        &sources,
+    )
+    .await
+    .expect("SQLite");
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success());
     assert_eq!(server.all_seen().len(), 12);
@@ -302,7 +312,7 @@ async fn the_body_cap_holds_on_the_decompressed_size() {
     server.put("/bomb.xml", bomb);
     let setup = config(
         Engine::Sqlite,
-        "max_body = \"1MiB\"",
+        &[("max_body", "\"1MiB\"")],
         &[("Bomb", server.url("/bomb.xml"))],
     )
     .await
@@ -319,7 +329,7 @@ async fn the_body_cap_holds_on_the_decompressed_size() {
     // With room for it, the same body is read whole: gzip is decoded.
     let roomy = config(
         Engine::Sqlite,
-        "max_body = \"3MiB\"",
+        &[("max_body", "\"3MiB\"")],
         &[("Bomb", server.url("/bomb.xml"))],
     )
     .await
@@ -339,7 +349,7 @@ async fn an_html_page_names_the_feeds_it_advertises() {
         "/",
         Resource::new(page.as_bytes().to_vec(), "text/html; charset=utf-8"),
     );
-    let setup = config(Engine::Sqlite, "", &[("Homepage", server.url("/"))])
+    let setup = config(Engine::Sqlite, &[], &[("Homepage", server.url("/"))])
         .await
         .expect("SQLite");
     let out = stdout(&setup.feedmerge(&["fetch"]));
@@ -376,21 +386,17 @@ async fn feed_hints_space_polls_unless_the_source_opts_out(engine: Engine) {
         Resource::new(fixture("partner.atom"), "application/atom+xml")
             .with_header("cache-control", "public, max-age=10800"),
     );
-    let mut toml =
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"*/15 * * * *\"\n"
-            .to_owned();
+    let mut config = ConfigBuilder::new().schedule("*/15 * * * *");
     for (name, path, respect) in [
         ("Ttl", "/ttl.xml", true),
         ("Ignored", "/ttl-ignored.xml", false),
         ("Sy", "/sy.xml", true),
         ("MaxAge", "/max-age.xml", true),
     ] {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{name}\"\nurl = \"{}\"\nrespect_feed_hints = {respect}\n",
-            server.url(path)
-        ));
+        let hints = format!("respect_feed_hints = {respect}");
+        config = config.source_with(name, &server.url(path), &hints);
     }
-    let Some(setup) = Setup::on(engine, &toml).await else {
+    let Some(setup) = config.on(engine).await else {
         return;
     };
     assert!(setup.feedmerge(&["fetch"]).status.success());
@@ -430,15 +436,17 @@ async fn sources_on_one_schedule_are_spread_across_the_interval(engine: Engine) 
         .iter()
         .map(|n| (n.as_str(), server.url("/feed.xml")))
         .collect();
-    let Some(setup) = config(engine, "concurrency = 8\nper_host = 8", &sources).await else {
+    let Some(setup) = config(engine, &[("concurrency", "8"), ("per_host", "8")], &sources).await
+    else {
         return;
     };
     assert!(setup.feedmerge(&["fetch"]).status.success());
-    let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT last_attempt_at, next_due_at FROM sources ORDER BY name")
-            .fetch_all(&setup.any_db().await)
-            .await
-            .unwrap();
+    let rows: Vec<(i64, i64)> = setup
+        .sources()
+        .await
+        .into_iter()
+        .map(|s| (s.last_attempt_at.unwrap_or(0), s.next_due_at.unwrap_or(0)))
+        .collect();
     // Polled now, outside their slots, none is due again within half an interval: no source
     // is fetched twice in a row because its slot happened to come up a second later.
     for (attempt, due) in &rows {
@@ -479,7 +487,7 @@ async fn the_timeout_covers_the_whole_fetch_redirects_included() {
     server.put_fixture("/feed.xml", "globaltimes.rss", "application/rss+xml");
     let setup = config(
         Engine::Sqlite,
-        "timeout = \"1s\"",
+        &[("timeout", "\"1s\"")],
         &[("Slow Hops", server.url("/hop1"))],
     )
     .await

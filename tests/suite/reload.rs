@@ -6,32 +6,23 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, health_until, text, Daemon, FeedServer, Setup};
+use crate::common::{
+    free_port, health_until, text, ConfigBuilder, Daemon, FeedServer, Setup, NEVER,
+};
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 
 fn config(port: u16, sources: &[(&str, String)], extra: &str) -> String {
-    let mut toml = format!(
-        r#"
-[feed]
-title = "Reload test"
-base_url = "http://127.0.0.1:{port}"
-[server]
-listen = "127.0.0.1:{port}"
-[storage]
-database = "db/feedmerge.db"
-on_remove = "purge"
-[poll]
-schedule = "0 0 1 1 *"
-"#
-    );
-    for (name, url) in sources {
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-        ));
-    }
-    toml.push_str(extra);
-    toml
+    let base = ConfigBuilder::new()
+        .serve(port)
+        .text("feed", "title", "Reload test")
+        .text("storage", "on_remove", "purge")
+        .schedule(NEVER);
+    sources
+        .iter()
+        .fold(base, |c, (name, url)| c.source(name, url))
+        .raw(extra)
+        .build()
 }
 
 /// The `alternate` link of every entry of the served Atom feed.
@@ -83,16 +74,11 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
     // A changed schedule takes effect: Global Times, due next January, becomes due within
     // the next quarter hour (plus its spread offset, at most 15 minutes). Its stored state
     // (the ETag for the next conditional request) is kept.
-    let due = |db: sqlx::SqlitePool| async move {
-        let row: (Option<i64>, Option<String>) =
-            sqlx::query_as("SELECT next_due_at, etag FROM sources WHERE name = 'Global Times'")
-                .fetch_one(&db)
-                .await
-                .expect("state");
-        db.close().await;
-        row
+    let due = || async {
+        let s = setup.source("Global Times").await;
+        (s.next_due_at, s.etag)
     };
-    let (before, etag) = due(setup.db().await).await;
+    let (before, etag) = due().await;
     let in_a_month = chrono::Utc::now().timestamp_millis() + 30 * 24 * 3600 * 1000;
     assert!(before.is_some_and(|t| t > in_a_month), "{before:?}");
     assert!(etag.is_some());
@@ -102,10 +88,10 @@ async fn edits_to_the_config_apply_while_running_and_bad_ones_are_refused() {
     );
     std::fs::write(&setup.config, quarterly).expect("edit");
     let started = Instant::now();
-    let mut after = due(setup.db().await).await;
+    let mut after = due().await;
     while after.0 == before && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        after = due(setup.db().await).await;
+        after = due().await;
     }
     let soon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
     assert!(after.0.is_some_and(|t| t <= soon), "{after:?}");

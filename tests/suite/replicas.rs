@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    fixture, free_port, health_until, Daemon, Engine, FeedServer, Resource, Setup,
+    fixture, free_port, health_until, ConfigBuilder, Daemon, Engine, FeedServer, Resource, Setup,
 };
 
 /// `[poll].schedule`: every 10 seconds. The planner spreads sources over those 10 s and
@@ -91,30 +91,26 @@ async fn feed(client: &reqwest::Client, port: u16) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_the_polling_and_serve_the_same_feeds() {
     let server = FeedServer::start();
-    let mut toml = format!(
-        "[feed]\ntitle = \"Replicas\"\nbase_url = \"http://news.example/\"\nmax_entries = 20\n\
-         [storage]\ndatabase = \"db/unused.db\"\n\
-         [poll]\nschedule = \"*/{} * * * * *\"\ntimeout = \"{}s\"\nconcurrency = 16\nper_host = 16\n",
-        INTERVAL.as_secs(),
-        TIMEOUT.as_secs()
-    );
+    let mut config = ConfigBuilder::new()
+        .text("feed", "title", "Replicas")
+        .text("feed", "base_url", "http://news.example/")
+        .set("feed", "max_entries", "20")
+        .text("storage", "database", "db/unused.db")
+        .schedule(&format!("*/{} * * * * *", INTERVAL.as_secs()))
+        .text("poll", "timeout", &format!("{}s", TIMEOUT.as_secs()))
+        .set("poll", "concurrency", "16")
+        .set("poll", "per_host", "16");
     for i in 0..300 {
         let path = format!("/feeds/{i}.rss");
         server.put(&path, slow(small_feed(i), "application/rss+xml"));
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"Outlet {i:03}\"\nurl = \"{}\"\n",
-            server.url(&path)
-        ));
+        config = config.source(&format!("Outlet {i:03}"), &server.url(&path));
     }
     for (name, path, _) in STORY {
         server.put(path, slow(empty_feed(), "application/rss+xml"));
-        toml.push_str(&format!(
-            // Their fixtures ask to be polled hourly at most; here they are polled like the rest.
-            "[[sources]]\nname = \"{name}\"\nurl = \"{}\"\nrespect_feed_hints = false\n",
-            server.url(path)
-        ));
+        // Their fixtures ask to be polled hourly at most; here they are polled like the rest.
+        config = config.source_with(name, &server.url(path), "respect_feed_hints = false");
     }
-    let Some(setup) = Setup::on(Engine::Postgres, &toml).await else {
+    let Some(setup) = config.on(Engine::Postgres).await else {
         return;
     };
     let started = Instant::now();

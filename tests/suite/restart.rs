@@ -5,27 +5,27 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::common::{fixture, Daemon, FeedServer, Resource, Setup};
+use crate::common::{fixture, ConfigBuilder, Daemon, FeedServer, Resource, Setup};
 
 const SOURCES: usize = 30;
 
 fn world() -> (FeedServer, Setup) {
     let server = FeedServer::start();
-    let mut toml =
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
-                    [poll]\nschedule = \"*/15 * * * *\"\nper_host = 1\n"
-            .to_owned();
+    let mut config = ConfigBuilder::new()
+        .text("server", "listen", "127.0.0.1:0")
+        .schedule("*/15 * * * *")
+        .set("poll", "per_host", "1");
     for i in 0..SOURCES {
         // Each answer takes 100 ms, and the host takes one request at a time: a 3 s cycle.
         let mut feed = Resource::new(fixture("globaltimes.rss"), "application/rss+xml");
         feed.delay = Duration::from_millis(100);
         server.put(&format!("/feed{i}.xml"), feed);
-        toml.push_str(&format!(
-            "[[sources]]\nname = \"Outlet {i:02}\"\nurl = \"{}\"\n",
-            server.url(&format!("/feed{i}.xml"))
-        ));
+        config = config.source(
+            &format!("Outlet {i:02}"),
+            &server.url(&format!("/feed{i}.xml")),
+        );
     }
-    (server, Setup::new(&toml))
+    (server, config.setup())
 }
 
 fn requests_per_path(server: &FeedServer) -> HashMap<String, usize> {
@@ -37,22 +37,12 @@ fn requests_per_path(server: &FeedServer) -> HashMap<String, usize> {
 }
 
 async fn polled(setup: &Setup) -> BTreeSet<String> {
-    let Ok(db) = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(setup.database())
-            .read_only(true),
-    )
-    .await
-    else {
-        return BTreeSet::new();
-    };
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sources WHERE last_success_at IS NOT NULL")
-            .fetch_all(&db)
-            .await
-            .unwrap_or_default();
-    db.close().await;
-    names.into_iter().collect()
+    let sources = setup.sources_if_any().await;
+    sources
+        .into_iter()
+        .filter(|s| s.last_success_at.is_some())
+        .map(|s| s.name)
+        .collect()
 }
 
 fn path_of(name: &str) -> String {
@@ -128,12 +118,8 @@ async fn a_crash_mid_cycle_loses_nothing_and_repeats_nothing() {
         "only the one fetch in flight at the crash may repeat: {counts:?}"
     );
 
-    let db = setup.db().await;
     setup.assert_intact().await;
-    let articles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let articles = setup.count("articles").await;
     assert_eq!(
         articles, 3,
         "30 outlets carrying the same 3 articles: stored once each"
@@ -146,17 +132,8 @@ async fn after_downtime_overdue_sources_are_spread_not_burst() {
     assert!(setup.feedmerge(&["fetch"]).status.success());
     assert_eq!(server.all_seen().len(), SOURCES);
     // The daemon was down for an hour: every source's due time has passed.
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(setup.database());
-        let db = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
-        sqlx::query("UPDATE sources SET next_due_at = $1")
-            .bind(hour_ago)
-            .execute(&db)
-            .await
-            .unwrap();
-        db.close().await;
-    }
+    let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    setup.make_all_due(hour_ago).await;
     let daemon = Daemon::start(&setup, "warn");
     tokio::time::sleep(Duration::from_secs(3)).await;
     daemon.signal("TERM");

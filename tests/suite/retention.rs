@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{stdout, ConfigBuilder, Engine, FeedServer, Resource, NEVER};
 use chrono::{Duration, Utc};
 
 crate::on_both_engines!(cleanup_removes_exactly_the_expired_stories_and_they_stay_removed);
@@ -57,35 +57,17 @@ async fn cleanup_removes_exactly_the_expired_stories_and_they_stay_removed(engin
             "application/rss+xml",
         ),
     );
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-            r#"
-[feed]
-title = "Retention test"
-base_url = "http://127.0.0.1:1"
-max_entries = 2
-[storage]
-database = "db/feedmerge.db"
-max_age = "90d"
-max_per_source = 3
-[poll]
-schedule = "0 0 1 1 *"
-[[sources]]
-name = "Old Outlet"
-url = "{}"
-[[sources]]
-name = "Busy Outlet"
-url = "{}"
-[[views]]
-name = "lighthouse"
-title = "The lighthouse"
-include = ["lighthouse"]
-"#,
-            server.url("/old.rss"),
-            server.url("/many.rss")
-        ),
-    )
+    let Some(setup) = ConfigBuilder::new()
+        .text("feed", "title", "Retention test")
+        .text("feed", "base_url", "http://127.0.0.1:1")
+        .set("feed", "max_entries", "2")
+        .text("storage", "max_age", "90d")
+        .set("storage", "max_per_source", "3")
+        .schedule(NEVER)
+        .source("Old Outlet", &server.url("/old.rss"))
+        .source("Busy Outlet", &server.url("/many.rss"))
+        .raw("[[views]]\nname = \"lighthouse\"\ntitle = \"The lighthouse\"\ninclude = [\"lighthouse\"]")
+        .on(engine)
     .await
     else {
         return;
@@ -93,18 +75,18 @@ include = ["lighthouse"]
     let fetch = setup.feedmerge(&["fetch"]);
     assert!(fetch.status.success(), "{}", common::stderr(&fetch));
     // The guids of the stored articles, sorted.
-    let guids = |db: sqlx::AnyPool| async move {
-        let mut links: Vec<String> = sqlx::query_scalar("SELECT link FROM articles")
-            .fetch_all(&db)
+    let guids = || async {
+        let mut links: Vec<String> = setup
+            .articles()
             .await
-            .expect("query");
+            .into_iter()
+            .filter_map(|a| a.link)
+            .map(|l| l.trim_start_matches("https://outlet.example/").to_owned())
+            .collect();
         links.sort();
         links
-            .into_iter()
-            .map(|l| l.trim_start_matches("https://outlet.example/").to_owned())
-            .collect::<Vec<_>>()
     };
-    assert_eq!(guids(setup.any_db().await).await.len(), 9);
+    assert_eq!(guids().await.len(), 9);
 
     let cleanup = setup.feedmerge(&["cleanup"]);
     assert!(cleanup.status.success(), "{}", common::stderr(&cleanup));
@@ -116,22 +98,15 @@ include = ["lighthouse"]
         "{}",
         stdout(&cleanup)
     );
-    let db = setup.any_db().await;
-    assert_eq!(guids(db.clone()).await, ["m1", "m2", "m3", "o2", "o4"]);
-    let (stories, tombstones): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT COUNT(*) FROM stories), (SELECT COUNT(*) FROM tombstones)")
-            .fetch_one(&db)
-            .await
-            .expect("counts");
+    assert_eq!(guids().await, ["m1", "m2", "m3", "o2", "o4"]);
+    let (stories, tombstones) = (
+        setup.count("stories").await,
+        setup.count("tombstones").await,
+    );
     assert_eq!((stories, tombstones), (5, 4));
     if engine == Engine::Sqlite {
-        let vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&db)
-            .await
-            .expect("pragma");
-        assert_eq!(vacuum, 2, "incremental");
+        assert_eq!(setup.pragma("auto_vacuum").await, 2, "incremental");
     }
-    db.close().await;
 
     // The outlets still list what was deleted (and send their feeds whole, no 304): it must
     // not come back as new.
@@ -145,9 +120,6 @@ include = ["lighthouse"]
     for line in stdout(&again).lines() {
         assert!(line.contains(" 0 new,"), "{line}");
     }
-    assert_eq!(
-        guids(setup.any_db().await).await,
-        ["m1", "m2", "m3", "o2", "o4"]
-    );
+    assert_eq!(guids().await, ["m1", "m2", "m3", "o2", "o4"]);
     setup.assert_intact().await;
 }

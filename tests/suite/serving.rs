@@ -5,34 +5,30 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, stdout, Daemon, FeedServer, Resource, Setup};
+use crate::common::{free_port, stdout, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER};
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED, VARY,
 };
 
 fn config(server: &FeedServer, port: u16) -> String {
-    format!(
-        r#"
-[feed]
-title = "Serving test"
-base_url = "http://127.0.0.1:{port}/"
-max_entries = 2
-[server]
-listen = "127.0.0.1:{port}"
-[storage]
-database = "db/feedmerge.db"
-[poll]
-schedule = "0 0 1 1 *"
-[[sources]]
-name = "Global Times"
-url = "{}"
-categories = ["world"]
-[[sources]]
-name = "Partner Wire"
-url = "{}"
-categories = ["partners"]
-
+    ConfigBuilder::new()
+        .serve(port)
+        .text("feed", "title", "Serving test")
+        .set("feed", "max_entries", "2")
+        .schedule(NEVER)
+        .source_with(
+            "Global Times",
+            &server.url("/gt.rss"),
+            "categories = [\"world\"]",
+        )
+        .source_with(
+            "Partner Wire",
+            &server.url("/partner.atom"),
+            "categories = [\"partners\"]",
+        )
+        .raw(
+            r#"
 [[views]]
 name = "ukraine"
 title = "Ukraine crisis"
@@ -46,9 +42,8 @@ sources = ["Global Times", "Partner Wire"]
 exclude = ["putin"]
 max_entries = 10
 "#,
-        server.url("/gt.rss"),
-        server.url("/partner.atom"),
-    )
+        )
+        .build()
 }
 
 /// A client that leaves content codings to the test.
@@ -383,11 +378,10 @@ async fn future_and_backdated_entries_are_placed_when_first_seen() {
         "/o.rss",
         Resource::new(feed(&backlog), "application/rss+xml"),
     );
-    let setup = Setup::new(&format!(
-        "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Outlet\"\nurl = \"{}\"\n",
-        server.url("/o.rss")
-    ));
+    let setup = ConfigBuilder::new()
+        .schedule(NEVER)
+        .source("Outlet", &server.url("/o.rss"))
+        .setup();
     assert!(setup.feedmerge(&["fetch"]).status.success());
     // Later: one entry claims to come from 2035, one to be from two years ago.
     let mut later = vec![

@@ -100,7 +100,7 @@ fn labelled_pairs_meet_precision_and_recall() {
 // ---------------------------------------------------------------------------------------------
 // The merged feed: one entry per story, every outlet credited, ids and `updated` stable.
 
-use crate::common::{stdout, Engine, FeedServer, Resource, Setup};
+use crate::common::{stdout, ConfigBuilder, Engine, FeedServer, Resource, Setup, NEVER};
 
 crate::on_both_engines!(
     one_entry_per_story_crediting_every_outlet_with_a_stable_id,
@@ -349,39 +349,17 @@ async fn one_entry_per_story_crediting_every_outlet_with_a_stable_id(engine: Eng
         Resource::new(story.worldwire(), "application/feed+json"),
     );
     server.put("/early.rss", Resource::new(story.early(), xml));
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-            r#"
-[feed]
-base_url = "http://news.example/"
-[storage]
-database = "db/feedmerge.db"
-[poll]
-schedule = "0 0 1 1 *"
-[dedup]
-threshold = 0.5
-window = "3d"
-[[sources]]
-name = "Global Times"
-url = "{}"
-[[sources]]
-name = "Partner Wire"
-url = "{}"
-[[sources]]
-name = "Worldwire"
-url = "{}"
-[[sources]]
-name = "Early Wire"
-url = "{}"
-"#,
-            server.url("/gt.rss"),
-            server.url("/partner.atom"),
-            server.url("/ww.json"),
-            server.url("/early.rss"),
-        ),
-    )
-    .await
+    let Some(setup) = ConfigBuilder::new()
+        .text("feed", "base_url", "http://news.example/")
+        .schedule(NEVER)
+        .set("dedup", "threshold", "0.5")
+        .text("dedup", "window", "3d")
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .source("Worldwire", &server.url("/ww.json"))
+        .source("Early Wire", &server.url("/early.rss"))
+        .on(engine)
+        .await
     else {
         return;
     };
@@ -548,17 +526,12 @@ async fn versions_too_far_apart_in_time_are_separate_stories(engine: Engine) {
         "/late.rss",
         Resource::new(late.into_bytes(), "application/xml"),
     );
-    let Some(setup) = Setup::on(
-        engine,
-        &format!(
-            "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Late\"\nurl = \"{}\"\n",
-            server.url("/gt.rss"),
-            server.url("/late.rss"),
-        ),
-    )
-    .await
+    let Some(setup) = ConfigBuilder::new()
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Late", &server.url("/late.rss"))
+        .on(engine)
+        .await
     else {
         return;
     };
@@ -572,31 +545,29 @@ async fn versions_too_far_apart_in_time_are_separate_stories(engine: Engine) {
 }
 
 /// The seed story's original (Global Times) and the partner's re-run, each served as its
-/// outlet's feed, and a config listing both after `dedup` (a `[dedup]` table, or nothing).
-async fn original_and_rerun(engine: Engine, dedup: &str) -> Option<(FeedServer, Setup)> {
+/// outlet's feed, and a config listing both, preferring the sources `prefer` (a TOML list)
+/// if given.
+async fn original_and_rerun(engine: Engine, prefer: Option<&str>) -> Option<(FeedServer, Setup)> {
     let (title, paras) = seed();
     let story = Versions { title, paras };
     let server = FeedServer::start();
     let xml = "application/xml";
     server.put("/gt.rss", Resource::new(story.global_times(false), xml));
     server.put("/partner.atom", Resource::new(story.partner(), xml));
-    let setup = Setup::on(
-        engine,
-        &format!(
-            "[storage]\ndatabase = \"db/feedmerge.db\"\n[poll]\nschedule = \"0 0 1 1 *\"\n{dedup}\
-         [[sources]]\nname = \"Global Times\"\nurl = \"{}\"\n\
-         [[sources]]\nname = \"Partner Wire\"\nurl = \"{}\"\n",
-            server.url("/gt.rss"),
-            server.url("/partner.atom"),
-        ),
-    )
-    .await?;
+    let mut config = ConfigBuilder::new().schedule(NEVER);
+    if let Some(prefer) = prefer {
+        config = config.set("dedup", "prefer", prefer);
+    }
+    let setup = config
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Partner Wire", &server.url("/partner.atom"))
+        .on(engine)
+        .await?;
     Some((server, setup))
 }
 
 async fn a_preferred_source_represents_the_stories_it_carries(engine: Engine) {
-    let Some((_server, setup)) =
-        original_and_rerun(engine, "[dedup]\nprefer = [\"partner wire\"]\n").await
+    let Some((_server, setup)) = original_and_rerun(engine, Some("[\"partner wire\"]")).await
     else {
         return;
     };
@@ -624,71 +595,34 @@ async fn a_preferred_source_represents_the_stories_it_carries(engine: Engine) {
 /// `story_bands` table) is converted at open, and its stories still take new versions.
 #[tokio::test]
 async fn a_database_from_before_the_memory_index_still_places_versions() {
-    let Some((_server, setup)) = original_and_rerun(Engine::Sqlite, "").await else {
+    let Some((_server, setup)) = original_and_rerun(Engine::Sqlite, None).await else {
         return;
     };
     fetch(&setup, "Global Times");
 
     // Back to the schema of migration 5, band keys and all, as an older feedmerge left it.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(setup.database());
-    let db = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let sketches: Vec<(i64, i64, Vec<u8>)> =
-        sqlx::query_as("SELECT article_id, published, bands FROM sketches")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let sketches = setup.sketch_bands().await;
     assert_eq!(sketches.len(), 2);
-    sqlx::raw_sql(
-        "CREATE TABLE story_bands (band INTEGER NOT NULL, published INTEGER NOT NULL,
-             article_id INTEGER NOT NULL, PRIMARY KEY (band, published, article_id)) WITHOUT ROWID;
-         DROP INDEX sketches_by_published;
-         ALTER TABLE sketches DROP COLUMN bands;
-         ALTER TABLE sketches DROP COLUMN published;
-         DELETE FROM _sqlx_migrations WHERE version = 6;",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
-    for (article, published, bands) in &sketches {
-        for band in bands.chunks_exact(8) {
-            sqlx::query("INSERT INTO story_bands VALUES ($1, $2, $3)")
-                .bind(i64::from_be_bytes(band.try_into().unwrap()))
-                .bind(published)
-                .bind(article)
-                .execute(&db)
-                .await
-                .unwrap();
-        }
-    }
-    db.close().await;
+    assert_eq!(setup.downgrade_to_story_bands().await, 2);
 
     let out = fetch(&setup, "Partner Wire");
     assert!(
         out.contains("1 new, 0 updated, 0 unchanged, 1 merged"),
         "{out}"
     );
-    let db = setup.db().await;
-    let converted: Vec<(i64, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT article_id, bands FROM sketches ORDER BY article_id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let converted = setup.sketch_bands().await;
     // The same keys (in another order, which means nothing to the index).
     let keys = |bands: &[u8]| {
         let mut keys: Vec<&[u8]> = bands.chunks(8).collect();
         keys.sort();
         keys.concat()
     };
-    for (article, _, bands) in &sketches {
+    for (article, bands) in &sketches {
         let after = converted.iter().find(|(a, _)| a == article);
         let after = after.and_then(|(_, b)| b.as_deref()).map(keys);
-        assert_eq!(after, Some(keys(bands)), "article {article}");
+        assert_eq!(after, bands.as_deref().map(keys), "article {article}");
+        assert!(after.is_some(), "article {article}");
     }
     assert_eq!(converted.len(), 4);
-    let old: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'story_bands'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!(old, 0);
+    assert!(!setup.has_table("story_bands").await);
 }

@@ -1,7 +1,11 @@
 //! The database a test runs on, and reading it: the engines, a PostgreSQL schema per test,
-//! and the pools and checks tests read the database through.
+//! and the helpers through which every test reads the database (and the two places a test
+//! writes to it behind the daemon's back). The queries tests depend on live here only, so a
+//! schema change is met in one file.
 
 use std::path::PathBuf;
+
+use sqlx::{AnyPool, SqlitePool};
 
 use super::Setup;
 
@@ -131,4 +135,247 @@ impl Setup {
             .await
             .expect("open test database")
     }
+
+    /// Every source's stored state, in the order they were registered.
+    pub async fn sources(&self) -> Vec<SourceRow> {
+        let db = self.any_db().await;
+        let rows = read_sources(&db).await.expect("sources");
+        db.close().await;
+        rows
+    }
+
+    /// Every source's stored state, or none if the database cannot be read yet (a daemon
+    /// still creating it).
+    pub async fn sources_if_any(&self) -> Vec<SourceRow> {
+        let url = format!("sqlite://{}?mode=ro", self.database().display());
+        sqlx::any::install_default_drivers();
+        let Ok(db) = AnyPool::connect(&url).await else {
+            return Vec::new();
+        };
+        let rows = read_sources(&db).await.unwrap_or_default();
+        db.close().await;
+        rows
+    }
+
+    /// The stored state of the source `name`.
+    pub async fn source(&self, name: &str) -> SourceRow {
+        let sources = self.sources().await;
+        sources
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no source {name:?} in the database"))
+    }
+
+    /// Every stored article (every version of every story), in the order they were stored.
+    pub async fn articles(&self) -> Vec<ArticleRow> {
+        self.read_articles(None).await
+    }
+
+    /// The articles the source `name` carried first, in the order they were stored.
+    pub async fn articles_of(&self, name: &str) -> Vec<ArticleRow> {
+        self.read_articles(Some(name)).await
+    }
+
+    async fn read_articles(&self, source: Option<&str>) -> Vec<ArticleRow> {
+        let db = self.any_db().await;
+        let rows = sqlx::query_as(
+            "SELECT a.id, s.name AS source, a.canonical_link, a.link, a.title, a.summary,
+                    a.content, a.published, a.updated, a.first_seen
+             FROM articles a JOIN sources s ON s.id = a.source_id
+             WHERE $1 IS NULL OR s.name = $1
+             ORDER BY a.id",
+        )
+        .bind(source)
+        .fetch_all(&db)
+        .await
+        .expect("articles");
+        db.close().await;
+        rows
+    }
+
+    /// Every outlet's entry for the article `id`: the outlet's name and the entry's own title,
+    /// by name.
+    pub async fn carriers(&self, article: i64) -> Vec<(String, String)> {
+        let db = self.any_db().await;
+        let rows = sqlx::query_as(
+            "SELECT s.name, ap.title FROM appearances ap JOIN sources s ON s.id = ap.source_id
+             WHERE ap.article_id = $1 ORDER BY s.name",
+        )
+        .bind(article)
+        .fetch_all(&db)
+        .await
+        .expect("appearances");
+        db.close().await;
+        rows
+    }
+
+    /// The key of every entry an outlet carries (`guid:…`, `link:…`, `hash:…`).
+    pub async fn entry_keys(&self) -> Vec<String> {
+        self.strings("SELECT entry_key FROM appearances ORDER BY entry_key")
+            .await
+    }
+
+    /// How many rows `table` holds (`articles`, `appearances`, `stories`, `tombstones`, ...).
+    pub async fn count(&self, table: &str) -> i64 {
+        let db = self.any_db().await;
+        let n = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&db)
+            .await
+            .expect("count");
+        db.close().await;
+        n
+    }
+
+    /// On SQLite, the tables whose foreign keys point nowhere (none, if the file is whole).
+    pub async fn foreign_key_violations(&self) -> Vec<String> {
+        let db = self.db().await;
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&db)
+            .await
+            .expect("foreign keys");
+        db.close().await;
+        rows.into_iter().map(|(t,)| t).collect()
+    }
+
+    /// On SQLite, the value of `PRAGMA name`.
+    pub async fn pragma(&self, name: &str) -> i64 {
+        let db = self.db().await;
+        let value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+            .fetch_one(&db)
+            .await
+            .expect("pragma");
+        db.close().await;
+        value
+    }
+
+    /// Makes every source due at `at` (ms since the epoch), as a daemon that stopped then
+    /// would have left it.
+    pub async fn make_all_due(&self, at: i64) {
+        let db = self.writable().await;
+        sqlx::query("UPDATE sources SET next_due_at = $1")
+            .bind(at)
+            .execute(&db)
+            .await
+            .expect("update");
+        db.close().await;
+    }
+
+    /// Each stored sketch's article and band keys (8 bytes each), by article.
+    pub async fn sketch_bands(&self) -> Vec<(i64, Option<Vec<u8>>)> {
+        let db = self.db().await;
+        let rows = sqlx::query_as("SELECT article_id, bands FROM sketches ORDER BY article_id")
+            .fetch_all(&db)
+            .await
+            .expect("sketches");
+        db.close().await;
+        rows
+    }
+
+    /// On SQLite, whether a table or index `name` exists.
+    pub async fn has_table(&self, name: &str) -> bool {
+        let db = self.db().await;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
+            .bind(name)
+            .fetch_one(&db)
+            .await
+            .expect("sqlite_master");
+        db.close().await;
+        n > 0
+    }
+
+    /// Takes an SQLite database back to the schema of migration 5, as a feedmerge from
+    /// before the in-memory story index left it: band keys in their own `story_bands` table,
+    /// sketches without them. Returns how many sketches it moved.
+    pub async fn downgrade_to_story_bands(&self) -> usize {
+        let db = self.writable().await;
+        let sketches: Vec<(i64, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT article_id, published, bands FROM sketches")
+                .fetch_all(&db)
+                .await
+                .expect("sketches");
+        sqlx::raw_sql(
+            "CREATE TABLE story_bands (band INTEGER NOT NULL, published INTEGER NOT NULL,
+                 article_id INTEGER NOT NULL, PRIMARY KEY (band, published, article_id))
+                 WITHOUT ROWID;
+             DROP INDEX sketches_by_published;
+             ALTER TABLE sketches DROP COLUMN bands;
+             ALTER TABLE sketches DROP COLUMN published;
+             DELETE FROM _sqlx_migrations WHERE version = 6;",
+        )
+        .execute(&db)
+        .await
+        .expect("downgrade");
+        for (article, published, bands) in &sketches {
+            for band in bands.chunks_exact(8) {
+                sqlx::query("INSERT INTO story_bands VALUES ($1, $2, $3)")
+                    .bind(i64::from_be_bytes(band.try_into().expect("8 bytes")))
+                    .bind(published)
+                    .bind(article)
+                    .execute(&db)
+                    .await
+                    .expect("story_bands");
+            }
+        }
+        db.close().await;
+        sketches.len()
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    async fn strings(&self, sql: &'static str) -> Vec<String> {
+        let db = self.any_db().await;
+        let rows = sqlx::query_scalar(sql).fetch_all(&db).await.expect(sql);
+        db.close().await;
+        rows
+    }
+
+    /// Opens the SQLite database for writing (only to set up what a test needs behind the
+    /// daemon's back).
+    async fn writable(&self) -> SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(self.database());
+        SqlitePool::connect_with(options)
+            .await
+            .expect("open test database")
+    }
+}
+
+/// A source's stored state, as tests read it (times in ms since the epoch).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SourceRow {
+    pub name: String,
+    pub last_attempt_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+    pub etag: Option<String>,
+    pub next_due_at: Option<i64>,
+    /// How many articles it carries (its own and those it shares).
+    pub articles: i64,
+}
+
+/// A stored article, with the name of the source that carried it first (times in ms since
+/// the epoch).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ArticleRow {
+    pub id: i64,
+    pub source: String,
+    pub canonical_link: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub published: i64,
+    pub updated: i64,
+    pub first_seen: i64,
+}
+
+async fn read_sources(db: &AnyPool) -> Result<Vec<SourceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.name, s.last_attempt_at, s.last_success_at, s.last_status, s.last_error,
+                s.consecutive_failures, s.etag, s.next_due_at,
+                (SELECT COUNT(*) FROM appearances ap WHERE ap.source_id = s.id) AS articles
+         FROM sources s ORDER BY s.id",
+    )
+    .fetch_all(db)
+    .await
 }

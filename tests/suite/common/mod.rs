@@ -1,13 +1,15 @@
 //! Shared test harness, by concern: `server` (the fixture feed server on 127.0.0.1),
-//! `daemon` (config files in temp dirs, and the feedmerge binary run on them), `database`
-//! (the engines, and reading the database).
+//! `config` (config files, built), `daemon` (temp dirs holding a config, and the feedmerge
+//! binary run on them), `database` (the engines, and reading the database).
 
 use std::path::Path;
 
+mod config;
 mod daemon;
 mod database;
 mod server;
 
+pub use config::*;
 pub use daemon::*;
 pub use database::*;
 pub use server::*;
