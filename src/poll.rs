@@ -51,7 +51,8 @@ pub(crate) enum Claim {
     Due,
 }
 
-/// Polls sources one at a time each: shared by the daemon's engine and `feedmerge fetch`.
+/// Polls one source at a time, under limits that all its polls share: used by the daemon's
+/// engine and by `feedmerge fetch`.
 #[derive(Debug, Clone)]
 pub(crate) struct Poller {
     fetcher: Fetcher,
