@@ -15,7 +15,7 @@ use crate::config::{Config, Source};
 use crate::poll::{Claim, Poller};
 use crate::reload::Live;
 use crate::report::{Outcome, PollReport};
-use crate::schedule::{Ended, Plan};
+use crate::schedule::Ended;
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Store};
 
@@ -142,7 +142,7 @@ impl Engine {
                 tracing::warn!(source = %source.name, reason, "disabled; not polling");
                 continue;
             }
-            let plan = Plan::of(config, source);
+            let plan = config.plan_of(source);
             let before = old.and_then(|o| {
                 let s = o.sources.iter().find(|s| s.name == source.name)?;
                 Some((o.schedule_of(s), due.get(&source.name)?.1))

@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::parse;
 use crate::reload::Live;
 use crate::report::{log, Outcome, PollReport};
-use crate::schedule::{Ended, Plan};
+use crate::schedule::Ended;
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Attempt, Next, SourceState, Store};
 
@@ -201,7 +201,7 @@ impl Poller {
             last_modified: state.last_modified.clone(),
         };
         let config = self.live.current();
-        let plan = Plan::of(&config, source);
+        let plan = config.plan_of(source);
 
         let claim = (claim == Claim::Due).then_some(name);
         let fetched = tokio::select! {

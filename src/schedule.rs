@@ -235,18 +235,6 @@ pub struct Plan<'a> {
     pub backoff_cap: Duration,
 }
 
-impl<'a> Plan<'a> {
-    /// How `config` schedules `source`.
-    pub fn of(config: &'a crate::config::Config, source: &'a crate::config::Source) -> Plan<'a> {
-        Plan {
-            name: &source.name,
-            schedule: config.schedule_of(source),
-            tz: config.poll.timezone,
-            backoff_cap: config.poll.backoff_cap,
-        }
-    }
-}
-
 /// How a poll ended, as far as timing is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Ended {

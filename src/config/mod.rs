@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::schedule::CronSchedule;
+use crate::schedule::{CronSchedule, Plan};
 
 /// The default location of the config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/feedmerge.toml";
@@ -284,6 +284,17 @@ impl Config {
     /// The schedule a source is polled on: its own, or the global default.
     pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a CronSchedule {
         source.schedule.as_ref().unwrap_or(&self.poll.schedule)
+    }
+
+    /// How `source` is scheduled: its schedule (or the default) in the configured zone, backing
+    /// off up to the configured cap.
+    pub fn plan_of<'a>(&'a self, source: &'a Source) -> Plan<'a> {
+        Plan {
+            name: &source.name,
+            schedule: self.schedule_of(source),
+            tz: self.poll.timezone,
+            backoff_cap: self.poll.backoff_cap,
+        }
     }
 
     /// Reads and validates the config file at `path`.
