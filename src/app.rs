@@ -93,11 +93,10 @@ impl App {
             other => other?,
         }
         let fetcher = Fetcher::new(&startup.limits)?;
-        let limits = startup.limits.clone();
         let live = Live::new(config);
         let metrics = Arc::new(Metrics::default());
         let poller = Poller::new(
-            &limits,
+            &live.current().startup.limits,
             fetcher,
             store.clone(),
             live.clone(),

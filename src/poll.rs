@@ -203,9 +203,8 @@ impl Poller {
         let config = self.live.current();
         let plan = config.plan_of(source);
 
-        let claim = (claim == Claim::Due).then_some(name);
         let fetched = tokio::select! {
-            r = self.fetch_politely(&url, &host, &validators, source.allow_private, claim) => r,
+            r = self.fetch_politely(source, &url, &host, &validators, claim) => r,
             _ = shutdown.recv() => return report,
         };
         let now = Utc::now();
@@ -364,15 +363,15 @@ impl Poller {
     }
 
     /// Waits for a place under the per-host and global limits (host first, so waiting on a
-    /// busy host holds no global place), claims the source named `claim` if one is, then
-    /// fetches and parses, handing back the places.
+    /// busy host holds no global place), claims `source` if `claim` says to, then fetches
+    /// `url` and parses, handing back the places.
     async fn fetch_politely(
         &self,
+        source: &Source,
         url: &Url,
         host: &str,
         validators: &Validators,
-        allow_private: bool,
-        claim: Option<&str>,
+        claim: Claim,
     ) -> Result<Attempted, NotFetched> {
         if let Some(until) = self.held_until(host) {
             return Err(NotFetched::Held(until));
@@ -390,7 +389,8 @@ impl Poller {
         }
         // Claimed only now, with the places: the lease covers the fetch and the store, not
         // the wait for a place.
-        if let Some(name) = claim {
+        if claim == Claim::Due {
+            let name = source.name.as_str();
             match self.store.claim(name, self.lease).await {
                 Ok(true) => {}
                 Ok(false) => return Err(NotFetched::Elsewhere),
@@ -400,7 +400,10 @@ impl Poller {
             }
         }
         let started = Instant::now();
-        let fetched = self.fetcher.fetch(url, validators, allow_private).await;
+        let fetched = self
+            .fetcher
+            .fetch(url, validators, source.allow_private)
+            .await;
         let fetch_time = started.elapsed();
         let outcome = match fetched {
             Ok(outcome) => outcome,

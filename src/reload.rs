@@ -105,7 +105,7 @@ pub(crate) async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
 /// removes (or keeps the articles of) dropped ones, and wakes the engine and server. Returns
 /// whether it was applied.
 async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -> bool {
-    let new = match Config::parse(path, text) {
+    let mut new = match Config::parse(path, text) {
         Ok(config) => config,
         Err(e) => {
             let error = e.to_string();
@@ -114,7 +114,6 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -
             return false;
         }
     };
-    let mut new = new;
     let old = live.current();
     for setting in old.startup.changes(&new.startup) {
         tracing::warn!(

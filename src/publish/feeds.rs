@@ -113,10 +113,7 @@ impl<'a> Feeds<'a> {
         let c = categories(&self.config.sources)
             .into_iter()
             .find(|c| c.eq_ignore_ascii_case(name))?;
-        Some(Feed {
-            scope: Scope::Category(c),
-            path: format!("categories/{}", segment(c)),
-        })
+        Some(category_feed(c))
     }
 
     /// The view `name` (matched case-insensitively), if the config has it.
@@ -133,10 +130,7 @@ impl<'a> Feeds<'a> {
     pub(crate) fn all(&self) -> Vec<Feed<'a>> {
         let categories = categories(&self.config.sources);
         std::iter::once(self.merged())
-            .chain(categories.into_iter().map(|c| Feed {
-                scope: Scope::Category(c),
-                path: format!("categories/{}", segment(c)),
-            }))
+            .chain(categories.into_iter().map(category_feed))
             .chain(self.config.views.iter().map(view_feed))
             .collect()
     }
@@ -247,6 +241,13 @@ impl<'a> Feeds<'a> {
             .take(per_page as usize)
             .collect();
         Ok((stories, has_next))
+    }
+}
+
+fn category_feed(c: &str) -> Feed<'_> {
+    Feed {
+        scope: Scope::Category(c),
+        path: format!("categories/{}", segment(c)),
     }
 }
 

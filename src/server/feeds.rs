@@ -38,8 +38,8 @@ async fn all(
     format: Format,
 ) -> Result<Response, HttpError> {
     let config = ctx.config();
-    let feed = Feeds::new(&ctx.store, &config).merged();
-    serve(&ctx, &feed, format, paging, &headers).await
+    let feeds = Feeds::new(&ctx.store, &config);
+    serve(&ctx, &feeds, &feeds.merged(), format, paging, &headers).await
 }
 
 async fn category(
@@ -71,7 +71,7 @@ async fn named(
     let config = ctx.config();
     let feeds = Feeds::new(&ctx.store, &config);
     match split(file).and_then(|(name, format)| Some((find(&feeds, name)?, format))) {
-        Some((feed, format)) => serve(ctx, &feed, format, paging, headers).await,
+        Some((feed, format)) => serve(ctx, &feeds, &feed, format, paging, headers).await,
         None => Ok(not_found()),
     }
 }
@@ -87,10 +87,11 @@ fn split(file: &str) -> Option<(&str, Format)> {
     Some((name, format))
 }
 
-/// A page of `feed`, from the cache or rendered now, answered as the request's headers ask
-/// (a 304 for a current conditional GET).
+/// A page of `feed` (one of `feeds`), from the cache or rendered now, answered as the
+/// request's headers ask (a 304 for a current conditional GET).
 async fn serve(
     ctx: &Context,
+    feeds: &Feeds<'_>,
     feed: &Feed<'_>,
     format: Format,
     paging: Paging,
@@ -102,10 +103,7 @@ async fn serve(
     let rendered: Arc<Rendered> = ctx
         .feeds
         .get_or_build(key, generation, || async move {
-            let config = ctx.config();
-            let (body, last_modified) = Feeds::new(&ctx.store, &config)
-                .page(feed, format, page)
-                .await?;
+            let (body, last_modified) = feeds.page(feed, format, page).await?;
             Ok(Rendered::new(body, last_modified, format.content_type()))
         })
         .await?;

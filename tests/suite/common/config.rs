@@ -42,7 +42,7 @@ impl ConfigBuilder {
 
     /// Sets a string `key` of `[table]`.
     pub fn text(self, table: &str, key: &str, value: &str) -> ConfigBuilder {
-        self.set(table, key, &format!("{value:?}"))
+        self.set(table, key, &quoted(value))
     }
 
     /// Polls on `schedule` by default (`[poll].schedule`).
@@ -63,7 +63,11 @@ impl ConfigBuilder {
 
     /// Adds the source `name` polling `url`, with more of its keys (TOML lines).
     pub fn source_with(mut self, name: &str, url: &str, more: &str) -> ConfigBuilder {
-        let mut entry = format!("[[sources]]\nname = {name:?}\nurl = {url:?}\n");
+        let mut entry = format!(
+            "[[sources]]\nname = {}\nurl = {}\n",
+            quoted(name),
+            quoted(url)
+        );
         for line in more.lines().map(str::trim).filter(|l| !l.is_empty()) {
             entry.push_str(line);
             entry.push('\n');
@@ -107,4 +111,9 @@ impl ConfigBuilder {
     pub async fn on(&self, engine: Engine) -> Option<Setup> {
         Setup::on(engine, &self.build()).await
     }
+}
+
+/// `text` as a TOML string, escaped as TOML escapes.
+fn quoted(text: &str) -> String {
+    toml::Value::from(text).to_string()
 }

@@ -81,7 +81,12 @@ pub async fn postgres_schema() -> Option<String> {
 impl Setup {
     /// Connects to the test's database, whichever engine it is on, for queries both read
     /// alike.
-    pub async fn any_db(&self) -> sqlx::AnyPool {
+    pub async fn any_db(&self) -> AnyPool {
+        self.try_any_db().await.expect("open test database")
+    }
+
+    /// [`Setup::any_db`], or the error if the database cannot be opened (yet).
+    async fn try_any_db(&self) -> Result<AnyPool, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let url = match &self.postgres {
             Some(url) => url.clone(),
@@ -91,7 +96,6 @@ impl Setup {
             .max_connections(2)
             .connect(&url)
             .await
-            .expect("open test database")
     }
 
     /// The database the config names (`db/feedmerge.db` beside it, by convention here).
@@ -147,9 +151,7 @@ impl Setup {
     /// Every source's stored state, or none if the database cannot be read yet (a daemon
     /// still creating it).
     pub async fn sources_if_any(&self) -> Vec<SourceRow> {
-        let url = format!("sqlite://{}?mode=ro", self.database().display());
-        sqlx::any::install_default_drivers();
-        let Ok(db) = AnyPool::connect(&url).await else {
+        let Ok(db) = self.try_any_db().await else {
             return Vec::new();
         };
         let rows = read_sources(&db).await.unwrap_or_default();
