@@ -146,6 +146,7 @@ fn article(words: &Words, i: usize, n: usize) -> Article {
         categories: Vec::new(),
         published: Some(published(i, n)),
         updated: None,
+        media: Default::default(),
     }
 }
 

@@ -11,9 +11,12 @@
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
 //! against the entry's `xml:base`, else the article's own page, else the feed's address.
 mod decode;
+mod media;
 
 use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
+use media::Candidates;
+pub use media::{Enclosure, Image, Media};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -44,6 +47,8 @@ pub struct Article {
     pub published: Option<DateTime<Utc>>,
     /// When the outlet says it last changed.
     pub updated: Option<DateTime<Utc>>,
+    /// Its attached files and its picture.
+    pub media: Media,
 }
 
 /// A parsed feed: what it says about itself, and its articles in feed order.
@@ -107,16 +112,28 @@ pub fn parse_feed(
             .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
             .map_err(|e| ParseError::Invalid(e.to_string()))
     };
-    let feed = match parse(&rss_090_as_rss_10(trimmed)) {
+    let readable = rss_090_as_rss_10(trimmed);
+    let (feed, read) = match parse(&readable) {
         // Read as written first; a JSON Feed that breaks the spec in a known harmless way
         // is read again, repaired.
         Err(e) => match repaired_json_feed(trimmed) {
-            Some(repaired) => parse(&repaired).map_err(|_| e)?,
+            Some(repaired) => (parse(&repaired).map_err(|_| e)?, Cow::Owned(repaired)),
             None => return Err(e),
         },
-        Ok(feed) => feed,
+        Ok(feed) => (feed, readable),
     };
-    let mut parsed = normalise(feed, url);
+    // Media are read from the text feed-rs read, and matched to its entries by position:
+    // if the two readings disagree on how many entries there are, no entry gets media
+    // rather than another entry's.
+    let mut media = if read.starts_with('{') {
+        media::json_media(&read)
+    } else {
+        media::xml_media(&read)
+    }
+    .filter(|m| m.len() == feed.entries.len())
+    .unwrap_or_default()
+    .into_iter();
+    let mut parsed = normalise(feed, url, &mut media);
     parsed.min_interval = parsed.min_interval.max(min_interval);
     Ok(parsed)
 }
@@ -242,7 +259,7 @@ fn looks_like_html(text: &str) -> bool {
     head.starts_with("<!doctype html") || head.starts_with("<html")
 }
 
-fn normalise(feed: Feed, url: &Url) -> ParsedFeed {
+fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>) -> ParsedFeed {
     let site_url = feed
         .links
         .iter()
@@ -254,7 +271,11 @@ fn normalise(feed: Feed, url: &Url) -> ParsedFeed {
         .as_ref()
         .map(plain_text)
         .filter(|t| !t.is_empty());
-    let articles = feed.entries.into_iter().map(|e| article(e, url)).collect();
+    let articles = feed
+        .entries
+        .into_iter()
+        .map(|e| article(e, url, media.next().unwrap_or_default()))
+        .collect();
     ParsedFeed {
         title,
         site_url,
@@ -265,16 +286,21 @@ fn normalise(feed: Feed, url: &Url) -> ParsedFeed {
     }
 }
 
-fn article(entry: Entry, feed_url: &Url) -> Article {
+fn article(entry: Entry, feed_url: &Url, media: Candidates) -> Article {
     let base = entry
         .base
         .as_deref()
         .and_then(|b| feed_url.join(b).ok())
         .unwrap_or_else(|| feed_url.clone());
+    // The page: an alternate link, not an attached file (feed-rs lists a JSON Feed's
+    // attachments among the links, typed and without a `rel`).
     let link = entry
         .links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .find(|l| {
+            l.rel.as_deref().is_none_or(|r| r == "alternate")
+                && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
+        })
         .and_then(|l| base.join(l.href.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(String::from);
@@ -286,7 +312,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
     };
     let sanitiser = {
         let mut b = ammonia::Builder::default();
-        b.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base));
+        b.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base.clone()));
         b
     };
     let html = |t: &Text| -> Option<String> {
@@ -322,6 +348,11 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
         .map(|t| clip(&t, MAX_TITLE))
         .unwrap_or_else(|| "(untitled)".to_owned());
     let guid = Some(without_forbidden(entry.id.trim().to_owned())).filter(|g| !g.is_empty());
+    let media = Media::chosen(
+        media,
+        &content_base,
+        &[content.as_deref(), summary.as_deref()],
+    );
     Article {
         guid,
         link,
@@ -352,6 +383,7 @@ fn article(entry: Entry, feed_url: &Url) -> Article {
             .filter(writable)
             .or(entry.updated.filter(writable)),
         updated: entry.updated.filter(writable),
+        media,
     }
 }
 
