@@ -35,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
                 feed_url: base.to_string(),
                 site_url: feed.site_url.clone(),
                 link: a.link.clone(),
+                title: String::new(),
+                published: chrono::Utc::now(),
             };
             Story::of_article(
                 a,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::engine::{on_tx, Tx};
 use super::record::Counts;
 use super::story_index::{window_ms, Pending};
-use super::{json, millis, StoreError};
+use super::{json, media_json, millis, StoreError};
 use crate::config::Dedup;
 use crate::dedup::story::{self, Version};
 use crate::dedup::Keyed;
@@ -192,7 +192,7 @@ impl Ingest<'_, '_> {
         on_tx!(self.tx, |c| sqlx::query(
             "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
                  authors = $6, categories = $7, updated = $8, content_hash = $9,
-                 canonical_link = COALESCE($10, canonical_link)
+                 canonical_link = COALESCE($10, canonical_link), media = $11
              WHERE id = $1",
         )
         .bind(e.id)
@@ -205,6 +205,7 @@ impl Ingest<'_, '_> {
         .bind(updated)
         .bind(&keyed.content_hash)
         .bind(&keyed.canonical_link)
+        .bind(media_json(&a.media))
         .execute(c)
         .await
         .map(drop))?;
@@ -264,8 +265,8 @@ impl Ingest<'_, '_> {
         let article_id: i64 = on_tx!(self.tx, |e| sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
                  content, authors, categories, published, updated, first_seen, content_hash,
-                 story_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 story_id, media)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              RETURNING id",
         )
         .bind(&entry_id)
@@ -282,6 +283,7 @@ impl Ingest<'_, '_> {
         .bind(millis(self.now))
         .bind(&keyed.content_hash)
         .bind(joined.as_ref().map(|j| j.0))
+        .bind(media_json(&a.media))
         .fetch_one(e)
         .await)?;
         let story = match joined {
@@ -392,8 +394,9 @@ async fn remember_appearance(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     on_tx!(tx, |e| sqlx::query(
-        "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen,
+             published)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(source_id)
     .bind(&keyed.key)
@@ -401,6 +404,7 @@ async fn remember_appearance(
     .bind(&keyed.article.link)
     .bind(&keyed.article.title)
     .bind(millis(now))
+    .bind(keyed.article.published.map(millis))
     .execute(e)
     .await
     .map(drop))?;

@@ -117,6 +117,20 @@ fn json(list: &[String]) -> String {
     serde_json::Value::from(list.to_vec()).to_string()
 }
 
+/// An article's media as stored: JSON, or NULL for none.
+fn media_json(media: &crate::parse::Media) -> Option<String> {
+    (media != &crate::parse::Media::default())
+        .then(|| serde_json::to_string(media).ok())
+        .flatten()
+}
+
+/// An article's media as read back; none if the column is NULL (stored before media were).
+fn media_of(stored: Option<&str>) -> crate::parse::Media {
+    stored
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default()
+}
+
 impl Store {
     /// Opens `database` (creating an SQLite file, with its folder, if need be) and brings its
     /// schema up to date; it recognises stories by `dedup`.

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::engine::on_pool;
-use super::{from_millis, millis, Store, StoreError};
-use crate::parse::Article;
+use super::{from_millis, media_of, millis, Store, StoreError};
+use crate::parse::{Article, Media};
 
 /// An outlet that carries an article.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,10 @@ pub struct Outlet {
     pub site_url: Option<String>,
     /// Its entry's link for this article.
     pub link: Option<String>,
+    /// Its entry's own headline.
+    pub title: String,
+    /// When it says it published its entry (when it was first seen, if it does not say).
+    pub published: DateTime<Utc>,
 }
 
 /// A story as published: its representative article's text, with every outlet that carries
@@ -40,6 +44,9 @@ pub struct Story {
     pub authors: Vec<String>,
     /// Category terms.
     pub categories: Vec<String>,
+    /// The representative's attached files and picture; if it has no picture, the first
+    /// other version's that has one stands in.
+    pub media: Media,
     /// Publication time (the time first seen, for entries without one).
     pub published: DateTime<Utc>,
     /// The last change to the representative's text (not to the list of outlets).
@@ -55,14 +62,18 @@ pub struct Story {
 
 impl Story {
     /// The story a single article would make, before it is stored: its text, credited to
-    /// `outlet`, dated by the article (or `now`), under `entry_id`. What a feed looks like
-    /// republished as it is (previews, tests, fuzzing).
+    /// `outlet` (whose headline and time become the article's), dated by the article (or
+    /// `now`), under `entry_id`. What a feed looks like republished as it is (previews,
+    /// tests, fuzzing).
     pub fn of_article(
         article: Article,
         entry_id: &str,
-        outlet: Outlet,
+        mut outlet: Outlet,
         now: DateTime<Utc>,
     ) -> Story {
+        let published = article.published.unwrap_or(now);
+        outlet.title = article.title.clone();
+        outlet.published = published;
         Story {
             entry_id: entry_id.to_owned(),
             title: article.title,
@@ -71,7 +82,8 @@ impl Story {
             content: article.content,
             authors: article.authors,
             categories: article.categories,
-            published: article.published.unwrap_or(now),
+            media: article.media,
+            published,
             updated: article.updated.unwrap_or(now),
             source: outlet,
             also: Vec::new(),
@@ -91,6 +103,7 @@ struct StoryRow {
     content: Option<String>,
     authors: String,
     categories: String,
+    media: Option<String>,
     published: i64,
     updated: i64,
     source_name: String,
@@ -106,50 +119,97 @@ struct AppearanceRow {
     url: String,
     site_url: Option<String>,
     link: Option<String>,
+    title: String,
+    published: i64,
     first_seen: i64,
+    media: Option<String>,
+}
+
+/// Which stories to read.
+enum Which<'a> {
+    /// `limit` after the newest `offset`, of those placed at `since` or later.
+    Page { since: i64, offset: u32, limit: u32 },
+    /// The one published under this entry id.
+    Entry(&'a str),
 }
 
 impl Store {
     /// The newest `limit` stories, newest first, each with every outlet that carries it.
     pub async fn latest(&self, limit: u32) -> Result<Vec<Story>, StoreError> {
-        self.stories(i64::MIN, 0, limit).await
+        self.stories_page(0, limit).await
+    }
+
+    /// The story published under `entry_id`, if it is (still) stored.
+    pub async fn story(&self, entry_id: &str) -> Result<Option<Story>, StoreError> {
+        Ok(self.stories(Which::Entry(entry_id)).await?.pop())
     }
 
     /// `limit` stories after the newest `offset`, in feed order: newest first, each placed
     /// by its publication time, or by when it was first seen if it was dated in the future
     /// or back-dated.
     pub async fn stories_page(&self, offset: u32, limit: u32) -> Result<Vec<Story>, StoreError> {
-        self.stories(i64::MIN, offset, limit).await
+        self.stories(Which::Page {
+            since: i64::MIN,
+            offset,
+            limit,
+        })
+        .await
     }
 
     /// Stories published since `since` that more than one outlet carries, newest first.
     pub async fn multi_outlet(&self, since: DateTime<Utc>) -> Result<Vec<Story>, StoreError> {
-        let mut stories = self.stories(millis(since), 0, u32::MAX).await?;
+        let mut stories = self
+            .stories(Which::Page {
+                since: millis(since),
+                offset: 0,
+                limit: u32::MAX,
+            })
+            .await?;
         stories.retain(|s| !s.also.is_empty());
         Ok(stories)
     }
 
-    async fn stories(&self, since: i64, offset: u32, limit: u32) -> Result<Vec<Story>, StoreError> {
-        let rows: Vec<StoryRow> = on_pool!(&self.db, |p| sqlx::query_as(
-            "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title, a.link, a.summary,
-                    a.content, a.authors, a.categories, st.published, st.updated,
-                    s.name AS source_name, s.url AS source_url, s.site_url
+    async fn stories(&self, which: Which<'_>) -> Result<Vec<Story>, StoreError> {
+        const COLUMNS: &str = "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title,
+                    a.link, a.summary, a.content, a.authors, a.categories, a.media, st.published,
+                    st.updated, s.name AS source_name, s.url AS source_url, s.site_url
              FROM stories st
              JOIN articles a ON a.id = st.representative
-             JOIN sources s ON s.id = a.source_id
-             WHERE st.sort_at >= $2
-             ORDER BY st.sort_at DESC, st.id DESC
-             LIMIT $1 OFFSET $3",
-        )
-        .bind(i64::from(limit))
-        .bind(since)
-        .bind(i64::from(offset))
-        .fetch_all(p)
-        .await)?;
+             JOIN sources s ON s.id = a.source_id";
+        let rows: Vec<StoryRow> = match which {
+            Which::Page {
+                since,
+                offset,
+                limit,
+            } => {
+                let sql = format!(
+                    "{COLUMNS} WHERE st.sort_at >= $2
+                     ORDER BY st.sort_at DESC, st.id DESC LIMIT $1 OFFSET $3"
+                );
+                on_pool!(&self.db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+                    sql.clone()
+                ))
+                .bind(i64::from(limit))
+                .bind(since)
+                .bind(i64::from(offset))
+                .fetch_all(p)
+                .await)?
+            }
+            Which::Entry(entry_id) => {
+                let sql = format!("{COLUMNS} WHERE st.entry_id = $1");
+                on_pool!(&self.db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+                    sql.clone()
+                ))
+                .bind(entry_id)
+                .fetch_all(p)
+                .await)?
+            }
+        };
         let ids = serde_json::Value::from(rows.iter().map(|r| r.story_id).collect::<Vec<_>>())
             .to_string();
         let appearances: Vec<AppearanceRow> = on_pool!(&self.db, |p| sqlx::query_as(
-            "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.first_seen
+            "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.title,
+                    COALESCE(ap.published, ap.first_seen) AS published, ap.first_seen, a.media
              FROM articles a
              JOIN appearances ap ON ap.article_id = a.id
              JOIN sources s ON s.id = ap.source_id
@@ -168,11 +228,20 @@ impl Store {
             .map(|r| {
                 let mut seen = by_story.remove(&r.story_id).unwrap_or_default();
                 let joined = seen.iter().map(|a| a.first_seen).max().unwrap_or(i64::MIN);
-                let own_link = seen
-                    .iter()
-                    .find(|a| a.source_id == r.source_id)
-                    .and_then(|a| a.link.clone())
-                    .or_else(|| r.link.clone());
+                let own = seen.iter().find(|a| a.source_id == r.source_id);
+                let source = Outlet {
+                    link: own.and_then(|a| a.link.clone()).or_else(|| r.link.clone()),
+                    title: own.map_or_else(|| r.title.clone(), |a| a.title.clone()),
+                    published: from_millis(own.map_or(r.published, |a| a.published)),
+                    name: r.source_name,
+                    feed_url: r.source_url,
+                    site_url: r.site_url,
+                };
+                let mut media = media_of(r.media.as_deref());
+                if media.image.is_none() {
+                    // Another version's picture stands in: the first seen that has one.
+                    media.image = seen.iter().find_map(|a| media_of(a.media.as_deref()).image);
+                }
                 // Each other outlet once, however many of its entries carry the story.
                 let mut credited = std::collections::HashSet::from([r.source_id]);
                 seen.retain(|a| credited.insert(a.source_id));
@@ -184,15 +253,11 @@ impl Store {
                     content: r.content,
                     authors: serde_json::from_str(&r.authors).unwrap_or_default(),
                     categories: serde_json::from_str(&r.categories).unwrap_or_default(),
+                    media,
                     published: from_millis(r.published),
                     updated: from_millis(r.updated),
                     changed: from_millis(r.updated.max(joined)),
-                    source: Outlet {
-                        name: r.source_name,
-                        feed_url: r.source_url,
-                        site_url: r.site_url,
-                        link: own_link,
-                    },
+                    source,
                     also: seen
                         .into_iter()
                         .map(|a| Outlet {
@@ -200,6 +265,8 @@ impl Store {
                             feed_url: a.url,
                             site_url: a.site_url,
                             link: a.link,
+                            title: a.title,
+                            published: from_millis(a.published),
                         })
                         .collect(),
                 }

@@ -34,6 +34,8 @@ fn every_input_that_ever_crashed_is_handled() {
                     feed_url: base.to_string(),
                     site_url: None,
                     link: a.link.clone(),
+                    title: String::new(),
+                    published: Utc::now(),
                 };
                 Story::of_article(a, "https://merged.example/entries/1", outlet, Utc::now())
             })

@@ -60,6 +60,8 @@ fn story(a: Article) -> Story {
         feed_url: base().to_string(),
         site_url: Some("https://example.com/".into()),
         link,
+        title: String::new(),
+        published: Utc::now(),
     };
     let first = outlet("Outlet \"A\" <b>", a.link.clone());
     let mut story = Story::of_article(a, "https://merged.example/entries/1", first, Utc::now());
