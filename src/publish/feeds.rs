@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{html_to_text, render, FeedLink, FeedMeta, Format, PublishError};
+use super::{render, FeedLink, FeedMeta, Format, PublishError};
 use crate::config::{categories, Config, View};
+use crate::parse::html_to_text;
 use crate::store::{Store, StoreError, Story};
 
 /// Stories examined at most to fill one page of a filtered feed: a view that matches almost

@@ -5,6 +5,7 @@
 //! service which stories a feed shows, read the rest from the store, and never write.
 
 mod cache;
+mod entries;
 mod feeds;
 mod health;
 mod index;
@@ -34,8 +35,10 @@ pub(crate) struct Context {
     pub(crate) store: Store,
     /// The daemon's counters.
     pub(crate) metrics: Arc<Metrics>,
-    /// Rendered feeds, shared by every request.
+    /// Rendered feeds and the river page, shared by every request.
     pub(crate) feeds: Arc<cache::FeedCache>,
+    /// Rendered story pages, kept apart from the feeds.
+    pub(crate) pages: Arc<cache::FeedCache>,
 }
 
 impl Context {
@@ -46,6 +49,7 @@ impl Context {
             metrics,
             store,
             feeds: Default::default(),
+            pages: Default::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ impl Context {
 /// The routes, ready to serve.
 pub(crate) fn router(ctx: Context) -> Router {
     Router::new()
+        .merge(entries::routes())
         .merge(feeds::routes())
         .merge(health::routes())
         .merge(index::routes())
@@ -90,10 +95,21 @@ pub(crate) enum HttpError {
     /// A feed could not be made.
     #[error(transparent)]
     Feed(#[from] crate::publish::FeedError),
+    /// No story has that id (any more: retention may have removed it).
+    #[error("no such story")]
+    NotFound,
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
+        if let HttpError::NotFound = self {
+            let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                <title>No such story</title></head>\n<body><h1>No such story</h1>\n\
+                <p>It may have been removed as it aged. <a href=\"/\">The newest stories</a></p>\
+                </body></html>\n";
+            return (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
+        }
         tracing::error!(error = %self, "request failed");
         (
             StatusCode::INTERNAL_SERVER_ERROR,
