@@ -1,7 +1,9 @@
 //! The pages in a real browser, headless Chromium against `feedmerge run`:
-//! - the river page (`/`) lists the fixture stories with their outlets, every feed link on it
-//!   answers with a feed that parses, and a screenshot at phone width is kept in
-//!   `target/tmp/river.png`;
+//! - the river page (`/`) lists the fixture stories with their outlets and pictures (loaded
+//!   by the browser, lazily, without a `Referer`), every feed link on it answers with a feed
+//!   that parses, and a screenshot at phone width is kept in `target/tmp/river.png`;
+//! - a story's page (`/entries/<id>`) shows its picture, text and every outlet that carried
+//!   it, and a screenshot is kept in `target/tmp/story.png`;
 //! - the status page (`/status`) shows a failing and a healthy source in their states,
 //!   failing first, sorts by a column when its header is followed, and a screenshot is kept in
 //!   `target/tmp/status.png`.
@@ -12,7 +14,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, NEVER};
+use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, Resource, NEVER};
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -166,6 +168,26 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
     server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    // A newer story with a picture and audio, the picture served here.
+    server.put(
+        "/picture.svg",
+        Resource::new(PICTURE.to_vec(), "image/svg+xml"),
+    );
+    let pictured = format!(
+        r#"<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Pictured</title><link>https://pictured.example/</link><description>d</description>
+<item><title>Harbour festival draws record crowds</title><link>https://pictured.example/festival</link>
+<guid>festival</guid><pubDate>Sat, 01 Jun 2030 10:00:00 GMT</pubDate>
+<description>Thousands filled the quays for the harbour festival's tall ships and fireworks.</description>
+<media:thumbnail url="{}" width="400" height="300"/>
+<enclosure url="https://pictured.example/festival.mp3" length="1200000" type="audio/mpeg"/>
+</item></channel></rss>"#,
+        server.url("/picture.svg")
+    );
+    server.put(
+        "/pictured.rss",
+        Resource::new(pictured.into_bytes(), "application/rss+xml"),
+    );
     let port = free_port();
     let setup = ConfigBuilder::new()
         .serve(port)
@@ -177,6 +199,7 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
             "categories = [\"world\"]",
         )
         .source("Partner Wire", &server.url("/partner.atom"))
+        .source("Pictured", &server.url("/pictured.rss"))
         .raw("[[views]]\nname = \"ukraine\"\ninclude = [\"ukraine\"]")
         .setup();
     let _daemon = Daemon::start(&setup, "warn");
@@ -188,7 +211,7 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
         if let Ok(r) = health {
             let v: serde_json::Value =
                 serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default();
-            if v["stories"] == 4 {
+            if v["stories"] == 5 {
                 break;
             }
         }
@@ -203,7 +226,12 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
     let dom = headless(browser, &["--dump-dom"], &base);
     assert!(dom.contains("<h1>Browser test</h1>"), "{dom}");
     let articles = dom.matches("<article>").count();
-    assert_eq!(articles, 4, "one per story: {dom}");
+    assert_eq!(articles, 5, "one per story: {dom}");
+    assert!(
+        dom.contains("loading=\"lazy\"") && dom.contains("referrerpolicy=\"no-referrer\""),
+        "{dom}"
+    );
+    assert!(dom.contains(">Listen</a>"), "a link to the audio: {dom}");
     assert!(
         dom.contains("multipolar world order") || dom.contains("Putin: Russia open"),
         "{dom}"
@@ -233,6 +261,36 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
         assert!(parsed.is_ok(), "{url} does not parse: {parsed:?}");
     }
 
-    // A screenshot at phone width, kept as an artifact.
+    // A screenshot at phone width, kept as an artifact; the picture was fetched for it,
+    // without telling its server which page showed it.
     screenshot(browser, &base, "river.png");
+    let fetched = server.seen("/picture.svg");
+    assert!(!fetched.is_empty(), "the browser loaded the picture");
+    assert!(fetched.iter().all(|s| s.referer.is_none()), "{fetched:?}");
+
+    // The story's page, from the river page's link to it.
+    let story = dom
+        .split("href=\"")
+        .filter_map(|r| r.split('"').next())
+        .find(|h| h.starts_with("entries/"))
+        .expect("a link to a story page");
+    let page = headless(browser, &["--dump-dom"], &format!("{base}{story}"));
+    assert!(page.contains("<h2>Carried by"), "{page}");
+    assert!(!page.contains("<script"), "{page}");
+    let pictured = dom
+        .split("<article>")
+        .find(|a| a.contains("Harbour festival"))
+        .and_then(|a| {
+            a.split("href=\"")
+                .filter_map(|r| r.split('"').next())
+                .find(|h| h.starts_with("entries/"))
+        })
+        .expect("the pictured story's page");
+    screenshot(browser, &format!("{base}{pictured}"), "story.png");
 }
+
+/// A picture: a harbour at dusk, as SVG.
+const PICTURE: &[u8] = br##"<svg xmlns="http://www.w3.org/2000/svg" width="400" height="300">
+<rect width="400" height="300" fill="#f4a261"/><rect y="190" width="400" height="110" fill="#264653"/>
+<circle cx="300" cy="120" r="40" fill="#e9c46a"/><rect x="60" y="150" width="120" height="40" fill="#2a9d8f"/>
+</svg>"##;

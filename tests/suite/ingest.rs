@@ -239,7 +239,12 @@ async fn one_story_is_stored_once_and_credits_every_outlet(engine: Engine) {
         .iter()
         .find(|i| i["url"] == SEED_LINK)
         .expect("seed item");
-    assert_eq!(seed_json["authors"][0]["name"], "Global Times");
+    // The byline is the outlet's; the outlet is credited as the source.
+    assert_eq!(
+        seed_json["authors"][0]["name"],
+        "Global Times staff reporters"
+    );
+    assert_eq!(seed_json["_feedmerge"]["source"]["name"], "Global Times");
     let also: BTreeSet<&str> = seed_json["_feedmerge"]["also"]
         .as_array()
         .unwrap()

@@ -73,6 +73,7 @@ pub struct Seen {
     pub path: String,
     pub if_none_match: Option<String>,
     pub user_agent: Option<String>,
+    pub referer: Option<String>,
     /// When the answer was sent.
     pub at: std::time::Instant,
 }
@@ -166,14 +167,18 @@ impl FeedServer {
 
 async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let (if_none_match, user_agent) = {
+    let (if_none_match, user_agent, referer) = {
         let header = |name| {
             req.headers()
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        (header(header::IF_NONE_MATCH), header(header::USER_AGENT))
+        (
+            header(header::IF_NONE_MATCH),
+            header(header::USER_AGENT),
+            header(header::REFERER),
+        )
     };
     let resource = {
         let mut w = world.lock().unwrap();
@@ -211,6 +216,7 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         path,
         if_none_match,
         user_agent,
+        referer,
         at: std::time::Instant::now(),
     });
     response
