@@ -9,7 +9,8 @@
 //!
 //! Every article leaves this stage normalised: plain-text title, HTML summary and content
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
-//! against the entry's `xml:base`, else the article's own page, else the feed's address.
+//! against the entry's `xml:base`, else the article's own page, else the feed's address; and
+//! its files and picture (`media.rs`), read from the same text.
 mod decode;
 mod media;
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use atom_syndication as atom;
 use atom_syndication::extension::{Extension, ExtensionMap};
 
-use super::{byline, feed_updated, file_type, fixed, x, FeedMeta, Format, MEDIA_RSS};
+use super::{
+    byline, feed_updated, file_type, fixed, thumbnail_attributes, x, FeedMeta, Format, MEDIA_RSS,
+};
 use crate::parse::{escape_html, Image};
 use crate::store::Story;
 
@@ -22,10 +24,9 @@ fn link(href: String, rel: &str, mime: Option<&str>) -> atom::Link {
 /// `media:thumbnail` for `image`, keyed as the writer's extension maps are. The writer puts
 /// extension attributes out as they are, so the URL is escaped here (`&` in a query).
 fn thumbnail(image: &Image) -> BTreeMap<String, Vec<Extension>> {
-    let mut attrs = BTreeMap::from([("url".to_owned(), escape_html(&x(&image.url)))]);
-    if let (Some(w), Some(h)) = (image.width, image.height) {
-        attrs.insert("width".into(), w.to_string());
-        attrs.insert("height".into(), h.to_string());
+    let mut attrs = thumbnail_attributes(image);
+    for value in attrs.values_mut() {
+        *value = escape_html(value);
     }
     let element = Extension {
         name: "media:thumbnail".into(),

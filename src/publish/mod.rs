@@ -15,7 +15,9 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use url::Url;
 
-use crate::parse::{escape_html, xml_safe, Enclosure};
+use std::collections::BTreeMap;
+
+use crate::parse::{escape_html, xml_safe, Enclosure, Image};
 use crate::store::{Outlet, Story};
 
 mod atom;
@@ -145,6 +147,16 @@ fn byline(story: &Story) -> Vec<&str> {
     } else {
         story.authors.iter().map(String::as_str).collect()
     }
+}
+
+/// The attributes of a picture's `media:thumbnail`: its URL, and its size where known.
+fn thumbnail_attributes(image: &Image) -> BTreeMap<String, String> {
+    let mut attrs = BTreeMap::from([("url".to_owned(), x(&image.url))]);
+    if let (Some(w), Some(h)) = (image.width, image.height) {
+        attrs.insert("width".into(), w.to_string());
+        attrs.insert("height".into(), h.to_string());
+    }
+    attrs
 }
 
 /// The file a podcast client plays: the first audio or video one, else the first.

@@ -9,7 +9,8 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::extension::{Extension, ExtensionMap};
 
 use super::{
-    byline, credits_html, feed_updated, file_type, fixed, main_file, x, FeedMeta, Format, MEDIA_RSS,
+    byline, credits_html, feed_updated, file_type, fixed, main_file, thumbnail_attributes, x,
+    FeedMeta, Format, MEDIA_RSS,
 };
 use crate::store::Story;
 
@@ -18,14 +19,9 @@ use crate::store::Story;
 fn media(a: &Story) -> BTreeMap<String, Vec<Extension>> {
     let mut elements = BTreeMap::new();
     if let Some(image) = &a.media.image {
-        let mut attrs = BTreeMap::from([("url".to_owned(), x(&image.url))]);
-        if let (Some(w), Some(h)) = (image.width, image.height) {
-            attrs.insert("width".into(), w.to_string());
-            attrs.insert("height".into(), h.to_string());
-        }
         let element = Extension {
             name: "media:thumbnail".into(),
-            attrs,
+            attrs: thumbnail_attributes(image),
             ..Default::default()
         };
         elements.insert("thumbnail".to_owned(), vec![element]);

@@ -12,9 +12,9 @@
 //! so and passes, unless `FEEDMERGE_BROWSER_TESTS=1` (set by `.ci/run`) requires it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, Resource, NEVER};
+use crate::common::{free_port, health_until, ConfigBuilder, Daemon, FeedServer, Resource, NEVER};
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -98,18 +98,14 @@ async fn the_status_page_shows_failing_and_healthy_sources_in_chromium() {
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}healthz")).send().await {
-            let v: serde_json::Value =
-                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default();
-            if v["stories"] == 3 && v["failing_sources"] == 1 {
-                break;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "no polls");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = health_until(&http, port, Duration::from_secs(15), |h| {
+        h["stories"] == 3 && h["failing_sources"] == 1
+    })
+    .await;
+    assert!(
+        health["stories"] == 3 && health["failing_sources"] == 1,
+        "no polls: {health}"
+    );
 
     let dom = headless(browser, &["--dump-dom"], &format!("{base}status"));
     let row = |name: &str| {
@@ -205,22 +201,8 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        let health = http.get(format!("{base}healthz")).send().await;
-        if let Ok(r) = health {
-            let v: serde_json::Value =
-                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default();
-            if v["stories"] == 5 {
-                break;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the daemon did not poll"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = health_until(&http, port, Duration::from_secs(15), |h| h["stories"] == 5).await;
+    assert_eq!(health["stories"], 5, "the daemon did not poll: {health}");
 
     // The DOM as Chromium built it.
     let dom = headless(browser, &["--dump-dom"], &base);

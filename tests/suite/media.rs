@@ -6,10 +6,10 @@
 //! picture shows another version's.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{
-    fixture, free_port, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER,
+    fixture, free_port, health_until, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER,
 };
 
 /// A file as a feed lists it: URL, media type, length (none if not given).
@@ -157,20 +157,13 @@ async fn serve(
     }
     let setup = config.setup();
     let daemon = Daemon::start(&setup, "warn");
-    let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            let v: serde_json::Value =
-                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or_default();
-            if v["stories"].as_u64() == Some(stories) {
-                return (base, daemon, setup);
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = health_until(&http, port, Duration::from_secs(20), |h| {
+        h["stories"].as_u64() == Some(stories)
+    })
+    .await;
+    assert_eq!(health["stories"].as_u64(), Some(stories), "{health}");
+    (format!("http://127.0.0.1:{port}"), daemon, setup)
 }
 
 async fn get(url: &str) -> Vec<u8> {

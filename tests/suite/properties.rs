@@ -1,8 +1,9 @@
 //! Properties over generated input (proptest):
 //! - any bytes given to the parser come back as a feed or an error, never a panic;
-//! - any entry, whatever its title, text, author, category and links hold, comes out of
-//!   decode → parse → normalise → render as well-formed Atom, RSS and JSON Feed that parse back,
-//!   with no script, no event handler and no `javascript:`/`data:` link.
+//! - any entry, whatever its title, text, author, category, links, file and picture hold,
+//!   comes out of decode → parse → normalise → render as well-formed Atom, RSS and JSON Feed
+//!   that parse back, with no script, no event handler and no `javascript:`/`data:` link, and
+//!   every file and picture URL `http`/`https`.
 
 use chrono::Utc;
 use feedmerge::{parse_feed, Article};
@@ -112,6 +113,8 @@ proptest! {
         author in nasty(),
         category in nasty(),
         link in prop::sample::select(vec!["https://example.com/a?b=1&c=2", "/relative/path", "javascript:alert(1)", "data:text/html,x", "mailto:x@example.com", ""]),
+        file in prop::sample::select(vec!["https://cdn.example.com/a.mp3?x=1&y=\"2\"", "/relative/b.mp3", "javascript:alert(1)", "data:audio/mpeg;base64,AA", "//cdn.example.com/c.mp4", "https://intranet/d.mp3", ""]),
+        picture in prop::sample::select(vec!["https://img.example.com/p.jpg?w=1&h=2", "/p.png", "javascript:alert(2)", "data:image/png;base64,AA", "vbscript:x", ""]),
     ) {
         let doc = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" \
@@ -119,8 +122,11 @@ proptest! {
              xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title>\
              <item><title>{}</title><link>{}</link><guid>g1</guid><description>{}</description>\
              <content:encoded>{}</content:encoded><dc:creator>{}</dc:creator><category>{}</category>\
+             <enclosure url=\"{}\" length=\"10\" type=\"audio/mpeg\"/>\
+             <media:thumbnail xmlns:media=\"http://search.yahoo.com/mrss/\" url=\"{}\"/>\
              </item></channel></rss>",
-            cdata(&title), cdata(link), cdata(&description), cdata(&content), cdata(&author), cdata(&category)
+            cdata(&title), cdata(link), cdata(&description), cdata(&content), cdata(&author), cdata(&category),
+            cdata(file).replace('"', "&quot;"), cdata(picture).replace('"', "&quot;")
         );
         let parsed = parse_feed(doc.as_bytes(), Some("application/rss+xml"), &base())
             .expect("a well-formed feed parses");
@@ -130,6 +136,10 @@ proptest! {
             prop_assert!(l.starts_with("https://") || l.starts_with("http://"), "{}", l);
         }
         prop_assert!(!article.title.contains('<') || !article.title.to_lowercase().contains("<script"));
+        let media_urls = article.media.enclosures.iter().map(|e| &e.url).chain(article.media.image.iter().map(|i| &i.url));
+        for url in media_urls {
+            prop_assert!(url.starts_with("https://") || url.starts_with("http://"), "{}", url);
+        }
         let stories = [story(article)];
         let site = Url::parse("https://merged.example/").expect("url");
         let meta = FeedMeta { title: "Merged <&>", base_url: &site, path: "feed", page: 1, has_next: true };
