@@ -52,6 +52,11 @@ port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory tests/fixtures "$fixtures_port" \
   >"$work/fixtures.log" 2>&1 &
 fixtures_pid=$!
+# The daemon polls once at start: the fixture server must be answering by then.
+for _ in $(seq 1 50); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$fixtures_port/globaltimes.rss" 2>/dev/null && break
+  sleep 0.1
+done
 
 mkdir -p "$work/config"
 cat >"$work/config/feedmerge.toml" <<TOML

@@ -106,7 +106,7 @@ impl IntoResponse for HttpError {
             let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
                 <title>No such story</title></head>\n<body><h1>No such story</h1>\n\
-                <p>It may have been removed as it aged. <a href=\"/\">The newest stories</a></p>\
+                <p>It may have been removed as it aged. <a href=\"../\">The newest stories</a></p>\
                 </body></html>\n";
             return (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
         }
