@@ -341,7 +341,7 @@ fn push_text(into: Option<&mut String>, text: &str) {
 
 /// NFKC (full-width letters and digits, ligatures and compatibility forms to their plain
 /// form), then lowercase.
-fn normalise(text: &str) -> String {
+pub(super) fn normalise(text: &str) -> String {
     if text.is_ascii() {
         // ASCII is its own NFKC form.
         return text.to_ascii_lowercase();
@@ -355,7 +355,7 @@ fn is_boilerplate(paragraph: &str) -> bool {
 }
 
 /// Chinese, Japanese and Korean characters: each is a unit of its own.
-fn is_cjk(c: char) -> bool {
+pub(super) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF      // hiragana, katakana
         | 0x3400..=0x4DBF    // CJK extension A
@@ -419,7 +419,7 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-fn hash(bytes: &[u8]) -> u64 {
+pub(super) fn hash(bytes: &[u8]) -> u64 {
     mix(fnv(FNV_OFFSET, bytes))
 }
 

@@ -9,6 +9,9 @@
 //! loads the index from the `sketches` table (which keeps each sketch's band keys) when it
 //! is first needed, and keeps it in step with every write it commits.
 //!
+//! Articles are also held under their headline's key ([`headline_key`](super::headline_key)),
+//! for those with too little text to fingerprint.
+//!
 //! Compact by design, as it grows with the articles of one window: each key is held as its
 //! low 32 bits with a 32-bit slot number (the keys are hashes, so their low bits are as good
 //! as all of them; a chance collision only offers one more candidate, which the sketch
@@ -18,6 +21,7 @@ use std::collections::HashMap;
 
 use hashbrown::HashTable;
 
+use super::headline::WINDOW_MS as HEADLINE_WINDOW_MS;
 use super::{Fingerprint, Sketch};
 
 /// Stored articles compared with a new one at most: those sharing the most band keys with
@@ -32,7 +36,25 @@ struct Slot {
     article: i64,
     story: i64,
     published: i64,
-    sketch: Sketch,
+    /// Its sketch, if it has enough text for one.
+    sketch: Option<Sketch>,
+    /// Its headline's key (0: none that identifies a story), and the source that carried it.
+    headline: i64,
+    source: i64,
+}
+
+/// What the index holds of one stored article.
+pub(crate) struct Entry<'a> {
+    /// The stored article's id.
+    pub(crate) article: i64,
+    /// The story it is a version of.
+    pub(crate) story: i64,
+    /// Its publication time, Unix milliseconds.
+    pub(crate) published: i64,
+    /// Its sketch and band keys, if it has a fingerprint.
+    pub(crate) sketch: Option<(Sketch, &'a [i64])>,
+    /// Its headline's key and the source that carried it, if the headline identifies.
+    pub(crate) headline: Option<(i64, i64)>,
 }
 
 /// Articles under their band keys, to find the story a new article belongs to.
@@ -46,6 +68,8 @@ pub(crate) struct Index {
     /// (low 32 bits of a band key, slot), one entry per key of each article; a key shared by
     /// several articles is in the table once for each.
     keys: HashTable<(u32, u32)>,
+    /// (low 32 bits of a headline key, slot), likewise.
+    headlines: HashTable<(u32, u32)>,
     /// The newest article id known committed (read from the database, or committed by this
     /// process): articles after it were stored by another process, and are read before the
     /// next placement.
@@ -72,41 +96,50 @@ fn low(band: i64) -> u32 {
 }
 
 impl Index {
-    /// Indexes `article`, a version of `story` published at `published` (Unix milliseconds),
-    /// under its band keys. An article already indexed stays as it was.
-    pub(crate) fn insert(
-        &mut self,
-        article: i64,
-        story: i64,
-        published: i64,
-        sketch: Sketch,
-        bands: &[i64],
-    ) {
-        if self.by_article.contains_key(&article) {
-            return;
-        }
-        let slot = Slot {
-            article,
-            story,
-            published,
-            sketch,
-        };
-        let at = match self.free.pop() {
-            Some(at) => {
-                self.slots[at as usize] = slot;
+    /// Indexes an article under its band keys and its headline. What an article already
+    /// indexed lacks is added (the store reads sketches and headlines apart); what it has
+    /// stays as it was.
+    pub(crate) fn insert(&mut self, entry: Entry) {
+        let at = match self.by_article.get(&entry.article) {
+            Some(&at) => at,
+            None => {
+                let slot = Slot {
+                    article: entry.article,
+                    story: entry.story,
+                    published: entry.published,
+                    sketch: None,
+                    headline: 0,
+                    source: 0,
+                };
+                let at = match self.free.pop() {
+                    Some(at) => {
+                        self.slots[at as usize] = slot;
+                        at
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.by_article.insert(entry.article, at);
                 at
             }
-            None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
         };
-        self.by_article.insert(article, at);
-        let mut keys: Vec<u32> = bands.iter().copied().map(low).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            self.keys
+        let slot = &mut self.slots[at as usize];
+        if let (None, Some((sketch, bands))) = (&slot.sketch, entry.sketch) {
+            slot.sketch = Some(sketch);
+            let mut keys: Vec<u32> = bands.iter().copied().map(low).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                self.keys
+                    .insert_unique(spread(key), (key, at), |&(k, _)| spread(k));
+            }
+        }
+        if let (0, Some((headline, source))) = (slot.headline, entry.headline) {
+            (slot.headline, slot.source) = (headline, source);
+            let key = low(headline);
+            self.headlines
                 .insert_unique(spread(key), (key, at), |&(k, _)| spread(k));
         }
     }
@@ -160,7 +193,8 @@ impl Index {
         shared.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.article.cmp(&a.1.article)));
         let mut best: Option<(f64, i64)> = None;
         for (_, slot) in shared.into_iter().take(CANDIDATES) {
-            let score = fp.sketch.similarity(&slot.sketch);
+            let Some(sketch) = &slot.sketch else { continue };
+            let score = fp.sketch.similarity(sketch);
             let better = match best {
                 None => true,
                 Some((s, story)) => score > s || (score == s && slot.story < story),
@@ -170,6 +204,43 @@ impl Index {
             }
         }
         best.map(|(_, story)| story)
+    }
+
+    /// The story an article of `source` published at `published` joins by its `headline`
+    /// key, when its text could not decide: the oldest story with an indexed version under
+    /// the same headline from another source, published within two days of it — unless
+    /// both have enough text to compare (`has_sketch` and theirs: their texts differ, or the
+    /// fingerprint would have found it), or a source carries the headline on more than one
+    /// article (a recurring title: a column, a daily briefing; this source included).
+    pub(crate) fn find_by_headline(
+        &self,
+        headline: i64,
+        source: i64,
+        published: i64,
+        has_sketch: bool,
+    ) -> Option<i64> {
+        let key = low(headline);
+        let mut sources = Vec::new();
+        let mut best: Option<i64> = None;
+        for &(k, at) in self.headlines.iter_hash(spread(key)) {
+            let slot = &self.slots[at as usize];
+            if k != key || slot.headline != headline {
+                continue;
+            }
+            if slot.source == source {
+                return None;
+            }
+            sources.push(slot.source);
+            let near = (slot.published - published).abs() <= HEADLINE_WINDOW_MS;
+            if near && !(has_sketch && slot.sketch.is_some()) {
+                best = Some(best.map_or(slot.story, |b| b.min(slot.story)));
+            }
+        }
+        sources.sort_unstable();
+        if sources.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        best
     }
 
     /// Removes the given articles (those not indexed are ignored); returns how many went.
@@ -202,8 +273,10 @@ impl Index {
             freed[at as usize] = true;
             self.by_article.remove(&self.slots[at as usize].article);
         }
-        // One pass over the table, however many articles go.
+        // One pass over each table, however many articles go.
         self.keys.retain(|&mut (_, slot)| !freed[slot as usize]);
+        self.headlines
+            .retain(|&mut (_, slot)| !freed[slot as usize]);
         self.free.extend(&slots);
         slots.len()
     }
@@ -219,13 +292,23 @@ impl Index {
         self.slots.capacity() * size_of::<Slot>()
             + self.free.capacity() * size_of::<u32>()
             + self.by_article.capacity() * (size_of::<(i64, u32)>() + 1)
-            + self.keys.capacity() * (size_of::<(u32, u32)>() + 1)
+            + (self.keys.capacity() + self.headlines.capacity()) * (size_of::<(u32, u32)>() + 1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(article: i64, story: i64, published: i64, fp: &Fingerprint) -> Entry<'_> {
+        Entry {
+            article,
+            story,
+            published,
+            sketch: Some((fp.sketch.clone(), &fp.bands)),
+            headline: None,
+        }
+    }
 
     fn fp(text: &str) -> Fingerprint {
         Fingerprint::of("a headline about nothing much at all", text).expect("enough text")
@@ -242,8 +325,8 @@ mod tests {
     fn finds_within_the_window_and_forgets_what_is_removed() {
         let mut index = Index::default();
         let (a, b) = (fp(STORY), fp(OTHER));
-        index.insert(1, 10, 1_000, a.sketch.clone(), &a.bands);
-        index.insert(2, 20, 1_000, b.sketch.clone(), &b.bands);
+        index.insert(entry(1, 10, 1_000, &a));
+        index.insert(entry(2, 20, 1_000, &b));
         assert_eq!(index.find(&a, 1_500, 1_000, 0.5), Some(10));
         assert_eq!(index.find(&b, 1_500, 1_000, 0.5), Some(20));
         // Outside the window.
@@ -251,11 +334,49 @@ mod tests {
         assert_eq!(index.remove(&[1, 99]), 1);
         assert_eq!(index.find(&a, 1_500, 1_000, 0.5), None);
         // Its slot is reused, and the other article is still found.
-        index.insert(3, 30, 2_000, a.sketch.clone(), &a.bands);
+        index.insert(entry(3, 30, 2_000, &a));
         assert_eq!(index.find(&a, 1_500, 1_000, 0.5), Some(30));
         assert_eq!(index.find(&b, 1_500, 1_000, 0.5), Some(20));
         assert_eq!(index.prune(1_500), 1);
         assert_eq!(index.len(), 1);
         assert_eq!(index.find(&b, 1_500, 1_000, 0.5), None);
+    }
+
+    #[test]
+    fn a_headline_joins_only_where_the_texts_cannot_decide_and_no_source_repeats_it() {
+        const DAY: i64 = 24 * 3600 * 1000;
+        fn headline(
+            article: i64,
+            story: i64,
+            published: i64,
+            source: i64,
+            sketch: Option<&Fingerprint>,
+        ) -> Entry<'_> {
+            Entry {
+                article,
+                story,
+                published,
+                sketch: sketch.map(|fp| (fp.sketch.clone(), &fp.bands[..])),
+                headline: Some((7, source)),
+            }
+        }
+        let mut index = Index::default();
+        let text = fp(STORY);
+        index.insert(headline(1, 10, 0, 100, None));
+        // Another source, a day later, headline only: the story; three days later: not.
+        assert_eq!(index.find_by_headline(7, 200, DAY, false), Some(10));
+        assert_eq!(index.find_by_headline(7, 200, 3 * DAY, false), None);
+        assert_eq!(index.find_by_headline(8, 200, DAY, false), None);
+        // Both with text enough to compare: the fingerprint decides, not the headline.
+        index.insert(headline(2, 20, 0, 300, Some(&text)));
+        assert_eq!(index.find_by_headline(7, 200, DAY, true), Some(10));
+        assert_eq!(index.remove(&[1]), 1);
+        assert_eq!(index.find_by_headline(7, 200, DAY, true), None);
+        assert_eq!(index.find_by_headline(7, 200, DAY, false), Some(20));
+        // The source itself repeats it: never.
+        assert_eq!(index.find_by_headline(7, 300, DAY, false), None);
+        // Another source carries it twice: a recurring title, for everyone.
+        index.insert(headline(3, 30, DAY, 300, None));
+        assert_eq!(index.find_by_headline(7, 200, DAY, false), None);
     }
 }

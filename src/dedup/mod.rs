@@ -12,10 +12,14 @@
 //! - across sources and links, articles whose text is nearly the same are versions of one
 //!   story ([`Fingerprint`]), found among the stored ones through the [`Index`] of their
 //!   band keys, which the store keeps in memory;
+//! - an article with too little text for a fingerprint joins the story another outlet
+//!   carries under the same long headline, published close by ([`headline_key`]), unless a
+//!   source repeats that headline;
 //! - once a story has versions, `story` says which represents it, where it is placed in the
 //!   feed, and which outlet may edit an article.
 
 mod fingerprint;
+mod headline;
 mod index;
 pub(crate) mod story;
 
@@ -27,7 +31,8 @@ use crate::parse::Article;
 
 pub use fingerprint::Fingerprint;
 pub(crate) use fingerprint::{Sketch, BANDS};
-pub(crate) use index::Index;
+pub(crate) use headline::headline_key;
+pub(crate) use index::{Entry, Index};
 
 /// An article with its identity worked out, ready for `store`.
 #[derive(Debug, Clone)]
@@ -43,6 +48,9 @@ pub struct Keyed {
     /// The near-duplicate fingerprint of its title and text, to find the story it belongs
     /// to; `None` when it has too little text to tell.
     pub fingerprint: Option<Fingerprint>,
+    /// The key of its headline, when the headline is long enough to identify a story (see
+    /// the README: items with too little text join a story by their headline).
+    pub headline: Option<i64>,
 }
 
 /// Works out the identity of each article of one fetch, dropping repeats of an identity
@@ -60,12 +68,14 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
             let content_hash = content_hash(&article);
             let body = article.content.as_deref().or(article.summary.as_deref());
             let fingerprint = Fingerprint::of(&article.title, body.unwrap_or(""));
+            let headline = headline_key(&article.title);
             Some(Keyed {
                 article,
                 key,
                 canonical_link,
                 content_hash,
                 fingerprint,
+                headline,
             })
         })
         .collect()

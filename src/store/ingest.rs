@@ -1,6 +1,6 @@
 //! Storing the articles of one fetch inside its transaction: each recognised by its source's
-//! entry key, else by its canonical link, else placed in the story it is a version of, or a
-//! story of its own. The rules that decide (who may edit, which version represents a story,
+//! entry key, else by its canonical link, else placed in the story it is a version of (by its
+//! text, else by its headline), or a story of its own. The rules that decide (who may edit, which version represents a story,
 //! where a story is placed) are `dedup`'s; this file applies them to rows.
 
 use std::collections::HashMap;
@@ -37,6 +37,10 @@ pub(super) struct Known {
     by_link: HashMap<String, Existing>,
     /// This source's entries that retention deleted: never stored again.
     removed: std::collections::HashSet<String>,
+    /// Headline keys this fetch gives more than one entry: a recurring title, which joins
+    /// nothing by headline (its entries are still indexed under it, so that the next fetch
+    /// knows the source repeats it).
+    repeated_headlines: std::collections::HashSet<i64>,
 }
 
 impl Known {
@@ -103,10 +107,17 @@ impl Known {
                 by_link.insert(e.matched.clone(), e);
             }
         }
+        let mut headlines = std::collections::HashSet::new();
+        let repeated_headlines = articles
+            .iter()
+            .filter_map(|k| k.headline)
+            .filter(|h| !headlines.insert(*h))
+            .collect();
         Ok(Known {
             by_key,
             by_link,
             removed,
+            repeated_headlines,
         })
     }
 }
@@ -237,15 +248,21 @@ impl Ingest<'_, '_> {
         let entry_id = blake3::hash(format!("{}\n{}", self.source, keyed.key).as_bytes()).to_hex()
             [..32]
             .to_owned();
-        let story = match (story, &keyed.fingerprint) {
-            (Some(story), _) => Some(story),
-            (None, Some(fp)) => self.pending.index().await?.find(
-                fp,
-                published,
-                window_ms(self.dedup),
-                self.dedup.threshold,
-            ),
-            (None, None) => None,
+        let story = match story {
+            Some(story) => Some(story),
+            None => {
+                let index = self.pending.index().await?;
+                let by_text = keyed.fingerprint.as_ref().and_then(|fp| {
+                    index.find(fp, published, window_ms(self.dedup), self.dedup.threshold)
+                });
+                by_text.or_else(|| {
+                    let headline = keyed
+                        .headline
+                        .filter(|h| !known.repeated_headlines.contains(h))?;
+                    let has_text = keyed.fingerprint.is_some();
+                    index.find_by_headline(headline, self.source_id, published, has_text)
+                })
+            }
         };
         // The story it joins, with the source and date of the version that represents it.
         // Looked up, not assumed: a story another process deleted (`feedmerge cleanup` beside
@@ -363,8 +380,24 @@ impl Ingest<'_, '_> {
             .execute(e)
             .await
             .map(drop))?;
+        }
+        if let Some(headline) = keyed.headline {
+            on_tx!(self.tx, |e| sqlx::query(
+                "INSERT INTO headlines (article_id, story_id, published, source_id, headline)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(article_id)
+            .bind(story)
+            .bind(published)
+            .bind(self.source_id)
+            .bind(headline)
+            .execute(e)
+            .await
+            .map(drop))?;
+        }
+        if keyed.fingerprint.is_some() || keyed.headline.is_some() {
             self.pending
-                .insert(article_id, story, published, fp)
+                .insert(article_id, story, published, self.source_id, keyed)
                 .await?;
         }
         if let Some(link) = &keyed.canonical_link {

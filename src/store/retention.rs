@@ -137,6 +137,13 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+            on_pool!(&self.db, |p| sqlx::query(
+                "DELETE FROM headlines WHERE published < $1"
+            )
+            .bind(too_old)
+            .execute(p)
+            .await
+            .map(drop))?;
             if let Some(index) = writer.as_mut() {
                 index.prune(too_old);
             }
@@ -211,7 +218,7 @@ impl Store {
     }
 }
 
-/// Deletes `articles` with their sketches and appearances; deletes the stories left without
+/// Deletes `articles` with their sketches, headlines and appearances; deletes the stories left without
 /// articles, and gives those that lost their representative the version that represents it
 /// now (by the rule ingest follows, with `[dedup].prefer`).
 async fn delete_articles(
@@ -234,6 +241,8 @@ async fn delete_articles(
     .await)?;
     for statement in [
         "DELETE FROM sketches
+         WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
+        "DELETE FROM headlines
          WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
         "DELETE FROM appearances
          WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",

@@ -1,4 +1,5 @@
-//! The story index in memory ([`Index`]): loaded from the `sketches` table when first needed,
+//! The story index in memory ([`Index`]): loaded from the `sketches` and `headlines` tables
+//! when first needed,
 //! caught up with what other processes stored, and changed only with the transactions it
 //! mirrors (what a transaction added is taken out again unless it commits).
 
@@ -7,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::engine::{on_pool, Db};
 use super::{millis, Store, StoreError};
 use crate::config::Dedup;
-use crate::dedup::{Fingerprint, Index, Sketch, BANDS};
+use crate::dedup::{Entry, Fingerprint, Index, Keyed, Sketch, BANDS};
 
 /// The story index inside one write transaction: what the transaction adds to it is taken
 /// out again unless it commits (when it fails, or its future is dropped, the database rolls
@@ -44,17 +45,26 @@ impl<'i> Pending<'i> {
         Ok(self.slot.get_or_insert_with(Index::default))
     }
 
-    /// Places `article`'s fingerprint `fp` in `story`, for as long as the transaction commits.
+    /// Places `article` of `source` (the entry `keyed`) in `story`, under its fingerprint and
+    /// headline, for as long as the transaction commits.
     pub(super) async fn insert(
         &mut self,
         article: i64,
         story: i64,
         published: i64,
-        fp: &Fingerprint,
+        source: i64,
+        keyed: &Keyed,
     ) -> Result<(), StoreError> {
-        self.index()
-            .await?
-            .insert(article, story, published, fp.sketch.clone(), &fp.bands);
+        self.index().await?.insert(Entry {
+            article,
+            story,
+            published,
+            sketch: keyed
+                .fingerprint
+                .as_ref()
+                .map(|fp| (fp.sketch.clone(), &fp.bands[..])),
+            headline: keyed.headline.map(|h| (h, source)),
+        });
         self.added.push(article);
         Ok(())
     }
@@ -103,8 +113,8 @@ impl Store {
 }
 
 /// The story index in `slot` (the writer lock's), holding every stored sketch that still has
-/// its band keys (retention takes them from articles too old to match, and the index prunes
-/// the same). Read whole the first time, when an article must be placed and not before, so
+/// its band keys, and every stored headline key (retention takes both from articles too old
+/// to match, and the index prunes the same). Read whole the first time, when an article must be placed and not before, so
 /// that a poll where nothing is new never pays for it; after that, only what other processes
 /// stored since it last looked (replicas on one PostgreSQL database, or `feedmerge fetch`
 /// beside the daemon on one SQLite file): one look up the primary key when there is nothing.
@@ -127,8 +137,32 @@ pub(super) async fn caught_up<'g>(
         while let Some((article, story, published, sketch, bands)) = rows.try_next().await? {
             newest = newest.max(article);
             if let (Some(sketch), Some(bands)) = (Sketch::from_bytes(&sketch), bands_of(&bands)) {
-                index.insert(article, story, published, sketch, &bands);
+                index.insert(Entry {
+                    article,
+                    story,
+                    published,
+                    sketch: Some((sketch, &bands)),
+                    headline: None,
+                });
             }
+        }
+    });
+    on_pool!(db, |p| {
+        let mut rows = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
+            "SELECT article_id, story_id, published, source_id, headline FROM headlines
+             WHERE article_id > $1",
+        )
+        .bind(after)
+        .fetch(p);
+        while let Some((article, story, published, source, headline)) = rows.try_next().await? {
+            newest = newest.max(article);
+            index.insert(Entry {
+                article,
+                story,
+                published,
+                sketch: None,
+                headline: Some((headline, source)),
+            });
         }
     });
     // Only once every row is in: a read cut short is read again from where it began (an

@@ -11,6 +11,7 @@ mod crash;
 mod crashes;
 mod daemon;
 mod full_disk;
+mod headlines;
 mod hostile;
 mod import;
 mod ingest;
