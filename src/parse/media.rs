@@ -1,5 +1,6 @@
 //! What an entry brings besides its text: the files attached to it (a podcast's audio, a
-//! video) and one picture that stands for it.
+//! video) and one picture that stands for it; and, read in the same pass, the page the entry
+//! names as its own when its link is a redirect (`feedburner:origLink`, `link rel="canonical"`).
 //!
 //! feed-rs drops a Media RSS thumbnail given without `media:content` (the BBC's every item),
 //! a JSON Feed item's `image` and an attachment's duration, so media are read here, from the
@@ -69,6 +70,9 @@ pub(super) struct Candidates {
     images: Vec<Image>,
     /// `itunes:duration`: the episode's, so its audio's.
     duration: Option<u64>,
+    /// The page itself, where the feed names it besides a redirecting link: FeedBurner's
+    /// `origLink`, or a `link rel="canonical"` (the first given).
+    pub(super) original: Option<String>,
 }
 
 impl Media {
@@ -189,6 +193,7 @@ fn first_picture(html: &str, absolute: &impl Fn(&str) -> Option<String>) -> Opti
 /// Namespaces without their scheme: feeds declare them with `https` too, and readers accept it.
 const MRSS: &str = "search.yahoo.com/mrss";
 const ITUNES: &str = "www.itunes.com/dtds/podcast-1.0.dtd";
+const FEEDBURNER: &str = "rssnamespace.org/feedburner/ext/1.0";
 const ATOM: [&str; 2] = ["http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#"];
 
 /// Which vocabulary an element is in, as far as media go.
@@ -199,6 +204,7 @@ enum Ns {
     Atom,
     MediaRss,
     ITunes,
+    FeedBurner,
     Other,
 }
 
@@ -217,6 +223,8 @@ fn ns(resolved: &ResolveResult) -> Ns {
         Ns::ITunes
     } else if ATOM.contains(&uri) {
         Ns::Atom
+    } else if bare == FEEDBURNER {
+        Ns::FeedBurner
     } else if uri == "http://purl.org/rss/1.0" {
         Ns::Plain
     } else {
@@ -276,6 +284,7 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
     // Inside a `media:group`: its alternatives, of which one is kept.
     let mut group: Option<Vec<(bool, Enclosure)>> = None;
     let mut in_duration = false;
+    let mut in_original = false;
     let mut depth = 0usize;
     loop {
         let (resolved, event) = reader.read_resolved_event().ok()?;
@@ -289,9 +298,29 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
                 }
                 continue;
             }
+            Event::Text(t) if in_original => {
+                if let Some(original) = current.as_mut().and_then(|(_, c)| c.original.as_mut()) {
+                    original.push_str(&t.xml10_content());
+                }
+                continue;
+            }
+            Event::GeneralRef(r) if in_original => {
+                let name = r.xml10_content();
+                let c = r.resolve_char_ref().ok().flatten().or_else(|| {
+                    quick_xml::escape::resolve_predefined_entity(&name)?
+                        .chars()
+                        .next()
+                });
+                let original = current.as_mut().and_then(|(_, c)| c.original.as_mut());
+                if let (Some(original), Some(c)) = (original, c) {
+                    original.push(c);
+                }
+                continue;
+            }
             Event::End(e) => {
                 depth = depth.saturating_sub(1);
                 in_duration = false;
+                in_original = false;
                 let local = e.local_name().into_inner();
                 if space == Ns::MediaRss && local == "group" {
                     if let (Some((_, c)), Some(alternatives)) = (&mut current, group.take()) {
@@ -335,11 +364,17 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
             }
             (Ns::Atom | Ns::Plain, "link") => {
                 let a = attrs();
-                if get(&a, "rel") == Some("enclosure") {
-                    if let Some(e) = enclosure(&a, "href", "type", "length") {
-                        add_image_file(found, &e);
-                        found.enclosures.push(e);
+                match get(&a, "rel") {
+                    Some("enclosure") => {
+                        if let Some(e) = enclosure(&a, "href", "type", "length") {
+                            add_image_file(found, &e);
+                            found.enclosures.push(e);
+                        }
                     }
+                    Some("canonical") if found.original.is_none() => {
+                        found.original = get(&a, "href").map(str::to_owned);
+                    }
+                    _ => {}
                 }
             }
             (Ns::MediaRss, "group") if !empty => group = Some(Vec::new()),
@@ -385,6 +420,10 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
                 }
             }
             (Ns::ITunes, "duration") if !empty => in_duration = true,
+            (Ns::FeedBurner, "origLink") if !empty && found.original.is_none() => {
+                found.original = Some(String::new());
+                in_original = true;
+            }
             _ => {}
         }
     }

@@ -287,7 +287,7 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
     }
 }
 
-fn article(entry: Entry, feed_url: &Url, media: Candidates) -> Article {
+fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
     let base = entry
         .base
         .as_deref()
@@ -305,6 +305,17 @@ fn article(entry: Entry, feed_url: &Url, media: Candidates) -> Article {
         .and_then(|l| base.join(l.href.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(String::from);
+    // Where the feed names the page behind its link (FeedBurner's `~r` redirects, whose
+    // `origLink` is the outlet's page, or a canonical link), the page is the link: readers
+    // skip the redirect, and the article is identified by the page, as other outlets link it.
+    let original = media
+        .original
+        .take()
+        .filter(|o| !o.trim().is_empty())
+        .and_then(|o| base.join(o.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(String::from);
+    let link = original.or(link);
     // Relative URLs in the text are the article page's: resolve them against an explicit
     // xml:base, else the article's link (the feed may live on another host), else the feed.
     let content_base = match (&entry.base, &link) {

@@ -234,6 +234,66 @@ fn canonical_links_drop_tracking_only() {
     assert_eq!(canonical_link("/relative"), None);
 }
 
+/// FeedBurner's `~r` redirects, as its feeds carried them (the shapes of TypePad's RSS and
+/// Blogger's Atom in the corpus): the page the feed names behind the redirect is the link and
+/// the identity; so is an entry's canonical link. No request is made.
+#[test]
+fn redirecting_links_give_way_to_the_page_the_feed_names() {
+    let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\" \
+        xmlns:feedburner=\"http://rssnamespace.org/feedburner/ext/1.0\"><channel><title>T</title>\
+        <link>http://everything.typepad.com/blog/</link><description>d</description>\
+        <item><title>Spotlight: Friday favorites</title>\
+        <link>http://feedproxy.google.com/~r/typepad/everything/~3/abc/spotlight-friday-favorites.html</link>\
+        <guid isPermaLink=\"false\">tag:typepad.com,2003:post-6a00</guid>\
+        <feedburner:origLink>http://everything.typepad.com/blog/2013/02/spotlight-friday-favorites.html?a=1&amp;b=2</feedburner:origLink>\
+        </item><item><title>No original given</title>\
+        <link>http://feedproxy.google.com/~r/typepad/everything/~3/def/other.html</link></item>\
+        </channel></rss>";
+    let atom = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\" \
+        xmlns:feedburner=\"http://rssnamespace.org/feedburner/ext/1.0\"><title>T</title><id>t</id>\
+        <updated>2015-10-05T00:00:00Z</updated>\
+        <entry><id>tag:blogger.com,1999:post-1</id><title>Using the API</title>\
+        <updated>2015-10-05T00:00:00Z</updated>\
+        <link rel=\"self\" type=\"application/atom+xml\" href=\"http://www.blogger.com/feeds/1/posts/default/1\"/>\
+        <link rel=\"alternate\" type=\"text/html\" href=\"http://feedproxy.google.com/~r/blogspot/lQlzL/~3/84X/using-the-api.html\"/>\
+        <feedburner:origLink>http://googleadsdeveloper.blogspot.com/2015/10/using-the-api.html</feedburner:origLink></entry>\
+        <entry><id>e2</id><title>Canonical</title><updated>2015-10-05T00:00:00Z</updated>\
+        <link rel=\"alternate\" href=\"https://m.example.com/story/7?utm_source=rss\"/>\
+        <link rel=\"canonical\" href=\"/story/7\"/></entry></feed>";
+    let base = Url::parse("https://example.com/feed").unwrap();
+    let links = |doc: &str| -> Vec<Option<String>> {
+        let feed = parse_feed(doc.as_bytes(), None, &base).expect("feed");
+        identify(feed.articles)
+            .into_iter()
+            .map(|k| k.canonical_link)
+            .collect()
+    };
+    assert_eq!(
+        links(rss),
+        [
+            Some(
+                "https://everything.typepad.com/blog/2013/02/spotlight-friday-favorites.html?a=1&b=2"
+                    .to_owned()
+            ),
+            Some(
+                "https://feedproxy.google.com/~r/typepad/everything/~3/def/other.html".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        links(atom),
+        [
+            Some("https://googleadsdeveloper.blogspot.com/2015/10/using-the-api.html".to_owned()),
+            Some("https://example.com/story/7".to_owned()),
+        ]
+    );
+    let feed = parse_feed(rss.as_bytes(), None, &base).expect("feed");
+    assert_eq!(
+        feed.articles[0].link.as_deref(),
+        Some("http://everything.typepad.com/blog/2013/02/spotlight-friday-favorites.html?a=1&b=2")
+    );
+}
+
 #[test]
 fn rss_0_90_items_are_read() {
     let doc = "<?xml version=\"1.0\"?>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
