@@ -259,7 +259,7 @@ fn minhash<const N: usize>(shingles: &[u64]) -> [u64; N] {
 /// The text of each block of `html` (paragraphs, list items, headings, line breaks), with
 /// tags dropped and entities decoded. The HTML is our own sanitised output, so tags are
 /// well-formed and attribute values hold no `>`.
-fn paragraphs(html: &str) -> Vec<String> {
+pub(super) fn paragraphs(html: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
@@ -349,7 +349,7 @@ pub(super) fn normalise(text: &str) -> String {
     text.nfkc().flat_map(char::to_lowercase).collect()
 }
 
-fn is_boilerplate(paragraph: &str) -> bool {
+pub(super) fn is_boilerplate(paragraph: &str) -> bool {
     paragraph.split_whitespace().count() <= BOILERPLATE_WORDS
         && BOILERPLATE.iter().any(|marker| paragraph.contains(marker))
 }

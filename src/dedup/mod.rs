@@ -13,8 +13,8 @@
 //!   story ([`Fingerprint`]), found among the stored ones through the [`Index`] of their
 //!   band keys, which the store keeps in memory;
 //! - an article with too little text for a fingerprint joins the story another outlet
-//!   carries under the same long headline, published close by ([`headline_key`]), unless a
-//!   source repeats that headline;
+//!   carries under the same long headline (or the same short headline over the same short
+//!   text), published close by ([`headline_key`]), unless a source repeats that headline;
 //! - once a story has versions, `story` says which represents it, where it is placed in the
 //!   feed, and which outlet may edit an article.
 
@@ -68,7 +68,8 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
             let content_hash = content_hash(&article);
             let body = article.content.as_deref().or(article.summary.as_deref());
             let fingerprint = Fingerprint::of(&article.title, body.unwrap_or(""));
-            let headline = headline_key(&article.title);
+            let short_text = fingerprint.is_none().then(|| body.unwrap_or(""));
+            let headline = headline_key(&article.title, short_text);
             Some(Keyed {
                 article,
                 key,
