@@ -202,9 +202,7 @@ impl Sketch {
     /// to 1: 1 for a copy or a truncation of the other, near 0 for unrelated stories; 0 when
     /// both titles have numbers and neither title's numbers include the other's.
     pub(crate) fn similarity(&self, other: &Sketch) -> f64 {
-        let within = |a: &[u16], b: &[u16]| a.iter().all(|n| *n == 0 || b.contains(n));
-        let (a, b) = (&self.title_numbers, &other.title_numbers);
-        if !within(a, b) && !within(b, a) {
+        if !self.numbers_agree(other) {
             return 0.0;
         }
         let agree = self
@@ -218,6 +216,15 @@ impl Sketch {
         // |A ∩ B| = J·|A ∪ B| = J·(|A| + |B|)/(1 + J)
         let common = jaccard * (a + b) / (1.0 + jaccard);
         (common / a.min(b).max(1.0)).min(1.0)
+    }
+
+    /// Whether the titles' numbers agree: one title's numbers are all among the other's (a
+    /// title without numbers agrees with any). Articles whose numbers disagree are different
+    /// stories however alike their texts (episode 31 and episode 32 of one show).
+    pub(crate) fn numbers_agree(&self, other: &Sketch) -> bool {
+        let within = |a: &[u16], b: &[u16]| a.iter().all(|n| *n == 0 || b.contains(n));
+        let (a, b) = (&self.title_numbers, &other.title_numbers);
+        within(a, b) || within(b, a)
     }
 
     /// The sketch as stored: the size, the title's numbers, then the values, little-endian.

@@ -30,6 +30,11 @@ use super::{Fingerprint, Sketch};
 /// match, and the work stays bounded even when a key is shared by very many articles (text
 /// that is all boilerplate).
 const CANDIDATES: usize = 16;
+/// Articles looked at at most to find the [`CANDIDATES`]: those whose titles' numbers
+/// disagree with the new one's are passed over without counting, since a show's every episode
+/// under one long standing description shares all its keys with the others and would crowd
+/// out the episode's own copies.
+const LOOKED_AT: usize = 16 * CANDIDATES;
 
 /// An indexed article.
 struct Slot {
@@ -192,8 +197,12 @@ impl Index {
         // Most keys shared first; among equals, the newest article (as the SQL index did).
         shared.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.article.cmp(&a.1.article)));
         let mut best: Option<(f64, i64)> = None;
-        for (_, slot) in shared.into_iter().take(CANDIDATES) {
-            let Some(sketch) = &slot.sketch else { continue };
+        let comparable = shared
+            .into_iter()
+            .take(LOOKED_AT)
+            .filter_map(|(_, slot)| Some((slot, slot.sketch.as_ref()?)))
+            .filter(|(_, sketch)| fp.sketch.numbers_agree(sketch));
+        for (slot, sketch) in comparable.take(CANDIDATES) {
             let score = fp.sketch.similarity(sketch);
             let better = match best {
                 None => true,

@@ -336,7 +336,6 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         let out = without_forbidden(out.trim().to_owned());
         (!out.is_empty()).then_some(out)
     };
-    let summary = entry.summary.as_ref().and_then(html);
     let content = entry.content.as_ref().and_then(|c| {
         let body = c.body.as_deref()?;
         html(&Text {
@@ -344,6 +343,11 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
             src: None,
             content: body.to_owned(),
         })
+    });
+    // An entry whose only text is its media's description (a YouTube video's) has that text.
+    let summary = entry.summary.as_ref().and_then(html).or_else(|| {
+        let described = entry.media.iter().find_map(|m| m.description.as_ref());
+        described.filter(|_| content.is_none()).and_then(html)
     });
     let title = entry
         .title
