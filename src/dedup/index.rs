@@ -6,11 +6,12 @@
 //! lookups and up to 16 sketch comparisons; from SQLite those are page reads whose cost
 //! depends on what the OS keeps cached, 0.4 ms or 7 ms at 1,000,000 articles. Here they are a
 //! few microseconds whatever the machine does. The database stays the record: the store
-//! loads the index from the `sketches` table (which keeps each sketch's band keys) when it
-//! is first needed, and keeps it in step with every write it commits.
+//! loads the index from the `sketches` table (which keeps each sketch's band keys) and the
+//! `headlines` table when it is first needed, and keeps it in step with every write it
+//! commits.
 //!
 //! Articles are also held under their headline's key ([`headline_key`](super::headline_key)),
-//! for those with too little text to fingerprint.
+//! which is how those with too little text to fingerprint find their story.
 //!
 //! Compact by design, as it grows with the articles of one window: each key is held as its
 //! low 32 bits with a 32-bit slot number (the keys are hashes, so their low bits are as good
