@@ -20,8 +20,9 @@ const DUE_EVERY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_
 /// `[poll].timeout`; a claim lasts twice that and 10 s (`poll::LEASE_MARGIN`).
 const TIMEOUT: Duration = Duration::from_secs(2);
 const LEASE: Duration = Duration::from_secs(2 * 2 + 10);
-/// Slack for the spread of a cycle's polls and the machine's load.
-const SLACK: Duration = Duration::from_secs(3);
+/// Slack for the spread of a cycle's polls and the machine's load: the suite runs its tests
+/// side by side, on two cores in CI, where 3 s was once exceeded by 1 s (33.05 s unfetched).
+const SLACK: Duration = Duration::from_secs(6);
 
 /// The outlets that carry the seed story (the original and three re-runs), with their feeds.
 const STORY: [(&str, &str, &str); 4] = [
