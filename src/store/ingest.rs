@@ -1,7 +1,8 @@
 //! Storing the articles of one fetch inside its transaction: each recognised by its source's
 //! entry key, else by its canonical link, else placed in the story it is a version of (by its
-//! text, else by its headline), or a story of its own. The rules that decide (who may edit, which version represents a story,
-//! where a story is placed) are `dedup`'s; this file applies them to rows.
+//! text, else by its headline), or a story of its own. The rules that decide (who may edit,
+//! which version represents a story, where a story is placed) are `dedup`'s; this file
+//! applies them to rows.
 
 use std::collections::HashMap;
 

@@ -1,7 +1,6 @@
 //! The story index in memory ([`Index`]): loaded from the `sketches` and `headlines` tables
-//! when first needed,
-//! caught up with what other processes stored, and changed only with the transactions it
-//! mirrors (what a transaction added is taken out again unless it commits).
+//! when first needed, caught up with what other processes stored, and changed only with the
+//! transactions it mirrors (what a transaction added is taken out again unless it commits).
 
 use chrono::{DateTime, Utc};
 
