@@ -218,8 +218,9 @@ impl Store {
     }
 }
 
-/// Deletes `articles` with their sketches, headlines and appearances; deletes the stories left without
-/// articles, and gives those that lost their representative the version that represents it
+/// Deletes `articles` with their sketches, headlines and appearances; deletes the stories
+/// left without articles, and gives those that lost their representative the version that
+/// represents it
 /// now (by the rule ingest follows, with `[dedup].prefer`).
 async fn delete_articles(
     tx: &mut Tx,
