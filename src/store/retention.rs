@@ -220,8 +220,7 @@ impl Store {
 
 /// Deletes `articles` with their sketches, headlines and appearances; deletes the stories
 /// left without articles, and gives those that lost their representative the version that
-/// represents it
-/// now (by the rule ingest follows, with `[dedup].prefer`).
+/// represents it now (by the rule ingest follows, with `[dedup].prefer`).
 async fn delete_articles(
     tx: &mut Tx,
     articles: &[i64],
