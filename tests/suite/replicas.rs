@@ -20,9 +20,12 @@ const DUE_EVERY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_
 /// `[poll].timeout`; a claim lasts twice that and 10 s (`poll::LEASE_MARGIN`).
 const TIMEOUT: Duration = Duration::from_secs(2);
 const LEASE: Duration = Duration::from_secs(2 * 2 + 10);
-/// Slack for the spread of a cycle's polls and the machine's load: the suite runs its tests
-/// side by side, on two cores in CI, where 3 s was once exceeded by 1 s (33.05 s unfetched).
-const SLACK: Duration = Duration::from_secs(6);
+/// Slack for the spread of a cycle's polls and the machine's load. The suite runs two tests
+/// at once on CI's two cores, beside PostgreSQL and three daemons; a neighbour that parses
+/// hostile feeds starves the survivors for seconds: 3 s was once exceeded by 1 s (33.05 s
+/// unfetched), 6 s by 1.8 s (36.8 s). A source that no survivor took over would stay
+/// unfetched until the end, which this still catches.
+const SLACK: Duration = Duration::from_secs(12);
 
 /// The outlets that carry the seed story (the original and three re-runs), with their feeds.
 const STORY: [(&str, &str, &str); 4] = [
