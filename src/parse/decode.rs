@@ -61,19 +61,37 @@ fn checked(body: &[u8], named: Option<&'static Encoding>) -> &'static Encoding {
     }
 }
 
-/// Removes every `<?xml ...?>` declaration left in `text` (not `<?xml-stylesheet ...?>`).
+/// Removes every `<?xml ...?>` declaration left in `text` (not `<?xml-stylesheet ...?>`), in
+/// one pass: a body of nothing but `<?xml` must not cost a search to its end per occurrence.
 fn remove_stray_declarations(text: &mut String) {
-    let mut from = 0;
-    while let Some(at) = text[from..].find("<?xml").map(|i| i + from) {
-        let after = text[at + 5..].chars().next();
-        match text[at..].find("?>") {
-            Some(len) if after.is_none_or(|c| c.is_whitespace() || c == '?') => {
-                text.replace_range(at..at + len + 2, "");
-                from = at;
+    if !text.contains("<?xml") {
+        return;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("<?xml") {
+        let after = &rest[at + 5..];
+        let declaration = after
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || c == '?');
+        if !declaration {
+            out.push_str(&rest[..at + 5]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        match after.find("?>") {
+            Some(len) => rest = &after[len + 2..],
+            // Unterminated, and so is every later one: the rest stays as it is.
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
             }
-            _ => from = at + 5,
         }
     }
+    out.push_str(rest);
+    *text = out;
 }
 
 /// Whether XML 1.0 forbids `c` (most C0 controls, U+FFFE, U+FFFF; Rust strings hold no
