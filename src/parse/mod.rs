@@ -11,9 +11,11 @@
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
 //! against the entry's `xml:base`, else the article's own page, else the feed's address; and
 //! its files and picture (`media.rs`), read from the same text.
+mod bound;
 mod decode;
 mod media;
 
+use bound::{bound, floor_boundary};
 use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
 use media::Candidates;
@@ -78,6 +80,11 @@ pub enum ParseError {
         /// The absolute URLs of the feeds the page links with `<link rel="alternate">`.
         feeds: Vec<String>,
     },
+    /// Its DTD declares entities (as "billion laughs" bombs do), which no real feed needs.
+    #[error(
+        "the feed declares XML entities in its DOCTYPE; entity declarations are not supported"
+    )]
+    Entities,
     /// feed-rs rejected it.
     #[error("not a readable RSS, Atom or JSON feed: {0}")]
     Invalid(String),
@@ -101,6 +108,9 @@ pub fn parse_feed(
         return Err(ParseError::Html {
             feeds: advertised_feeds(trimmed, url),
         });
+    }
+    if declares_entities(trimmed) {
+        return Err(ParseError::Entities);
     }
     let min_interval = syndication_interval(trimmed);
     let parse = |text: &str| {
@@ -187,6 +197,9 @@ fn advertised(feeds: &[String]) -> String {
     }
 }
 
+/// The most feeds of a web page named in its error: enough to pick from.
+const MAX_ADVERTISED: usize = 10;
+
 /// The feeds a web page advertises: `<link rel="alternate">` with a feed type, made absolute.
 fn advertised_feeds(html: &str, page: &Url) -> Vec<String> {
     const FEED_TYPES: [&str; 5] = [
@@ -199,9 +212,17 @@ fn advertised_feeds(html: &str, page: &Url) -> Vec<String> {
     let mut feeds = Vec::new();
     let lower = html.to_ascii_lowercase();
     for (start, _) in lower.match_indices("<link") {
-        let Some(len) = lower[start..].find('>') else {
+        if feeds.len() == MAX_ADVERTISED {
+            break;
+        }
+        // A tag ends at its `>`; one cut short by the next `<` is no tag. Either way each
+        // search stops at the next tag, so the page is read once, however many tags it has.
+        let Some(len) = lower[start + 1..].find(['>', '<']).map(|i| i + 1) else {
             break;
         };
+        if lower.as_bytes()[start + len] == b'<' {
+            continue;
+        }
         // Attribute names are matched in lower case, values taken from the original text.
         let (tag, original) = (&lower[start..start + len], &html[start..start + len]);
         let rel = attribute(tag, "rel").unwrap_or_default();
@@ -217,6 +238,15 @@ fn advertised_feeds(html: &str, page: &Url) -> Vec<String> {
         }
     }
     feeds
+}
+
+/// Whether a `<!DOCTYPE` of `text` declares entities in its internal subset.
+fn declares_entities(text: &str) -> bool {
+    text.find("<!DOCTYPE").is_some_and(|at| {
+        let doctype = &text[at..];
+        let end = doctype.find("]>").unwrap_or(doctype.len());
+        doctype[..end].contains("<!ENTITY")
+    })
 }
 
 /// The RSS syndication module's `sy:updatePeriod` / `sy:updateFrequency` as an interval.
@@ -266,6 +296,7 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
         .and_then(|l| url.join(&l.href).ok())
+        .filter(is_web)
         .map(String::from);
     let title = feed
         .title
@@ -287,12 +318,20 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
     }
 }
 
+/// Whether `url` is one we publish: `http` or `https`.
+fn is_web(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
+}
+
 fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
-    let base = entry
+    // An `xml:base` that is not a web address (`javascript:`) is no base: relative links
+    // resolved against it would not be web addresses either.
+    let explicit_base = entry
         .base
         .as_deref()
         .and_then(|b| feed_url.join(b).ok())
-        .unwrap_or_else(|| feed_url.clone());
+        .filter(is_web);
+    let base = explicit_base.clone().unwrap_or_else(|| feed_url.clone());
     // The page: an alternate link, not an attached file (feed-rs lists a JSON Feed's
     // attachments among the links, typed and without a `rel`).
     let link = entry
@@ -303,7 +342,7 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
                 && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
         })
         .and_then(|l| base.join(l.href.trim()).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(is_web)
         .map(String::from);
     // Where the feed names the page behind its link (FeedBurner's `~r` redirects, whose
     // `origLink` is the outlet's page, or a canonical link), the page is the link: readers
@@ -313,23 +352,26 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         .take()
         .filter(|o| !o.trim().is_empty())
         .and_then(|o| base.join(o.trim()).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(is_web)
         .map(String::from);
     let link = original.or(link);
     // Relative URLs in the text are the article page's: resolve them against an explicit
     // xml:base, else the article's link (the feed may live on another host), else the feed.
-    let content_base = match (&entry.base, &link) {
+    let content_base = match (explicit_base, &link) {
         (None, Some(link)) => Url::parse(link).unwrap_or_else(|_| base.clone()),
         _ => base.clone(),
     };
+    // Links and pictures in the text are web addresses, relative ones resolved against a web
+    // address: nothing else is published.
     let sanitiser = {
         let mut b = ammonia::Builder::default();
+        b.url_schemes(["http", "https"].into());
         b.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base.clone()));
         b
     };
     let html = |t: &Text| -> Option<String> {
         let out = if is_html(t.content_type.as_ref()) {
-            sanitiser.clean(&t.content).to_string()
+            sanitiser.clean(&bound(&t.content)).to_string()
         } else {
             escape_html(&t.content)
         };
@@ -435,13 +477,35 @@ fn plain_text(t: &Text) -> String {
 /// `raw` as plain text. Whatever looks like markup is treated as markup, even in a field
 /// declared as text: many feeds escape HTML into titles and names, and a reader may show
 /// them as HTML.
+///
+/// Markup that decoding reveals (a title escaped twice, `&amp;lt;script&amp;gt;`) is markup
+/// too, and goes: a title is text wherever it is shown.
 fn plain(raw: &str, html: bool) -> String {
-    let text = if html || raw.contains('<') || raw.contains('&') {
-        html_to_text(raw)
+    let mut text = if html || raw.contains('<') || raw.contains('&') {
+        html_to_text(&raw[..floor_boundary(raw, MAX_PLAIN)])
     } else {
         raw.to_owned()
     };
+    for _ in 0..2 {
+        if !reveals_markup(&text) {
+            break;
+        }
+        text = html_to_text(&text);
+    }
     without_forbidden(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Bytes of a title's or name's markup read: far more than is kept ([`MAX_TITLE`]).
+const MAX_PLAIN: usize = 64 * 1024;
+
+/// Whether `text` holds what HTML reads as a tag or a comment.
+fn reveals_markup(text: &str) -> bool {
+    text.match_indices('<').any(|(i, _)| {
+        text[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!')
+    })
 }
 
 /// `text` without the characters XML forbids. An XML feed's text is rid of them before it is
@@ -458,7 +522,7 @@ fn without_forbidden(text: String) -> String {
 pub(crate) fn html_to_text(html: &str) -> String {
     // ammonia with no tags allowed keeps only text, serialised with &, <, > and U+00A0
     // escaped; undo exactly that.
-    let text = ammonia::Builder::empty().clean(html).to_string();
+    let text = ammonia::Builder::empty().clean(&bound(html)).to_string();
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&nbsp;", " ")
