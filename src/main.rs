@@ -141,7 +141,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli.command, config)) {
+    let result = runtime.block_on(execute(cli.command, config));
+    // A parse still running on a blocking thread (bounded, but it may take seconds on a huge
+    // feed) does not hold the process past its stop: nothing of it is stored any more.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -61,8 +61,11 @@ pub(crate) struct Poller {
     live: Live,
     /// Counts every poll, for `/metrics`.
     metrics: Arc<Metrics>,
-    /// How long a claim lasts: twice the fetch timeout, and time to store the result.
+    /// How long a claim lasts: the fetch timeout, as long again to parse, and time to store
+    /// the result.
     lease: Duration,
+    /// How long a feed may take to parse: the fetch timeout.
+    parse_limit: Duration,
     /// Fetches at once, on all hosts.
     global: Arc<Semaphore>,
     /// Fetches at once on one host.
@@ -93,13 +96,35 @@ enum Got {
 
 impl Got {
     fn failed(status: Option<u16>, message: impl Into<String>) -> Got {
+        Got::failed_after(status, message, None)
+    }
+
+    /// A failure, its message bounded: it is stored, logged and shown on every `/status`,
+    /// and a hostile feed can make one of megabytes (a page naming 80,000 feeds).
+    fn failed_after(
+        status: Option<u16>,
+        message: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Got {
+        let mut message = message.into();
+        if message.len() > MAX_ERROR {
+            let mut end = MAX_ERROR;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str(" […]");
+        }
         Got::Failed {
             status,
-            message: message.into(),
-            retry_after: None,
+            message,
+            retry_after,
         }
     }
 }
+
+/// Bytes of a failure's message kept.
+pub(crate) const MAX_ERROR: usize = 2_000;
 
 /// The host (and port) requests to `url` go to: the unit of politeness.
 fn host_of(url: &Url) -> String {
@@ -122,6 +147,7 @@ impl Poller {
         Poller {
             metrics,
             lease: limits.timeout * 2 + LEASE_MARGIN,
+            parse_limit: limits.timeout,
             global: Arc::new(Semaphore::new(limits.concurrency)),
             per_host: limits.per_host,
             fetcher,
@@ -418,11 +444,7 @@ impl Poller {
                     max_age: None,
                     bytes: 0,
                     fetch_time,
-                    result: Got::Failed {
-                        status: e.status(),
-                        message: e.to_string(),
-                        retry_after,
-                    },
+                    result: Got::failed_after(e.status(), e.to_string(), retry_after),
                 });
             }
         };
@@ -439,13 +461,31 @@ impl Poller {
         };
         let status = fetched.status;
         let bytes = fetched.body.len() as u64;
-        // Parsing is CPU work (and a hostile feed can make it long): off the async threads.
-        let parsed = tokio::task::spawn_blocking(move || {
+        // Parsing is CPU work (and a hostile feed can make it long): off the async threads,
+        // and given the fetch's time limit, so that no feed holds its places for longer. One
+        // that takes longer is abandoned: its thread finishes (every pass over a body is
+        // linear, so it does) and its result is dropped.
+        let parse = tokio::task::spawn_blocking(move || {
             let feed =
                 parse::parse_feed(&fetched.body, fetched.content_type.as_deref(), &fetched.url)?;
             Ok::<_, parse::ParseError>((feed, fetched.validators))
-        })
-        .await;
+        });
+        let Ok(parsed) = tokio::time::timeout(self.parse_limit, parse).await else {
+            return Ok(Attempted {
+                permits,
+                moved_to,
+                max_age,
+                bytes,
+                fetch_time,
+                result: Got::failed(
+                    Some(status),
+                    format!(
+                        "reading the feed took longer than {} s (the [poll].timeout); it is too large or too complex",
+                        self.parse_limit.as_secs()
+                    ),
+                ),
+            });
+        };
         let result = match parsed {
             Ok(Ok((mut feed, validators))) => {
                 let articles = dedup::identify(std::mem::take(&mut feed.articles));
