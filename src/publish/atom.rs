@@ -48,8 +48,8 @@ fn entry(meta: &FeedMeta, a: &Story) -> atom::Entry {
         length: e.length.map(|l| l.to_string()),
         ..link(x(&e.url), "enclosure", Some(file_type(e)))
     }));
-    let mut source_links = vec![link(x(&a.source.feed_url), "self", None)];
-    if let Some(site) = &a.source.site_url {
+    let mut source_links = vec![link(x(&a.source.public_feed_url()), "self", None)];
+    if let Some(site) = a.source.public_site_url() {
         source_links.push(link(x(site), "alternate", Some("text/html")));
     }
     let mut extensions = ExtensionMap::new();
@@ -84,7 +84,7 @@ fn entry(meta: &FeedMeta, a: &Story) -> atom::Entry {
             ..Default::default()
         }),
         source: Some(atom::Source {
-            id: x(&a.source.feed_url),
+            id: x(&a.source.public_feed_url()),
             title: atom::Text::plain(x(&a.source.name)),
             updated: fixed(a.updated),
             links: source_links,

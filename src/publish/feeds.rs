@@ -78,6 +78,11 @@ impl Scope<'_> {
     }
 }
 
+/// The deepest page of a feed served (RFC 5005 archives): each page further costs the
+/// database a longer scan, and a reader that wants more than this many pages back wants an
+/// export (`feedmerge export`), not a feed.
+pub(crate) const MAX_PAGE: u32 = 100;
+
 /// One served feed: which stories it holds, and where.
 #[derive(Debug, Clone)]
 pub(crate) struct Feed<'a> {
@@ -161,6 +166,7 @@ impl<'a> Feeds<'a> {
     ) -> Result<(String, DateTime<Utc>), FeedError> {
         let per_page = self.page_size(feed.scope);
         let (stories, has_next) = self.select(feed.scope, page, per_page).await?;
+        let has_next = has_next && page < MAX_PAGE;
         let title = match feed.scope {
             Scope::All => self.config.feed.title.clone(),
             Scope::Category(c) => format!("{}: {c}", self.config.feed.title),

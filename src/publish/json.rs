@@ -10,15 +10,19 @@ use crate::store::{Outlet, Story};
 fn outlet(o: &Outlet) -> serde_json::Value {
     json!({
         "name": o.name,
-        "feed_url": o.feed_url,
-        "home_page_url": o.site_url,
+        "feed_url": o.public_feed_url(),
+        "home_page_url": o.public_site_url(),
         "url": o.link,
     })
 }
 
 fn item(meta: &FeedMeta, a: &Story) -> serde_json::Value {
     let authors: Vec<serde_json::Value> = if a.authors.is_empty() {
-        let home = a.source.site_url.as_deref().unwrap_or(&a.source.feed_url);
+        let home = a
+            .source
+            .public_site_url()
+            .map(str::to_owned)
+            .unwrap_or_else(|| a.source.public_feed_url());
         vec![json!({ "name": a.source.name, "url": home })]
     } else {
         byline(a)

@@ -28,10 +28,65 @@ mod pages;
 mod rss;
 mod status;
 pub use feeds::FeedError;
-pub(crate) use feeds::{Feed, Feeds};
+pub(crate) use feeds::{Feed, Feeds, MAX_PAGE};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, FeedLink};
 pub(crate) use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
+
+/// Query parameters taken out of a published feed address: their names, in lower case, end
+/// with one of these (`api_key`, `access_token`, `client_secret`, `sig`) or start with `auth`.
+const SECRET_PARAMETERS: [&str; 8] = [
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "signature",
+];
+
+/// `url` as it may be published: without user name and password, and without the query
+/// parameters that look like credentials ([`SECRET_PARAMETERS`]); the rest of the query stays,
+/// so that the address still names the same feed where it can. Anything that does not parse
+/// as a web address is not published at all.
+pub(crate) fn public_url(url: &str) -> Option<String> {
+    let mut url = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                !(name.starts_with("auth") || SECRET_PARAMETERS.iter().any(|s| name.ends_with(s)))
+            })
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Some(url.into())
+}
+
+impl Outlet {
+    /// The outlet's feed address as published ([`public_url`]); empty if it has none to show.
+    pub(crate) fn public_feed_url(&self) -> String {
+        public_url(&self.feed_url).unwrap_or_default()
+    }
+
+    /// The outlet's site, if it is a web address.
+    pub(crate) fn public_site_url(&self) -> Option<&str> {
+        self.site_url
+            .as_deref()
+            .filter(|u| Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+    }
+}
 
 /// The Media RSS namespace, for `media:thumbnail` and `media:content` in Atom and RSS.
 const MEDIA_RSS: &str = "http://search.yahoo.com/mrss/";

@@ -10,7 +10,9 @@ pub(crate) fn opml(title: &str, sources: &[crate::config::Source]) -> String {
         format!(
             "<outline type=\"rss\" text=\"{0}\" title=\"{0}\" xmlUrl=\"{1}\"/>",
             x(&escape_html(&s.name)),
-            x(&escape_html(s.url.as_str()))
+            x(&escape_html(
+                &super::public_url(s.url.as_str()).unwrap_or_default()
+            ))
         )
     };
     let categories = crate::config::categories(sources);

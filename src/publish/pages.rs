@@ -261,8 +261,8 @@ pub(crate) fn story_json(id: &str, story: &Story) -> serde_json::Value {
             "title": o.title,
             "url": o.link,
             "date_published": when(o.published),
-            "feed_url": o.feed_url,
-            "home_page_url": o.site_url,
+            "feed_url": o.public_feed_url(),
+            "home_page_url": o.public_site_url(),
         })).collect::<Vec<_>>(),
     })
 }

@@ -88,7 +88,7 @@ fn item(meta: &FeedMeta, a: &Story) -> rss::Item {
             mime_type: file_type(e).to_owned(),
         }),
         source: Some(rss::Source {
-            url: x(&a.source.feed_url),
+            url: x(&a.source.public_feed_url()),
             title: Some(x(&a.source.name)),
         }),
         dublin_core_ext: Some(DublinCoreExtension {

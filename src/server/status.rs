@@ -61,7 +61,8 @@ async fn status(
             let st = states.get(&source.name);
             SourceRow {
                 name: source.name.clone(),
-                url: source.url.to_string(),
+                // The page is public: credentials in the address are not.
+                url: publish::public_url(source.url.as_str()).unwrap_or_default(),
                 health: Health::of(source, st),
                 status: st.and_then(|s| s.last_status),
                 last_success: st.and_then(|s| s.last_success_at).map(from_millis),
