@@ -1,7 +1,9 @@
 //! Rendered feeds, kept until the store changes, and the HTTP rules for serving them:
 //! conditional GET (`ETag`, `Last-Modified`, 304), content coding (brotli, gzip) and
 //! `Cache-Control`. A feed is rendered and compressed once per change, so serving one that
-//! has not changed costs no query, no rendering and no compression.
+//! has not changed costs no query, no rendering and no compression; requests that miss at
+//! once wait for one render, and a render runs off the async workers, so that a slow one
+//! never holds up other requests (`/healthz` above all).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -162,6 +164,8 @@ fn coding(headers: &HeaderMap, brotli: bool, gzip: bool) -> Option<&'static str>
 #[derive(Debug, Default)]
 pub(crate) struct FeedCache {
     entries: Mutex<HashMap<String, Kept>>,
+    /// A turn per key being rendered: who misses while it is rendered waits for that render.
+    building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A rendered feed, the store generation it was built from, and when.
@@ -169,7 +173,9 @@ type Kept = (u64, Instant, Arc<Rendered>);
 
 impl FeedCache {
     /// The feed under `key`, rendered by `build` unless a copy built at `generation` (and not
-    /// older than [`MAX_AGE`]) is kept.
+    /// older than [`MAX_AGE`]) is kept. One `build` at a time per key: requests that miss
+    /// together get the first one's render. On the multi-threaded runtime (the daemon's),
+    /// `build` runs on a thread of its own, its worker's other tasks handed to another.
     pub(crate) async fn get_or_build<F, Fut>(
         &self,
         key: String,
@@ -180,12 +186,22 @@ impl FeedCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Rendered, HttpError>>,
     {
-        if let Some((g, built, rendered)) = self.lock().get(&key) {
-            if *g == generation && built.elapsed() < MAX_AGE {
-                return Ok(rendered.clone());
-            }
+        if let Some(kept) = self.fresh(&key, generation) {
+            return Ok(kept);
         }
-        let rendered = Arc::new(build().await?);
+        let turn = lock(&self.building).entry(key.clone()).or_default().clone();
+        let _turn = turn.lock().await;
+        if let Some(kept) = self.fresh(&key, generation) {
+            return Ok(kept);
+        }
+        let built = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(build()))
+            }
+            _ => build().await,
+        };
+        lock(&self.building).remove(&key);
+        let rendered = Arc::new(built?);
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             entries.retain(|_, (g, built, _)| *g == generation && built.elapsed() < MAX_AGE);
@@ -197,8 +213,19 @@ impl FeedCache {
         Ok(rendered)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
-        // A panic while holding the lock leaves a map that is still valid.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// The copy kept under `key`, if it was built at `generation` less than [`MAX_AGE`] ago.
+    fn fresh(&self, key: &str, generation: u64) -> Option<Arc<Rendered>> {
+        let entries = self.lock();
+        let (g, built, rendered) = entries.get(key)?;
+        (*g == generation && built.elapsed() < MAX_AGE).then(|| rendered.clone())
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        lock(&self.entries)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a map that is still valid.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

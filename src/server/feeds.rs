@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::cache::Rendered;
 use super::{Context, HttpError};
-use crate::publish::{Feed, Feeds, Format};
+use crate::publish::{Feed, Feeds, Format, MAX_PAGE};
 
 pub(super) fn routes() -> Router<Context> {
     Router::new()
@@ -98,6 +98,9 @@ async fn serve(
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
     let page = paging.page.unwrap_or(1).max(1);
+    if page > MAX_PAGE {
+        return Ok(not_found());
+    }
     let key = format!("{}.{}?{page}", feed.path, format.extension());
     let generation = ctx.store.generation();
     let rendered: Arc<Rendered> = ctx
