@@ -13,6 +13,7 @@ mod daemon;
 mod full_disk;
 mod headlines;
 mod hostile;
+mod hostile_input;
 mod import;
 mod ingest;
 mod media;

@@ -1,0 +1,344 @@
+//! Hostile feeds, round two: each recipe of an attack on the daemon that once cost far more
+//! than it should, through the public parse and render path and through `feedmerge run`.
+//! Times are asserted through generous limits that only a quadratic path could exceed (on
+//! this debug build); sizes exactly.
+
+use std::time::{Duration, Instant};
+
+use feedmerge::{parse_feed, render, FeedMeta, Format, Outlet, ParseError, ParsedFeed, Story};
+use url::Url;
+
+use crate::common::{free_port, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER};
+
+/// Far more than any linear pass over these bodies takes, far less than the quadratic ones
+/// took (32 s, 60 s, 66 s in a release build).
+const LINEAR: Duration = Duration::from_secs(8);
+
+fn feed_url() -> Url {
+    Url::parse("https://feeds.example.com/feed.xml").unwrap()
+}
+
+/// `body` parsed, and how long that took.
+fn timed_parse(body: &[u8]) -> (Result<ParsedFeed, ParseError>, Duration) {
+    let started = Instant::now();
+    let parsed = parse_feed(body, None, &feed_url());
+    (parsed, started.elapsed())
+}
+
+fn rss(items: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>R</title>\
+         <link>http://r.example/</link>{items}</channel></rss>"
+    )
+}
+
+/// The issue's recipe: a description of 100,000 nested `<div>` (1.1 MB).
+fn deeply_nested() -> String {
+    rss(&format!(
+        "<item><title>n</title><guid>n</guid><description>{}deep</description></item>",
+        "&lt;div&gt;".repeat(100_000)
+    ))
+}
+
+/// Every format's rendering of the articles of `feed`, one story each.
+fn rendered(feed: ParsedFeed) -> Vec<String> {
+    let base = Url::parse("https://merged.example/").unwrap();
+    let stories: Vec<Story> = feed
+        .articles
+        .into_iter()
+        .map(|a| {
+            let outlet = Outlet {
+                name: "Outlet".into(),
+                feed_url: feed_url().to_string(),
+                site_url: feed.site_url.clone(),
+                link: a.link.clone(),
+                title: String::new(),
+                published: chrono::Utc::now(),
+            };
+            Story::of_article(
+                a,
+                "https://merged.example/entries/1",
+                outlet,
+                chrono::Utc::now(),
+            )
+        })
+        .collect();
+    let meta = FeedMeta {
+        title: "Merged",
+        base_url: &base,
+        path: "feed",
+        page: 1,
+        has_next: false,
+    };
+    Format::ALL
+        .into_iter()
+        .map(|f| render(f, &meta, &stories).expect("render"))
+        .collect()
+}
+
+#[test]
+fn deeply_nested_html_is_read_in_linear_time_and_kept_shallow() {
+    let (parsed, took) = timed_parse(deeply_nested().as_bytes());
+    assert!(took < LINEAR, "100,000 nested <div> took {took:?}");
+    let article = &parsed.expect("a feed").articles[0];
+    let summary = article.summary.as_deref().expect("a summary");
+    assert!(summary.contains("deep"));
+    assert_eq!(summary.matches("<div>").count(), 100, "{}", &summary[..200]);
+}
+
+#[test]
+fn javascript_and_vbscript_never_come_in_through_xml_base() {
+    for scheme in ["javascript", "vbscript"] {
+        let body = format!(
+            r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+<link href="{scheme}:alert(1)"/><id>urn:a</id><updated>2024-01-01T00:00:00Z</updated>
+<entry><id>urn:e</id><title>e</title><updated>2024-01-01T00:00:00Z</updated>
+<link href="https://a.example/e"/>
+<content type="html" xml:base="{scheme}://x/">&lt;a href="%0aalert(document.domain)"&gt;here&lt;/a&gt;&lt;img src="%0aalert(2)"&gt;&lt;a href="{scheme}:alert(3)"&gt;there&lt;/a&gt;</content>
+</entry></feed>"#
+        );
+        let feed = parse_feed(body.as_bytes(), None, &feed_url()).expect("a feed");
+        assert_eq!(feed.site_url, None, "the feed's own link is no web address");
+        let content = feed.articles[0].content.clone().expect("content");
+        assert!(
+            content.contains(r#"<a href="https://a.example/%0aalert(document.domain)""#),
+            "relative links resolve against the article's page: {content}"
+        );
+        for out in rendered(feed) {
+            assert!(!out.contains(&format!("{scheme}:")), "{out}");
+        }
+    }
+}
+
+#[test]
+fn scans_before_parsing_are_linear() {
+    // 1.25 MiB of `<?xml`: stray declarations.
+    let (_, took) = timed_parse("<?xml".repeat(262_144).as_bytes());
+    assert!(took < LINEAR, "<?xml × 262,144 took {took:?}");
+    // An HTML page of 262,144 unclosed `<link`: feed discovery.
+    let page = format!("<html>{}</html>", "<link".repeat(262_144));
+    let (parsed, took) = timed_parse(page.as_bytes());
+    assert!(took < LINEAR, "<link × 262,144 took {took:?}");
+    assert!(matches!(parsed, Err(ParseError::Html { feeds }) if feeds.is_empty()));
+    // A page advertising 80,000 feeds names the first ten.
+    let links: String = (0..80_000)
+        .map(|i| {
+            format!("<link rel=\"alternate\" type=\"application/rss+xml\" href=\"/f{i}.rss\">")
+        })
+        .collect();
+    let (parsed, took) = timed_parse(format!("<html><head>{links}</head></html>").as_bytes());
+    assert!(took < LINEAR, "80,000 feed links took {took:?}");
+    let Err(ParseError::Html { feeds }) = parsed else {
+        panic!("an HTML page");
+    };
+    assert_eq!(feeds.len(), 10);
+    assert_eq!(feeds[9], "https://feeds.example.com/f9.rss");
+}
+
+#[test]
+fn entity_declarations_are_refused_plainly() {
+    let body = r#"<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>
+<rss version="2.0"><channel><title>R</title><item><title>&lol2;</title><guid>g</guid></item></channel></rss>"#;
+    let error = parse_feed(body.as_bytes(), None, &feed_url()).expect_err("refused");
+    assert!(matches!(error, ParseError::Entities));
+    assert_eq!(
+        error.to_string(),
+        "the feed declares XML entities in its DOCTYPE; entity declarations are not supported"
+    );
+}
+
+#[test]
+fn a_huge_text_is_cut_after_a_paragraph_and_says_so() {
+    let paragraph = "<p>".to_owned() + &"word ".repeat(200) + "</p>";
+    let body = rss(&format!(
+        "<item><title>long</title><guid>l</guid><description><![CDATA[{}]]></description></item>",
+        paragraph.repeat(15_000)
+    ));
+    assert!(body.len() > 15_000_000);
+    let (parsed, took) = timed_parse(body.as_bytes());
+    assert!(took < LINEAR, "15 MB of text took {took:?}");
+    let summary = parsed.expect("a feed").articles[0].summary.clone().unwrap();
+    assert!(
+        summary.ends_with("</p><p>[…]</p>"),
+        "{}",
+        &summary[summary.len() - 50..]
+    );
+    // 256 KiB, and at most the paragraph that crosses it.
+    assert!(
+        summary.len() <= 256 * 1024 + paragraph.len() + 20,
+        "{}",
+        summary.len()
+    );
+    assert!(summary.len() >= 256 * 1024);
+}
+
+#[test]
+fn markup_revealed_by_decoding_a_title_is_stripped() {
+    let body = rss(
+        "<item><guid>t</guid><title>&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;\
+         &amp;lt;b&amp;gt;Bold&amp;lt;/b&amp;gt; news &amp;amp; views</title></item>",
+    );
+    let feed = parse_feed(body.as_bytes(), None, &feed_url()).expect("a feed");
+    assert_eq!(feed.articles[0].title, "Bold news & views");
+    // A headline is a line: a 1 MB one keeps 1,000 characters, marked where it was cut.
+    let body = rss(&format!(
+        "<item><guid>t</guid><title>{}</title></item>",
+        "&lt;b&gt;word&lt;/b&gt; ".repeat(50_000)
+    ));
+    let (parsed, took) = timed_parse(body.as_bytes());
+    assert!(took < LINEAR, "a 1 MB title took {took:?}");
+    let title = &parsed.expect("a feed").articles[0].title;
+    assert!(title.chars().count() <= 1_001, "{}", title.chars().count());
+    assert!(
+        title.starts_with("word word") && title.ends_with("word…"),
+        "{title}"
+    );
+}
+
+/// One daemon over hostile sources and its clients: credentials in a source's address are not
+/// published, a deeply nested story is served at once without holding up `/healthz`, pages
+/// past the last one served are refused without a query, and every response carries the
+/// headers that keep a browser from guessing or framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_publishes_no_credentials_and_serves_hostile_stories_at_once() {
+    let server = FeedServer::start();
+    server.put(
+        "/deep.rss",
+        Resource::new(deeply_nested().into_bytes(), "application/rss+xml"),
+    );
+    let secret_url = server
+        .url("/deep.rss?api_key=SEKRIT1&access_token=SEKRIT2&page=2")
+        .replace("http://", "http://user:SEKRIT3@");
+    let port = free_port();
+    let setup = Setup::new(
+        &ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .source("Deep", &secret_url)
+            .source("Page", &server.url("/page"))
+            .build(),
+    );
+    // A page that names feeds of 1,000-character addresses: an error of over 10 kB.
+    let links: String = (0..10)
+        .map(|i| {
+            format!(
+                "<link rel=\"alternate\" type=\"application/rss+xml\" href=\"/{i}{}\">",
+                "x".repeat(1_000)
+            )
+        })
+        .collect();
+    server.put(
+        "/page",
+        Resource::new(
+            format!("<html><head>{links}</head></html>").into_bytes(),
+            "text/html",
+        ),
+    );
+    let fetched = setup.feedmerge(&["fetch"]);
+    assert!(
+        fetched.status.success(),
+        "{}",
+        crate::common::stderr(&fetched)
+    );
+    let _daemon = Daemon::start(&setup, "warn");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let health = crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+        h["articles"].as_i64() == Some(1)
+    })
+    .await;
+    assert_eq!(health["articles"], 1, "{health}");
+
+    // The story's text is bounded at ingest, so no render takes long; and a render never
+    // holds up the health check.
+    let renders: Vec<_> = ["/", "/feed.json", "/feed.atom", "/feed.rss"]
+        .into_iter()
+        .map(|path| {
+            let (http, url) = (http.clone(), format!("{base}{path}"));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let body = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .expect(&url)
+                    .text()
+                    .await
+                    .unwrap();
+                (url, body, started.elapsed())
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut bodies = Vec::new();
+    for render in renders {
+        let (url, body, took) = render.await.unwrap();
+        assert!(took < Duration::from_secs(2), "{url}: {took:?}");
+        assert!(body.contains("deep"), "{url}");
+        bodies.push(body);
+    }
+    for path in ["/sources.opml", "/status"] {
+        bodies.push(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    for body in &bodies {
+        for secret in ["SEKRIT1", "SEKRIT2", "SEKRIT3", "user:"] {
+            assert!(!body.contains(secret), "{secret} published in {body}");
+        }
+    }
+    let opml = &bodies[4];
+    assert!(opml.contains("/deep.rss?page=2\""), "{opml}");
+    // The page's error is stored and shown cut at 2,000 bytes.
+    let status = &bodies[5];
+    let error = status
+        .split("the page links to these feeds: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" […]").next())
+        .unwrap_or_else(|| panic!("no cut error in {status}"));
+    assert!(
+        error.len() < 2_000 && error.len() > 1_500,
+        "{}",
+        error.len()
+    );
+
+    // Page 100 is the last a feed has; further ones are not looked for.
+    for (page, status) in [(100, 200), (101, 404), (9999, 404)] {
+        let r = http
+            .get(format!("{base}/feed.atom?page={page}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "page {page}");
+    }
+
+    for path in ["/", "/status", "/feed.atom", "/healthz", "/nothing-here"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        let html = h
+            .get("content-type")
+            .is_some_and(|t| t.to_str().unwrap().starts_with("text/html"));
+        assert_eq!(h.contains_key("content-security-policy"), html, "{path}");
+        if html {
+            let policy = h["content-security-policy"].to_str().unwrap();
+            assert!(policy.starts_with("default-src 'none'"), "{policy}");
+            assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+            assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        }
+    }
+}
