@@ -100,6 +100,64 @@ fn closes_p(name: &str) -> bool {
             | "ul"
     )
 }
+/// Whether `name` is an element of HTML (not a word someone put in angle brackets).
+pub(super) fn is_html_element(name: &str) -> bool {
+    is_void(name)
+        || is_special(name)
+        || matches!(
+            name,
+            "a" | "abbr"
+                | "audio"
+                | "b"
+                | "bdi"
+                | "bdo"
+                | "big"
+                | "blink"
+                | "canvas"
+                | "cite"
+                | "code"
+                | "data"
+                | "del"
+                | "dfn"
+                | "em"
+                | "font"
+                | "i"
+                | "ins"
+                | "kbd"
+                | "label"
+                | "map"
+                | "mark"
+                | "math"
+                | "meter"
+                | "nobr"
+                | "object"
+                | "optgroup"
+                | "option"
+                | "output"
+                | "picture"
+                | "progress"
+                | "q"
+                | "rp"
+                | "rt"
+                | "ruby"
+                | "s"
+                | "samp"
+                | "slot"
+                | "small"
+                | "span"
+                | "strike"
+                | "strong"
+                | "sub"
+                | "sup"
+                | "svg"
+                | "time"
+                | "tt"
+                | "u"
+                | "var"
+                | "video"
+        )
+}
+
 /// HTML's "special" elements: a generic end tag is not looked for past them.
 fn is_special(name: &str) -> bool {
     matches!(
@@ -425,7 +483,7 @@ fn next_token(html: &str, at: usize) -> (Token<'_>, usize) {
     let rest = &html[at..];
     let bytes = rest.as_bytes();
     if bytes[0] != b'<' {
-        let len = rest[1..].find('<').map_or(rest.len(), |i| i + 1);
+        let len = rest.find('<').unwrap_or(rest.len());
         return (Token::Text(&rest[..len]), at + len);
     }
     let text = |len: usize| (Token::Text(&rest[..len]), at + len);
@@ -597,6 +655,14 @@ mod tests {
             }
         }
         deepest
+    }
+
+    #[test]
+    fn text_of_any_script_passes() {
+        assert_eq!(
+            bound("“Quoted” 建国 ¿Sí? <p>¡Olé!</p>"),
+            "“Quoted” 建国 ¿Sí? <p>¡Olé!</p>"
+        );
     }
 
     #[test]

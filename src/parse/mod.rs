@@ -478,7 +478,7 @@ fn plain_text(t: &Text) -> String {
 /// declared as text: many feeds escape HTML into titles and names, and a reader may show
 /// them as HTML.
 ///
-/// Markup that decoding reveals (a title escaped twice, `&amp;lt;script&amp;gt;`) is markup
+/// HTML that decoding reveals (a title escaped twice, `&amp;lt;script&amp;gt;`) is markup
 /// too, and goes: a title is text wherever it is shown.
 fn plain(raw: &str, html: bool) -> String {
     let mut text = if html || raw.contains('<') || raw.contains('&') {
@@ -498,13 +498,22 @@ fn plain(raw: &str, html: bool) -> String {
 /// Bytes of a title's or name's markup read: far more than is kept ([`MAX_TITLE`]).
 const MAX_PLAIN: usize = 64 * 1024;
 
-/// Whether `text` holds what HTML reads as a tag or a comment.
+/// Whether `text` holds an HTML tag or comment (`<b>`, `</script>`, `<!--`; not a word in
+/// angle brackets, `<balanced>`).
 fn reveals_markup(text: &str) -> bool {
     text.match_indices('<').any(|(i, _)| {
-        text[i + 1..]
+        let after = &text[i + 1..];
+        if after.starts_with("!--") {
+            return true;
+        }
+        let name: String = after
+            .strip_prefix('/')
+            .unwrap_or(after)
             .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!')
+            .take_while(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        bound::is_html_element(&name.to_ascii_lowercase())
     })
 }
 

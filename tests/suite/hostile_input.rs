@@ -342,3 +342,62 @@ async fn the_daemon_publishes_no_credentials_and_serves_hostile_stories_at_once(
         }
     }
 }
+
+/// Every form of IPv6 address that carries a non-public IPv4 one, the reserved IPv4 ranges,
+/// and another port of a host written as an address in the config: each redirect is refused
+/// before any connection, with what the address is.
+#[test]
+fn embedded_and_reserved_addresses_and_other_ports_are_refused() {
+    let server = FeedServer::start();
+    let other = FeedServer::start();
+    other.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let cases = [
+        (
+            "Compatible",
+            "http://[::127.0.0.1]/feed".to_owned(),
+            "loopback",
+        ),
+        (
+            "Nat64",
+            "http://[64:ff9b::a9fe:a9fe]/feed".to_owned(),
+            "link-local",
+        ),
+        (
+            "SixToFour",
+            "http://[2002:a00:1::]/feed".to_owned(),
+            "private",
+        ),
+        (
+            "Documentation",
+            "http://[2001:db8::1]/feed".to_owned(),
+            "reserved",
+        ),
+        (
+            "Benchmarking",
+            "http://198.18.0.1/feed".to_owned(),
+            "reserved",
+        ),
+        (
+            "Assignments",
+            "http://192.0.0.8/feed".to_owned(),
+            "reserved",
+        ),
+        ("Other Port", other.url("/gt.rss"), "loopback"),
+    ];
+    let mut config = ConfigBuilder::new();
+    for (name, to, _) in &cases {
+        let path = format!("/{}", name.replace(' ', "-"));
+        server.put(&path, Resource::redirect(axum::http::StatusCode::FOUND, to));
+        config = config.source(name, &server.url(&path));
+    }
+    let out = config.setup().feedmerge(&["fetch"]);
+    let out = crate::common::stdout(&out);
+    for (name, _, kind) in cases {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name} in {out}"));
+        assert!(line.contains("refused: ") && line.contains(kind), "{line}");
+    }
+    assert!(other.requests() == 0, "the other port was reached");
+}
