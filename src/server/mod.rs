@@ -1,8 +1,9 @@
 //! Stage 8 of the pipeline: the HTTP server.
 //!
-//! Owns the routes and how failures become HTTP responses. One module per group of routes,
-//! all sharing one [`Context`] (the config and the store); handlers ask `publish`'s feeds
-//! service which stories a feed shows, read the rest from the store, and never write.
+//! Owns the routes, the connections (their timeouts, their number, closing them at a stop),
+//! and how failures become HTTP responses. One module per group of routes, all sharing one
+//! [`Context`] (the config and the store); handlers ask `publish`'s feeds service which
+//! stories a feed shows, read the rest from the store, and never write.
 
 mod cache;
 mod entries;
@@ -14,11 +15,13 @@ mod sources;
 mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -105,15 +108,71 @@ async fn hardened(mut response: Response) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` fires, then finishes the requests in flight.
+/// How long a client has to send a request's headers, from when the connection opens or
+/// its last response was sent: an idle or half-sent connection is closed after it.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen queue until one closes. Well below
+/// the unit's `LimitNOFILE`, so that the database and the fetches always have descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+/// How long the requests in flight at a stop may take to finish before their connections
+/// are closed.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown` fires, then lets the requests in flight
+/// finish for at most [`GRACE`] and closes every connection. HTTP/1.1, each connection
+/// bounded by [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.recv().await })
-        .await
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        // The semaphore is never closed: acquiring only waits.
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => place.ok(),
+            _ = shutdown.recv() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, most likely: wait for connections to close.
+                    tracing::warn!(error = %e, "cannot accept a connection; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = shutdown.clone();
+        connections.spawn(async move {
+            let _place = place;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                // A client that goes away or times out is no error of ours.
+                _ = connection.as_mut() => {}
+                _ = stop.recv() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(GRACE, connection).await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    // Each connection saw the stop too, and ends within the grace period.
+    let _ = tokio::time::timeout(GRACE + Duration::from_secs(1), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
 }
 
 /// A handler's failure. The details go to the log; the client gets a short message, since

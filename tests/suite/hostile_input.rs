@@ -401,3 +401,85 @@ fn embedded_and_reserved_addresses_and_other_ports_are_refused() {
     }
     assert!(other.requests() == 0, "the other port was reached");
 }
+
+/// Hostile clients: 1,100 idle connections do not keep others from being served, and are
+/// closed after the header timeout (10 s); a half-sent request does not keep the daemon from
+/// stopping on SIGTERM within the README's 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_connections_are_closed_and_stop_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let setup = Setup::new(
+        &ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .source("Global Times", &server.url("/gt.rss"))
+            .build(),
+    );
+    let daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+        h["status"] == "ok"
+    })
+    .await;
+    let opened = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..1_100 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect"),
+        );
+    }
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The server closes an idle connection: the client reads its end.
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(20), idle[0].read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "an idle connection is still open after {:?}",
+        opened.elapsed()
+    );
+    assert!(
+        opened.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        opened.elapsed()
+    );
+
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    daemon.signal("TERM");
+    let asked = Instant::now();
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+    eprintln!(
+        "stopped {:?} after SIGTERM with a half-sent request open",
+        asked.elapsed()
+    );
+    drop(half);
+}
