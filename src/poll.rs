@@ -488,6 +488,14 @@ impl Poller {
         };
         let result = match parsed {
             Ok(Ok((mut feed, validators))) => {
+                if feed.items_cut > 0 {
+                    tracing::warn!(
+                        source = source.name.as_str(),
+                        read = parse::MAX_ITEMS,
+                        not_read = feed.items_cut,
+                        "the feed lists more entries than are read; only its first ones are stored"
+                    );
+                }
                 let articles = dedup::identify(std::mem::take(&mut feed.articles));
                 Got::Parsed {
                     status,

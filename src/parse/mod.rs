@@ -12,10 +12,12 @@
 //! against the entry's `xml:base`, else the article's own page, else the feed's address; and
 //! its files and picture (`media.rs`), read from the same text.
 mod bound;
+mod cap;
 mod decode;
 mod media;
 
 use bound::{bound, floor_boundary};
+pub use cap::MAX_ITEMS;
 use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
 use media::Candidates;
@@ -66,6 +68,8 @@ pub struct ParsedFeed {
     /// How often the feed says it is worth polling, at most (RSS `<ttl>`,
     /// `sy:updatePeriod`/`sy:updateFrequency`; the larger if both).
     pub min_interval: Option<std::time::Duration>,
+    /// Entries past the first [`MAX_ITEMS`] of the feed, which were not read.
+    pub items_cut: usize,
 }
 
 /// Why a body is not a feed we can read.
@@ -112,6 +116,15 @@ pub fn parse_feed(
     if declares_entities(trimmed) {
         return Err(ParseError::Entities);
     }
+    let (capped, items_cut) = if trimmed.starts_with('{') {
+        cap::capped_json(trimmed)
+    } else {
+        cap::capped_xml(trimmed)
+    }
+    .map_or((Cow::Borrowed(trimmed), 0), |(text, cut)| {
+        (Cow::Owned(text), cut)
+    });
+    let trimmed: &str = &capped;
     let min_interval = syndication_interval(trimmed);
     let parse = |text: &str| {
         let parser = feed_rs::parser::Builder::new()
@@ -146,6 +159,7 @@ pub fn parse_feed(
     .into_iter();
     let mut parsed = normalise(feed, url, &mut media);
     parsed.min_interval = parsed.min_interval.max(min_interval);
+    parsed.items_cut = items_cut;
     Ok(parsed)
 }
 
@@ -312,6 +326,7 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
         title,
         site_url,
         articles,
+        items_cut: 0,
         min_interval: feed
             .ttl
             .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),

@@ -483,3 +483,70 @@ async fn idle_and_half_sent_connections_are_closed_and_stop_nothing() {
     );
     drop(half);
 }
+
+/// Peak memory out of proportion to the body: 1,000,000 empty `<item/>` (7 MB) once peaked
+/// at 777 MB, and 1,000,000 JSON Feed ids (13.7 MB) at 1.55 GB. The first
+/// `feedmerge::MAX_ITEMS` of each are read; `feedmerge fetch` on both at once stays within a
+/// small multiple of their bodies (measured on the child itself, with `wait4`).
+#[test]
+fn a_million_items_cost_a_few_times_their_body() {
+    let server = FeedServer::start();
+    server.put(
+        "/items.rss",
+        Resource::new(
+            rss(&"<item/>".repeat(1_000_000)).into_bytes(),
+            "application/rss+xml",
+        ),
+    );
+    let ids: Vec<String> = (0..1_000_000)
+        .map(|i| format!("{{\"id\":\"{i}\"}}"))
+        .collect();
+    let json = format!(
+        "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"J\",\"items\":[{}]}}",
+        ids.join(",")
+    );
+    let bodies = 7 + json.len() / 1_000_000;
+    server.put(
+        "/ids.json",
+        Resource::new(json.into_bytes(), "application/feed+json"),
+    );
+    let setup = ConfigBuilder::new()
+        .source("Items", &server.url("/items.rss"))
+        .source("Ids", &server.url("/ids.json"))
+        .setup();
+    // Reaped by `wait4` below, which also says what the child's own peak was.
+    #[allow(clippy::zombie_processes)]
+    let child = setup
+        .command()
+        .args(["fetch", "--config"])
+        .arg(&setup.config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("feedmerge fetch");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the child is ours and not yet waited.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    let peak_mib = usage.ru_maxrss / 1024;
+    eprintln!("peak RSS of feedmerge fetch on {bodies} MB of a million items each: {peak_mib} MiB");
+    assert!(peak_mib < 300, "{peak_mib} MiB");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.expect("stdout"), &mut out).unwrap();
+    // Empty items are one article (no text, no link, no id); the ids are the first 5,000.
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+    };
+    assert!(line("Items").contains(" 1 new,"), "{out}");
+    assert!(
+        line("Ids").contains(&format!(" {} new,", feedmerge::MAX_ITEMS)),
+        "{out}"
+    );
+}
