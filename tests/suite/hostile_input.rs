@@ -550,3 +550,194 @@ fn a_million_items_cost_a_few_times_their_body() {
         "{out}"
     );
 }
+
+/// `feedmerge run` with a dozen hostile sources beside a normal one on another host: the
+/// normal one is polled on time, `/healthz` and `/feed.atom` answer within a second
+/// throughout, SIGTERM stops the daemon within 10 s, and its peak memory stays under 300 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dozen_hostile_sources_slow_down_nothing() {
+    let hostile = FeedServer::start();
+    let xml = "application/rss+xml";
+    let put = |path: &str, body: String, content_type: &str| {
+        hostile.put(path, Resource::new(body.into_bytes(), content_type));
+    };
+    put("/deep.rss", deeply_nested(), xml);
+    put("/declarations.xml", "<?xml".repeat(262_144), xml);
+    put(
+        "/links.html",
+        format!("<html>{}</html>", "<link".repeat(262_144)),
+        "text/html",
+    );
+    let advertised: String = (0..80_000)
+        .map(|i| format!("<link rel=\"alternate\" type=\"application/rss+xml\" href=\"/f{i}\">"))
+        .collect();
+    put(
+        "/advertised.html",
+        format!("<html><head>{advertised}</head></html>"),
+        "text/html",
+    );
+    put("/items.rss", rss(&"<item/>".repeat(1_000_000)), xml);
+    let ids: Vec<String> = (0..1_000_000)
+        .map(|i| format!("{{\"id\":\"{i}\"}}"))
+        .collect();
+    put(
+        "/ids.json",
+        format!(
+            "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"J\",\"items\":[{}]}}",
+            ids.join(",")
+        ),
+        "application/feed+json",
+    );
+    let paragraph = "<p>".to_owned() + &"word ".repeat(200) + "</p>";
+    put(
+        "/huge.rss",
+        rss(&format!(
+            "<item><guid>h</guid><title>h</title><description><![CDATA[{}]]></description></item>",
+            paragraph.repeat(14_000)
+        )),
+        xml,
+    );
+    put(
+        "/laughs.rss",
+        format!(
+            "<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY a \"{}\">]>{}",
+            "lol".repeat(1000),
+            rss("<item><title>&a;</title></item>")
+        ),
+        xml,
+    );
+    put(
+        "/base.atom",
+        r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id><updated>2024-01-01T00:00:00Z</updated><entry><id>urn:e</id><title>e</title><updated>2024-01-01T00:00:00Z</updated><content type="html" xml:base="javascript://x/">&lt;a href="%0aalert(1)"&gt;x&lt;/a&gt;</content></entry></feed>"#.to_owned(),
+        "application/atom+xml",
+    );
+    put(
+        "/titles.rss",
+        rss("<item><guid>t</guid><title>&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;</title></item>"),
+        xml,
+    );
+    let mut trickle = Resource::new(rss("").into_bytes(), xml);
+    trickle.delay = Duration::from_secs(60);
+    hostile.put("/trickle.rss", trickle);
+    hostile.put(
+        "/elsewhere",
+        Resource::redirect(axum::http::StatusCode::FOUND, "http://[::127.0.0.1]/feed"),
+    );
+    let normal = FeedServer::start();
+    normal.put_fixture("/gt.rss", "globaltimes.rss", xml);
+
+    let port = free_port();
+    let mut config = ConfigBuilder::new()
+        .serve(port)
+        .schedule("*/5 * * * * *")
+        .text("poll", "timeout", "3s")
+        .source_with(
+            "Normal",
+            &normal.url("/gt.rss"),
+            "respect_feed_hints = false",
+        );
+    for path in [
+        "/deep.rss",
+        "/declarations.xml",
+        "/links.html",
+        "/advertised.html",
+        "/items.rss",
+        "/ids.json",
+        "/huge.rss",
+        "/laughs.rss",
+        "/base.atom",
+        "/titles.rss",
+        "/trickle.rss",
+        "/elsewhere",
+    ] {
+        config = config.source(&format!("Hostile {path}"), &hostile.url(path));
+    }
+    let setup = Setup::new(&config.build());
+    // Spawned here rather than as a `Daemon`: `wait4` reaps it and reports its own peak.
+    #[allow(clippy::zombie_processes)]
+    let child = setup
+        .command()
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("feedmerge run");
+    let pid = child.id() as libc::pid_t;
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(20) {
+        for path in ["/healthz", "/feed.atom"] {
+            let asked = Instant::now();
+            match http
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    assert_eq!(r.status(), 200, "{path}");
+                    r.bytes().await.expect(path);
+                    slowest = slowest.max(asked.elapsed());
+                    assert!(
+                        asked.elapsed() < Duration::from_secs(1),
+                        "{path}: {:?}",
+                        asked.elapsed()
+                    );
+                }
+                // Not listening yet.
+                Err(e) if started.elapsed() < Duration::from_secs(5) && e.is_connect() => {}
+                Err(e) => panic!("{path}: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("slowest answer while the hostile sources were polled: {slowest:?}");
+    let polls: Vec<Duration> = normal
+        .seen("/gt.rss")
+        .iter()
+        .map(|s| s.at - started)
+        .collect();
+    assert!(
+        polls.len() >= 3,
+        "the normal source was polled at {polls:?}"
+    );
+    for pair in polls.windows(2) {
+        assert!(
+            pair[1] - pair[0] < Duration::from_secs(8),
+            "polled at {polls:?}"
+        );
+    }
+
+    let stopped = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let asked = Instant::now();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    loop {
+        // SAFETY: rusage is plain data that wait4 fills in; the child is ours.
+        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if waited == pid {
+            break;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    let peak_mib = usage.ru_maxrss / 1024;
+    eprintln!(
+        "stopped {:?} after SIGTERM; peak RSS {peak_mib} MiB",
+        asked.elapsed()
+    );
+    assert!(peak_mib < 300, "{peak_mib} MiB");
+    drop(child);
+}
