@@ -5,6 +5,7 @@
 //! its comments, order and layout stay as the user wrote them (`toml_edit`), the new sources are
 //! appended, and the result must validate before it replaces the file (atomically).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use quick_xml::events::Event;
@@ -82,13 +83,54 @@ pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
     let (edited, imported) = add_sources(config, &text, &outlines)?;
     if !imported.added.is_empty() {
         Config::parse(config, &edited).map_err(ImportError::Invalid)?;
-        // Written beside it and renamed over it, so a reader (the daemon's watcher) never
-        // sees half a file.
-        let temporary = config.with_extension("toml.importing");
-        std::fs::write(&temporary, &edited).map_err(io(&temporary))?;
-        std::fs::rename(&temporary, config).map_err(io(config))?;
+        replace(config, &edited).map_err(io(config))?;
     }
     Ok(imported)
+}
+
+/// Replaces the file at `path` (a symlink's target, if it is one) with `text`: written to a
+/// new file beside it, with the old file's mode and owner, and renamed over it, so that a
+/// reader (the daemon's watcher) never sees half a file. The new file is created, never
+/// opened if something is already there (a link planted at its name is not followed).
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_owned(),
+    };
+    let old = std::fs::metadata(&target).ok();
+    let mode = old
+        .as_ref()
+        .map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = target.with_file_name(format!(".{name}.importing.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            // The mode asked for at creation is narrowed by the umask: set it as it was.
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            if let Some(m) = &old {
+                // Only root may give a file away; anyone else's import leaves it theirs.
+                match std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid())) {
+                    Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => return Err(e),
+                    _ => {}
+                }
+            }
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// The feeds of an OPML document, in document order.
@@ -98,6 +140,7 @@ pub(crate) fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportE
     // outline that has children.
     let mut folders: Vec<Option<String>> = Vec::new();
     let mut feeds = Vec::new();
+    let mut opml = false;
     loop {
         let event = reader.read_event().map_err(|e| ImportError::Opml {
             path: path.to_owned(),
@@ -114,6 +157,9 @@ pub(crate) fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportE
             Event::Eof => break,
             _ => continue,
         };
+        if element.local_name().into_inner() == "opml" {
+            opml = true;
+        }
         if element.local_name().into_inner() != "outline" {
             continue;
         }
@@ -160,6 +206,13 @@ pub(crate) fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportE
             None => {}
         }
     }
+    if !opml {
+        return Err(ImportError::Opml {
+            path: path.to_owned(),
+            position: 0,
+            message: "there is no <opml> element: this is not an OPML subscription list".into(),
+        });
+    }
     Ok(feeds)
 }
 
@@ -189,17 +242,24 @@ fn add_sources(
             .to_owned()
     };
     let existing = sources.len();
-    let mut known: Vec<(String, String)> = sources
-        .iter()
-        .map(|t| (field(t, "name"), same_address(&field(t, "url"))))
-        .collect();
+    // Names (in lower case) and addresses taken, each with its source's position; and for
+    // each name given, the last number tried after it: lookups, not scans, so that an OPML
+    // file of 2,000 feeds called "News" takes no longer than one of 2,000 names.
+    let mut names: HashSet<String> = HashSet::new();
+    let mut addresses: HashMap<String, (usize, String)> = HashMap::new();
+    for (i, t) in sources.iter().enumerate() {
+        names.insert(field(t, "name").to_lowercase());
+        addresses
+            .entry(same_address(&field(t, "url")))
+            .or_insert((i, field(t, "name")));
+    }
+    let mut numbered: HashMap<String, usize> = HashMap::new();
     let mut imported = Imported::default();
     for feed in outlines {
         let address = same_address(&feed.url);
-        if let Some(at) = known.iter().position(|(_, a)| *a == address) {
-            imported
-                .skipped
-                .push((feed.name.clone(), known[at].0.clone()));
+        if let Some((at, owner)) = addresses.get(&address) {
+            let at = *at;
+            imported.skipped.push((feed.name.clone(), owner.clone()));
             // A feed listed in several folders of this file: one source in each category.
             if let Some(table) = sources.get_mut(at).filter(|_| at >= existing) {
                 let categories = table
@@ -217,9 +277,9 @@ fn add_sources(
         }
         // Names are unique; a second feed called "News" becomes "News (2)".
         let mut name = feed.name.clone();
-        let mut n = 1;
-        while known.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
-            n += 1;
+        let n = numbered.entry(feed.name.to_lowercase()).or_insert(1);
+        while names.contains(&name.to_lowercase()) {
+            *n += 1;
             name = format!("{} ({n})", feed.name);
         }
         let mut table = toml_edit::Table::new();
@@ -229,8 +289,9 @@ fn add_sources(
             table["categories"] =
                 toml_edit::value(feed.categories.iter().collect::<toml_edit::Array>());
         }
+        addresses.insert(address, (sources.len(), name.clone()));
         sources.push(table);
-        known.push((name.clone(), address));
+        names.insert(name.to_lowercase());
         imported.added.push(name);
     }
     Ok((doc.to_string(), imported))

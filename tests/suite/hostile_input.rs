@@ -486,10 +486,10 @@ async fn idle_and_half_sent_connections_are_closed_and_stop_nothing() {
 
 /// Peak memory out of proportion to the body: 1,000,000 empty `<item/>` (7 MB) once peaked
 /// at 777 MB, and 1,000,000 JSON Feed ids (13.7 MB) at 1.55 GB. The first
-/// `feedmerge::MAX_ITEMS` of each are read; `feedmerge fetch` on both at once stays within a
-/// small multiple of their bodies (measured on the child itself, with `wait4`).
-#[test]
-fn a_million_items_cost_a_few_times_their_body() {
+/// `feedmerge::MAX_ITEMS` of each are read; `feedmerge run` polling both at once stays within
+/// a small multiple of their bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_items_cost_a_few_times_their_body() {
     let server = FeedServer::start();
     server.put(
         "/items.rss",
@@ -510,45 +510,43 @@ fn a_million_items_cost_a_few_times_their_body() {
         "/ids.json",
         Resource::new(json.into_bytes(), "application/feed+json"),
     );
-    let setup = ConfigBuilder::new()
-        .source("Items", &server.url("/items.rss"))
-        .source("Ids", &server.url("/ids.json"))
-        .setup();
-    // Reaped by `wait4` below, which also says what the child's own peak was.
-    #[allow(clippy::zombie_processes)]
-    let child = setup
-        .command()
-        .args(["fetch", "--config"])
-        .arg(&setup.config)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("feedmerge fetch");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in; the child is ours and not yet waited.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{status}"
+    let port = free_port();
+    let setup = Setup::new(
+        &ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .source("Items", &server.url("/items.rss"))
+            .source("Ids", &server.url("/ids.json"))
+            .build(),
     );
-    let peak_mib = usage.ru_maxrss / 1024;
-    eprintln!("peak RSS of feedmerge fetch on {bodies} MB of a million items each: {peak_mib} MiB");
-    assert!(peak_mib < 300, "{peak_mib} MiB");
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.expect("stdout"), &mut out).unwrap();
+    let daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
     // Empty items are one article (no text, no link, no id); the ids are the first 5,000.
-    let line = |name: &str| {
-        out.lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_default()
-    };
-    assert!(line("Items").contains(" 1 new,"), "{out}");
-    assert!(
-        line("Ids").contains(&format!(" {} new,", feedmerge::MAX_ITEMS)),
-        "{out}"
+    let health = crate::common::health_until(&http, port, Duration::from_secs(60), |h| {
+        h["articles"].as_u64() == Some(1 + feedmerge::MAX_ITEMS as u64)
+    })
+    .await;
+    assert_eq!(
+        health["articles"],
+        1 + feedmerge::MAX_ITEMS as u64,
+        "{health}"
     );
+    let peak_mib = peak_mib(daemon.0.id());
+    eprintln!("peak RSS of feedmerge run on {bodies} MB of a million items each: {peak_mib} MiB");
+    assert!(peak_mib < 300, "{peak_mib} MiB");
+}
+
+/// The highest resident size process `pid` has had (its `VmHWM`), in MiB. Read from `/proc`
+/// while it runs: the rusage of a spawned child counts the test process's own peak, whose
+/// memory the child shared until it ran the binary.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kib / 1024
 }
 
 /// `feedmerge run` with a dozen hostile sources beside a normal one on another host: the
@@ -653,18 +651,7 @@ async fn a_dozen_hostile_sources_slow_down_nothing() {
         config = config.source(&format!("Hostile {path}"), &hostile.url(path));
     }
     let setup = Setup::new(&config.build());
-    // Spawned here rather than as a `Daemon`: `wait4` reaps it and reports its own peak.
-    #[allow(clippy::zombie_processes)]
-    let child = setup
-        .command()
-        .args(["run", "--config"])
-        .arg(&setup.config)
-        .env("RUST_LOG", "error")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("feedmerge run");
-    let pid = child.id() as libc::pid_t;
-
+    let daemon = Daemon::start(&setup, "error");
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -710,34 +697,14 @@ async fn a_dozen_hostile_sources_slow_down_nothing() {
         );
     }
 
-    let stopped = std::process::Command::new("kill")
-        .args(["-s", "TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(stopped.success());
+    let peak_mib = peak_mib(daemon.0.id());
+    daemon.signal("TERM");
     let asked = Instant::now();
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    loop {
-        // SAFETY: rusage is plain data that wait4 fills in; the child is ours.
-        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if waited == pid {
-            break;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{status}"
-    );
-    let peak_mib = usage.ru_maxrss / 1024;
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
     eprintln!(
         "stopped {:?} after SIGTERM; peak RSS {peak_mib} MiB",
         asked.elapsed()
     );
     assert!(peak_mib < 300, "{peak_mib} MiB");
-    drop(child);
 }

@@ -156,3 +156,83 @@ fn a_broken_opml_file_is_reported_and_nothing_is_written() {
         CONFIG
     );
 }
+
+/// What is not an OPML file (an empty file, a web page, plain text) is refused, not read as
+/// an empty list.
+#[test]
+fn what_is_not_opml_is_refused() {
+    let setup = Setup::new(CONFIG);
+    for (name, text) in [
+        ("empty.opml", ""),
+        ("page.opml", "<html><body>hello</body></html>"),
+        ("text.opml", "just some words"),
+    ] {
+        let opml = setup.dir.path().join(name);
+        std::fs::write(&opml, text).expect("write");
+        let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+        assert!(!out.status.success(), "{name}: {}", stdout(&out));
+        assert!(
+            stderr(&out)
+                .contains("there is no <opml> element: this is not an OPML subscription list"),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), CONFIG);
+}
+
+/// The edited config keeps its mode; a symlinked config has its target edited and stays a
+/// link; a link planted where the temporary file would go is not followed; 2,000 feeds of
+/// one name are numbered in linear time.
+#[test]
+fn import_keeps_mode_and_links_and_follows_no_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new(CONFIG);
+    let dir = setup.dir.path();
+    // The config lives elsewhere; the path the daemon reads is a link to it.
+    let real = dir.join("real.toml");
+    std::fs::rename(&setup.config, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &setup.config).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A link planted at every name a temporary file might have had before.
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    for planted in ["feedmerge.toml.importing", "real.toml.importing"] {
+        std::os::unix::fs::symlink(&victim, dir.join(planted)).unwrap();
+    }
+    let outlines: String = (0..2_000)
+        .map(|i| {
+            format!("<outline type=\"rss\" text=\"News\" xmlUrl=\"https://n{i}.example/feed\"/>")
+        })
+        .collect();
+    let opml = dir.join("many.opml");
+    std::fs::write(
+        &opml,
+        format!("<opml version=\"2.0\"><body>{outlines}</body></opml>"),
+    )
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).ends_with("2000 sources added, 0 already there\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    assert!(std::fs::symlink_metadata(&setup.config)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.contains("name = \"News (2000)\""), "numbered names");
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
