@@ -57,8 +57,6 @@ pub struct Media {
 
 /// Files kept per article: a hostile feed could list thousands.
 const MAX_ENCLOSURES: usize = 16;
-/// Longest URL kept; longer ones are not links anyone means.
-const MAX_URL: usize = 2_048;
 /// A picture in an article's text smaller than this (declared width or height, in pixels)
 /// is an icon or a tracking pixel, not the article's picture.
 const SIZEABLE: u32 = 100;
@@ -84,7 +82,7 @@ impl Media {
             let url = base.join(url.trim()).ok()?;
             (matches!(url.scheme(), "http" | "https")
                 && public_host(&url)
-                && url.as_str().len() <= MAX_URL)
+                && url.as_str().len() <= super::MAX_URL)
                 .then(|| String::from(url))
         };
         let mut enclosures: Vec<Enclosure> = Vec::new();

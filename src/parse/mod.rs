@@ -44,6 +44,9 @@ pub struct Article {
     pub summary: Option<String>,
     /// Sanitised HTML.
     pub content: Option<String>,
+    /// The plain text of the content, else of the summary (empty if neither): derived once,
+    /// here, for what matches or quotes the text (views, excerpts), never per request.
+    pub text: String,
     /// Author names.
     pub authors: Vec<String>,
     /// Category terms.
@@ -333,10 +336,14 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
     }
 }
 
-/// Whether `url` is one we publish: `http` or `https`.
+/// Whether `url` is one we publish: `http` or `https`, and at most [`MAX_URL`] bytes.
 fn is_web(url: &Url) -> bool {
-    matches!(url.scheme(), "http" | "https")
+    matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_URL
 }
+
+/// Bytes of an address published (a page, a file, a picture): longer ones are no real
+/// address, and a reader's database may refuse them.
+const MAX_URL: usize = 2_048;
 
 fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
     // An `xml:base` that is not a web address (`javascript:`) is no base: relative links
@@ -406,6 +413,14 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         let described = entry.media.iter().find_map(|m| m.description.as_ref());
         described.filter(|_| content.is_none()).and_then(html)
     });
+    let text = content
+        .as_deref()
+        .or(summary.as_deref())
+        .map(|html| {
+            let text = html_to_text(html);
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .unwrap_or_default();
     let title = entry
         .title
         .as_ref()
@@ -413,8 +428,11 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         .filter(|t| !t.is_empty())
         .or_else(|| {
             // An untitled entry (allowed in RSS) is titled by the start of its text.
-            let text = html_to_text(summary.as_deref().or(content.as_deref())?);
-            let words: Vec<&str> = text.split_whitespace().take(12).collect();
+            let start = match &summary {
+                Some(summary) => html_to_text(summary),
+                None => text.clone(),
+            };
+            let words: Vec<&str> = start.split_whitespace().take(12).collect();
             (!words.is_empty()).then(|| words.join(" "))
         })
         .or_else(|| link.clone())
@@ -432,6 +450,7 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         title,
         summary,
         content,
+        text,
         authors: entry
             .authors
             .iter()

@@ -65,12 +65,14 @@ impl Scope<'_> {
                 if view.include.is_empty() && view.exclude.is_empty() {
                     return true;
                 }
-                let body = story
-                    .content
-                    .as_deref()
-                    .or(story.summary.as_deref())
-                    .unwrap_or("");
-                let text = format!("{}\n{}", story.title, html_to_text(body));
+                let text = match &story.text {
+                    Some(text) => format!("{}\n{text}", story.title),
+                    // Stored before texts were kept.
+                    None => {
+                        let body = story.content.as_deref().or(story.summary.as_deref());
+                        format!("{}\n{}", story.title, html_to_text(body.unwrap_or("")))
+                    }
+                };
                 (view.include.is_empty() || view.include.iter().any(|re| re.is_match(&text)))
                     && !view.exclude.iter().any(|re| re.is_match(&text))
             }

@@ -85,12 +85,11 @@ fn file_link(e: &Enclosure) -> String {
 
 /// The start of a story's text, as plain text.
 fn excerpt(story: &Story) -> String {
-    let body = story
-        .summary
-        .as_deref()
-        .or(story.content.as_deref())
-        .unwrap_or("");
-    let text = html_to_text(body);
+    let text = match (&story.summary, &story.text) {
+        (Some(summary), _) => html_to_text(summary),
+        (None, Some(text)) => text.clone(),
+        (None, None) => html_to_text(story.content.as_deref().unwrap_or("")),
+    };
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let excerpt: String = text.chars().take(320).collect();
     if excerpt.len() < text.len() {

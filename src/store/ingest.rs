@@ -204,7 +204,7 @@ impl Ingest<'_, '_> {
         on_tx!(self.tx, |c| sqlx::query(
             "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
                  authors = $6, categories = $7, updated = $8, content_hash = $9,
-                 canonical_link = COALESCE($10, canonical_link), media = $11
+                 canonical_link = COALESCE($10, canonical_link), media = $11, plain_text = $12
              WHERE id = $1",
         )
         .bind(e.id)
@@ -218,6 +218,7 @@ impl Ingest<'_, '_> {
         .bind(&keyed.content_hash)
         .bind(&keyed.canonical_link)
         .bind(media_json(&a.media))
+        .bind(&a.text)
         .execute(c)
         .await
         .map(drop))?;
@@ -283,8 +284,8 @@ impl Ingest<'_, '_> {
         let article_id: i64 = on_tx!(self.tx, |e| sqlx::query_scalar(
             "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
                  content, authors, categories, published, updated, first_seen, content_hash,
-                 story_id, media)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 story_id, media, plain_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              RETURNING id",
         )
         .bind(&entry_id)
@@ -302,6 +303,7 @@ impl Ingest<'_, '_> {
         .bind(&keyed.content_hash)
         .bind(joined.as_ref().map(|j| j.0))
         .bind(media_json(&a.media))
+        .bind(&a.text)
         .fetch_one(e)
         .await)?;
         let story = match joined {

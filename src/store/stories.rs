@@ -40,6 +40,9 @@ pub struct Story {
     pub summary: Option<String>,
     /// Sanitised HTML.
     pub content: Option<String>,
+    /// The plain text of the content, else of the summary; `None` for articles stored before
+    /// it was kept (their text is derived from the HTML when it is needed).
+    pub text: Option<String>,
     /// Author names.
     pub authors: Vec<String>,
     /// Category terms.
@@ -80,6 +83,7 @@ impl Story {
             link: article.link,
             summary: article.summary,
             content: article.content,
+            text: Some(article.text),
             authors: article.authors,
             categories: article.categories,
             media: article.media,
@@ -101,6 +105,7 @@ struct StoryRow {
     link: Option<String>,
     summary: Option<String>,
     content: Option<String>,
+    plain_text: Option<String>,
     authors: String,
     categories: String,
     media: Option<String>,
@@ -171,7 +176,7 @@ impl Store {
 
     async fn stories(&self, which: Which<'_>) -> Result<Vec<Story>, StoreError> {
         const COLUMNS: &str = "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title,
-                    a.link, a.summary, a.content, a.authors, a.categories, a.media, st.published,
+                    a.link, a.summary, a.content, a.plain_text, a.authors, a.categories, a.media, st.published,
                     st.updated, s.name AS source_name, s.url AS source_url, s.site_url
              FROM stories st
              JOIN articles a ON a.id = st.representative
@@ -251,6 +256,7 @@ impl Store {
                     link: r.link,
                     summary: r.summary,
                     content: r.content,
+                    text: r.plain_text,
                     authors: serde_json::from_str(&r.authors).unwrap_or_default(),
                     categories: serde_json::from_str(&r.categories).unwrap_or_default(),
                     media,

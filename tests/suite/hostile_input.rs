@@ -249,6 +249,12 @@ async fn the_daemon_publishes_no_credentials_and_serves_hostile_stories_at_once(
     })
     .await;
     assert_eq!(health["articles"], 1, "{health}");
+    // The text is derived once, when the article is stored: no request parses its HTML.
+    let text: String = sqlx::query_scalar("SELECT plain_text FROM articles")
+        .fetch_one(&setup.db().await)
+        .await
+        .expect("the stored text");
+    assert_eq!(text, "deep");
 
     // The story's text is bounded at ingest, so no render takes long; and a render never
     // holds up the health check.
