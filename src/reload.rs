@@ -83,10 +83,12 @@ pub(crate) async fn watch(live: Live, store: Store, mut shutdown: Shutdown) {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
-                // Mid-replace, or deleted: keep running on what we have and say so.
+                // Mid-replace, deleted, or out of file descriptors: keep running on what we
+                // have, say so, and read it again at the next check (the edit is not lost).
                 let error = format!("cannot read config file {}: {e}", path.display());
                 tracing::error!(%error, "config not reloaded; the running config stays");
                 live.set_rejected(Some(error));
+                seen = None;
                 continue;
             }
         };

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::HttpError;
+use super::{lock, HttpError};
 
 /// A rendered feed is rebuilt after this long even if this process wrote nothing, so that a
 /// `feedmerge fetch` run beside the daemon shows up; readers may reuse it for as long.
@@ -223,9 +223,4 @@ impl FeedCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         lock(&self.entries)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock leaves a map that is still valid.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Totals};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub(crate) struct Context {
     pub(crate) feeds: Arc<cache::FeedCache>,
     /// Rendered story pages, kept apart from the feeds.
     pub(crate) pages: Arc<cache::FeedCache>,
+    /// The totals `/healthz` last read, for when the database keeps it waiting.
+    pub(crate) last_totals: Arc<std::sync::Mutex<Option<Totals>>>,
 }
 
 impl Context {
@@ -53,6 +55,7 @@ impl Context {
             store,
             feeds: Default::default(),
             pages: Default::default(),
+            last_totals: Default::default(),
         }
     }
 }
@@ -188,6 +191,9 @@ pub(crate) enum HttpError {
     /// No story has that id (any more: retention may have removed it).
     #[error("no such story")]
     NotFound,
+    /// The database kept the request waiting for longer than it may (the health check).
+    #[error("the database is busy")]
+    Busy,
 }
 
 impl IntoResponse for HttpError {
@@ -200,6 +206,13 @@ impl IntoResponse for HttpError {
                 </body></html>\n";
             return (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
         }
+        if let HttpError::Busy = self {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is busy; try again\n",
+            )
+                .into_response();
+        }
         tracing::error!(error = %self, "request failed");
         (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -207,4 +220,9 @@ impl IntoResponse for HttpError {
         )
             .into_response()
     }
+}
+
+/// `mutex`, locked: a panic while it was held leaves the data still valid here.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

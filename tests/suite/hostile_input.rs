@@ -714,3 +714,57 @@ async fn a_dozen_hostile_sources_slow_down_nothing() {
     );
     assert!(peak_mib < 300, "{peak_mib} MiB");
 }
+
+/// `/healthz` never waits for a database that keeps it waiting (every connection busy, a
+/// table locked): it answers within a second, with the last totals it read, degraded and
+/// saying why. On PostgreSQL, where another session can lock the table it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_while_the_database_keeps_it_waiting() {
+    use sqlx::Connection;
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let Some(setup) = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .on(crate::common::Engine::Postgres)
+        .await
+    else {
+        return;
+    };
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    let health = crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+        h["articles"].as_i64() == Some(3)
+    })
+    .await;
+    assert_eq!(health["database_busy"], false, "{health}");
+
+    let url = setup.postgres.clone().expect("a PostgreSQL database");
+    let mut locker = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE sources IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        // A check that waited for the lock would wait for ever: fail instead.
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    let health: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.unwrap()).expect("JSON");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["database_busy"], true, "{health}");
+    assert_eq!(health["articles"], 3, "the last totals read: {health}");
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+}
