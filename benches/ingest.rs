@@ -59,6 +59,7 @@ async fn store_all(store: &Store, keyed: &[(&str, &ParsedFeed, Vec<Keyed>)]) -> 
             site_url: feed.site_url.as_deref(),
             articles,
             min_interval: None,
+            warning: None,
         };
         let counts = store
             .record(name, attempt, Next::default())

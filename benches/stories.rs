@@ -178,6 +178,7 @@ async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerg
         site_url: None,
         articles: &keyed,
         min_interval: None,
+        warning: None,
     };
     store
         .record(source, attempt, Next::default())

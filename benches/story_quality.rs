@@ -212,6 +212,7 @@ async fn main() {
             site_url: None,
             articles: &keyed,
             min_interval: None,
+            warning: None,
         };
         let counts = store
             .record(name, attempt, Next::default())

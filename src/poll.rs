@@ -298,6 +298,13 @@ impl Poller {
                 report.status = Some(*status);
                 let min_interval = hint(feed.min_interval);
                 next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
+                let warning = (feed.items_cut > 0).then(|| {
+                    format!(
+                        "the feed lists {} entries; only its first {} are read",
+                        feed.items_cut + parse::MAX_ITEMS,
+                        parse::MAX_ITEMS
+                    )
+                });
                 let attempt = Attempt::Fetched {
                     status: *status,
                     validators,
@@ -305,6 +312,7 @@ impl Poller {
                     site_url: feed.site_url.as_deref(),
                     articles,
                     min_interval,
+                    warning: warning.as_deref(),
                 };
                 self.store.record(name, attempt, next).await
             }

@@ -34,6 +34,8 @@ pub enum Attempt<'a> {
         articles: &'a [Keyed],
         /// The shortest interval the feed asks to be polled at, if any.
         min_interval: Option<Duration>,
+        /// What of the feed was not read, if anything was not.
+        warning: Option<&'a str>,
     },
     /// The fetch or the parse failed.
     Failed {
@@ -141,6 +143,7 @@ impl Store {
                 site_url,
                 articles,
                 min_interval,
+                warning,
             } => {
                 let mut known = Known::load(&mut tx, source_id, articles).await?;
                 let mut ingest = Ingest {
@@ -161,7 +164,7 @@ impl Store {
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
                          etag = $4, last_modified = $5,
                          title = COALESCE($6, title), site_url = COALESCE($7, site_url),
-                         min_interval_secs = $8
+                         min_interval_secs = $8, last_warning = $9
                      WHERE id = $1",
                 )
                 .bind(source_id)
@@ -172,6 +175,7 @@ impl Store {
                 .bind(title)
                 .bind(site_url)
                 .bind(min_interval.map(|d| d.as_secs() as i64))
+                .bind(warning)
                 .execute(e)
                 .await
                 .map(drop))?;

@@ -41,6 +41,8 @@ pub(crate) struct SourceState {
     /// Until when a process (a replica) that claimed it may be fetching it, ms since the
     /// epoch.
     pub(crate) lease_until: Option<i64>,
+    /// What its last fetched feed held that was not all read (entries past the cap).
+    pub(crate) last_warning: Option<String>,
 }
 
 /// How a configured source is doing, from its stored state.
@@ -86,12 +88,13 @@ impl Health {
 impl SourceState {
     /// What is wrong with the source, in words for the person who must act: why it is
     /// disabled, else its last error, else where it moved (its config still names the old
-    /// URL). `None` when nothing is.
+    /// URL), else what its feed held that was not read. `None` when nothing is.
     pub(crate) fn problem(&self) -> Option<String> {
         self.disabled_reason
             .clone()
             .or_else(|| self.last_error.clone())
             .or_else(|| self.effective_url.as_deref().map(moved_permanently))
+            .or_else(|| self.last_warning.clone())
     }
 }
 
@@ -106,7 +109,7 @@ macro_rules! select_source_state {
     () => {
         "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
                 consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                disabled_reason, min_interval_secs, lease_until
+                disabled_reason, min_interval_secs, lease_until, last_warning
          FROM sources"
     };
 }

@@ -539,6 +539,15 @@ async fn a_million_items_cost_a_few_times_their_body() {
     );
     let peak_mib = peak_mib(daemon.0.id());
     eprintln!("peak RSS of feedmerge run on {bodies} MB of a million items each: {peak_mib} MiB");
+    // What was not read is recorded against each source, and shown.
+    let status = crate::common::text(&http, &format!("http://127.0.0.1:{port}/status")).await;
+    assert_eq!(
+        status
+            .matches("the feed lists 1000000 entries; only its first 5000 are read")
+            .count(),
+        2,
+        "{status}"
+    );
     assert!(peak_mib < 300, "{peak_mib} MiB");
 }
 
