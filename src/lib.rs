@@ -54,7 +54,10 @@ pub use config::{
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};
 pub use import::{import, ImportError, Imported};
-pub use parse::{parse_feed, Article, Enclosure, Image, Media, ParseError, ParsedFeed, MAX_ITEMS};
+pub use parse::{
+    parse_feed, parse_feed_upto, Article, Enclosure, Image, Media, ParseError, ParsedFeed,
+    DEFAULT_MAX_ITEMS,
+};
 pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
 pub use report::{Outcome, PollReport};
 pub use schedule::{CronSchedule, Ended, Plan, ScheduleError};

@@ -66,6 +66,8 @@ pub(crate) struct Poller {
     lease: Duration,
     /// How long a feed may take to parse: the fetch timeout.
     parse_limit: Duration,
+    /// Entries read from one feed.
+    max_items: usize,
     /// Fetches at once, on all hosts.
     global: Arc<Semaphore>,
     /// Fetches at once on one host.
@@ -148,6 +150,7 @@ impl Poller {
             metrics,
             lease: limits.timeout * 2 + LEASE_MARGIN,
             parse_limit: limits.timeout,
+            max_items: limits.max_items,
             global: Arc::new(Semaphore::new(limits.concurrency)),
             per_host: limits.per_host,
             fetcher,
@@ -301,8 +304,8 @@ impl Poller {
                 let warning = (feed.items_cut > 0).then(|| {
                     format!(
                         "the feed lists {} entries; only its first {} are read",
-                        feed.items_cut + parse::MAX_ITEMS,
-                        parse::MAX_ITEMS
+                        feed.items_cut + self.max_items,
+                        self.max_items
                     )
                 });
                 let attempt = Attempt::Fetched {
@@ -473,9 +476,10 @@ impl Poller {
         // and given the fetch's time limit, so that no feed holds its places for longer. One
         // that takes longer is abandoned: its thread finishes (every pass over a body is
         // linear, so it does) and its result is dropped.
+        let max_items = self.max_items;
         let parse = tokio::task::spawn_blocking(move || {
-            let feed =
-                parse::parse_feed(&fetched.body, fetched.content_type.as_deref(), &fetched.url)?;
+            let (body, content_type) = (&fetched.body, fetched.content_type.as_deref());
+            let feed = parse::parse_feed_upto(body, content_type, &fetched.url, max_items)?;
             Ok::<_, parse::ParseError>((feed, fetched.validators))
         });
         let Ok(parsed) = tokio::time::timeout(self.parse_limit, parse).await else {
@@ -499,7 +503,7 @@ impl Poller {
                 if feed.items_cut > 0 {
                     tracing::warn!(
                         source = source.name.as_str(),
-                        read = parse::MAX_ITEMS,
+                        read = self.max_items,
                         not_read = feed.items_cut,
                         "the feed lists more entries than are read; only its first ones are stored"
                     );

@@ -89,6 +89,8 @@ pub struct Limits {
     pub user_agent: String,
     /// The largest (decompressed) feed body accepted, in bytes.
     pub max_body: u64,
+    /// Entries read from one feed: its first ones (newest, in every real feed).
+    pub max_items: usize,
 }
 
 impl Startup {
@@ -106,6 +108,7 @@ impl Startup {
                     timeout,
                     user_agent,
                     max_body,
+                    max_items,
                 },
         } = self;
         let l = &new.limits;
@@ -118,6 +121,7 @@ impl Startup {
             ("poll.timeout", *timeout != l.timeout),
             ("poll.user_agent", *user_agent != l.user_agent),
             ("poll.max_body", *max_body != l.max_body),
+            ("poll.max_items", *max_items != l.max_items),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))

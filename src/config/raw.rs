@@ -84,6 +84,7 @@ pub(super) struct RawPoll {
     pub(super) user_agent: String,
     pub(super) timezone: String,
     pub(super) max_body: String,
+    pub(super) max_items: usize,
     pub(super) per_host: usize,
     pub(super) backoff_cap: String,
 }
@@ -97,6 +98,7 @@ impl Default for RawPoll {
             user_agent: default_user_agent(),
             timezone: "UTC".into(),
             max_body: "16MiB".into(),
+            max_items: crate::parse::DEFAULT_MAX_ITEMS,
             per_host: 2,
             backoff_cap: "24h".into(),
         }

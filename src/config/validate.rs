@@ -258,6 +258,9 @@ impl<'a> Validator<'a> {
         }
 
         let schedule = self.cron(&key("poll.schedule"), &raw.poll.schedule);
+        if raw.poll.max_items == 0 {
+            self.problem(&key("poll.max_items"), "must be at least 1".into());
+        }
         if raw.poll.concurrency == 0 {
             self.problem(&key("poll.concurrency"), "must be at least 1".into());
         }
@@ -398,6 +401,7 @@ impl<'a> Validator<'a> {
                     timeout: timeout?,
                     user_agent: raw.poll.user_agent,
                     max_body: max_body?,
+                    max_items: raw.poll.max_items,
                 },
             },
             storage: StorageSettings {

@@ -5,18 +5,18 @@
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// Entries read from one feed. Real feeds hold a few hundred; the longest podcasts, a few
-/// thousand episodes.
-pub const MAX_ITEMS: usize = 5_000;
+/// Entries read from one feed unless `[poll].max_items` says otherwise. Real feeds hold a few
+/// hundred; the longest podcasts, a few thousand episodes.
+pub const DEFAULT_MAX_ITEMS: usize = 5_000;
 
-/// `text` (XML) with every entry after the first [`MAX_ITEMS`] removed, and how many were;
-/// `None` if it has no more than that. The entries removed run from the start of the first
+/// `text` (XML) with every entry after the first `max` removed, and how many were; `None` if
+/// it has no more than that. The entries removed run from the start of the first
 /// one past the cap to the end tag of the element that holds the entries (`</channel>`,
 /// `</rdf:RDF>`, `</feed>`), so what is left is as well-formed as it was.
-pub(crate) fn capped_xml(text: &str) -> Option<(String, usize)> {
+pub(crate) fn capped_xml(text: &str, max: usize) -> Option<(String, usize)> {
     let starts = entry_starts(text);
-    let first_cut = *starts.get(MAX_ITEMS)?;
-    let removed = starts.len() - MAX_ITEMS;
+    let first_cut = *starts.get(max)?;
+    let removed = starts.len() - max;
     let end = ["</channel>", "</rdf:RDF>", "</feed>"]
         .iter()
         .filter_map(|close| text.rfind(close))
@@ -42,17 +42,16 @@ fn entry_starts(text: &str) -> Vec<usize> {
         .collect()
 }
 
-/// A JSON Feed `text` with its `items` cut to the first [`MAX_ITEMS`], and how many were
-/// removed; `None` if it has no more than that or is not a JSON object. The items past the
+/// A JSON Feed `text` with its `items` cut to the first `max`, and how many were removed; `None` if it has no more than that or is not a JSON object. The items past the
 /// cap are skipped as they are read, never built.
-pub(crate) fn capped_json(text: &str) -> Option<(String, usize)> {
+pub(crate) fn capped_json(text: &str, max: usize) -> Option<(String, usize)> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let (doc, removed) = TopLevel.deserialize(&mut de).ok()?;
+    let (doc, removed) = TopLevel(max).deserialize(&mut de).ok()?;
     (removed > 0).then(|| (Value::Object(doc).to_string(), removed))
 }
 
-/// Reads a JSON object, its `items` through [`Items`].
-struct TopLevel;
+/// Reads a JSON object, its `items` through [`Items`] (keeping as many as it holds).
+struct TopLevel(usize);
 
 impl<'de> DeserializeSeed<'de> for TopLevel {
     type Value = (Map<String, Value>, usize);
@@ -73,7 +72,7 @@ impl<'de> Visitor<'de> for TopLevel {
         let (mut doc, mut removed) = (Map::new(), 0);
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" {
-                let (items, skipped) = map.next_value_seed(Items)?;
+                let (items, skipped) = map.next_value_seed(Items(self.0))?;
                 removed = skipped;
                 doc.insert(key, Value::Array(items));
             } else {
@@ -84,8 +83,8 @@ impl<'de> Visitor<'de> for TopLevel {
     }
 }
 
-/// Reads an array, keeping its first [`MAX_ITEMS`] values and counting the rest.
-struct Items;
+/// Reads an array, keeping as many of its first values as it holds and counting the rest.
+struct Items(usize);
 
 impl<'de> DeserializeSeed<'de> for Items {
     type Value = (Vec<Value>, usize);
@@ -104,7 +103,7 @@ impl<'de> Visitor<'de> for Items {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::new();
-        while items.len() < MAX_ITEMS {
+        while items.len() < self.0 {
             match seq.next_element()? {
                 Some(item) => items.push(item),
                 None => return Ok((items, 0)),
@@ -126,28 +125,28 @@ mod tests {
     fn xml_past_the_cap_is_cut_to_the_container_end() {
         let text = format!(
             "<rss><channel><title>t</title>{}<itemCount>1</itemCount></channel></rss>",
-            "<item><title>x</title></item>".repeat(MAX_ITEMS + 3)
+            "<item><title>x</title></item>".repeat(DEFAULT_MAX_ITEMS + 3)
         );
-        let (capped, removed) = capped_xml(&text).expect("capped");
+        let (capped, removed) = capped_xml(&text, DEFAULT_MAX_ITEMS).expect("capped");
         assert_eq!(removed, 3);
-        assert_eq!(capped.matches("<item>").count(), MAX_ITEMS);
+        assert_eq!(capped.matches("<item>").count(), DEFAULT_MAX_ITEMS);
         assert!(capped.ends_with("</item></channel></rss>"));
-        assert!(capped_xml(&"<item/>".repeat(MAX_ITEMS)).is_none());
+        assert!(capped_xml(&"<item/>".repeat(DEFAULT_MAX_ITEMS), DEFAULT_MAX_ITEMS).is_none());
     }
 
     #[test]
     fn json_items_past_the_cap_are_skipped() {
-        let items: Vec<String> = (0..MAX_ITEMS + 2)
+        let items: Vec<String> = (0..DEFAULT_MAX_ITEMS + 2)
             .map(|i| format!("{{\"id\":\"{i}\"}}"))
             .collect();
         let text = format!(
             "{{\"version\":\"v\",\"items\":[{}],\"title\":\"t\"}}",
             items.join(",")
         );
-        let (capped, removed) = capped_json(&text).expect("capped");
+        let (capped, removed) = capped_json(&text, DEFAULT_MAX_ITEMS).expect("capped");
         assert_eq!(removed, 2);
         let doc: Value = serde_json::from_str(&capped).unwrap();
-        assert_eq!(doc["items"].as_array().unwrap().len(), MAX_ITEMS);
+        assert_eq!(doc["items"].as_array().unwrap().len(), DEFAULT_MAX_ITEMS);
         assert_eq!(doc["title"], "t");
     }
 }

@@ -17,7 +17,7 @@ mod decode;
 mod media;
 
 use bound::{bound, floor_boundary};
-pub use cap::MAX_ITEMS;
+pub use cap::DEFAULT_MAX_ITEMS;
 use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
 use media::Candidates;
@@ -71,7 +71,7 @@ pub struct ParsedFeed {
     /// How often the feed says it is worth polling, at most (RSS `<ttl>`,
     /// `sy:updatePeriod`/`sy:updateFrequency`; the larger if both).
     pub min_interval: Option<std::time::Duration>,
-    /// Entries past the first [`MAX_ITEMS`] of the feed, which were not read.
+    /// Entries past the first ones read (`[poll].max_items`), which were not read.
     pub items_cut: usize,
 }
 
@@ -100,11 +100,22 @@ pub enum ParseError {
     Crashed(String),
 }
 
-/// Parses a feed body fetched from `url`, whose server sent `content_type`.
+/// Parses a feed body fetched from `url`, whose server sent `content_type`, reading its first
+/// [`DEFAULT_MAX_ITEMS`] entries.
 pub fn parse_feed(
     body: &[u8],
     content_type: Option<&str>,
     url: &Url,
+) -> Result<ParsedFeed, ParseError> {
+    parse_feed_upto(body, content_type, url, DEFAULT_MAX_ITEMS)
+}
+
+/// [`parse_feed`], reading the first `max_items` entries (`[poll].max_items`).
+pub fn parse_feed_upto(
+    body: &[u8],
+    content_type: Option<&str>,
+    url: &Url,
+    max_items: usize,
 ) -> Result<ParsedFeed, ParseError> {
     let text = decode(body, content_type);
     let trimmed = text.trim_start();
@@ -120,9 +131,9 @@ pub fn parse_feed(
         return Err(ParseError::Entities);
     }
     let (capped, items_cut) = if trimmed.starts_with('{') {
-        cap::capped_json(trimmed)
+        cap::capped_json(trimmed, max_items)
     } else {
-        cap::capped_xml(trimmed)
+        cap::capped_xml(trimmed, max_items)
     }
     .map_or((Cow::Borrowed(trimmed), 0), |(text, cut)| {
         (Cow::Owned(text), cut)

@@ -230,7 +230,7 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
         ),
         ("Dirty", "1 new,"),
         ("Huge Title", "2 new,"),
-        // 100,000 items: the first 5,000 are read (feedmerge::MAX_ITEMS).
+        // 100,000 items: the first 5,000 are read (feedmerge::DEFAULT_MAX_ITEMS).
         ("Many", "5000 new,"),
         // Seven items, two of them under one guid: one entry.
         ("Dates", "6 new,"),
@@ -295,7 +295,7 @@ async fn hostile_and_broken_feeds_fail_or_are_stored_safely_and_never_stop_the_o
     }
     let stored = setup.count("articles").await;
     // Dirty, Huge Title, Many, the dates, Good (Laughs and XXE are refused).
-    assert_eq!(stored, 1 + 2 + feedmerge::MAX_ITEMS as i64 + 6 + 3);
+    assert_eq!(stored, 1 + 2 + feedmerge::DEFAULT_MAX_ITEMS as i64 + 6 + 3);
 
     // What is served is well-formed, and carries no control character.
     let export = setup.feedmerge(&["export", "--format", "atom"]);

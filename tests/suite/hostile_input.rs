@@ -492,7 +492,7 @@ async fn idle_and_half_sent_connections_are_closed_and_stop_nothing() {
 
 /// Peak memory out of proportion to the body: 1,000,000 empty `<item/>` (7 MB) once peaked
 /// at 777 MB, and 1,000,000 JSON Feed ids (13.7 MB) at 1.55 GB. The first
-/// `feedmerge::MAX_ITEMS` of each are read; `feedmerge run` polling both at once stays within
+/// `feedmerge::DEFAULT_MAX_ITEMS` of each are read; `feedmerge run` polling both at once stays within
 /// a small multiple of their bodies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_items_cost_a_few_times_their_body() {
@@ -529,12 +529,12 @@ async fn a_million_items_cost_a_few_times_their_body() {
     let http = reqwest::Client::new();
     // Empty items are one article (no text, no link, no id); the ids are the first 5,000.
     let health = crate::common::health_until(&http, port, Duration::from_secs(60), |h| {
-        h["articles"].as_u64() == Some(1 + feedmerge::MAX_ITEMS as u64)
+        h["articles"].as_u64() == Some(1 + feedmerge::DEFAULT_MAX_ITEMS as u64)
     })
     .await;
     assert_eq!(
         health["articles"],
-        1 + feedmerge::MAX_ITEMS as u64,
+        1 + feedmerge::DEFAULT_MAX_ITEMS as u64,
         "{health}"
     );
     let peak_mib = peak_mib(daemon.0.id());
@@ -776,4 +776,30 @@ async fn health_answers_while_the_database_keeps_it_waiting() {
     assert_eq!(health["database_busy"], true, "{health}");
     assert_eq!(health["articles"], 3, "the last totals read: {health}");
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+}
+
+/// `[poll].max_items` sets how many of a feed's entries are read: its first ones.
+#[test]
+fn max_items_reads_a_feeds_first_entries() {
+    let server = FeedServer::start();
+    let items: String = (0..100)
+        .map(|i| {
+            format!("<item><guid>g{i}</guid><title>Entry number {i} of the feed</title></item>")
+        })
+        .collect();
+    server.put(
+        "/feed.rss",
+        Resource::new(rss(&items).into_bytes(), "application/rss+xml"),
+    );
+    let setup = ConfigBuilder::new()
+        .set("poll", "max_items", "10")
+        .source("Feed", &server.url("/feed.rss"))
+        .setup();
+    let out = crate::common::stdout(&setup.feedmerge(&["fetch"]));
+    assert!(out.contains(" 10 new,"), "{out}");
+    let sources = crate::common::stdout(&setup.feedmerge(&["sources"]));
+    assert!(
+        sources.contains("the feed lists 100 entries; only its first 10 are read"),
+        "{sources}"
+    );
 }
