@@ -803,3 +803,81 @@ fn max_items_reads_a_feeds_first_entries() {
         "{sources}"
     );
 }
+
+/// A config edit read while the daemon is out of file descriptors (clients holding every one)
+/// is not lost: the reload is tried again once descriptors are free, with no further edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_read_while_out_of_descriptors_is_applied_later() {
+    use std::os::unix::process::CommandExt;
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let config = |title: &str| {
+        ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .text("feed", "title", title)
+            .source("Global Times", &server.url("/gt.rss"))
+            .build()
+    };
+    let setup = Setup::new(&config("Before"));
+    let mut command = setup.command();
+    command
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe, and only lowers this child's own limit.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let _daemon = Daemon(command.spawn().expect("feedmerge run"));
+    let http = reqwest::Client::new();
+    crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+        h["articles"].as_i64() == Some(3)
+    })
+    .await;
+
+    // Idle clients take every descriptor the daemon has left (within the 10 s before it
+    // closes idle connections: each connect is given 50 ms).
+    let mut clients = Vec::new();
+    let connecting = Instant::now();
+    for _ in 0..300 {
+        let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_millis(50), connect).await {
+            clients.push(c);
+        }
+    }
+    assert!(
+        connecting.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        connecting.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(&setup.config, config("After")).unwrap();
+    // The watcher looks every second: it has found the edit and failed to read it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(clients);
+
+    let started = Instant::now();
+    loop {
+        let feed = crate::common::text(&http, &format!("http://127.0.0.1:{port}/feed.atom")).await;
+        if feed.contains("<title>After</title>") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the edit was not applied once descriptors were free: {feed:.300}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
