@@ -274,6 +274,16 @@ async fn a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(engine: E
 
 #[tokio::test]
 async fn requests_per_host_never_exceed_the_limit() {
+    in_flight_at_most(&[("concurrency", "16"), ("per_host", "2")], 2).await;
+}
+
+#[tokio::test]
+async fn fetches_at_once_never_exceed_the_limit() {
+    in_flight_at_most(&[("concurrency", "3"), ("per_host", "16")], 3).await;
+}
+
+/// 12 slow feeds on one host, fetched under `limits`: exactly `most` are in flight at once.
+async fn in_flight_at_most(limits: &[(&str, &str)], most: usize) {
     let server = FeedServer::start();
     let mut sources = Vec::new();
     for i in 0..12 {
@@ -286,20 +296,16 @@ async fn requests_per_host_never_exceed_the_limit() {
         .iter()
         .map(|(n, u)| (n.as_str(), u.clone()))
         .collect();
-    let setup = config(
-        Engine::Sqlite,
-        &[("concurrency", "16"), ("per_host", "2")],
-        &sources,
-    )
-    .await
-    .expect("SQLite");
+    let setup = config(Engine::Sqlite, limits, &sources)
+        .await
+        .expect("SQLite");
     let out = setup.feedmerge(&["fetch"]);
     assert!(out.status.success());
     assert_eq!(server.all_seen().len(), 12);
     assert_eq!(
         server.max_in_flight(),
-        2,
-        "two at a time to one host, no more, and not fewer"
+        most,
+        "{most} at a time under {limits:?}, no more, and not fewer"
     );
 }
 
