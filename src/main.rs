@@ -87,11 +87,13 @@ enum ExportFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs its polls; the one-shot commands print their own report, so by default
-    // they log only what goes wrong. RUST_LOG overrides either.
+    // they log only what goes wrong. Other crates log errors only: what they warn about (an
+    // HTML parser repairing a table, once per table) is nothing a user can act on. RUST_LOG
+    // overrides all of it.
     let default_level = if matches!(cli.command, Command::Run) {
-        "info"
+        "error,feedmerge=info"
     } else {
-        "warn"
+        "error,feedmerge=warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));

@@ -18,6 +18,7 @@ mod import;
 mod ingest;
 mod media;
 mod metrics;
+mod operators;
 mod parse;
 mod polling;
 mod properties;

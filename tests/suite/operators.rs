@@ -1,0 +1,91 @@
+//! What an operator running feedmerge for a month trips over (issue 22): log lines nobody
+//! can act on, and protocols nobody asked for.
+
+use std::time::Duration;
+
+use crate::common::{free_port, stderr, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER};
+
+/// An article whose table html5ever must repair ("foster parenting"): the HTML crates log
+/// about it, once per table, and nobody can act on that. Third-party crates log errors only,
+/// unless `RUST_LOG` asks for more; feedmerge's own lines stay.
+#[test]
+fn third_party_crates_log_errors_only_by_default() {
+    let server = FeedServer::start();
+    let table = "&lt;table&gt;&lt;tr&gt;&lt;td&gt;cell&lt;/td&gt;&lt;/tr&gt;stray text&lt;b&gt;bold&lt;/b&gt;&lt;/table&gt;";
+    let items: String = (0..3)
+        .map(|i| format!("<item><guid>t{i}</guid><title>Table {i}</title><description>{table}</description></item>"))
+        .collect();
+    let rss = format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>{items}</channel></rss>");
+    server.put(
+        "/tables.rss",
+        Resource::new(rss.into_bytes(), "application/rss+xml"),
+    );
+    server.put(
+        "/gone.rss",
+        Resource::status(axum::http::StatusCode::NOT_FOUND),
+    );
+    let setup = ConfigBuilder::new()
+        .source("Tables", &server.url("/tables.rss"))
+        .source("Gone", &server.url("/gone.rss"))
+        .setup();
+    let quiet = setup
+        .command()
+        .args(["fetch", "--config"])
+        .arg(&setup.config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("feedmerge fetch");
+    let log = stderr(&quiet);
+    assert!(!log.contains("html5ever"), "{log}");
+    // Our own warning about the failing source is still there.
+    assert!(log.contains("Gone"), "{log}");
+
+    // RUST_LOG still raises them (a fresh database, so the articles are read again).
+    std::fs::remove_dir_all(setup.dir.path().join("db")).ok();
+    let loud = setup
+        .command()
+        .args(["fetch", "--config"])
+        .arg(&setup.config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("feedmerge fetch");
+    assert!(stderr(&loud).contains("html5ever"), "{}", stderr(&loud));
+}
+
+/// The daemon speaks HTTP/1.1 only: HTTP/2 without TLS (h2c, "prior knowledge") is refused,
+/// as the README says, rather than served undocumented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_is_refused() {
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let setup = Setup::new(
+        &ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .source("Global Times", &server.url("/gt.rss"))
+            .build(),
+    );
+    let _daemon = Daemon::start(&setup, "warn");
+    let http1 = reqwest::Client::new();
+    crate::common::health_until(&http1, port, Duration::from_secs(15), |h| {
+        h["articles"].as_i64() == Some(3)
+    })
+    .await;
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answer = h2c
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(answer.is_err(), "h2c answered: {answer:?}");
+    let r = http1
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+}
