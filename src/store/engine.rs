@@ -278,6 +278,13 @@ async fn open_sqlite(
     open_err: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
 ) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // A file where a folder must be ("/etc/passwd/x.db") is named as such: the OS would
+        // only say "File exists".
+        if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
+            return Err(open_err(
+                format!("{} is a file, not a folder", file.display()).into(),
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
     }
     let options = SqliteConnectOptions::from_str("sqlite:")
