@@ -121,6 +121,7 @@ impl App {
     pub async fn fetch(
         &self,
         names: &[String],
+        force: bool,
         shutdown: Shutdown,
         mut progress: impl FnMut(&PollReport, usize, usize),
     ) -> Result<Vec<PollReport>, AppError> {
@@ -133,6 +134,23 @@ impl App {
                     .get(&s.name)
                     .is_none_or(|st| st.disabled_reason.is_none())
             });
+        }
+        // A host that asked to wait (429) is waited for here as in the daemon: its sources are
+        // held back until then, unless `force` (which says so).
+        let now = chrono::Utc::now();
+        for s in &chosen {
+            let Some(until) = states.get(&s.name).and_then(|st| st.asked_to_wait(now)) else {
+                continue;
+            };
+            if force {
+                tracing::warn!(
+                    source = %s.name,
+                    until = %until.format("%Y-%m-%d %H:%M:%SZ"),
+                    "--force: polled although its host asked to wait"
+                );
+            } else {
+                self.poller.hold_host_of(&s.url, until);
+            }
         }
         // Started in config order, so polls queue for each host in config order.
         let mut polls: FuturesUnordered<_> = chosen

@@ -41,6 +41,9 @@ enum Command {
         /// A source to poll (repeatable); by default every enabled source.
         #[arg(long = "source", value_name = "NAME")]
         sources: Vec<String>,
+        /// Poll even a source whose host asked to wait (429 Too Many Requests, Retry-After).
+        #[arg(long)]
+        force: bool,
     },
     /// Validate the config file and report every problem in it.
     Check,
@@ -160,7 +163,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let app = App::open(config).await.context("cannot start")?;
     match command {
         Command::Run => app.run(shutdown_on_signals()).await?,
-        Command::Fetch { sources } => {
+        Command::Fetch { sources, force } => {
             // A progress bar on a terminal (indicatif draws nothing elsewhere).
             let bar = indicatif::ProgressBar::new(0);
             if let Ok(style) =
@@ -171,6 +174,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let reports = app
                 .fetch(
                     &sources,
+                    force,
                     shutdown_on_signals(),
                     |report, finished, total| {
                         bar.set_length(total as u64);

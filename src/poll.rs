@@ -174,6 +174,11 @@ impl Poller {
         holds.get(host).copied().filter(|t| *t > Utc::now())
     }
 
+    /// Holds back every source on `url`'s host until `until`, as if it had just asked to wait.
+    pub(crate) fn hold_host_of(&self, url: &Url, until: DateTime<Utc>) {
+        self.hold(&host_of(url), until);
+    }
+
     fn hold(&self, host: &str, until: DateTime<Utc>) {
         let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
         let entry = holds.entry(host.to_owned()).or_insert(until);

@@ -98,6 +98,15 @@ impl SourceState {
     }
 }
 
+impl SourceState {
+    /// Until when its host asked to be left alone, if it still does: its last answer was 429
+    /// Too Many Requests, and it is not due again yet (its due time honours the Retry-After).
+    pub(crate) fn asked_to_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let until = self.next_due_at.map(super::from_millis)?;
+        (self.last_status == Some(429) && self.last_error.is_some() && until > now).then_some(until)
+    }
+}
+
 /// What to tell the person running feedmerge about a source whose feed moved permanently to
 /// `url`.
 pub(crate) fn moved_permanently(url: &str) -> String {

@@ -155,7 +155,17 @@ async fn retry_after_is_obeyed_and_holds_back_the_whole_host(engine: Engine) {
         );
         assert_eq!(failures, 0, "being held back is not a failure");
     }
-    // A 503 with an HTTP-date Retry-After is obeyed as well.
+    // A second `fetch` run holds back A itself, not only the others of its host.
+    let out = stdout(&setup.feedmerge(&["fetch"]));
+    for held in ["A", "B", "C"] {
+        assert!(
+            line(&out, held).contains("held back: its host asked to wait until"),
+            "{out}"
+        );
+    }
+    assert_eq!(server.all_seen().len(), 1, "{:?}", server.all_seen());
+    // A 503 with an HTTP-date Retry-After is obeyed as well; polling A now takes --force,
+    // which says so.
     let at = (chrono::Utc::now() + chrono::Duration::hours(3))
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
@@ -163,7 +173,13 @@ async fn retry_after_is_obeyed_and_holds_back_the_whole_host(engine: Engine) {
         "/a.xml",
         Resource::status(StatusCode::SERVICE_UNAVAILABLE).with_header("retry-after", &at),
     );
-    setup.feedmerge(&["fetch", "--source", "A"]);
+    let forced = setup.feedmerge(&["fetch", "--source", "A", "--force"]);
+    assert!(
+        crate::common::stderr(&forced).contains("--force: polled although its host asked to wait"),
+        "{}",
+        crate::common::stderr(&forced)
+    );
+    assert_eq!(server.all_seen().len(), 2);
     let (attempt, due, failures, _) = timing(&setup, "A").await;
     assert_eq!(failures, 2);
     assert!(
