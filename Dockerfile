@@ -36,7 +36,9 @@ ENV FEEDMERGE_CONFIG=/etc/feedmerge/feedmerge.toml \
 VOLUME /data
 EXPOSE 8080
 USER feedmerge
-# On the port FEEDMERGE_LISTEN names, should a deployment move it.
+# Liveness, not readiness: it fails only when the daemon does not answer (a degraded instance
+# still serves, and restarting it would not fix its sources). On the port FEEDMERGE_LISTEN
+# names, should a deployment move it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${FEEDMERGE_LISTEN##*:}/healthz" || exit 1
 ENTRYPOINT ["feedmerge"]

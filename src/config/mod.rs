@@ -204,6 +204,9 @@ pub struct PollSettings {
     pub timezone: chrono_tz::Tz,
     /// The longest wait between attempts at a failing source.
     pub backoff_cap: Duration,
+    /// The share of enabled sources (0 to 1) that may be failing or stale before `/healthz`
+    /// says `degraded`.
+    pub degraded_share: f64,
 }
 
 /// `[dedup]`: when articles from different links are versions of one story.

@@ -87,6 +87,7 @@ pub(super) struct RawPoll {
     pub(super) max_items: usize,
     pub(super) per_host: usize,
     pub(super) backoff_cap: String,
+    pub(super) degraded_share: f64,
 }
 
 impl Default for RawPoll {
@@ -101,6 +102,7 @@ impl Default for RawPoll {
             max_items: crate::parse::DEFAULT_MAX_ITEMS,
             per_host: 2,
             backoff_cap: "24h".into(),
+            degraded_share: 0.5,
         }
     }
 }

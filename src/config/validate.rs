@@ -285,6 +285,13 @@ impl<'a> Validator<'a> {
         }
         let timeout = self.duration(&key("poll.timeout"), &raw.poll.timeout, "30s");
         let backoff_cap = self.duration(&key("poll.backoff_cap"), &raw.poll.backoff_cap, "24h");
+        let degraded_share = raw.poll.degraded_share;
+        if !(0.0..=1.0).contains(&degraded_share) {
+            self.problem(
+                &key("poll.degraded_share"),
+                format!("{degraded_share} is not a share between 0 and 1"),
+            );
+        }
         if raw.poll.per_host == 0 {
             self.problem(&key("poll.per_host"), "must be at least 1".into());
         }
@@ -432,6 +439,7 @@ impl<'a> Validator<'a> {
                 schedule: schedule?,
                 timezone: timezone?,
                 backoff_cap: backoff_cap?,
+                degraded_share,
             },
             sources,
             views,

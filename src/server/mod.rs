@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError, Totals};
+use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -42,8 +42,8 @@ pub(crate) struct Context {
     pub(crate) feeds: Arc<cache::FeedCache>,
     /// Rendered story pages, kept apart from the feeds.
     pub(crate) pages: Arc<cache::FeedCache>,
-    /// The totals `/healthz` last read, for when the database keeps it waiting.
-    pub(crate) last_totals: Arc<std::sync::Mutex<Option<Totals>>>,
+    /// What `/healthz` last read, for when the database keeps it waiting.
+    pub(super) last_seen: Arc<std::sync::Mutex<Option<health::Seen>>>,
 }
 
 impl Context {
@@ -55,7 +55,7 @@ impl Context {
             store,
             feeds: Default::default(),
             pages: Default::default(),
-            last_totals: Default::default(),
+            last_seen: Default::default(),
         }
     }
 }

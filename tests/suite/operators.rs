@@ -137,3 +137,39 @@ fn config_errors_point_at_the_first_use_and_come_at_once() {
         stderr(&out)
     );
 }
+
+/// `/healthz` says `degraded` when more than `[poll].degraded_share` of the enabled sources
+/// fail (here 2 of 3), with the counts, and `ok` under the share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_degraded_when_most_sources_fail() {
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    for share in ["0.5", "0.7"] {
+        let port = free_port();
+        let setup = Setup::new(
+            &ConfigBuilder::new()
+                .serve(port)
+                .schedule(NEVER)
+                .set("poll", "degraded_share", share)
+                .source("Global Times", &server.url("/gt.rss"))
+                .source("Gone One", &server.url("/missing-1.rss"))
+                .source("Gone Two", &server.url("/missing-2.rss"))
+                .build(),
+        );
+        let _daemon = Daemon::start(&setup, "warn");
+        let http = reqwest::Client::new();
+        let health = crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+            h["failing_sources"] == 2 && h["articles"] == 3
+        })
+        .await;
+        assert_eq!(health["failing_sources"], 2, "{health}");
+        assert_eq!(health["stale_sources"], 0, "{health}");
+        let (status, degraded) = if share == "0.5" {
+            ("degraded", true)
+        } else {
+            ("ok", false)
+        };
+        assert_eq!(health["status"], status, "share {share}: {health}");
+        assert_eq!(health["sources_degraded"], degraded, "{health}");
+    }
+}
