@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 
 use super::{lock, HttpError};
 
-/// A rendered feed is rebuilt after this long even if this process wrote nothing, so that a
-/// `feedmerge fetch` run beside the daemon shows up; readers may reuse it for as long.
+/// A rendered feed is rebuilt after this long even if the store saw no change (what another
+/// process writes is seen within a second or two: `store::Db::listen`); readers may reuse it
+/// for as long.
 const MAX_AGE: Duration = Duration::from_secs(60);
 /// Rendered feeds kept at most (every view, format and page is one).
 const CAPACITY: usize = 512;

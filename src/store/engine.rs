@@ -18,7 +18,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Connection, Postgres, Sqlite, SqliteConnection, Transaction};
 
 use super::StoreError;
 use crate::config::Database;
@@ -131,15 +131,38 @@ impl Db {
         })
     }
 
-    /// On PostgreSQL, listens for the changes any replica commits (its own included) and
-    /// counts each in `generation`, until the returned task is aborted. SQLite has no such
-    /// channel: another process's writes there show when a rendered feed expires.
+    /// Counts in `generation` the changes any process commits (its own included), until the
+    /// returned task is aborted: on PostgreSQL as the replicas announce them (NOTIFY); on
+    /// SQLite by asking a connection of its own, every [`DATA_VERSION_EVERY`], whether
+    /// another connection committed (`PRAGMA data_version`), so that a `feedmerge fetch`
+    /// beside the daemon shows in its feeds within a second or two.
     pub(crate) async fn listen(
         &self,
         generation: Arc<AtomicU64>,
     ) -> Result<Option<tokio::task::AbortHandle>, StoreError> {
-        let Db::Postgres(pool) = self else {
-            return Ok(None);
+        let pool = match self {
+            Db::Postgres(pool) => pool,
+            Db::Sqlite(pool) => {
+                let mut own = SqliteConnection::connect_with(&pool.connect_options()).await?;
+                let task = tokio::spawn(async move {
+                    let mut seen: Option<i64> = None;
+                    let mut tick = tokio::time::interval(DATA_VERSION_EVERY);
+                    loop {
+                        tick.tick().await;
+                        let Ok(version) = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                            .fetch_one(&mut own)
+                            .await
+                        else {
+                            continue;
+                        };
+                        if seen.is_some_and(|v| v != version) {
+                            generation.fetch_add(1, Ordering::AcqRel);
+                        }
+                        seen = Some(version);
+                    }
+                });
+                return Ok(Some(task.abort_handle()));
+            }
         };
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANGED).await?;
@@ -269,6 +292,9 @@ impl Tx {
         Ok(())
     }
 }
+
+/// How often the SQLite file is asked whether another connection committed.
+const DATA_VERSION_EVERY: Duration = Duration::from_secs(1);
 
 /// Opens (creating if needed, with its folder) the SQLite file at `path` and brings its schema
 /// up to date.

@@ -173,3 +173,56 @@ async fn health_is_degraded_when_most_sources_fail() {
         assert_eq!(health["sources_degraded"], degraded, "{health}");
     }
 }
+
+/// A `feedmerge fetch` beside a running daemon on SQLite shows in the daemon's feeds within
+/// seconds, not when the rendered feed expires (a minute): the daemon asks SQLite every second
+/// whether another connection committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_beside_the_daemon_shows_at_once() {
+    let server = FeedServer::start();
+    server.put_fixture("/feed.rss", "globaltimes.rss", "application/rss+xml");
+    let port = free_port();
+    let setup = Setup::new(
+        &ConfigBuilder::new()
+            .serve(port)
+            .schedule(NEVER)
+            .source("Outlet", &server.url("/feed.rss"))
+            .build(),
+    );
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    crate::common::health_until(&http, port, Duration::from_secs(15), |h| h["articles"] == 3).await;
+    let url = format!("http://127.0.0.1:{port}/feed.atom");
+    assert!(!crate::common::text(&http, &url)
+        .await
+        .contains("A fresh entry"));
+
+    server.put(
+        "/feed.rss",
+        Resource::new(
+            b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>O</title>\
+              <item><guid>fresh</guid><title>A fresh entry from the outlet</title>\
+              <description>Written after the daemon rendered its feed.</description></item>\
+              </channel></rss>"
+                .to_vec(),
+            "application/rss+xml",
+        ),
+    );
+    let fetched = setup.feedmerge(&["fetch"]);
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    let written = std::time::Instant::now();
+    loop {
+        if crate::common::text(&http, &url)
+            .await
+            .contains("A fresh entry")
+        {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "the feed is still stale {:?} after the fetch",
+            written.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
