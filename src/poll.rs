@@ -126,7 +126,7 @@ impl Got {
 }
 
 /// Bytes of a failure's message kept.
-pub(crate) const MAX_ERROR: usize = 2_000;
+const MAX_ERROR: usize = 2_000;
 
 /// The host (and port) requests to `url` go to: the unit of politeness.
 fn host_of(url: &Url) -> String {
@@ -505,14 +505,6 @@ impl Poller {
         };
         let result = match parsed {
             Ok(Ok((mut feed, validators))) => {
-                if feed.items_cut > 0 {
-                    tracing::warn!(
-                        source = source.name.as_str(),
-                        read = self.max_items,
-                        not_read = feed.items_cut,
-                        "the feed lists more entries than are read; only its first ones are stored"
-                    );
-                }
                 let articles = dedup::identify(std::mem::take(&mut feed.articles));
                 Got::Parsed {
                     status,

@@ -1,6 +1,7 @@
 //! The cap on entries per feed, applied before feed-rs reads the text: feed-rs builds every
 //! entry it finds, and a 7 MB body of 1,000,000 empty `<item/>` once took 777 MB. Feeds list
-//! their newest entries first, so the first [`MAX_ITEMS`] are kept.
+//! their newest entries first, so the first ones are kept (`[poll].max_items`, by default
+//! [`DEFAULT_MAX_ITEMS`]). A feed within the cap costs one scan and no copy.
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -14,9 +15,9 @@ pub const DEFAULT_MAX_ITEMS: usize = 5_000;
 /// one past the cap to the end tag of the element that holds the entries (`</channel>`,
 /// `</rdf:RDF>`, `</feed>`), so what is left is as well-formed as it was.
 pub(crate) fn capped_xml(text: &str, max: usize) -> Option<(String, usize)> {
-    let starts = entry_starts(text);
-    let first_cut = *starts.get(max)?;
-    let removed = starts.len() - max;
+    let mut starts = entry_starts(text);
+    let first_cut = starts.nth(max)?;
+    let removed = 1 + starts.count();
     let end = ["</channel>", "</rdf:RDF>", "</feed>"]
         .iter()
         .filter_map(|close| text.rfind(close))
@@ -26,28 +27,34 @@ pub(crate) fn capped_xml(text: &str, max: usize) -> Option<(String, usize)> {
     Some((format!("{}{}", &text[..first_cut], &text[end..]), removed))
 }
 
-/// Where each `<item` and `<entry` start tag of `text` begins, in one pass.
-fn entry_starts(text: &str) -> Vec<usize> {
-    text.match_indices('<')
-        .map(|(i, _)| i)
-        .filter(|&i| {
-            let rest = &text.as_bytes()[i + 1..];
-            ["item", "entry"].iter().any(|name| {
-                rest.starts_with(name.as_bytes())
-                    && rest
-                        .get(name.len())
-                        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
-            })
+/// Where each `<item` and `<entry` start tag of `text` begins, in order.
+fn entry_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.match_indices('<').map(|(i, _)| i).filter(|&i| {
+        let rest = &text.as_bytes()[i + 1..];
+        ["item", "entry"].iter().any(|name| {
+            rest.starts_with(name.as_bytes())
+                && rest
+                    .get(name.len())
+                    .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
         })
-        .collect()
+    })
 }
 
-/// A JSON Feed `text` with its `items` cut to the first `max`, and how many were removed; `None` if it has no more than that or is not a JSON object. The items past the
-/// cap are skipped as they are read, never built.
+/// A JSON Feed `text` with its `items` cut to the first `max`, and how many were removed;
+/// `None` if it has no more than that or is not a JSON object. The items are counted first,
+/// without building them; only a feed past the cap is read again, its first `max` items
+/// built and the rest skipped.
 pub(crate) fn capped_json(text: &str, max: usize) -> Option<(String, usize)> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let (doc, removed) = TopLevel(max).deserialize(&mut de).ok()?;
-    (removed > 0).then(|| (Value::Object(doc).to_string(), removed))
+    let count = |keep: usize| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        TopLevel(keep).deserialize(&mut de).ok()
+    };
+    let (_, items) = count(0)?;
+    if items <= max {
+        return None;
+    }
+    let (doc, removed) = count(max)?;
+    Some((Value::Object(doc).to_string(), removed))
 }
 
 /// Reads a JSON object, its `items` through [`Items`] (keeping as many as it holds).
@@ -145,8 +152,9 @@ mod tests {
         );
         let (capped, removed) = capped_json(&text, DEFAULT_MAX_ITEMS).expect("capped");
         assert_eq!(removed, 2);
-        let doc: Value = serde_json::from_str(&capped).unwrap();
-        assert_eq!(doc["items"].as_array().unwrap().len(), DEFAULT_MAX_ITEMS);
+        let doc: Value = serde_json::from_str(&capped).expect("valid JSON");
+        let items = doc["items"].as_array().expect("a list of items");
+        assert_eq!(items.len(), DEFAULT_MAX_ITEMS);
         assert_eq!(doc["title"], "t");
     }
 }

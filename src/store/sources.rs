@@ -96,9 +96,7 @@ impl SourceState {
             .or_else(|| self.effective_url.as_deref().map(moved_permanently))
             .or_else(|| self.last_warning.clone())
     }
-}
 
-impl SourceState {
     /// Until when its host asked to be left alone, if it still does: its last answer was 429
     /// Too Many Requests, and it is not due again yet (its due time honours the Retry-After).
     pub(crate) fn asked_to_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
