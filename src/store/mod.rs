@@ -162,7 +162,8 @@ impl Store {
     }
 
     /// A number that grows whenever this process commits a change to what the feeds show
-    /// (articles, stories, outlets). Another process writing to the same file is not seen.
+    /// (articles, stories, outlets), and within a second or two of another process's commit
+    /// (a replica's NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite: `Db::listen`).
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
