@@ -65,16 +65,18 @@ impl Scope<'_> {
                 if view.include.is_empty() && view.exclude.is_empty() {
                     return true;
                 }
+                // The text stored with the article; derived here only for those stored before
+                // texts were kept.
                 let text = match &story.text {
-                    Some(text) => format!("{}\n{text}", story.title),
-                    // Stored before texts were kept.
+                    Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
                     None => {
                         let body = story.content.as_deref().or(story.summary.as_deref());
-                        format!("{}\n{}", story.title, html_to_text(body.unwrap_or("")))
+                        std::borrow::Cow::Owned(html_to_text(body.unwrap_or("")))
                     }
                 };
-                (view.include.is_empty() || view.include.iter().any(|re| re.is_match(&text)))
-                    && !view.exclude.iter().any(|re| re.is_match(&text))
+                let matches = |re: &regex::Regex| re.is_match(&story.title) || re.is_match(&text);
+                (view.include.is_empty() || view.include.iter().any(matches))
+                    && !view.exclude.iter().any(matches)
             }
         }
     }
