@@ -1,27 +1,26 @@
 //! The two engines a store runs on — an SQLite file (the default) or a PostgreSQL server
-//! (for replicas sharing one database) — and what differs between them: connecting, the
-//! schema's migrations, how a write transaction begins, how replicas hear of each other's
-//! changes, sizes, vacuuming.
+//! (for replicas sharing one database) — and what differs between them: connecting (an
+//! SQLite file's settings in [`sqlite`]), the schema's migrations, how a write transaction
+//! begins, how replicas hear of each other's changes, sizes, vacuuming.
 //!
 //! Every query of the store is written once, in SQL both engines read the same way, and
 //! compiled for each by [`on_pool!`] and [`on_tx!`]. The PostgreSQL schema defines
 //! `json_each(text)`, SQLite's table-valued function, so that a list bound as one JSON text
 //! parameter reads alike on both.
 
-use std::path::Path;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Connection, Postgres, Sqlite, SqliteConnection, Transaction};
 
 use super::StoreError;
 use crate::config::Database;
+
+mod sqlite;
+use sqlite::open_sqlite;
 
 /// Pooled connections to one database.
 #[derive(Debug, Clone)]
@@ -30,6 +29,29 @@ pub(crate) enum Db {
     Sqlite(SqlitePool),
     /// A PostgreSQL database.
     Postgres(PgPool),
+}
+
+/// The task that hears of other processes' commits ([`Db::listen`]).
+#[derive(Debug)]
+pub(crate) struct Listener {
+    task: tokio::task::AbortHandle,
+    /// On SQLite, the connection it asks: closed by `stop` before the pool is, so that the
+    /// pool's last connection is the file's last and its close checkpoints and removes the
+    /// write-ahead log (a copy of the file alone is then whole, and a read-only mount of it
+    /// opens).
+    own: Option<Arc<tokio::sync::Mutex<Option<SqliteConnection>>>>,
+}
+
+impl Listener {
+    /// Stops listening, and closes the connection it listened on.
+    pub(crate) async fn stop(&self) {
+        self.task.abort();
+        if let Some(own) = &self.own {
+            if let Some(conn) = own.lock().await.take() {
+                let _ = conn.close().await;
+            }
+        }
+    }
 }
 
 /// One write transaction.
@@ -79,19 +101,21 @@ const CHANGED: &str = "feedmerge_changed";
 
 impl Db {
     /// Connects to `database`, creating an SQLite file (and its folder) if need be, and
-    /// brings its schema up to date.
+    /// brings its schema up to date. The second value says why it is open read-only, if it is
+    /// (an SQLite file in a folder that cannot be written).
     pub(crate) async fn open(
         database: &Database,
         writable_since: Arc<Mutex<Option<Instant>>>,
-    ) -> Result<Db, StoreError> {
+    ) -> Result<(Db, Option<String>), StoreError> {
         let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             database: database.to_string(),
             source,
         };
         match database {
-            Database::Sqlite(path) => Ok(Db::Sqlite(
-                open_sqlite(path, writable_since, open_err).await?,
-            )),
+            Database::Sqlite(path) => {
+                let (pool, read_only) = open_sqlite(path, writable_since, open_err).await?;
+                Ok((Db::Sqlite(pool), read_only))
+            }
             Database::Postgres(url) => {
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
@@ -102,7 +126,7 @@ impl Db {
                 // Replicas starting together: sqlx's migrator holds an advisory lock, so one
                 // applies the migrations and the others find them applied.
                 sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-                Ok(Db::Postgres(pool))
+                Ok((Db::Postgres(pool), None))
             }
         }
     }
@@ -131,26 +155,27 @@ impl Db {
         })
     }
 
-    /// Counts in `generation` the changes any process commits (its own included), until the
-    /// returned task is aborted: on PostgreSQL as the replicas announce them (NOTIFY); on
-    /// SQLite by asking a connection of its own, every [`DATA_VERSION_EVERY`], whether
-    /// another connection committed (`PRAGMA data_version`), so that a `feedmerge fetch`
-    /// beside the daemon shows in its feeds within a second or two.
-    pub(crate) async fn listen(
-        &self,
-        generation: Arc<AtomicU64>,
-    ) -> Result<Option<tokio::task::AbortHandle>, StoreError> {
+    /// Counts in `generation` the changes any process commits (its own included), until
+    /// [`Listener::stop`]: on PostgreSQL as the replicas announce them (NOTIFY); on SQLite by
+    /// asking a connection of its own, every [`DATA_VERSION_EVERY`], whether another
+    /// connection committed (`PRAGMA data_version`), so that a `feedmerge fetch` beside the
+    /// daemon shows in its feeds within a second or two.
+    pub(crate) async fn listen(&self, generation: Arc<AtomicU64>) -> Result<Listener, StoreError> {
         let pool = match self {
             Db::Postgres(pool) => pool,
             Db::Sqlite(pool) => {
-                let mut own = SqliteConnection::connect_with(&pool.connect_options()).await?;
+                let own = SqliteConnection::connect_with(&pool.connect_options()).await?;
+                let own = Arc::new(tokio::sync::Mutex::new(Some(own)));
+                let conn = own.clone();
                 let task = tokio::spawn(async move {
                     let mut seen: Option<i64> = None;
                     let mut tick = tokio::time::interval(DATA_VERSION_EVERY);
                     loop {
                         tick.tick().await;
+                        let mut conn = conn.lock().await;
+                        let Some(conn) = conn.as_mut() else { return };
                         let Ok(version) = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
-                            .fetch_one(&mut own)
+                            .fetch_one(conn)
                             .await
                         else {
                             continue;
@@ -161,7 +186,10 @@ impl Db {
                         seen = Some(version);
                     }
                 });
-                return Ok(Some(task.abort_handle()));
+                return Ok(Listener {
+                    task: task.abort_handle(),
+                    own: Some(own),
+                });
             }
         };
         let mut listener = PgListener::connect_with(pool).await?;
@@ -180,7 +208,10 @@ impl Db {
                 generation.fetch_add(1, Ordering::AcqRel);
             }
         });
-        Ok(Some(task.abort_handle()))
+        Ok(Listener {
+            task: task.abort_handle(),
+            own: None,
+        })
     }
 
     /// Closes every connection (on SQLite, checkpointing the write-ahead log).
@@ -295,73 +326,3 @@ impl Tx {
 
 /// How often the SQLite file is asked whether another connection committed.
 const DATA_VERSION_EVERY: Duration = Duration::from_secs(1);
-
-/// Opens (creating if needed, with its folder) the SQLite file at `path` and brings its schema
-/// up to date.
-async fn open_sqlite(
-    path: &Path,
-    writable_since: Arc<Mutex<Option<Instant>>>,
-    open_err: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
-) -> Result<SqlitePool, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // A file where a folder must be ("/etc/passwd/x.db") is named as such: the OS would
-        // only say "File exists".
-        if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
-            return Err(open_err(
-                format!("{} is a file, not a folder", file.display()).into(),
-            ));
-        }
-        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
-    }
-    let options = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(|e| open_err(Box::new(e)))?
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // NORMAL is durable across application crashes in WAL mode, and only risks the
-        // last transactions on power loss, never consistency.
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true)
-        // Rows cross from SQLite's thread in a bounded channel; with room for a whole
-        // result (the story lookup's candidates), that thread never waits for a reader.
-        .row_buffer_size(256)
-        // Sorting and grouping in memory: reading never needs disk space, so the feeds and
-        // the status page are still served when the disk is full.
-        .pragma("temp_store", "memory");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
-        // rollback then fails and leaves the connection counted as in a transaction, and
-        // every later transaction on it fails. Such a connection is closed, not reused.
-        // Likewise a connection opened before the database became writable again: one
-        // opened on a read-only file stays read-only.
-        .before_acquire(move |conn, meta| {
-            let stale = writable_since
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|since| meta.age > since.elapsed());
-            Box::pin(async move { Ok(!stale && !sqlx::Connection::is_in_transaction(conn)) })
-        })
-        .connect_with(options)
-        .await
-        .map_err(|e| open_err(Box::new(e)))?;
-    // One connection for both: the vacuum mode must be set where the first table is made.
-    let mut conn = pool.acquire().await?;
-    let fresh: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
-        .fetch_one(&mut *conn)
-        .await?;
-    if fresh == 0 {
-        // Free pages kept apart, for retention to give back (`PRAGMA incremental_vacuum`).
-        // Set here, once, on the empty file: as a connection setting it would be written
-        // on every connect, which fails when the disk is full.
-        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&mut *conn)
-        .await?;
-    drop(conn);
-    Ok(pool)
-}

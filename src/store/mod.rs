@@ -48,6 +48,10 @@ pub enum StoreError {
         /// The cause.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database was opened read-only (an SQLite file in a folder that cannot be
+    /// written); nothing can be written until feedmerge restarts.
+    #[error("{0}")]
+    ReadOnly(std::sync::Arc<str>),
     /// Bringing the schema up to date failed.
     #[error("cannot update the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -60,6 +64,9 @@ impl StoreError {
     /// Whether the database could not be written at all: the disk is full, the file or its
     /// folder is read-only, or the disk failed. Such errors concern every source, not one.
     pub fn is_unwritable(&self) -> bool {
+        if matches!(self, StoreError::ReadOnly(_)) {
+            return true;
+        }
         let StoreError::Query(sqlx::Error::Database(e)) = self else {
             return false;
         };
@@ -95,13 +102,16 @@ pub struct Store {
     /// Why the last attempt to record a poll could not write (disk full, read-only file),
     /// until a later one succeeds.
     unwritable: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Why the database was opened read-only, if it was: then it stays unwritable until a
+    /// restart.
+    read_only: Option<std::sync::Arc<str>>,
     /// When a write last succeeded after the database could not be written: connections
     /// opened before then are not reused.
     writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// This process, as the owner of the sources it claims (host, process id, start time).
     replica: std::sync::Arc<str>,
-    /// Stops listening for other replicas' changes when the store closes (PostgreSQL).
-    listener: Option<tokio::task::AbortHandle>,
+    /// Hears of other processes' commits; stopped when the store closes.
+    listener: std::sync::Arc<engine::Listener>,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -137,9 +147,9 @@ impl Store {
     pub async fn open(database: &Database, dedup: Dedup) -> Result<Store, StoreError> {
         let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
             Default::default();
-        let db = Db::open(database, writable_since.clone()).await?;
+        let (db, read_only) = Db::open(database, writable_since.clone()).await?;
         let generation: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
-        let listener = db.listen(generation.clone()).await?;
+        let listener = std::sync::Arc::new(db.listen(generation.clone()).await?);
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         Ok(Store {
             db,
@@ -147,6 +157,7 @@ impl Store {
             dedup,
             generation,
             unwritable: Default::default(),
+            read_only: read_only.map(Into::into),
             writable_since,
             replica: format!("{host}:{}:{}", std::process::id(), millis(Utc::now())).into(),
             listener,
@@ -155,9 +166,7 @@ impl Store {
 
     /// Closes every connection (on SQLite, checkpointing the WAL).
     pub async fn close(&self) {
-        if let Some(listener) = &self.listener {
-            listener.abort();
-        }
+        self.listener.stop().await;
         self.db.close().await;
     }
 
