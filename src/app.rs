@@ -88,7 +88,8 @@ impl App {
             // A database that cannot be written (a read-only file, a full disk) is still
             // served; polling waits until it can be written (see `Engine::run`).
             Err(e) if e.is_unwritable() => {
-                tracing::error!(error = %e, "the database cannot be written; serving what it holds")
+                let error = store.unwritable().unwrap_or_else(|| e.to_string());
+                tracing::error!(%error, "the database cannot be written; serving what it holds")
             }
             other => other?,
         }
@@ -125,6 +126,8 @@ impl App {
         shutdown: Shutdown,
         mut progress: impl FnMut(&PollReport, usize, usize),
     ) -> Result<Vec<PollReport>, AppError> {
+        // Nothing fetched could be stored: no outlet is asked.
+        self.store.read_only()?;
         let mut chosen = self.select(names)?;
         let mut states = self.store.source_states().await?;
         if names.is_empty() {
@@ -316,6 +319,7 @@ impl App {
     /// (never a story a served feed shows), prunes old tombstones and index keys, and returns
     /// the freed space to the file system.
     pub async fn cleanup(&self) -> Result<Removed, AppError> {
+        self.store.read_only()?;
         let config = self.live.current();
         let retention = Retention {
             max_age: config.storage.max_age,

@@ -108,7 +108,9 @@ impl Engine {
         // The cycles see the same shutdown and cancel their fetches; wait for them to finish
         // their transactions, then free what they claimed and did not record.
         while cycles.join_next().await.is_some() {}
-        if let Err(e) = self.store.release().await {
+        // While nothing can be written, nothing was claimed.
+        if self.store.unwritable().is_some() {
+        } else if let Err(e) = self.store.release().await {
             tracing::warn!(error = %e, "cannot free this replica's claims; they expire by themselves");
         }
     }

@@ -8,10 +8,22 @@ impl Store {
     /// Why the database cannot be written (the disk is full, the file is read-only), if the
     /// last attempt to record a poll failed for that reason.
     pub fn unwritable(&self) -> Option<String> {
+        if let Some(why) = &self.read_only {
+            return Some(format!("{}", StoreError::ReadOnly(why.clone())));
+        }
         self.unwritable
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Fails, saying why, if the database was opened read-only (its folder cannot be written):
+    /// then nothing can be written until a restart.
+    pub fn read_only(&self) -> Result<(), StoreError> {
+        match &self.read_only {
+            Some(why) => Err(StoreError::ReadOnly(why.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Remembers whether a write succeeded, or failed because nothing can be written.
@@ -27,6 +39,7 @@ impl Store {
     /// Tests with one small write (a source row rewritten as it is) whether the database can
     /// be written again.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
+        self.read_only()?;
         let _writer = self.writer.lock().await;
         let result: Result<(), StoreError> = on_pool!(&self.db, |pool| async {
             let mut conn = pool.acquire().await?;

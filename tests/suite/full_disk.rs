@@ -3,9 +3,11 @@
 //!   pauses, `/healthz` and `/status` say why, the stored feed is still served, and once
 //!   space returns polling resumes by itself and stores what it missed;
 //! - a read-only database file: the daemon starts, says so, serves what the file holds and
-//!   polls nothing, and once the file is writable again it resumes by itself.
+//!   polls nothing, and once the file is writable again it resumes by itself;
+//! - a read-only file system (a replica serving a snapshot): the daemon starts, serves what
+//!   the file holds, polls nothing, and says why on `/healthz` and `/status`.
 //!
-//! The first needs a 4 MiB tmpfs (`mount`, root); the second runs the daemon as `nobody`
+//! The first and last need a tmpfs (`mount`, root); the second runs the daemon as `nobody`
 //! (`setpriv`, root), since root writes to read-only files. Without root the tests say so
 //! and pass, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires them.
 
@@ -31,6 +33,18 @@ impl Tmpfs {
             .status()
             .is_ok_and(|s| s.success());
         ok.then(|| Tmpfs(at.to_owned()))
+    }
+}
+
+impl Tmpfs {
+    /// Makes the file system read-only.
+    fn read_only(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount -o remount,ro failed");
     }
 }
 
@@ -244,4 +258,90 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
         1,
         "the source added meanwhile is polled"
     );
+}
+
+#[tokio::test]
+async fn a_read_only_file_system_is_served_with_polling_paused() {
+    let server = FeedServer::start();
+    server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
+    server.put_fixture("/partner.atom", "partner.atom", "application/atom+xml");
+    let port = free_port();
+    let config = |sources: &[(&str, String)]| {
+        let base = ConfigBuilder::new().serve(port).schedule(NEVER);
+        sources
+            .iter()
+            .fold(base, |c, (name, url)| c.source(name, url))
+            .build()
+    };
+    let gt = ("Global Times", server.url("/gt.rss"));
+    let setup = Setup::new(&config(std::slice::from_ref(&gt)));
+    let Some(disk) = Tmpfs::mount(&setup.dir.path().join("db"), "16m") else {
+        assert!(
+            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
+            "FEEDMERGE_PRIVILEGED_TESTS is set but mount -t tmpfs failed"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    // The snapshot is taken after a clean stop: the file alone holds every commit.
+    let beside: Vec<_> = std::fs::read_dir(&disk.0)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(beside, ["feedmerge.db"], "nothing left beside the file");
+    // A second source, never polled: it would be due at once.
+    std::fs::write(
+        &setup.config,
+        config(&[gt, ("Partner Wire", server.url("/partner.atom"))]),
+    )
+    .expect("config");
+    disk.read_only();
+
+    let daemon = Daemon::start(&setup, "info");
+    let client = reqwest::Client::new();
+    let h = health_until(&client, port, Duration::from_secs(10), |h| {
+        h["status"] == "degraded"
+    })
+    .await;
+    if h["status"] != "degraded" {
+        daemon.fail(&format!("not degraded: {h}"));
+    }
+    let error = h["storage_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Read-only file system") && error.contains("open read-only"),
+        "{error}"
+    );
+    assert_eq!(h["stories"], 3, "what the file holds is served: {h}");
+    let feed = client
+        .get(format!("http://127.0.0.1:{port}/feed.atom"))
+        .send()
+        .await
+        .expect("feed");
+    assert_eq!(feed.status(), 200);
+    let feed = atom_syndication::Feed::read_from(&feed.bytes().await.expect("body")[..])
+        .expect("valid Atom");
+    assert_eq!(feed.entries().len(), 3);
+    let status = text(&client, &format!("http://127.0.0.1:{port}/status")).await;
+    if !status.contains("The database cannot be written") || !status.contains("open read-only") {
+        daemon.fail(&status);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        server.seen("/partner.atom").is_empty(),
+        "nothing is polled while nothing can be stored"
+    );
+    // A manual fetch asks no outlet either, and says why.
+    let fetch = setup.feedmerge(&["fetch"]);
+    let said = String::from_utf8_lossy(&fetch.stderr);
+    assert!(
+        !fetch.status.success() && said.contains("open read-only"),
+        "{said}"
+    );
+    assert!(server.seen("/partner.atom").is_empty(), "{said}");
+
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(Duration::from_secs(10));
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("claims"), "nothing to free: {log}");
 }
