@@ -1,15 +1,17 @@
 //! Shared test harness, by concern: `server` (the fixture feed server on 127.0.0.1),
-//! `config` (config files, built), `daemon` (temp dirs holding a config, and the feedmerge
+//! `config` (config files, built), `cpu` (CPU time, for bounds on the shape of work), `daemon` (temp dirs holding a config, and the feedmerge
 //! binary run on them), `database` (the engines, and reading the database).
 
 use std::path::Path;
 
 mod config;
+mod cpu;
 mod daemon;
 mod database;
 mod server;
 
 pub use config::*;
+pub use cpu::*;
 pub use daemon::*;
 pub use database::*;
 pub use server::*;
