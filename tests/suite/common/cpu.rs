@@ -19,6 +19,8 @@ pub fn run_for_cpu(command: &mut Command) -> (Output, Duration) {
     // Files rather than pipes: nothing has to read them while the child runs.
     let stdout = tempfile::tempfile().expect("temp file");
     let stderr = tempfile::tempfile().expect("temp file");
+    // Reaped below by `wait4`, which std's `wait` would not let us call with a `rusage`.
+    #[allow(clippy::zombie_processes)]
     let child = command
         .stdin(Stdio::null())
         .stdout(stdout.try_clone().expect("dup"))
