@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# feedmerge side by side with the tools users would pick instead, on one machine, one corpus:
-# the Python library `reader` (SQLite, like us) and newsboat. N deterministic local feeds
-# (RSS 2.0, Atom, RSS 1.0, JSON Feed; 20 items each) served by nginx on 127.0.0.1; each
-# contender ingests all of them into a fresh store, then polls again with nothing changed.
+# feedmerge side by side with the tools users would pick instead, on one machine: the Python
+# library `reader` (SQLite, like us) and newsboat. Each contender ingests N local feeds served
+# by nginx on 127.0.0.1 into a fresh store, then polls again with nothing changed. Two
+# corpora, one table each, in this order:
+#   1. real: N copies of the real RSS 2.0 and Atom 1.0 captures in CAPTURES (the headline
+#      figures; benches/compare/real.py says which files and how copies are made distinct);
+#      skipped, saying so, when CAPTURES is not a folder;
+#   2. synthetic: N generated news feeds (RSS 2.0, Atom, RSS 1.0, JSON Feed; 20 items each).
 # Then parse throughput: feedmerge's parser against feedparser and fastfeedparser.
 #
-#   bash benches/compare.sh [N] [RUNS]     (default 2000 feeds, 3 runs; CONCURRENCY=16;
-#                                           PROFILE=dev to time a debug build: no figures)
+#   bash benches/compare.sh [N] [RUNS] [CAPTURES]
+#       default 2000 feeds, 3 runs, ../shared/corpus/real; CONCURRENCY=16;
+#       PROFILE=dev times a debug build (to check that this script works: no figures)
 #
 # Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
 # fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a
-# venv under target/. Prints markdown tables for BENCHMARKS.md. Everything runs in a temp dir; nothing is left running.
+# venv under target/. Prints markdown tables for BENCHMARKS.md. Everything runs in a temp
+# dir; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 RUNS=${2:-3}
+CAPTURES=${3:-../shared/corpus/real}
 CONCURRENCY=${CONCURRENCY:-16}
 
 missing=()
@@ -52,14 +59,24 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname 
   "feedmerge $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(newsboat --version | head -1 | cut -d' ' -f1-2)," \
   "reader $("$venv/bin/python" -c 'import reader; print(reader.__version__)')"
 [ "$PROFILE" = bench ] || echo "PROFILE=$PROFILE: a debug build, run to check that this script works; its figures are not feedmerge's"
-"$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work" \
-  "$(pwd)/$bin"
+if [ -d "$CAPTURES" ]; then
+  mkdir "$work/real"
+  "$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work/real" \
+    "$(pwd)/$bin" "$(cd "$CAPTURES" && pwd)"
+else
+  echo "no folder of real captures at $CAPTURES: the real-feed table is skipped"
+fi
+mkdir "$work/synthetic"
+"$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work/synthetic" \
+  "$(pwd)/$bin" synthetic
 
-# feedparser reads no JSON Feed: the parsers are compared on the XML feeds, which all read.
+# feedparser reads no JSON Feed: the parsers are compared on the synthetic XML feeds, which
+# all read.
+www=$work/synthetic/www
 mkdir "$work/xml"
-ln -s "$work"/www/*.xml "$work"/www/*.atom "$work"/www/*.rdf "$work/xml/"
+ln -s "$www"/*.xml "$www"/*.atom "$www"/*.rdf "$work/xml/"
 echo
-echo "Parse throughput, one core, on the $(ls "$work/xml" | wc -l) XML feeds of the corpus:"
+echo "Parse throughput, one core, on the $(ls "$work/xml" | wc -l) synthetic XML feeds:"
 # The ingest bench (one run: parse, then store) times our parse_feed over the folder.
 cargo bench --locked -q --profile "$PROFILE" --bench ingest -- "$work/xml" 1 2>/dev/null | grep -E "^corpus|^\| parse"
 "$venv/bin/python" benches/compare/parse.py "$work/xml"

@@ -169,6 +169,8 @@ def main():
         body = render(i, [item(i, j) for j in range(ITEMS)]).encode()
         (out / f"f{i:05d}.{ext}").write_bytes(body)
         total += len(body)
+    # What each contender could store at most, as real.py writes it.
+    (out / "entries.txt").write_text(f"{n * ITEMS}\n")
     print(f"{n} feeds, {n * ITEMS} items, {total / 1e6:.1f} MB in {out}", file=sys.stderr)
 
 

@@ -1,10 +1,12 @@
 """The side-by-side run of benches/compare.sh (which installs what this needs, then calls it).
 
-    python benches/compare/run.py N RUNS CONCURRENCY WORKDIR FEEDMERGE_BINARY
+    python benches/compare/run.py N RUNS CONCURRENCY WORKDIR FEEDMERGE_BINARY CORPUS
 
-Serves a corpus of N feeds (corpus.py) from nginx on 127.0.0.1, then, RUNS times each,
-has every contender ingest all of it into a fresh store of its own ("first ingest") and poll
-it again with nothing changed ("re-poll"), at the same concurrency:
+CORPUS is `synthetic` (corpus.py: N generated news feeds) or a folder of real captures
+(real.py: N copies of the RSS 2.0 and Atom 1.0 files among them). Serves that corpus from
+nginx on 127.0.0.1, then, RUNS times each, has every contender ingest all of it into a fresh
+store of its own ("first ingest") and poll it again with nothing changed ("re-poll"), at the
+same concurrency:
 - feedmerge: `feedmerge fetch` on a config listing the N sources;
 - reader (Python, SQLite): `make_reader(db).update_feeds(workers=C, scheduled=False)`, the
   feeds added beforehand (not timed);
@@ -22,7 +24,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ITEMS = 20
 
 
 def sh(*args, **kw):
@@ -62,7 +63,7 @@ http {{
         import urllib.request
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/f00000.xml").read()
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/entries.txt").read()
                 break
             except OSError:
                 time.sleep(0.1)
@@ -178,12 +179,19 @@ def median(runs, k):
 
 def main():
     n, runs, c = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    work, binary = Path(sys.argv[4]), sys.argv[5]
+    work, binary, corpus = Path(sys.argv[4]), sys.argv[5], sys.argv[6]
     www = work / "www"
-    sh(sys.executable, str(HERE / "corpus.py"), str(n), str(www))
+    if corpus == "synthetic":
+        sh(sys.executable, str(HERE / "corpus.py"), str(n), str(www))
+        what = "synthetic news feeds (corpus.py)"
+    else:
+        sh(sys.executable, str(HERE / "real.py"), corpus, str(n), str(www))
+        what = f"copies of the real RSS 2.0 and Atom 1.0 captures in {corpus} (real.py)"
+    entries = int((www / "entries.txt").read_text())
     server = Server(work, www)
     try:
-        urls = [f"http://127.0.0.1:{server.port}/{p.name}" for p in sorted(www.iterdir())]
+        feeds = sorted(p.name for p in www.iterdir() if p.name != "entries.txt")
+        urls = [f"http://127.0.0.1:{server.port}/{name}" for name in feeds]
         contenders = [Feedmerge(binary, urls, c, work), Reader(sys.executable, urls, c, work),
                       Newsboat(urls, c, work)]
         results = {}
@@ -202,7 +210,7 @@ def main():
     finally:
         server.stop()
 
-    print(f"\n{n} feeds x {ITEMS} items, concurrency {c}, median of {runs} runs, "
+    print(f"\n{n} {what}: {entries} entries; concurrency {c}, median of {runs} runs, "
           f"{os.cpu_count()} cores\n")
     print("| contender | first ingest: wall | CPU | peak RSS | re-poll: wall | CPU | peak RSS "
           "| entries stored | server answers (first / re-poll) |")
@@ -211,7 +219,7 @@ def main():
         fmt = lambda d: ", ".join(f"{v}×{k}" for k, v in sorted(d.items()))
         print(f"| {name} | {median(first, 0):.2f} s | {median(first, 1):.2f} s | "
               f"{median(first, 2):.0f} MiB | {median(again, 0):.2f} s | {median(again, 1):.2f} s | "
-              f"{median(again, 2):.0f} MiB | {stored} of {n * ITEMS} | {fmt(s1)} / {fmt(s2)} |")
+              f"{median(again, 2):.0f} MiB | {stored} of {entries} | {fmt(s1)} / {fmt(s2)} |")
     fm_first, fm_again = results["feedmerge"][0], results["feedmerge"][1]
     print("\n| contender : feedmerge | first ingest wall | CPU | peak RSS | re-poll wall | CPU "
           "| peak RSS |")
