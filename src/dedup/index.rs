@@ -253,6 +253,14 @@ impl Index {
         best
     }
 
+    /// Files an indexed article under another story (the one it was placed in proved to be
+    /// gone from the database); an article not indexed is ignored.
+    pub(crate) fn refile(&mut self, article: i64, story: i64) {
+        if let Some(&at) = self.by_article.get(&article) {
+            self.slots[at as usize].story = story;
+        }
+    }
+
     /// Removes the given articles (those not indexed are ignored); returns how many went.
     pub(crate) fn remove(&mut self, articles: &[i64]) -> usize {
         let slots: Vec<u32> = articles

@@ -62,6 +62,40 @@ pub(crate) enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
+/// A table whose ids a transaction hands out itself ([`Tx::new_ids`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    Articles,
+    Stories,
+}
+
+/// Rows bound in one multi-row statement at most: well under both engines' limits on bound
+/// values (32,766 on SQLite, 65,535 on PostgreSQL) at 17 values a row, and a few megabytes of
+/// text at most.
+pub(crate) const ROWS_PER_STATEMENT: usize = 100;
+
+/// Writes `$rows` (a slice) inside `$tx` with as few statements as [`ROWS_PER_STATEMENT`]
+/// allows, each `$head VALUES (…), (…) $tail`: `$head` is `INSERT INTO table (columns) ` (or
+/// the start of an `UPDATE … FROM (`, whose `VALUES` columns both engines name `column1`,
+/// `column2`, …), and `$push` binds one row `$r`'s values in column order through `$b`.
+/// Written once, compiled for each engine, like [`on_tx!`].
+macro_rules! write_rows {
+    ($tx:expr, $head:literal, $rows:expr, |$b:ident, $r:ident| $push:block) => {
+        $crate::store::engine::write_rows!($tx, $head, "", $rows, |$b, $r| $push)
+    };
+    ($tx:expr, $head:literal, $tail:literal, $rows:expr, |$b:ident, $r:ident| $push:block) => {
+        for chunk in $rows.chunks($crate::store::engine::ROWS_PER_STATEMENT) {
+            $crate::store::engine::on_tx!($tx, |e| {
+                let mut query = sqlx::QueryBuilder::new($head);
+                query.push_values(chunk, |mut $b, $r| $push);
+                query.push($tail);
+                // Not kept prepared: each length of chunk would be another statement kept.
+                query.build().persistent(false).execute(e).await.map(drop)
+            })?;
+        }
+    };
+}
+
 /// Runs one query on `$db` (a `&Db`), whichever engine it is: `$body` is written once and
 /// compiled for each, with `$e` bound to that engine's pool.
 macro_rules! on_pool {
@@ -89,7 +123,7 @@ macro_rules! on_tx {
     };
 }
 
-pub(crate) use {on_pool, on_tx};
+pub(crate) use {on_pool, on_tx, write_rows};
 
 /// Any number two replicas agree on: the PostgreSQL advisory lock that serialises their
 /// writes, as SQLite's file lock serialises those of two processes on one file.
@@ -294,6 +328,45 @@ impl Tx {
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+
+    /// `n` ids for new rows of `table`, ascending, so that this transaction can plan rows that
+    /// point at each other in memory and insert them with their ids, a few statements for a
+    /// whole fetch. On SQLite the transaction holds the file's write lock, so the ids after
+    /// the largest stored one are free; on PostgreSQL they come from the table's sequence
+    /// (those left unused are skipped, as a rolled-back insert's are).
+    pub(crate) async fn new_ids(&mut self, table: Table, n: usize) -> Result<Vec<i64>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(match self {
+            Tx::Sqlite(tx) => {
+                let sql = match table {
+                    Table::Articles => "SELECT COALESCE(MAX(id), 0) FROM articles",
+                    Table::Stories => "SELECT COALESCE(MAX(id), 0) FROM stories",
+                };
+                let max: i64 = sqlx::query_scalar(sql).fetch_one(&mut **tx).await?;
+                (max + 1..).take(n).collect()
+            }
+            Tx::Postgres(tx) => {
+                let sql = match table {
+                    Table::Articles => {
+                        "SELECT nextval(pg_get_serial_sequence('articles', 'id'))
+                         FROM generate_series(1, $1)"
+                    }
+                    Table::Stories => {
+                        "SELECT nextval(pg_get_serial_sequence('stories', 'id'))
+                         FROM generate_series(1, $1)"
+                    }
+                };
+                let mut ids: Vec<i64> = sqlx::query_scalar(sql)
+                    .bind(n as i64)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                ids.sort_unstable();
+                ids
+            }
+        })
     }
 
     /// Announces, when the transaction commits, that what the feeds show changed, to every

@@ -3,125 +3,25 @@
 //! text, else by its headline), or a story of its own. The rules that decide (who may edit,
 //! which version represents a story, where a story is placed) are `dedup`'s; this file
 //! applies them to rows.
+//!
+//! Statements, not rows, are what storing costs (each is a round trip to the database's
+//! thread or server), so a fetch is stored in three steps: its articles are placed in memory,
+//! with ids handed out by the transaction; the stories they join are read in one query, which
+//! decides the versions that represent them; then every new row is written in a few multi-row
+//! statements, a handful for the whole feed instead of five per new article.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::engine::{on_tx, Tx};
+use super::engine::{on_tx, write_rows, Table, Tx};
+use super::known::{Existing, Known};
 use super::record::Counts;
 use super::story_index::{window_ms, Pending};
 use super::{json, media_json, millis, StoreError};
 use crate::config::Dedup;
 use crate::dedup::story::{self, Version};
 use crate::dedup::Keyed;
-
-/// A stored article that an entry of a fetch matches, by the entry's key or link.
-#[derive(Clone, sqlx::FromRow)]
-pub(super) struct Existing {
-    /// The entry key or canonical link it was found by.
-    matched: String,
-    id: i64,
-    source_id: i64,
-    content_hash: String,
-    updated: i64,
-    published: i64,
-    story_id: Option<i64>,
-}
-
-/// What a fetch's articles match in the database, looked up in two queries for the whole
-/// feed rather than two per article (statements, not rows, are what ingest costs).
-pub(super) struct Known {
-    /// By this source's entry key.
-    by_key: HashMap<String, Existing>,
-    /// By canonical link, from any source: the first article stored with it.
-    by_link: HashMap<String, Existing>,
-    /// This source's entries that retention deleted: never stored again.
-    removed: std::collections::HashSet<String>,
-    /// Headline keys this fetch gives more than one entry: a recurring title, which joins
-    /// nothing by headline (its entries are still indexed under it, so that the next fetch
-    /// knows the source repeats it).
-    repeated_headlines: std::collections::HashSet<i64>,
-}
-
-impl Known {
-    pub(super) async fn load(
-        tx: &mut Tx,
-        source_id: i64,
-        articles: &[Keyed],
-    ) -> Result<Known, StoreError> {
-        let keys: Vec<&str> = articles.iter().map(|k| k.key.as_str()).collect();
-        let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
-            "SELECT ap.entry_key AS matched, a.id, a.source_id, a.content_hash, a.updated,
-                    a.published, a.story_id
-             FROM appearances ap JOIN articles a ON a.id = ap.article_id
-             WHERE ap.source_id = $1 AND ap.entry_key IN (SELECT value FROM json_each($2))",
-        )
-        .bind(source_id)
-        .bind(serde_json::Value::from(keys.clone()).to_string())
-        .fetch_all(e)
-        .await)?;
-        let by_key: HashMap<String, Existing> =
-            rows.into_iter().map(|e| (e.matched.clone(), e)).collect();
-        let unknown: Vec<&str> = keys
-            .iter()
-            .copied()
-            .filter(|k| !by_key.contains_key(*k))
-            .collect();
-        let removed: std::collections::HashSet<String> = if unknown.is_empty() {
-            Default::default()
-        } else {
-            // Still listed: the tombstone lives on while the outlet lists the entry.
-            let unknown = serde_json::Value::from(unknown).to_string();
-            let removed: Vec<String> = on_tx!(tx, |e| sqlx::query_scalar(
-                "UPDATE tombstones SET last_seen = $3
-                 WHERE source_id = $1 AND entry_key IN (SELECT value FROM json_each($2))
-                 RETURNING entry_key",
-            )
-            .bind(source_id)
-            .bind(&unknown)
-            .bind(millis(Utc::now()))
-            .fetch_all(e)
-            .await)?;
-            removed.into_iter().collect()
-        };
-        let links: Vec<&str> = articles
-            .iter()
-            .filter(|k| !by_key.contains_key(&k.key) && !removed.contains(&k.key))
-            .filter_map(|k| k.canonical_link.as_deref())
-            .collect();
-        let mut by_link = HashMap::new();
-        if !links.is_empty() {
-            let links = serde_json::Value::from(links).to_string();
-            let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
-                "SELECT canonical_link AS matched, id, source_id, content_hash, updated,
-                        published, story_id
-                 FROM articles
-                 WHERE canonical_link IN (SELECT value FROM json_each($1))
-                 ORDER BY id DESC",
-            )
-            .bind(&links)
-            .fetch_all(e)
-            .await)?;
-            // Newest first, so the oldest (the first stored) is the one left in the map.
-            for e in rows {
-                by_link.insert(e.matched.clone(), e);
-            }
-        }
-        let mut headlines = std::collections::HashSet::new();
-        let repeated_headlines = articles
-            .iter()
-            .filter_map(|k| k.headline)
-            .filter(|h| !headlines.insert(*h))
-            .collect();
-        Ok(Known {
-            by_key,
-            by_link,
-            removed,
-            repeated_headlines,
-        })
-    }
-}
 
 /// Stores the articles of one fetch, inside its transaction.
 pub(super) struct Ingest<'a, 'i> {
@@ -136,14 +36,126 @@ pub(super) struct Ingest<'a, 'i> {
     pub(super) counts: &'a mut Counts,
 }
 
-impl Ingest<'_, '_> {
-    /// Stores one article: recognised by this source's key, else by its canonical link from
+/// A new article, placed: the row it will be.
+struct NewArticle<'k> {
+    id: i64,
+    entry_id: String,
+    /// The entry that placed it: its identity, fingerprint and headline.
+    keyed: &'k Keyed,
+    /// The entry whose text it has: the one that placed it, or a later entry of the same
+    /// fetch, source and link that edited it.
+    text: &'k Keyed,
+    published: i64,
+    updated: i64,
+    /// Its story: one it starts, or one it joins (until [`Plan::resolve`], possibly one that
+    /// proves to be gone).
+    story: i64,
+    starts: bool,
+}
+
+/// A new story: the row it will be.
+struct NewStory {
+    id: i64,
+    entry_id: String,
+    representative: i64,
+    published: i64,
+    updated: i64,
+    sort_at: i64,
+}
+
+/// What one fetch writes, gathered while its articles are placed.
+struct Plan<'k> {
+    /// Ids the transaction handed out, taken in order.
+    article_ids: std::vec::IntoIter<i64>,
+    story_ids: std::vec::IntoIter<i64>,
+    articles: Vec<NewArticle<'k>>,
+    stories: Vec<NewStory>,
+    /// (entry, stored or new article) that this source now carries.
+    appearances: Vec<(&'k Keyed, i64)>,
+    /// What happened to the articles, in feed order, for [`Ingest::resolve`] to replay.
+    events: Vec<Event>,
+}
+
+/// One step of placing a fetch's articles.
+enum Event {
+    /// `plan.articles[i]` was placed.
+    Placed(usize),
+    /// An article (stored, or placed by this fetch) was edited at `updated`: its story's
+    /// `updated` follows if it represents the story at that point.
+    Edited {
+        article: i64,
+        story: Option<i64>,
+        updated: i64,
+    },
+}
+
+/// What [`Ingest::resolve`] decided of the stories of one fetch, beyond the new rows.
+#[derive(Default)]
+struct Settled {
+    /// Stored stories whose representative changed: (story, article, published).
+    represented: Vec<(i64, i64, i64)>,
+    /// Stored stories whose representative was edited: (story, updated).
+    edited: Vec<(i64, i64)>,
+    /// Stored articles edited, whose story this fetch did not touch: (article, updated), for
+    /// their story to follow if they represent it.
+    edited_if_representing: Vec<(i64, i64)>,
+}
+
+impl<'k> Plan<'k> {
+    /// The new story `id`, if this fetch starts it (ids are handed out, and rows pushed, in
+    /// ascending order).
+    fn story(&mut self, id: i64) -> Option<&mut NewStory> {
+        let at = self.stories.binary_search_by_key(&id, |s| s.id).ok()?;
+        Some(&mut self.stories[at])
+    }
+
+    /// The new article `id`, if this fetch placed it.
+    fn article(&mut self, id: i64) -> Option<&mut NewArticle<'k>> {
+        let at = self.articles.binary_search_by_key(&id, |a| a.id).ok()?;
+        Some(&mut self.articles[at])
+    }
+
+    fn next_id(ids: &mut std::vec::IntoIter<i64>) -> Result<i64, StoreError> {
+        // As many ids were handed out as there are entries that may be new.
+        ids.next().ok_or_else(|| {
+            StoreError::Query(sqlx::Error::Protocol(
+                "more new rows than ids handed out".into(),
+            ))
+        })
+    }
+}
+
+impl<'k> Ingest<'_, '_> {
+    /// Stores `articles`, one fetch's.
+    pub(super) async fn articles(&mut self, articles: &'k [Keyed]) -> Result<(), StoreError> {
+        let mut known = Known::load(self.tx, self.source_id, articles).await?;
+        let fresh = articles
+            .iter()
+            .filter(|k| !known.by_key.contains_key(&k.key) && !known.removed.contains(&k.key))
+            .count();
+        let mut plan = Plan {
+            article_ids: self.tx.new_ids(Table::Articles, fresh).await?.into_iter(),
+            story_ids: self.tx.new_ids(Table::Stories, fresh).await?.into_iter(),
+            articles: Vec::new(),
+            stories: Vec::new(),
+            appearances: Vec::new(),
+            events: Vec::new(),
+        };
+        for keyed in articles {
+            self.place(keyed, &mut known, &mut plan).await?;
+        }
+        let settled = self.resolve(&mut plan).await?;
+        self.write(&plan, &settled).await
+    }
+
+    /// Places one article: recognised by this source's key, else by its canonical link from
     /// any source (both looked up beforehand, in `known`), else new — as a version of a stored
     /// story if its text is nearly the same as one's, else as a story of its own.
-    pub(super) async fn article(
+    async fn place(
         &mut self,
-        keyed: &Keyed,
+        keyed: &'k Keyed,
         known: &mut Known,
+        plan: &mut Plan<'k>,
     ) -> Result<(), StoreError> {
         if known.removed.contains(&keyed.key) {
             self.counts.unchanged += 1;
@@ -163,10 +175,10 @@ impl Ingest<'_, '_> {
                         // The same page, which this outlet dated earlier than the one whose
                         // copy is stored: stored as its own version of the story, so that the
                         // story can be published as the earliest version.
-                        return self.insert(keyed, known, e.story_id).await;
+                        return self.insert(keyed, known, e.story_id, plan).await;
                     }
                     // Remember this source's entry, so its next poll finds it by key.
-                    remember_appearance(self.tx, self.source_id, keyed, e.id, self.now).await?;
+                    plan.appearances.push((keyed, e.id));
                     if e.source_id != self.source_id {
                         self.counts.merged += 1;
                         return Ok(());
@@ -184,64 +196,75 @@ impl Ingest<'_, '_> {
                     &keyed.content_hash,
                 ) =>
             {
-                self.edit(keyed, &e).await?
+                self.edit(keyed, &e, plan).await?
             }
             Some(_) => self.counts.unchanged += 1,
-            None => self.insert(keyed, known, None).await?,
+            None => self.insert(keyed, known, None, plan).await?,
         }
         Ok(())
     }
 
-    /// Stores the new text of an article its source edited. The story's `updated` follows
-    /// only if this article is the one the story publishes.
-    async fn edit(&mut self, keyed: &Keyed, e: &Existing) -> Result<(), StoreError> {
+    /// Stores the new text of an article its source edited: a stored one at once (rare), one
+    /// placed by this fetch in its planned row. Whether the story's `updated` follows (only if
+    /// this article is the one the story publishes) is settled in feed order by `resolve`.
+    async fn edit(
+        &mut self,
+        keyed: &'k Keyed,
+        e: &Existing,
+        plan: &mut Plan<'k>,
+    ) -> Result<(), StoreError> {
         let a = &keyed.article;
         let updated = a
             .updated
             .map(millis)
             .filter(|u| *u > e.updated)
             .unwrap_or_else(|| millis(self.now).max(e.updated + 1));
-        on_tx!(self.tx, |c| sqlx::query(
-            "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
-                 authors = $6, categories = $7, updated = $8, content_hash = $9,
-                 canonical_link = COALESCE($10, canonical_link), media = $11, plain_text = $12
-             WHERE id = $1",
-        )
-        .bind(e.id)
-        .bind(&a.title)
-        .bind(&a.link)
-        .bind(&a.summary)
-        .bind(&a.content)
-        .bind(json(&a.authors))
-        .bind(json(&a.categories))
-        .bind(updated)
-        .bind(&keyed.content_hash)
-        .bind(&keyed.canonical_link)
-        .bind(media_json(&a.media))
-        .bind(&a.text)
-        .execute(c)
-        .await
-        .map(drop))?;
-        on_tx!(self.tx, |c| sqlx::query(
-            "UPDATE stories SET updated = CASE WHEN updated > $2 THEN updated ELSE $2 END
-             WHERE id = (SELECT story_id FROM articles WHERE id = $1) AND representative = $1",
-        )
-        .bind(e.id)
-        .bind(updated)
-        .execute(c)
-        .await
-        .map(drop))?;
+        match plan.article(e.id) {
+            Some(planned) => {
+                planned.text = keyed;
+                planned.updated = updated;
+            }
+            None => on_tx!(self.tx, |c| sqlx::query(
+                "UPDATE articles SET title = $2, link = $3, summary = $4, content = $5,
+                     authors = $6, categories = $7, updated = $8, content_hash = $9,
+                     canonical_link = COALESCE($10, canonical_link), media = $11,
+                     plain_text = $12
+                 WHERE id = $1",
+            )
+            .bind(e.id)
+            .bind(&a.title)
+            .bind(&a.link)
+            .bind(&a.summary)
+            .bind(&a.content)
+            .bind(json(&a.authors))
+            .bind(json(&a.categories))
+            .bind(updated)
+            .bind(&keyed.content_hash)
+            .bind(&keyed.canonical_link)
+            .bind(media_json(&a.media))
+            .bind(&a.text)
+            .execute(c)
+            .await
+            .map(drop))?,
+        }
+        plan.events.push(Event::Edited {
+            article: e.id,
+            story: e.story_id,
+            updated,
+        });
         self.counts.updated += 1;
         Ok(())
     }
 
-    /// Stores an article seen for the first time, in `story` if given, else in the story it
-    /// is a version of, or in a new one.
+    /// Places an article seen for the first time in `story` if given, else in the story it
+    /// is a version of (found in the story index, which learns of it at once, so that a later
+    /// entry of this same fetch finds it too), else in a new one.
     async fn insert(
         &mut self,
-        keyed: &Keyed,
+        keyed: &'k Keyed,
         known: &mut Known,
         story: Option<i64>,
+        plan: &mut Plan<'k>,
     ) -> Result<(), StoreError> {
         let a = &keyed.article;
         // An entry without a date is dated when first seen, once.
@@ -250,6 +273,7 @@ impl Ingest<'_, '_> {
         let entry_id = blake3::hash(format!("{}\n{}", self.source, keyed.key).as_bytes()).to_hex()
             [..32]
             .to_owned();
+        let id = Plan::next_id(&mut plan.article_ids)?;
         let story = match story {
             Some(story) => Some(story),
             None => {
@@ -266,148 +290,25 @@ impl Ingest<'_, '_> {
                 })
             }
         };
-        // The story it joins, with the source and date of the version that represents it.
-        // Looked up, not assumed: a story another process deleted (`feedmerge cleanup` beside
-        // the daemon) may still be in this process's index; the article then starts a story.
-        let joined: Option<(i64, i64, String, i64)> = match story {
-            Some(story) => on_tx!(self.tx, |e| sqlx::query_as(
-                "SELECT st.id, st.representative, s.name, st.published FROM stories st
-                 JOIN articles a ON a.id = st.representative
-                 JOIN sources s ON s.id = a.source_id
-                 WHERE st.id = $1",
-            )
-            .bind(story)
-            .fetch_optional(e)
-            .await)?,
-            None => None,
-        };
-        let article_id: i64 = on_tx!(self.tx, |e| sqlx::query_scalar(
-            "INSERT INTO articles (entry_id, source_id, canonical_link, link, title, summary,
-                 content, authors, categories, published, updated, first_seen, content_hash,
-                 story_id, media, plain_text)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-             RETURNING id",
-        )
-        .bind(&entry_id)
-        .bind(self.source_id)
-        .bind(&keyed.canonical_link)
-        .bind(&a.link)
-        .bind(&a.title)
-        .bind(&a.summary)
-        .bind(&a.content)
-        .bind(json(&a.authors))
-        .bind(json(&a.categories))
-        .bind(published)
-        .bind(updated)
-        .bind(millis(self.now))
-        .bind(&keyed.content_hash)
-        .bind(joined.as_ref().map(|j| j.0))
-        .bind(media_json(&a.media))
-        .bind(&a.text)
-        .fetch_one(e)
-        .await)?;
-        let story = match joined {
-            Some((story, representative, current, current_published)) => {
-                // Its `updated` stays whichever version represents it: readers already have
-                // the story, and a re-run is not news.
-                let mine = Version {
-                    article: article_id,
-                    source: self.source,
-                    published,
-                };
-                let theirs = Version {
-                    article: representative,
-                    source: &current,
-                    published: current_published,
-                };
-                if story::represents(&self.dedup.prefer, &mine, &theirs) {
-                    on_tx!(self.tx, |e| sqlx::query(
-                        "UPDATE stories SET representative = $2, published = $3 WHERE id = $1",
-                    )
-                    .bind(story)
-                    .bind(article_id)
-                    .bind(published)
-                    .execute(e)
-                    .await
-                    .map(drop))?;
-                }
-                self.counts.merged += 1;
-                story
-            }
+        let (story, starts) = match story {
+            Some(story) => (story, false),
             None => {
-                let now = millis(self.now);
-                let sort_at = story::placed_at(published, now, self.polled_before);
-                let story: i64 = on_tx!(self.tx, |e| {
-                    sqlx::query_scalar(
-                    "INSERT INTO stories (entry_id, representative, published, updated, first_seen,
-                         sort_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     RETURNING id",
-                )
-                .bind(&entry_id)
-                .bind(article_id)
-                .bind(published)
-                .bind(updated)
-                .bind(now)
-                .bind(sort_at)
-                .fetch_one(e)
-                .await
-                })?;
-                on_tx!(self.tx, |e| sqlx::query(
-                    "UPDATE articles SET story_id = $2 WHERE id = $1"
-                )
-                .bind(article_id)
-                .bind(story)
-                .execute(e)
-                .await
-                .map(drop))?;
-                self.counts.new += 1;
-                story
+                let story = Plan::next_id(&mut plan.story_ids)?;
+                plan.stories
+                    .push(self.new_story(story, &entry_id, id, published, updated));
+                (story, true)
             }
         };
-        if let Some(fp) = &keyed.fingerprint {
-            on_tx!(self.tx, |e| sqlx::query(
-                "INSERT INTO sketches (article_id, story_id, sketch, published, bands)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(article_id)
-            .bind(story)
-            .bind(fp.sketch.to_bytes())
-            .bind(published)
-            .bind(
-                fp.bands
-                    .iter()
-                    .flat_map(|b| b.to_be_bytes())
-                    .collect::<Vec<u8>>(),
-            )
-            .execute(e)
-            .await
-            .map(drop))?;
-        }
-        if let Some(headline) = keyed.headline {
-            on_tx!(self.tx, |e| sqlx::query(
-                "INSERT INTO headlines (article_id, story_id, published, source_id, headline)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(article_id)
-            .bind(story)
-            .bind(published)
-            .bind(self.source_id)
-            .bind(headline)
-            .execute(e)
-            .await
-            .map(drop))?;
-        }
         if keyed.fingerprint.is_some() || keyed.headline.is_some() {
             self.pending
-                .insert(article_id, story, published, self.source_id, keyed)
+                .insert(id, story, published, self.source_id, keyed)
                 .await?;
         }
         if let Some(link) = &keyed.canonical_link {
             // A later entry of this same feed with the same link is this article.
             known.by_link.entry(link.clone()).or_insert(Existing {
                 matched: link.clone(),
-                id: article_id,
+                id,
                 published,
                 story_id: Some(story),
                 source_id: self.source_id,
@@ -415,34 +316,306 @@ impl Ingest<'_, '_> {
                 updated,
             });
         }
-        remember_appearance(self.tx, self.source_id, keyed, article_id, self.now).await?;
+        plan.events.push(Event::Placed(plan.articles.len()));
+        plan.articles.push(NewArticle {
+            id,
+            entry_id,
+            keyed,
+            text: keyed,
+            published,
+            updated,
+            story,
+            starts,
+        });
+        plan.appearances.push((keyed, id));
         Ok(())
     }
-}
 
-/// Records that `source_id` carries `article_id` as the entry `keyed`, so that its next poll
-/// recognises the entry by key and the article credits the outlet.
-async fn remember_appearance(
-    tx: &mut Tx,
-    source_id: i64,
-    keyed: &Keyed,
-    article_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    on_tx!(tx, |e| sqlx::query(
-        "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen,
-             published)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(source_id)
-    .bind(&keyed.key)
-    .bind(article_id)
-    .bind(&keyed.article.link)
-    .bind(&keyed.article.title)
-    .bind(millis(now))
-    .bind(keyed.article.published.map(millis))
-    .execute(e)
-    .await
-    .map(drop))?;
-    Ok(())
+    /// The story that `article` starts.
+    fn new_story(
+        &self,
+        id: i64,
+        entry_id: &str,
+        article: i64,
+        published: i64,
+        updated: i64,
+    ) -> NewStory {
+        let now = millis(self.now);
+        NewStory {
+            id,
+            entry_id: entry_id.to_owned(),
+            representative: article,
+            published,
+            updated,
+            sort_at: story::placed_at(published, now, self.polled_before),
+        }
+    }
+
+    /// Settles the stories of the fetch, replaying its events in feed order: which version
+    /// represents each story the new articles join (read in one query for the stored ones),
+    /// whether an edited article represented its story when it was edited, and how many
+    /// articles are new or merged. A stored story that proves gone (another process's
+    /// retention, while this process's index still held it) is started again by the first
+    /// article that joined it, and the others join that one.
+    async fn resolve(&mut self, plan: &mut Plan<'k>) -> Result<Settled, StoreError> {
+        let started: HashSet<i64> = plan.stories.iter().map(|s| s.id).collect();
+        let stored: HashSet<i64> = plan
+            .articles
+            .iter()
+            .filter(|a| !a.starts && !started.contains(&a.story))
+            .map(|a| a.story)
+            .collect();
+        // Each story's representative: (article, source, published).
+        let mut reps: HashMap<i64, (i64, String, i64)> = HashMap::new();
+        if !stored.is_empty() {
+            let ids = serde_json::Value::from(stored.into_iter().collect::<Vec<_>>()).to_string();
+            let rows: Vec<(i64, i64, String, i64)> = on_tx!(self.tx, |e| sqlx::query_as(
+                "SELECT st.id, st.representative, s.name, st.published FROM stories st
+                 JOIN articles a ON a.id = st.representative
+                 JOIN sources s ON s.id = a.source_id
+                 WHERE st.id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
+            )
+            .bind(&ids)
+            .fetch_all(e)
+            .await)?;
+            reps.extend(
+                rows.into_iter()
+                    .map(|(id, rep, src, at)| (id, (rep, src, at))),
+            );
+        }
+        let mut settled = Settled::default();
+        let mut restarted: HashMap<i64, i64> = HashMap::new();
+        let mut changed: HashSet<i64> = HashSet::new();
+        for event in std::mem::take(&mut plan.events) {
+            let i = match event {
+                Event::Placed(i) => i,
+                Event::Edited {
+                    article,
+                    story: Some(story),
+                    updated,
+                } => {
+                    let story = restarted.get(&story).copied().unwrap_or(story);
+                    match reps.get(&story) {
+                        Some(rep) if rep.0 != article => {}
+                        Some(_) => match plan.story(story) {
+                            Some(new) => new.updated = new.updated.max(updated),
+                            None => settled.edited.push((story, updated)),
+                        },
+                        None => settled.edited_if_representing.push((article, updated)),
+                    }
+                    continue;
+                }
+                Event::Edited { story: None, .. } => continue,
+            };
+            let a = &plan.articles[i];
+            if a.starts {
+                reps.insert(a.story, (a.id, self.source.to_owned(), a.published));
+                self.counts.new += 1;
+                continue;
+            }
+            let (id, published, placed) = (a.id, a.published, a.story);
+            let story = restarted.get(&placed).copied().unwrap_or(placed);
+            let story = match reps.get_mut(&story) {
+                Some(rep) => {
+                    // Its `updated` stays whichever version represents it: readers already
+                    // have the story, and a re-run is not news.
+                    let mine = Version {
+                        article: id,
+                        source: self.source,
+                        published,
+                    };
+                    let theirs = Version {
+                        article: rep.0,
+                        source: &rep.1,
+                        published: rep.2,
+                    };
+                    if story::represents(&self.dedup.prefer, &mine, &theirs) {
+                        *rep = (id, self.source.to_owned(), published);
+                        changed.insert(story);
+                    }
+                    self.counts.merged += 1;
+                    story
+                }
+                None => {
+                    let new = Plan::next_id(&mut plan.story_ids)?;
+                    let started = self.new_story(new, &a.entry_id, id, published, a.updated);
+                    plan.stories.push(started);
+                    reps.insert(new, (id, self.source.to_owned(), published));
+                    restarted.insert(placed, new);
+                    plan.articles[i].starts = true;
+                    self.counts.new += 1;
+                    new
+                }
+            };
+            if story != placed {
+                plan.articles[i].story = story;
+                self.pending.refile(id, story);
+            }
+        }
+        // Stories started here are written with their final representative; stored ones
+        // are updated.
+        for story in changed {
+            let (article, _, published) = reps[&story];
+            match plan.story(story) {
+                Some(s) => (s.representative, s.published) = (article, published),
+                None => settled.represented.push((story, article, published)),
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Writes the planned rows: articles, the stories they start, the representatives that
+    /// changed, sketches, headlines and appearances, each in as few statements as it takes.
+    async fn write(&mut self, plan: &Plan<'_>, settled: &Settled) -> Result<(), StoreError> {
+        let now = millis(self.now);
+        let source_id = self.source_id;
+        // Articles and stories point at each other. Written in an order where every row's
+        // references exist when it is (a new story's articles first, without their story,
+        // then the story, then the articles' story): while a deferred reference is missing,
+        // SQLite checks every new row against the tables that refer to it, some of which
+        // have no index for that.
+        let started: HashSet<i64> = plan.stories.iter().map(|s| s.id).collect();
+        let is_new = |n: &NewArticle| started.contains(&n.story);
+        write_rows!(
+            self.tx,
+            "INSERT INTO articles (id, entry_id, source_id, canonical_link, link, title,
+                 summary, content, authors, categories, published, updated, first_seen,
+                 content_hash, story_id, media, plain_text) ",
+            plan.articles,
+            |b, n| {
+                let a = &n.text.article;
+                let link = n.text.canonical_link.as_ref();
+                b.push_bind(n.id)
+                    .push_bind(&n.entry_id)
+                    .push_bind(source_id)
+                    .push_bind(link.or(n.keyed.canonical_link.as_ref()))
+                    .push_bind(&a.link)
+                    .push_bind(&a.title)
+                    .push_bind(&a.summary)
+                    .push_bind(&a.content)
+                    .push_bind(json(&a.authors))
+                    .push_bind(json(&a.categories))
+                    .push_bind(n.published)
+                    .push_bind(n.updated)
+                    .push_bind(now)
+                    .push_bind(&n.text.content_hash)
+                    .push_bind((!is_new(n)).then_some(n.story))
+                    .push_bind(media_json(&a.media))
+                    .push_bind(&a.text);
+            }
+        );
+        write_rows!(
+            self.tx,
+            "INSERT INTO stories (id, entry_id, representative, published, updated, first_seen,
+                 sort_at) ",
+            plan.stories,
+            |b, s| {
+                b.push_bind(s.id)
+                    .push_bind(&s.entry_id)
+                    .push_bind(s.representative)
+                    .push_bind(s.published)
+                    .push_bind(s.updated)
+                    .push_bind(now)
+                    .push_bind(s.sort_at);
+            }
+        );
+        let in_new: Vec<&NewArticle> = plan.articles.iter().filter(|n| is_new(n)).collect();
+        write_rows!(
+            self.tx,
+            "UPDATE articles SET story_id = v.column2 FROM (",
+            ") AS v WHERE articles.id = v.column1",
+            in_new,
+            |b, n| {
+                b.push_bind(n.id).push_bind(n.story);
+            }
+        );
+        for &(story, article, published) in &settled.represented {
+            on_tx!(self.tx, |e| sqlx::query(
+                "UPDATE stories SET representative = $2, published = $3 WHERE id = $1",
+            )
+            .bind(story)
+            .bind(article)
+            .bind(published)
+            .execute(e)
+            .await
+            .map(drop))?;
+        }
+        for &(story, updated) in &settled.edited {
+            on_tx!(self.tx, |e| sqlx::query(
+                "UPDATE stories SET updated = CASE WHEN updated > $2 THEN updated ELSE $2 END
+                 WHERE id = $1",
+            )
+            .bind(story)
+            .bind(updated)
+            .execute(e)
+            .await
+            .map(drop))?;
+        }
+        for &(article, updated) in &settled.edited_if_representing {
+            on_tx!(self.tx, |e| sqlx::query(
+                "UPDATE stories SET updated = CASE WHEN updated > $2 THEN updated ELSE $2 END
+                 WHERE id = (SELECT story_id FROM articles WHERE id = $1)
+                     AND representative = $1",
+            )
+            .bind(article)
+            .bind(updated)
+            .execute(e)
+            .await
+            .map(drop))?;
+        }
+        let sketched: Vec<_> = plan
+            .articles
+            .iter()
+            .filter_map(|n| Some((n, n.keyed.fingerprint.as_ref()?)))
+            .collect();
+        write_rows!(
+            self.tx,
+            "INSERT INTO sketches (article_id, story_id, sketch, published, bands) ",
+            sketched,
+            |b, row| {
+                let (n, fp) = row;
+                let bands: Vec<u8> = fp.bands.iter().flat_map(|b| b.to_be_bytes()).collect();
+                b.push_bind(n.id)
+                    .push_bind(n.story)
+                    .push_bind(fp.sketch.to_bytes())
+                    .push_bind(n.published)
+                    .push_bind(bands);
+            }
+        );
+        let headlined: Vec<_> = plan
+            .articles
+            .iter()
+            .filter_map(|n| Some((n, n.keyed.headline?)))
+            .collect();
+        write_rows!(
+            self.tx,
+            "INSERT INTO headlines (article_id, story_id, published, source_id, headline) ",
+            headlined,
+            |b, row| {
+                let (n, headline) = row;
+                b.push_bind(n.id)
+                    .push_bind(n.story)
+                    .push_bind(n.published)
+                    .push_bind(source_id)
+                    .push_bind(*headline);
+            }
+        );
+        write_rows!(
+            self.tx,
+            "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen,
+                 published) ",
+            plan.appearances,
+            |b, row| {
+                let (keyed, article) = row;
+                b.push_bind(source_id)
+                    .push_bind(&keyed.key)
+                    .push_bind(*article)
+                    .push_bind(&keyed.article.link)
+                    .push_bind(&keyed.article.title)
+                    .push_bind(now)
+                    .push_bind(keyed.article.published.map(millis));
+            }
+        );
+        Ok(())
+    }
 }

@@ -20,6 +20,7 @@ use crate::dedup::Index;
 mod claims;
 mod engine;
 mod ingest;
+mod known;
 mod record;
 mod retention;
 mod sources;

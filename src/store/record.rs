@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::engine::on_tx;
-use super::ingest::{Ingest, Known};
+use super::ingest::Ingest;
 use super::story_index::Pending;
 use super::{millis, Store, StoreError};
 use crate::dedup::Keyed;
@@ -100,42 +100,43 @@ impl Store {
             Attempt::Fetched { .. } => self.db.begin().await?,
             _ => self.db.begin_own_row().await?,
         };
-        let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| sqlx::query_as(
-            "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1"
-        )
-        .bind(source)
-        .fetch_one(e)
-        .await)?;
         let mut counts = Counts::default();
-        match attempt {
-            Attempt::NotModified { min_interval } => {
-                on_tx!(&mut tx, |e| sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                         last_status = 304, last_error = NULL, consecutive_failures = 0,
-                         min_interval_secs = $3
-                     WHERE id = $1",
-                )
-                .bind(source_id)
-                .bind(millis(now))
-                .bind(min_interval.map(|d| d.as_secs() as i64))
-                .execute(e)
-                .await
-                .map(drop))?;
-            }
-            Attempt::Failed { status, error } => {
-                on_tx!(&mut tx, |e| sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
-                         consecutive_failures = consecutive_failures + 1
-                     WHERE id = $1",
-                )
-                .bind(source_id)
-                .bind(millis(now))
-                .bind(status.map(i64::from))
-                .bind(error)
-                .execute(e)
-                .await
-                .map(drop))?;
-            }
+        // What the fetch says of the source and when it is next due: one UPDATE each.
+        let done = match attempt {
+            Attempt::NotModified { min_interval } => on_tx!(&mut tx, |e| sqlx::query(
+                "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                     last_status = 304, last_error = NULL, consecutive_failures = 0,
+                     min_interval_secs = $3,
+                     next_due_at = $4, effective_url = COALESCE($5, effective_url),
+                     disabled_reason = $6, lease_owner = NULL, lease_until = NULL
+                 WHERE name = $1",
+            )
+            .bind(source)
+            .bind(millis(now))
+            .bind(min_interval.map(|d| d.as_secs() as i64))
+            .bind(next.due.map(millis))
+            .bind(next.moved_to)
+            .bind(next.disabled)
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?,
+            Attempt::Failed { status, error } => on_tx!(&mut tx, |e| sqlx::query(
+                "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
+                     consecutive_failures = consecutive_failures + 1,
+                     next_due_at = $5, effective_url = COALESCE($6, effective_url),
+                     disabled_reason = $7, lease_owner = NULL, lease_until = NULL
+                 WHERE name = $1",
+            )
+            .bind(source)
+            .bind(millis(now))
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(next.due.map(millis))
+            .bind(next.moved_to)
+            .bind(next.disabled)
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?,
             Attempt::Fetched {
                 status,
                 validators,
@@ -145,8 +146,15 @@ impl Store {
                 min_interval,
                 warning,
             } => {
-                let mut known = Known::load(&mut tx, source_id, articles).await?;
-                let mut ingest = Ingest {
+                let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| {
+                    sqlx::query_as(
+                        "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1",
+                    )
+                    .bind(source)
+                    .fetch_one(e)
+                    .await
+                })?;
+                Ingest {
                     tx: &mut tx,
                     source,
                     source_id,
@@ -155,16 +163,17 @@ impl Store {
                     pending: &mut pending,
                     now,
                     counts: &mut counts,
-                };
-                for keyed in articles {
-                    ingest.article(keyed, &mut known).await?;
                 }
+                .articles(articles)
+                .await?;
                 on_tx!(&mut tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
                          etag = $4, last_modified = $5,
                          title = COALESCE($6, title), site_url = COALESCE($7, site_url),
-                         min_interval_secs = $8, last_warning = $9
+                         min_interval_secs = $8, last_warning = $9,
+                         next_due_at = $10, effective_url = COALESCE($11, effective_url),
+                         disabled_reason = $12, lease_owner = NULL, lease_until = NULL
                      WHERE id = $1",
                 )
                 .bind(source_id)
@@ -176,23 +185,18 @@ impl Store {
                 .bind(site_url)
                 .bind(min_interval.map(|d| d.as_secs() as i64))
                 .bind(warning)
+                .bind(next.due.map(millis))
+                .bind(next.moved_to)
+                .bind(next.disabled)
                 .execute(e)
                 .await
-                .map(drop))?;
+                .map(|r| r.rows_affected()))?
             }
+        };
+        if done == 0 {
+            // Every configured source is registered when the store opens.
+            return Err(StoreError::Query(sqlx::Error::RowNotFound));
         }
-        on_tx!(&mut tx, |e| sqlx::query(
-            "UPDATE sources SET next_due_at = $2, effective_url = COALESCE($3, effective_url),
-                 disabled_reason = $4, lease_owner = NULL, lease_until = NULL
-             WHERE id = $1",
-        )
-        .bind(source_id)
-        .bind(next.due.map(millis))
-        .bind(next.moved_to)
-        .bind(next.disabled)
-        .execute(e)
-        .await
-        .map(drop))?;
         let changed = counts.new + counts.updated + counts.merged > 0;
         if changed {
             tx.announce().await?;

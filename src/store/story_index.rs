@@ -68,6 +68,13 @@ impl<'i> Pending<'i> {
         Ok(())
     }
 
+    /// Files `article`, placed by this transaction, under `story` instead.
+    pub(super) fn refile(&mut self, article: i64, story: i64) {
+        if let Some(index) = self.slot.as_mut() {
+            index.refile(article, story);
+        }
+    }
+
     /// The transaction committed: what it added stays.
     pub(super) fn commit(&mut self) {
         self.committed = true;

@@ -104,6 +104,7 @@ use crate::common::{stdout, ConfigBuilder, Engine, FeedServer, Resource, Setup, 
 
 crate::on_both_engines!(
     one_entry_per_story_crediting_every_outlet_with_a_stable_id,
+    one_feed_listing_a_story_twice_stores_it_once,
     versions_too_far_apart_in_time_are_separate_stories,
     a_preferred_source_represents_the_stories_it_carries,
 );
@@ -123,6 +124,78 @@ fn seed() -> (String, Vec<String>) {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let title = lines.next().unwrap().to_owned();
     (title, lines.map(str::to_owned).collect())
+}
+
+/// A digest listing the seed story twice in one feed — a re-run under its own headline
+/// first, then the original, published earlier — and another story: one fetch stores the
+/// story once, starts it with the first entry, has the second join it and represent it.
+async fn one_feed_listing_a_story_twice_stores_it_once(engine: Engine) {
+    let (title, paras) = seed();
+    let (kyiv_title, kyiv) = handwritten("en-kyiv-strikes");
+    let digest = rss(
+        "Digest",
+        &[
+            (
+                "digest-rerun",
+                "Putin open to talks on Ukraine, Chinese state media report",
+                WIRE_LINK,
+                "Thu, 16 May 2024 07:00:00 +0000",
+                &paras,
+            ),
+            (
+                "digest-original",
+                &title,
+                GT_LINK,
+                "Thu, 16 May 2024 02:00:00 +0000",
+                &paras,
+            ),
+            (
+                "digest-kyiv",
+                &kyiv_title,
+                "https://digest.example/kyiv",
+                "Thu, 16 May 2024 03:00:00 +0000",
+                &kyiv,
+            ),
+        ],
+    );
+    let server = FeedServer::start();
+    server.put("/digest.rss", Resource::new(digest, "application/xml"));
+    let Some(setup) = ConfigBuilder::new()
+        .text("feed", "base_url", "http://news.example/")
+        .schedule(NEVER)
+        .text("dedup", "window", "3d")
+        .source("Digest", &server.url("/digest.rss"))
+        .on(engine)
+        .await
+    else {
+        return;
+    };
+    let out = fetch(&setup, "Digest");
+    assert!(
+        out.contains("2 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    assert_eq!(entries.len(), 2, "{:?}", titles(&entries));
+    let story = seed_entry(&entries);
+    assert_eq!(
+        story.title().as_str(),
+        title,
+        "the earliest version represents it"
+    );
+    let alternate: Vec<&str> = story
+        .links()
+        .iter()
+        .filter(|l| l.rel() == "alternate")
+        .map(|l| l.href())
+        .collect();
+    assert_eq!(
+        alternate,
+        [GT_LINK],
+        "its own link, not the other version's"
+    );
+    // One outlet, credited once.
+    assert!(related(story).is_empty());
 }
 
 /// A handwritten story of `tests/fixtures/stories/handwritten.json`: headline, paragraphs.
