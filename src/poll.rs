@@ -25,7 +25,7 @@ use url::Url;
 
 use crate::config::{Limits, Source};
 use crate::dedup;
-use crate::fetch::{FetchError, Fetcher, Validators};
+use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
 use crate::metrics::Metrics;
 use crate::parse;
 use crate::reload::Live;
@@ -70,6 +70,8 @@ pub(crate) struct Poller {
     max_items: usize,
     /// Fetches at once, on all hosts.
     global: Arc<Semaphore>,
+    /// Feeds parsed at once: one per core.
+    cores: Arc<Semaphore>,
     /// Fetches at once on one host.
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
@@ -152,6 +154,9 @@ impl Poller {
             parse_limit: limits.timeout,
             max_items: limits.max_items,
             global: Arc::new(Semaphore::new(limits.concurrency)),
+            cores: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )),
             per_host: limits.per_host,
             fetcher,
             store,
@@ -477,15 +482,29 @@ impl Poller {
         };
         let status = fetched.status;
         let bytes = fetched.body.len() as u64;
-        // Parsing is CPU work (and a hostile feed can make it long): off the async threads,
-        // and given the fetch's time limit, so that no feed holds its places for longer. One
-        // that takes longer is abandoned: its thread finishes (every pass over a body is
-        // linear, so it does) and its result is dropped.
+        // Parsing, sanitising and fingerprinting are CPU work (and a hostile feed can make
+        // them long): off the async threads, one feed per core at a time (each holds a body
+        // and its parse trees, so no more are in memory than the cores work on), and given the
+        // fetch's time limit once a core is free, so that no feed holds its places for
+        // longer. One that takes longer is abandoned: its thread finishes (every pass over a
+        // body is linear, so it does), holding its core until then, and its result is
+        // dropped. The writer receives only rows to store.
         let max_items = self.max_items;
+        // The semaphore is never closed: acquiring only waits.
+        let core = self.cores.clone().acquire_owned().await.ok();
         let parse = tokio::task::spawn_blocking(move || {
-            let (body, content_type) = (&fetched.body, fetched.content_type.as_deref());
-            let feed = parse::parse_feed_upto(body, content_type, &fetched.url, max_items)?;
-            Ok::<_, parse::ParseError>((feed, fetched.validators))
+            let _core = core;
+            let Fetched {
+                body,
+                content_type,
+                url,
+                validators,
+                ..
+            } = fetched;
+            let mut feed = parse::parse_feed_upto(&body, content_type.as_deref(), &url, max_items)?;
+            drop(body);
+            let articles = dedup::identify(std::mem::take(&mut feed.articles));
+            Ok::<_, parse::ParseError>((feed, articles, validators))
         });
         let Ok(parsed) = tokio::time::timeout(self.parse_limit, parse).await else {
             return Ok(Attempted {
@@ -504,15 +523,12 @@ impl Poller {
             });
         };
         let result = match parsed {
-            Ok(Ok((mut feed, validators))) => {
-                let articles = dedup::identify(std::mem::take(&mut feed.articles));
-                Got::Parsed {
-                    status,
-                    validators,
-                    feed,
-                    articles,
-                }
-            }
+            Ok(Ok((feed, articles, validators))) => Got::Parsed {
+                status,
+                validators,
+                feed,
+                articles,
+            },
             Ok(Err(e)) => Got::failed(Some(status), e.to_string()),
             Err(e) => Got::failed(Some(status), format!("the feed parser failed: {e}")),
         };
