@@ -15,6 +15,7 @@ mod bound;
 mod cap;
 mod decode;
 mod media;
+mod text;
 
 use bound::{bound, floor_boundary};
 pub use cap::DEFAULT_MAX_ITEMS;
@@ -24,6 +25,8 @@ use media::Candidates;
 pub use media::{Enclosure, Image, Media};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use text::html_to_text;
+pub(crate) use text::{escape_html, sanitised_text};
 
 use chrono::{DateTime, Utc};
 
@@ -428,7 +431,7 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         .as_deref()
         .or(summary.as_deref())
         .map(|html| {
-            let text = html_to_text(html);
+            let text = sanitised_text(html);
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         })
         .unwrap_or_default();
@@ -440,7 +443,7 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
         .or_else(|| {
             // An untitled entry (allowed in RSS) is titled by the start of its text.
             let start = match &summary {
-                Some(summary) => html_to_text(summary),
+                Some(summary) => sanitised_text(summary),
                 None => text.clone(),
             };
             let words: Vec<&str> = start.split_whitespace().take(12).collect();
@@ -570,30 +573,4 @@ fn without_forbidden(text: String) -> String {
         Cow::Borrowed(_) => text,
         Cow::Owned(safe) => safe,
     }
-}
-
-/// The text of an HTML fragment.
-pub(crate) fn html_to_text(html: &str) -> String {
-    // ammonia with no tags allowed keeps only text, serialised with &, <, > and U+00A0
-    // escaped; undo exactly that.
-    let text = ammonia::Builder::empty().clean(&bound(html)).to_string();
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&")
-}
-
-/// Escapes text for inclusion in HTML.
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{render, FeedLink, FeedMeta, Format, PublishError};
 use crate::config::{categories, Config, View};
-use crate::parse::html_to_text;
+use crate::parse::sanitised_text;
 use crate::store::{Store, StoreError, Story};
 
 /// Stories examined at most to fill one page of a filtered feed: a view that matches almost
@@ -71,7 +71,7 @@ impl Scope<'_> {
                     Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
                     None => {
                         let body = story.content.as_deref().or(story.summary.as_deref());
-                        std::borrow::Cow::Owned(html_to_text(body.unwrap_or("")))
+                        std::borrow::Cow::Owned(sanitised_text(body.unwrap_or("")))
                     }
                 };
                 let matches = |re: &regex::Regex| re.is_match(&story.title) || re.is_match(&text);

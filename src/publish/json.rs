@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{byline, file_type, FeedMeta, Format};
-use crate::parse::html_to_text;
+use crate::parse::sanitised_text;
 use crate::store::{Outlet, Story};
 
 fn outlet(o: &Outlet) -> serde_json::Value {
@@ -45,7 +45,7 @@ fn item(meta: &FeedMeta, a: &Story) -> serde_json::Value {
         },
     });
     if let Some(summary) = &a.summary {
-        item["summary"] = json!(html_to_text(summary));
+        item["summary"] = json!(sanitised_text(summary));
     }
     if !a.categories.is_empty() {
         item["tags"] = json!(a.categories);

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{byline, file_type, main_file, outlet_html, Format};
-use crate::parse::{escape_html, html_to_text, Enclosure, Image};
+use crate::parse::{escape_html, sanitised_text, Enclosure, Image};
 use crate::store::{Outlet, Story};
 
 /// A feed the river page links to: its title and its path without extension.
@@ -86,9 +86,9 @@ fn file_link(e: &Enclosure) -> String {
 /// The start of a story's text, as plain text.
 fn excerpt(story: &Story) -> String {
     let text = match (&story.summary, &story.text) {
-        (Some(summary), _) => html_to_text(summary),
+        (Some(summary), _) => sanitised_text(summary),
         (None, Some(text)) => text.clone(),
-        (None, None) => html_to_text(story.content.as_deref().unwrap_or("")),
+        (None, None) => sanitised_text(story.content.as_deref().unwrap_or("")),
     };
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let excerpt: String = text.chars().take(320).collect();
