@@ -172,6 +172,17 @@ impl Fetcher {
         validators: &Validators,
         allow_private: bool,
     ) -> Result<FetchOutcome, FetchError> {
+        // Boxed: a poll waiting for its places holds a pointer, not the whole request's state
+        // (thousands of polls may wait at once).
+        Box::pin(self.fetch_unboxed(url, validators, allow_private)).await
+    }
+
+    async fn fetch_unboxed(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        allow_private: bool,
+    ) -> Result<FetchOutcome, FetchError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,

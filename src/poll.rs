@@ -198,43 +198,54 @@ impl Poller {
         &self,
         source: &Source,
         state: Option<SourceState>,
-        shutdown: Shutdown,
+        mut shutdown: Shutdown,
         claim: Claim,
     ) -> PollReport {
-        let report = self.poll_once(source, state, shutdown, claim).await;
+        let report = match state {
+            // The store registers every configured source when it opens.
+            None => {
+                let mut report = PollReport::new(&source.name);
+                report.outcome = Outcome::Failed("not registered in the database".into());
+                log(&report);
+                report
+            }
+            Some(state) => {
+                let url = state
+                    .effective_url
+                    .as_deref()
+                    .and_then(|u| Url::parse(u).ok())
+                    .unwrap_or_else(|| source.url.clone());
+                let host = host_of(&url);
+                // Thousands of polls may wait here at once (a `fetch` of every source, a
+                // cycle of many), so the wait holds little: the poll proper is made, boxed,
+                // once it has its places.
+                let places = tokio::select! {
+                    places = self.places(&host) => places,
+                    _ = shutdown.recv() => return PollReport::new(&source.name),
+                };
+                let poll = self.poll_once(source, state, url, host, places, shutdown, claim);
+                Box::pin(poll).await
+            }
+        };
         self.metrics.observe(&report);
         report
     }
 
+    /// Polls `source` (whose stored state is `state`) at `url` on `host`, now that it has its
+    /// places under the limits, or knows that the host asked to wait until then.
+    #[allow(clippy::too_many_arguments)]
     async fn poll_once(
         &self,
         source: &Source,
-        state: Option<SourceState>,
+        state: SourceState,
+        url: Url,
+        host: String,
+        places: Result<Permits, DateTime<Utc>>,
         mut shutdown: Shutdown,
         claim: Claim,
     ) -> PollReport {
         let name = source.name.as_str();
-        let mut report = PollReport {
-            source: name.to_owned(),
-            status: None,
-            outcome: Outcome::Cancelled,
-            next_due: None,
-            moved_to: None,
-            bytes: 0,
-            fetch_time: None,
-        };
-        // The store registers every configured source when it opens.
-        let Some(state) = state else {
-            report.outcome = Outcome::Failed("not registered in the database".into());
-            log(&report);
-            return report;
-        };
-        let url = state
-            .effective_url
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .unwrap_or_else(|| source.url.clone());
-        let host = host_of(&url);
+        let mut report = PollReport::new(name);
         let validators = Validators {
             etag: state.etag.clone(),
             last_modified: state.last_modified.clone(),
@@ -242,21 +253,24 @@ impl Poller {
         let config = self.live.current();
         let plan = config.plan_of(source);
 
-        let fetched = tokio::select! {
-            r = self.fetch_politely(source, &url, &host, &validators, claim) => r,
-            _ = shutdown.recv() => return report,
+        let fetched = match places {
+            Err(until) => Err(NotFetched::Held(until)),
+            Ok(permits) => tokio::select! {
+                r = self.fetch_politely(source, &url, &validators, claim, permits) => r,
+                _ = shutdown.recv() => return report,
+            },
         };
         let now = Utc::now();
         let fetched = match fetched {
             Err(NotFetched::Elsewhere) => {
                 report.outcome = Outcome::Elsewhere;
-                report.next_due = self.look_again(name, now).await;
+                report.next_due = Box::pin(self.look_again(name, now)).await;
                 return report;
             }
             Err(NotFetched::Held(until)) => {
                 // Spread the held sources past the end of the hold, as after any tick.
                 let due = until + chrono::Duration::from_std(plan.offset(now)).unwrap_or_default();
-                if let Err(e) = self.store.defer(name, due).await {
+                if let Err(e) = Box::pin(self.store.defer(name, due)).await {
                     tracing::error!(source = name, error = %e, "could not record the hold");
                 }
                 report.outcome = Outcome::Deferred(until);
@@ -410,18 +424,11 @@ impl Poller {
     }
 
     /// Waits for a place under the per-host and global limits (host first, so waiting on a
-    /// busy host holds no global place), claims `source` if `claim` says to, then fetches
-    /// `url` and parses, handing back the places.
-    async fn fetch_politely(
-        &self,
-        source: &Source,
-        url: &Url,
-        host: &str,
-        validators: &Validators,
-        claim: Claim,
-    ) -> Result<Attempted, NotFetched> {
+    /// busy host holds no global place); `Err` with the time until which `host` asked to be
+    /// left alone, if it did, before or while this waited.
+    async fn places(&self, host: &str) -> Result<Permits, DateTime<Utc>> {
         if let Some(until) = self.held_until(host) {
-            return Err(NotFetched::Held(until));
+            return Err(until);
         }
         // Neither semaphore is ever closed, so acquiring only waits (an error is impossible).
         let host_permit = self.host_limit(host).acquire_owned().await.ok();
@@ -431,14 +438,27 @@ impl Poller {
             _global: global_permit,
         };
         // A 429 may have come in while this poll waited.
-        if let Some(until) = self.held_until(host) {
-            return Err(NotFetched::Held(until));
+        match self.held_until(host) {
+            Some(until) => Err(until),
+            None => Ok(permits),
         }
+    }
+
+    /// With its places, claims `source` if `claim` says to, then fetches `url` and parses,
+    /// handing back the places.
+    async fn fetch_politely(
+        &self,
+        source: &Source,
+        url: &Url,
+        validators: &Validators,
+        claim: Claim,
+        permits: Permits,
+    ) -> Result<Attempted, NotFetched> {
         // Claimed only now, with the places: the lease covers the fetch and the store, not
         // the wait for a place.
         if claim == Claim::Due {
             let name = source.name.as_str();
-            match self.store.claim(name, self.lease).await {
+            match Box::pin(self.store.claim(name, self.lease)).await {
                 Ok(true) => {}
                 Ok(false) => return Err(NotFetched::Elsewhere),
                 // Fetched anyway: a database that cannot take a claim will not take the

@@ -45,6 +45,22 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl PollReport {
+    /// The report of a poll of `source` that has not got anywhere yet: cancelled, unless it
+    /// goes on to say otherwise.
+    pub(crate) fn new(source: &str) -> PollReport {
+        PollReport {
+            source: source.to_owned(),
+            status: None,
+            outcome: Outcome::Cancelled,
+            next_due: None,
+            moved_to: None,
+            bytes: 0,
+            fetch_time: None,
+        }
+    }
+}
+
 impl fmt::Display for PollReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = self.status.map_or("-".to_owned(), |s| s.to_string());

@@ -80,7 +80,9 @@ impl Store {
         attempt: Attempt<'_>,
         next: Next<'_>,
     ) -> Result<Counts, StoreError> {
-        let result = self.record_once(source, attempt, next).await;
+        // Boxed: a poll waiting for its places holds a pointer, not the whole transaction's
+        // state (thousands of polls may wait at once).
+        let result = Box::pin(self.record_once(source, attempt, next)).await;
         self.note_write(&result);
         result
     }
