@@ -47,22 +47,32 @@ struct Run {
     store_again: Duration,
 }
 
-/// Records every parsed feed as a fetch of its source; the counts added up.
-async fn store_all(store: &Store, keyed: &[(&str, &ParsedFeed, Vec<Keyed>)]) -> Counts {
-    let validators = Validators::default();
+/// Every parsed feed as a fetch of its source, ready to record (made before the clock starts:
+/// the store takes what it records).
+fn attempts(keyed: &[(&str, &ParsedFeed, Vec<Keyed>)]) -> Vec<(String, Attempt)> {
+    keyed
+        .iter()
+        .map(|(name, feed, articles)| {
+            let attempt = Attempt::Fetched {
+                status: 200,
+                validators: Validators::default(),
+                title: feed.title.clone(),
+                site_url: feed.site_url.clone(),
+                articles: articles.clone(),
+                min_interval: None,
+                warning: None,
+            };
+            (name.to_string(), attempt)
+        })
+        .collect()
+}
+
+/// Records each attempt; the counts added up.
+async fn store_all(store: &Store, attempts: Vec<(String, Attempt)>) -> Counts {
     let mut total = Counts::default();
-    for (name, feed, articles) in keyed {
-        let attempt = Attempt::Fetched {
-            status: 200,
-            validators: &validators,
-            title: feed.title.as_deref(),
-            site_url: feed.site_url.as_deref(),
-            articles,
-            min_interval: None,
-            warning: None,
-        };
+    for (name, attempt) in attempts {
         let counts = store
-            .record(name, attempt, Next::default())
+            .record(&name, attempt, Next::default())
             .await
             .expect("record");
         total.new += counts.new;
@@ -131,8 +141,8 @@ async fn main() {
             })
             .collect();
         store.sync_sources(&sources).await.expect("sources");
-        let started = Instant::now();
         // Identification is part of the timed work: it is what dedup costs per fetch.
+        let started = Instant::now();
         let keyed: Vec<(&str, &ParsedFeed, Vec<Keyed>)> = parsed
             .iter()
             .filter_map(|(name, feed)| {
@@ -140,11 +150,14 @@ async fn main() {
                 Some((name.as_str(), feed, identify(feed.articles.clone())))
             })
             .collect();
-        let first = store_all(&store, &keyed).await;
-        let store_new = started.elapsed();
+        let identified = started.elapsed();
+        let (first_time, again) = (attempts(&keyed), attempts(&keyed));
+        let started = Instant::now();
+        let first = store_all(&store, first_time).await;
+        let store_new = identified + started.elapsed();
         let started = Instant::now();
         assert_eq!(
-            store_all(&store, &keyed).await.new,
+            store_all(&store, again).await.new,
             0,
             "nothing is new the second time"
         );

@@ -170,13 +170,12 @@ fn source(k: usize) -> Source {
 
 async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerge::Counts {
     let keyed = identify(articles);
-    let validators = Validators::default();
     let attempt = Attempt::Fetched {
         status: 200,
-        validators: &validators,
+        validators: Validators::default(),
         title: None,
         site_url: None,
-        articles: &keyed,
+        articles: keyed,
         min_interval: None,
         warning: None,
     };

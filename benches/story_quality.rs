@@ -149,7 +149,6 @@ async fn main() {
     // Each stored version's label, by its outlet's name, link and headline.
     let mut labels: HashMap<(String, Option<String>, String), Vec<Label>> = HashMap::new();
     let mut stored = 0;
-    let validators = Validators::default();
     let started = std::time::Instant::now();
     // Each original entry's identities, joined where they meet (union-find over names).
     let mut parent: HashMap<String, String> = HashMap::new();
@@ -207,10 +206,10 @@ async fn main() {
         }
         let attempt = Attempt::Fetched {
             status: 200,
-            validators: &validators,
+            validators: Validators::default(),
             title: None,
             site_url: None,
-            articles: &keyed,
+            articles: keyed,
             min_interval: None,
             warning: None,
         };

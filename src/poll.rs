@@ -299,11 +299,11 @@ impl Poller {
                 .flatten()
         };
         let mut next = Next {
-            moved_to: report.moved_to.as_deref(),
+            moved_to: report.moved_to.clone(),
             ..Next::default()
         };
-        let disabled;
-        let recorded = match &result {
+        // What is recorded, and what the poll came to once it is (`None`: what was stored).
+        let (attempt, outcome) = match result {
             Got::NotModified => {
                 report.status = Some(304);
                 let min_interval = hint(
@@ -312,9 +312,8 @@ impl Poller {
                         .map(|s| Duration::from_secs(s as u64)),
                 );
                 next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
-                self.store
-                    .record(name, Attempt::NotModified { min_interval }, next)
-                    .await
+                let attempt = Attempt::NotModified { min_interval };
+                (attempt, Some(Outcome::NotModified))
             }
             Got::Parsed {
                 status,
@@ -322,7 +321,7 @@ impl Poller {
                 feed,
                 articles,
             } => {
-                report.status = Some(*status);
+                report.status = Some(status);
                 let min_interval = hint(feed.min_interval);
                 next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
                 let warning = (feed.items_cut > 0).then(|| {
@@ -333,39 +332,37 @@ impl Poller {
                     )
                 });
                 let attempt = Attempt::Fetched {
-                    status: *status,
+                    status,
                     validators,
-                    title: feed.title.as_deref(),
-                    site_url: feed.site_url.as_deref(),
+                    title: feed.title,
+                    site_url: feed.site_url,
                     articles,
                     min_interval,
-                    warning: warning.as_deref(),
+                    warning,
                 };
-                self.store.record(name, attempt, next).await
+                (attempt, None)
             }
             Got::Failed {
                 status,
                 message,
                 retry_after,
             } => {
-                report.status = *status;
-                if *status == Some(StatusCode::GONE.as_u16()) {
-                    disabled = format!(
+                report.status = status;
+                if status == Some(StatusCode::GONE.as_u16()) {
+                    next.disabled = Some(format!(
                         "the feed is gone (410 Gone on {}): remove it from the config or give it a new url",
                         now.format("%Y-%m-%d")
-                    );
-                    next.disabled = Some(&disabled);
+                    ));
                 } else {
                     let failures =
                         u32::try_from(state.consecutive_failures + 1).unwrap_or(u32::MAX);
                     let ended = Ended::Failure {
                         failures,
-                        retry_after: *retry_after,
+                        retry_after,
                     };
                     next.due = Some(plan.next_due(ended, now));
                 }
-                if *status == Some(StatusCode::TOO_MANY_REQUESTS.as_u16()) || retry_after.is_some()
-                {
+                if status == Some(StatusCode::TOO_MANY_REQUESTS.as_u16()) || retry_after.is_some() {
                     let wait = retry_after
                         .unwrap_or(TOO_MANY_REQUESTS_HOLD)
                         .min(config.poll.backoff_cap);
@@ -375,15 +372,15 @@ impl Poller {
                     );
                 }
                 let attempt = Attempt::Failed {
-                    status: *status,
-                    error: message,
+                    status,
+                    error: message.clone(),
                 };
-                self.store.record(name, attempt, next).await
+                (attempt, Some(Outcome::Failed(message)))
             }
         };
         report.next_due = next.due;
-        report.outcome = match (result, recorded) {
-            (_, Err(e)) => {
+        report.outcome = match self.store.record(name, attempt, next).await {
+            Err(e) => {
                 tracing::error!(source = name, error = %e, "could not record the poll");
                 if e.is_unwritable() {
                     // Nothing was stored: due again as soon as polling resumes.
@@ -391,9 +388,7 @@ impl Poller {
                 }
                 Outcome::Failed(format!("could not store the result: {e}"))
             }
-            (Got::NotModified, Ok(_)) => Outcome::NotModified,
-            (Got::Parsed { .. }, Ok(counts)) => Outcome::Stored(counts),
-            (Got::Failed { message, .. }, Ok(_)) => Outcome::Failed(message),
+            Ok(counts) => outcome.unwrap_or(Outcome::Stored(counts)),
         };
         log(&report);
         report

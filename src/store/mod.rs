@@ -3,14 +3,16 @@
 //! Owns the schema (`migrations/sqlite` and `migrations/postgres`, applied at open by
 //! `sqlx::migrate!`), the connection settings and every query, written once for both engines
 //! ([`engine`]). One source's fetch result — its articles, its new validators, its status or
-//! error — commits in one transaction, so a crash at any moment leaves either all of a fetch
-//! or none of it; writers, of this process or of others on the same database, take turns.
+//! error — is written all or nothing (several sources' results commit in one transaction:
+//! `recorder`), so a crash at any moment leaves either all of a fetch or none of it; writers,
+//! of this process or of others on the same database, take turns.
 //!
 //! Also keeps the story index ([`Index`], in memory, loaded from the `sketches` table when
 //! first needed): each new article is placed, inside that transaction, in the story whose
 //! stored version its fingerprint matches (within `[dedup].window`), or starts a story of its
 //! own. The index changes only under the writer lock, with the transactions it mirrors, and
-//! forgets what a transaction added if that transaction does not commit.
+//! forgets what a transaction added if that transaction does not commit. Polls' results are
+//! written by one task, several per transaction (`recorder`).
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -22,6 +24,7 @@ mod engine;
 mod ingest;
 mod known;
 mod record;
+mod recorder;
 mod retention;
 mod sources;
 mod stats;
@@ -59,14 +62,19 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// The transaction that held this result with others' failed (see `recorder.rs`).
+    #[error("{0}")]
+    Group(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
     /// Whether the database could not be written at all: the disk is full, the file or its
     /// folder is read-only, or the disk failed. Such errors concern every source, not one.
     pub fn is_unwritable(&self) -> bool {
-        if matches!(self, StoreError::ReadOnly(_)) {
-            return true;
+        match self {
+            StoreError::ReadOnly(_) => return true,
+            StoreError::Group(e) => return e.is_unwritable(),
+            _ => {}
         }
         let StoreError::Query(sqlx::Error::Database(e)) = self else {
             return false;
@@ -113,6 +121,8 @@ pub struct Store {
     replica: std::sync::Arc<str>,
     /// Hears of other processes' commits; stopped when the store closes.
     listener: std::sync::Arc<engine::Listener>,
+    /// Writes polls' results, several in one transaction.
+    recorder: recorder::Recorder,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -162,11 +172,14 @@ impl Store {
             writable_since,
             replica: format!("{host}:{}:{}", std::process::id(), millis(Utc::now())).into(),
             listener,
+            recorder: Default::default(),
         })
     }
 
-    /// Closes every connection (on SQLite, checkpointing the WAL).
+    /// Records the results handed over, then closes every connection (on SQLite,
+    /// checkpointing the WAL).
     pub async fn close(&self) {
+        self.recorder.close().await;
         self.listener.stop().await;
         self.db.close().await;
     }

@@ -1,11 +1,12 @@
 //! Recording one fetch of a source: its articles (see `ingest`), its validators, its status or
-//! error and when it is next due, in one transaction.
+//! error and when it is next due, all or nothing. The writer (`writer.rs`) writes each result
+//! in a savepoint of the transaction it commits several results in.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::engine::on_tx;
+use super::engine::{on_tx, Tx};
 use super::ingest::Ingest;
 use super::story_index::Pending;
 use super::{millis, Store, StoreError};
@@ -14,7 +15,7 @@ use crate::fetch::Validators;
 
 /// What one fetch of a source came to, as the store records it.
 #[derive(Debug)]
-pub enum Attempt<'a> {
+pub enum Attempt {
     /// The server said 304: nothing changed.
     NotModified {
         /// The shortest interval the feed asks to be polled at, if any.
@@ -25,36 +26,36 @@ pub enum Attempt<'a> {
         /// The HTTP status.
         status: u16,
         /// Validators to send next time.
-        validators: &'a Validators,
+        validators: Validators,
         /// The feed's own title.
-        title: Option<&'a str>,
+        title: Option<String>,
         /// The outlet's web site.
-        site_url: Option<&'a str>,
+        site_url: Option<String>,
         /// Its articles, identified.
-        articles: &'a [Keyed],
+        articles: Vec<Keyed>,
         /// The shortest interval the feed asks to be polled at, if any.
         min_interval: Option<Duration>,
         /// What of the feed was not read, if anything was not.
-        warning: Option<&'a str>,
+        warning: Option<String>,
     },
     /// The fetch or the parse failed.
     Failed {
         /// The HTTP status, if the server answered.
         status: Option<u16>,
         /// What went wrong, in words.
-        error: &'a str,
+        error: String,
     },
 }
 
 /// What the poller decided about a source's future, stored with the attempt.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Next<'a> {
+#[derive(Debug, Clone, Default)]
+pub struct Next {
     /// When it is next due; `None` when it is not to be polled again (see `disabled`).
     pub due: Option<DateTime<Utc>>,
     /// A permanent redirect's target, to use from now on.
-    pub moved_to: Option<&'a str>,
+    pub moved_to: Option<String>,
     /// Why it is no longer polled (410 Gone).
-    pub disabled: Option<&'a str>,
+    pub disabled: Option<String>,
 }
 
 /// How the articles of one fetch compared with what was stored.
@@ -71,41 +72,44 @@ pub struct Counts {
     pub merged: u32,
 }
 
+impl Counts {
+    /// Whether the articles changed what the feeds show.
+    pub(super) fn changed(&self) -> bool {
+        self.new + self.updated + self.merged > 0
+    }
+}
+
 impl Store {
     /// Records one fetch of `source` — articles, validators, status, and when it is next due —
-    /// in one transaction.
+    /// all or nothing, and says how its articles compared with what was stored. Waits for the
+    /// writer to commit it, with whatever other results were waiting (see `writer.rs`).
     pub async fn record(
         &self,
         source: &str,
-        attempt: Attempt<'_>,
-        next: Next<'_>,
+        attempt: Attempt,
+        next: Next,
     ) -> Result<Counts, StoreError> {
-        // Boxed: a poll waiting for its places holds a pointer, not the whole transaction's
-        // state (thousands of polls may wait at once).
-        let result = Box::pin(self.record_once(source, attempt, next)).await;
+        let result = self.recorder.record(self, source, attempt, next).await;
         self.note_write(&result);
         result
     }
 
-    async fn record_once(
+    /// Writes one result inside `tx` (in a savepoint the writer opened), placing its new
+    /// articles in the story index through `pending`. Says whether it changed what the feeds
+    /// show, beside the counts.
+    pub(super) async fn write_result(
         &self,
+        tx: &mut Tx,
+        pending: &mut Pending<'_>,
         source: &str,
-        attempt: Attempt<'_>,
-        next: Next<'_>,
+        attempt: &Attempt,
+        next: &Next,
+        now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
-        let now = Utc::now();
-        let mut writer = self.writer.lock().await;
-        let mut pending = Pending::new(&mut writer, &self.db);
-        // A result without articles writes only the source's own row, which this process has
-        // claimed: it need not wait for other replicas' writes.
-        let mut tx = match attempt {
-            Attempt::Fetched { .. } => self.db.begin().await?,
-            _ => self.db.begin_own_row().await?,
-        };
         let mut counts = Counts::default();
         // What the fetch says of the source and when it is next due: one UPDATE each.
         let done = match attempt {
-            Attempt::NotModified { min_interval } => on_tx!(&mut tx, |e| sqlx::query(
+            Attempt::NotModified { min_interval } => on_tx!(tx, |e| sqlx::query(
                 "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                      last_status = 304, last_error = NULL, consecutive_failures = 0,
                      min_interval_secs = $3,
@@ -117,12 +121,12 @@ impl Store {
             .bind(millis(now))
             .bind(min_interval.map(|d| d.as_secs() as i64))
             .bind(next.due.map(millis))
-            .bind(next.moved_to)
-            .bind(next.disabled)
+            .bind(&next.moved_to)
+            .bind(&next.disabled)
             .execute(e)
             .await
             .map(|r| r.rows_affected()))?,
-            Attempt::Failed { status, error } => on_tx!(&mut tx, |e| sqlx::query(
+            Attempt::Failed { status, error } => on_tx!(tx, |e| sqlx::query(
                 "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
                      consecutive_failures = consecutive_failures + 1,
                      next_due_at = $5, effective_url = COALESCE($6, effective_url),
@@ -134,8 +138,8 @@ impl Store {
             .bind(status.map(i64::from))
             .bind(error)
             .bind(next.due.map(millis))
-            .bind(next.moved_to)
-            .bind(next.disabled)
+            .bind(&next.moved_to)
+            .bind(&next.disabled)
             .execute(e)
             .await
             .map(|r| r.rows_affected()))?,
@@ -148,7 +152,7 @@ impl Store {
                 min_interval,
                 warning,
             } => {
-                let (source_id, polled_before): (i64, bool) = on_tx!(&mut tx, |e| {
+                let (source_id, polled_before): (i64, bool) = on_tx!(tx, |e| {
                     sqlx::query_as(
                         "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1",
                     )
@@ -157,18 +161,18 @@ impl Store {
                     .await
                 })?;
                 Ingest {
-                    tx: &mut tx,
+                    tx: &mut *tx,
                     source,
                     source_id,
                     polled_before,
                     dedup: &self.dedup,
-                    pending: &mut pending,
+                    pending: &mut *pending,
                     now,
                     counts: &mut counts,
                 }
                 .articles(articles)
                 .await?;
-                on_tx!(&mut tx, |e| sqlx::query(
+                on_tx!(tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
                          etag = $4, last_modified = $5,
@@ -180,7 +184,7 @@ impl Store {
                 )
                 .bind(source_id)
                 .bind(millis(now))
-                .bind(i64::from(status))
+                .bind(i64::from(*status))
                 .bind(&validators.etag)
                 .bind(&validators.last_modified)
                 .bind(title)
@@ -188,8 +192,8 @@ impl Store {
                 .bind(min_interval.map(|d| d.as_secs() as i64))
                 .bind(warning)
                 .bind(next.due.map(millis))
-                .bind(next.moved_to)
-                .bind(next.disabled)
+                .bind(&next.moved_to)
+                .bind(&next.disabled)
                 .execute(e)
                 .await
                 .map(|r| r.rows_affected()))?
@@ -198,15 +202,6 @@ impl Store {
         if done == 0 {
             // Every configured source is registered when the store opens.
             return Err(StoreError::Query(sqlx::Error::RowNotFound));
-        }
-        let changed = counts.new + counts.updated + counts.merged > 0;
-        if changed {
-            tx.announce().await?;
-        }
-        tx.commit().await?;
-        pending.commit();
-        if changed {
-            self.changed();
         }
         Ok(counts)
     }

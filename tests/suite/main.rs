@@ -22,6 +22,7 @@ mod operators;
 mod parse;
 mod polling;
 mod properties;
+mod recorder;
 mod reload;
 mod replicas;
 mod restart;
