@@ -26,6 +26,9 @@ pub(crate) struct Live {
     config: Arc<watch::Sender<Arc<Config>>>,
     /// Why the config file's current text is not the one running, if it is not.
     rejected: Arc<Mutex<Option<String>>>,
+    /// How many configs replaced the first one: what was rendered from an older one (a feed's
+    /// title, a view, a category) is stale.
+    revision: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Live {
@@ -34,7 +37,13 @@ impl Live {
         Live {
             config: Arc::new(watch::Sender::new(Arc::new(config))),
             rejected: Arc::default(),
+            revision: Arc::default(),
         }
+    }
+
+    /// A number that grows each time a new config is put in force.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The config in force.
@@ -169,6 +178,8 @@ async fn apply(live: &Live, store: &Store, path: &std::path::Path, text: &str) -
     );
     live.set_rejected(None);
     live.config.send_replace(Arc::new(new));
+    live.revision
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     true
 }
 

@@ -29,7 +29,7 @@ async fn entry(
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(HttpError::NotFound);
     }
-    let generation = ctx.store.generation();
+    let generation = ctx.generation();
     let rendered = ctx
         .pages
         .get_or_build(file.clone(), generation, || async {

@@ -102,7 +102,7 @@ async fn serve(
         return Ok(not_found());
     }
     let key = format!("{}.{}?{page}", feed.path, format.extension());
-    let generation = ctx.store.generation();
+    let generation = ctx.generation();
     let rendered: Arc<Rendered> = ctx
         .feeds
         .get_or_build(key, generation, || async move {

@@ -21,7 +21,7 @@ pub(super) fn routes() -> Router<Context> {
 }
 
 async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
-    let generation = ctx.store.generation();
+    let generation = ctx.generation();
     let page = ctx
         .feeds
         .get_or_build("river".into(), generation, || async {

@@ -65,6 +65,13 @@ impl Context {
     pub(crate) fn config(&self) -> Arc<Config> {
         self.live.current()
     }
+
+    /// A number that grows whenever what the pages show may have changed: the store's
+    /// content (see [`Store::generation`]) or the config in force (titles, views, sources).
+    /// A rendered page is kept for as long as it stays the same.
+    pub(crate) fn generation(&self) -> u64 {
+        self.store.generation().wrapping_add(self.live.revision())
+    }
 }
 
 /// The routes, ready to serve.

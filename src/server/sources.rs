@@ -16,8 +16,7 @@ pub(super) fn routes() -> Router<Context> {
 }
 
 async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
-    // A reload registers its sources in the store, which moves the generation.
-    let generation = ctx.store.generation();
+    let generation = ctx.generation();
     let page = ctx
         .feeds
         .get_or_build("sources.opml".into(), generation, || async {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::engine::{on_pool, on_tx};
+use super::engine::{on_pool, write_rows};
 use super::{millis, Store, StoreError};
 use crate::config::Source;
 
@@ -132,31 +132,45 @@ impl Store {
 
     async fn sync_sources_once(&self, sources: &[Source]) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let mut tx = self.db.begin().await?;
-        for s in sources {
-            on_tx!(&mut tx, |e| sqlx::query(
-                // A new URL is a new feed: what was learnt about the old one no longer holds.
-                "INSERT INTO sources (name, url) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET
-                     etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
-                     last_modified =
-                         CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
-                     effective_url =
-                         CASE WHEN sources.url = excluded.url THEN sources.effective_url END,
-                     disabled_reason =
-                         CASE WHEN sources.url = excluded.url THEN sources.disabled_reason END,
-                     next_due_at =
-                         CASE WHEN sources.url = excluded.url THEN sources.next_due_at END,
-                     consecutive_failures = CASE WHEN sources.url = excluded.url
-                         THEN sources.consecutive_failures ELSE 0 END,
-                     url = excluded.url",
+        // Only what changed is written: a start with the config as it was writes nothing.
+        let stored: HashMap<String, String> =
+            on_pool!(&self.db, |p| sqlx::query_as::<_, (String, String)>(
+                "SELECT name, url FROM sources"
             )
-            .bind(&s.name)
-            .bind(s.url.as_str())
-            .execute(e)
-            .await
-            .map(drop))?;
+            .fetch_all(p)
+            .await)?
+            .into_iter()
+            .collect();
+        let changed: Vec<&Source> = sources
+            .iter()
+            .filter(|s| stored.get(&s.name).map(String::as_str) != Some(s.url.as_str()))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
         }
+        let mut tx = self.db.begin().await?;
+        write_rows!(
+            &mut tx,
+            "INSERT INTO sources (name, url) ",
+            // A new URL is a new feed: what was learnt about the old one no longer holds.
+            " ON CONFLICT (name) DO UPDATE SET
+                 etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
+                 last_modified =
+                     CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
+                 effective_url =
+                     CASE WHEN sources.url = excluded.url THEN sources.effective_url END,
+                 disabled_reason =
+                     CASE WHEN sources.url = excluded.url THEN sources.disabled_reason END,
+                 next_due_at =
+                     CASE WHEN sources.url = excluded.url THEN sources.next_due_at END,
+                 consecutive_failures = CASE WHEN sources.url = excluded.url
+                     THEN sources.consecutive_failures ELSE 0 END,
+                 url = excluded.url",
+            changed,
+            |b, s| {
+                b.push_bind(&s.name).push_bind(s.url.as_str());
+            }
+        );
         tx.announce().await?;
         tx.commit().await?;
         self.changed();
