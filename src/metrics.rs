@@ -1,8 +1,8 @@
 //! The daemon's counters since it started, for `/metrics` (Prometheus text format).
 //!
 //! Owns the counting only: every finished poll's report is handed to [`Metrics::observe`]; the
-//! server renders the counters with [`Metrics::render`], adding the gauges it reads from the
-//! store at scrape time (database size, each source's last success).
+//! server takes the counters ([`Metrics::counters`]) and renders them with the gauges it then
+//! reads from the store (database size, stories, each source's last success).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,8 +20,8 @@ pub(crate) struct Metrics {
     inner: Mutex<Counters>,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Counters {
     /// By (source, outcome).
     fetches: BTreeMap<(String, &'static str), u64>,
     /// By source.
@@ -81,9 +81,17 @@ impl Metrics {
         }
     }
 
-    /// The counters and `gauges` in the Prometheus text exposition format (version 0.0.4).
+    /// The counters as they stand. Taken before the gauges are read, so that a scrape's
+    /// gauges include at least what its counters report (a poll is counted once it is stored).
+    pub(crate) fn counters(&self) -> Counters {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Counters {
+    /// These counters and `gauges` in the Prometheus text exposition format (version 0.0.4).
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
-        let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self;
         let mut out = String::new();
         family(
             &mut out,

@@ -14,6 +14,7 @@ pub(super) fn routes() -> Router<Context> {
 }
 
 async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpError> {
+    let counters = ctx.metrics.counters();
     let totals = ctx.store.totals().await?;
     let states = ctx.store.source_states().await?;
     let config = ctx.config();
@@ -39,6 +40,6 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        ctx.metrics.render(&gauges),
+        counters.render(&gauges),
     ))
 }
