@@ -6,7 +6,7 @@
 //! The work is the stages'.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -83,7 +83,10 @@ impl App {
     /// registers the configured sources in it.
     pub async fn open(config: Config) -> Result<App, AppError> {
         let startup = &config.startup;
+        let started = Instant::now();
         let store = Store::open(&startup.database, startup.dedup.clone()).await?;
+        phase("open the database", started);
+        let started = Instant::now();
         match store.sync_sources(&config.sources).await {
             // A database that cannot be written (a read-only file, a full disk) is still
             // served; polling waits until it can be written (see `Engine::run`).
@@ -93,7 +96,10 @@ impl App {
             }
             other => other?,
         }
+        phase("register the sources", started);
+        let started = Instant::now();
         let fetcher = Fetcher::new(&startup.limits)?;
+        phase("start the HTTP client", started);
         let live = Live::new(config);
         let metrics = Arc::new(Metrics::default());
         let poller = Poller::new(
@@ -116,6 +122,13 @@ impl App {
         &self.store
     }
 
+    /// Closes the database, once what was handed to it is written.
+    pub async fn close(&self) {
+        let started = Instant::now();
+        self.store.close().await;
+        phase("close the database", started);
+    }
+
     /// Polls every enabled source (or those named, even if disabled) once, now, concurrently
     /// up to the limits, calling `progress(report, finished, total)` as each finishes.
     /// Reports come back in config order.
@@ -128,8 +141,11 @@ impl App {
     ) -> Result<Vec<PollReport>, AppError> {
         // Nothing fetched could be stored: no outlet is asked.
         self.store.read_only()?;
+        let started = Instant::now();
         let mut chosen = self.select(names)?;
         let mut states = self.store.source_states().await?;
+        phase("read the sources' state", started);
+        let started = Instant::now();
         if names.is_empty() {
             // A source disabled by a 410 is only polled again when asked for by name.
             chosen.retain(|s| {
@@ -171,6 +187,7 @@ impl App {
             progress(&report, reports.len() + 1, chosen.len());
             reports.push((i, report));
         }
+        phase("poll", started);
         reports.sort_by_key(|(i, _)| *i);
         Ok(reports.into_iter().map(|(_, r)| r).collect())
     }
@@ -392,6 +409,26 @@ impl App {
         tracing::info!("stopped");
         served.map_err(AppError::Serve)
     }
+}
+
+/// Logs at debug level that a phase of a command ended: how long it took, and the process's
+/// peak memory so far (where the system says). `RUST_LOG=feedmerge=debug feedmerge fetch`
+/// shows where a poll of every source spends its time and memory (see BENCHMARKS.md).
+pub(crate) fn phase(name: &'static str, started: Instant) {
+    tracing::debug!(
+        phase = name,
+        ms = started.elapsed().as_millis() as u64,
+        peak_rss_mib = peak_rss_mib(),
+        "phase done"
+    );
+}
+
+/// The process's peak resident memory so far, in MiB (Linux's `VmHWM`).
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib / 1024)
 }
 
 /// A shutdown signal that fires on SIGINT (Ctrl-C) or SIGTERM.

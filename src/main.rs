@@ -199,7 +199,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 )
                 .await?;
             bar.finish_and_clear();
-            app.store().close().await;
+            app.close().await;
             let failed = reports
                 .iter()
                 .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
@@ -215,17 +215,17 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 ExportFormat::Json => app.export(Format::Json).await?,
                 ExportFormat::Opml => app.sources_opml(),
             };
-            app.store().close().await;
+            app.close().await;
             print(&feed)?;
         }
         Command::Stories { since } => {
             let report = app.stories_report(since.into()).await?;
-            app.store().close().await;
+            app.close().await;
             print(&report)?;
         }
         Command::Cleanup => {
             let r = app.cleanup().await?;
-            app.store().close().await;
+            app.close().await;
             print(&format!(
                 "removed {} stories ({} articles); pruned {} tombstones; {} articles left the story index; {} bytes freed",
                 r.stories, r.articles, r.tombstones, r.unindexed, r.bytes_freed
@@ -233,7 +233,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Sources => {
             let table = app.sources_table().await?;
-            app.store().close().await;
+            app.close().await;
             print(table.trim_end())?;
         }
         Command::Check | Command::Import { .. } => {}
