@@ -22,7 +22,7 @@
 //! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
 //! config in force and replaces it when the file changes; `metrics` counts the reports;
 //! `import` adds an OPML file's feeds to the config; `app` wires the stages into the commands;
-//! `shutdown` is the stop signal they share.
+//! `shutdown` is the stop signal they share; `memory` keeps the allocator near what is live.
 //!
 //! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
 //! use is re-exported here.
@@ -35,6 +35,7 @@ mod dedup;
 mod engine;
 mod fetch;
 mod import;
+mod memory;
 mod metrics;
 mod parse;
 mod poll;
@@ -54,6 +55,7 @@ pub use config::{
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};
 pub use import::{import, ImportError, Imported};
+pub use memory::limit_arenas;
 pub use parse::{
     parse_feed, parse_feed_upto, Article, Enclosure, Image, Media, ParseError, ParsedFeed,
     DEFAULT_MAX_ITEMS,

@@ -110,6 +110,8 @@ async fn run(store: Store, mut queue: mpsc::UnboundedReceiver<Job>) {
             }
         }
         store.write_group(jobs).await;
+        // The group's articles, rows and statements are freed now, all at once.
+        crate::memory::give_back();
     }
 }
 
