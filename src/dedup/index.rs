@@ -16,13 +16,14 @@
 //! Compact by design, as it grows with the articles of one window: each key is held as its
 //! low 32 bits with a 32-bit slot number (the keys are hashes, so their low bits are as good
 //! as all of them; a chance collision only offers one more candidate, which the sketch
-//! comparison then rejects), and each article's sketch once, in its slot.
+//! comparison then rejects), in sorted blocks ([`Keys`]); and each article's sketch once, in
+//! its slot, the slots in blocks too ([`Slots`]): growing never holds the index twice.
 
 use std::collections::HashMap;
 
-use hashbrown::HashTable;
-
 use super::headline::WINDOW_MS as HEADLINE_WINDOW_MS;
+use super::keys::Keys;
+use super::slots::Slots;
 use super::{Fingerprint, Sketch};
 
 /// Stored articles compared with a new one at most: those sharing the most band keys with
@@ -67,25 +68,19 @@ pub(crate) struct Entry<'a> {
 #[derive(Default)]
 pub(crate) struct Index {
     /// The articles; a removed one leaves its slot to the next insert.
-    slots: Vec<Slot>,
+    slots: Slots<Slot>,
     free: Vec<u32>,
     /// Each article's slot.
     by_article: HashMap<i64, u32>,
-    /// (low 32 bits of a band key, slot), one entry per key of each article; a key shared by
-    /// several articles is in the table once for each.
-    keys: HashTable<(u32, u32)>,
-    /// (low 32 bits of a headline key, slot), likewise.
-    headlines: HashTable<(u32, u32)>,
+    /// Low 32 bits of a band key → slot, one entry per key of each article; a key shared by
+    /// several articles is there once for each.
+    keys: Keys,
+    /// Low 32 bits of a headline key → slot, likewise.
+    headlines: Keys,
     /// The newest article id known committed (read from the database, or committed by this
     /// process): articles after it were stored by another process, and are read before the
     /// next placement.
     newest: i64,
-}
-
-/// The table's hash of a key (already a hash, spread over 64 bits for the table's control
-/// bytes, which take the top ones).
-fn spread(key: u32) -> u64 {
-    (u64::from(key) | u64::from(key) << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl std::fmt::Debug for Index {
@@ -119,34 +114,28 @@ impl Index {
                 };
                 let at = match self.free.pop() {
                     Some(at) => {
-                        self.slots[at as usize] = slot;
+                        self.slots[at] = slot;
                         at
                     }
-                    None => {
-                        self.slots.push(slot);
-                        (self.slots.len() - 1) as u32
-                    }
+                    None => self.slots.push(slot),
                 };
                 self.by_article.insert(entry.article, at);
                 at
             }
         };
-        let slot = &mut self.slots[at as usize];
+        let slot = &mut self.slots[at];
         if let (None, Some((sketch, bands))) = (&slot.sketch, entry.sketch) {
             slot.sketch = Some(sketch);
             let mut keys: Vec<u32> = bands.iter().copied().map(low).collect();
             keys.sort_unstable();
             keys.dedup();
             for key in keys {
-                self.keys
-                    .insert_unique(spread(key), (key, at), |&(k, _)| spread(k));
+                self.keys.insert(key, at);
             }
         }
         if let (0, Some((headline, source))) = (slot.headline, entry.headline) {
             (slot.headline, slot.source) = (headline, source);
-            let key = low(headline);
-            self.headlines
-                .insert_unique(spread(key), (key, at), |&(k, _)| spread(k));
+            self.headlines.insert(low(headline), at);
         }
     }
 
@@ -182,18 +171,14 @@ impl Index {
         for key in keys {
             hits.extend(
                 self.keys
-                    .iter_hash(spread(key))
-                    .filter(|&&(k, slot)| {
-                        let published = self.slots[slot as usize].published;
-                        k == key && (from..=to).contains(&published)
-                    })
-                    .map(|&(_, slot)| slot),
+                    .get(key)
+                    .filter(|&slot| (from..=to).contains(&self.slots[slot].published)),
             );
         }
         hits.sort_unstable();
         let mut shared: Vec<(usize, &Slot)> = hits
             .chunk_by(|a, b| a == b)
-            .map(|run| (run.len(), &self.slots[run[0] as usize]))
+            .map(|run| (run.len(), &self.slots[run[0]]))
             .collect();
         // Most keys shared first; among equals, the newest article (as the SQL index did).
         shared.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.article.cmp(&a.1.article)));
@@ -232,9 +217,9 @@ impl Index {
         let key = low(headline);
         let mut sources = Vec::new();
         let mut best: Option<i64> = None;
-        for &(k, at) in self.headlines.iter_hash(spread(key)) {
-            let slot = &self.slots[at as usize];
-            if k != key || slot.headline != headline {
+        for at in self.headlines.get(key) {
+            let slot = &self.slots[at];
+            if slot.headline != headline {
                 continue;
             }
             if slot.source == source {
@@ -257,7 +242,7 @@ impl Index {
     /// gone from the database); an article not indexed is ignored.
     pub(crate) fn refile(&mut self, article: i64, story: i64) {
         if let Some(&at) = self.by_article.get(&article) {
-            self.slots[at as usize].story = story;
+            self.slots[at].story = story;
         }
     }
 
@@ -277,7 +262,7 @@ impl Index {
             .by_article
             .values()
             .copied()
-            .filter(|&at| self.slots[at as usize].published < before)
+            .filter(|&at| self.slots[at].published < before)
             .collect();
         self.free_slots(slots)
     }
@@ -289,12 +274,11 @@ impl Index {
         let mut freed = vec![false; self.slots.len()];
         for &at in &slots {
             freed[at as usize] = true;
-            self.by_article.remove(&self.slots[at as usize].article);
+            self.by_article.remove(&self.slots[at].article);
         }
         // One pass over each table, however many articles go.
-        self.keys.retain(|&mut (_, slot)| !freed[slot as usize]);
-        self.headlines
-            .retain(|&mut (_, slot)| !freed[slot as usize]);
+        self.keys.retain(|slot| !freed[slot as usize]);
+        self.headlines.retain(|slot| !freed[slot as usize]);
         self.free.extend(&slots);
         slots.len()
     }
@@ -307,10 +291,11 @@ impl Index {
     /// Bytes of memory the index holds (its tables' capacity, control bytes included).
     pub(crate) fn memory(&self) -> usize {
         use std::mem::size_of;
-        self.slots.capacity() * size_of::<Slot>()
+        self.slots.memory()
             + self.free.capacity() * size_of::<u32>()
             + self.by_article.capacity() * (size_of::<(i64, u32)>() + 1)
-            + (self.keys.capacity() + self.headlines.capacity()) * (size_of::<(u32, u32)>() + 1)
+            + self.keys.memory()
+            + self.headlines.memory()
     }
 }
 

@@ -21,6 +21,8 @@
 mod fingerprint;
 mod headline;
 mod index;
+mod keys;
+mod slots;
 pub(crate) mod story;
 
 use std::collections::HashSet;
