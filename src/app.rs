@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::StreamExt;
 
 use crate::config::{Config, Source};
 use crate::engine::Engine;
@@ -143,7 +143,7 @@ impl App {
         self.store.read_only()?;
         let started = Instant::now();
         let mut chosen = self.select(names)?;
-        let mut states = self.store.source_states().await?;
+        let states = self.store.source_states().await?;
         phase("read the sources' state", started);
         let started = Instant::now();
         if names.is_empty() {
@@ -171,17 +171,7 @@ impl App {
                 self.poller.hold_host_of(&s.url, until);
             }
         }
-        // Started in config order, so polls queue for each host in config order.
-        let mut polls: FuturesUnordered<_> = chosen
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let poll = self
-                    .poller
-                    .poll(s, states.remove(&s.name), shutdown.clone(), Claim::No);
-                async move { (i, poll.await) }
-            })
-            .collect();
+        let mut polls = std::pin::pin!(self.poller.poll_all(&chosen, states, &shutdown, Claim::No));
         let mut reports = Vec::with_capacity(chosen.len());
         while let Some((i, report)) = polls.next().await {
             progress(&report, reports.len() + 1, chosen.len());

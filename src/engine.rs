@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Source};
@@ -220,24 +220,21 @@ impl Engine {
     ) {
         let started = Instant::now();
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        let mut states = match self.store.states_of(&names).await {
+        let states = match self.store.states_of(&names).await {
             Ok(states) => states,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the sources' state; skipping this cycle");
                 HashMap::new()
             }
         };
-        let mut polls: FuturesUnordered<_> = sources
-            .iter()
-            .map(|s| {
-                self.poller
-                    .poll(s, states.remove(&s.name), shutdown.clone(), Claim::Due)
-            })
-            .collect();
+        let mut polls =
+            std::pin::pin!(self
+                .poller
+                .poll_all(&sources, states, &shutdown, Claim::Due));
         let (mut unchanged, mut changed, mut failed, mut held, mut new_stories) = (0, 0, 0, 0, 0);
         let mut elsewhere = 0;
         let mut next: Option<DateTime<Utc>> = None;
-        while let Some(report) = polls.next().await {
+        while let Some((_, report)) = polls.next().await {
             match &report.outcome {
                 Outcome::NotModified => unchanged += 1,
                 Outcome::Stored(c) if c.new + c.updated + c.merged > 0 => {

@@ -34,6 +34,8 @@ use crate::schedule::Ended;
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Attempt, Next, SourceState, Store};
 
+mod many;
+
 /// What a claim on a source lasts beyond twice the fetch timeout: time to store the result.
 /// A replica that dies holding a claim delays that source by at most its lease.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
@@ -75,6 +77,8 @@ pub(crate) struct Poller {
     /// Fetches at once on one host.
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Polls of a batch started at once (`poll_all`): a few per place under the global limit.
+    started_at_once: usize,
     /// Hosts that asked to be left alone, and until when.
     holds: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
 }
@@ -130,6 +134,14 @@ impl Got {
 /// Bytes of a failure's message kept.
 const MAX_ERROR: usize = 2_000;
 
+/// Where `source` is fetched: where a permanent redirect led, if one did (in `state`).
+fn url_of(source: &Source, state: Option<&SourceState>) -> Url {
+    state
+        .and_then(|s| s.effective_url.as_deref())
+        .and_then(|u| Url::parse(u).ok())
+        .unwrap_or_else(|| source.url.clone())
+}
+
 /// The host (and port) requests to `url` go to: the unit of politeness.
 fn host_of(url: &Url) -> String {
     format!(
@@ -158,6 +170,7 @@ impl Poller {
                 std::thread::available_parallelism().map_or(1, usize::from),
             )),
             per_host: limits.per_host,
+            started_at_once: limits.concurrency.max(1) * many::STARTED_PER_PLACE,
             fetcher,
             store,
             live,
@@ -210,11 +223,7 @@ impl Poller {
                 report
             }
             Some(state) => {
-                let url = state
-                    .effective_url
-                    .as_deref()
-                    .and_then(|u| Url::parse(u).ok())
-                    .unwrap_or_else(|| source.url.clone());
+                let url = url_of(source, Some(&state));
                 let host = host_of(&url);
                 // Thousands of polls may wait here at once (a `fetch` of every source, a
                 // cycle of many), so the wait holds little: the poll proper is made, boxed,
