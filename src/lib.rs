@@ -55,7 +55,7 @@ pub use config::{
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};
 pub use import::{import, ImportError, Imported};
-pub use memory::limit_arenas;
+pub use memory::tune_allocator;
 pub use parse::{
     parse_feed, parse_feed_upto, Article, Enclosure, Image, Media, ParseError, ParsedFeed,
     DEFAULT_MAX_ITEMS,

@@ -88,7 +88,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    feedmerge::limit_arenas();
+    feedmerge::tune_allocator();
     let cli = Cli::parse();
     // The daemon logs its polls; the one-shot commands print their own report, so by default
     // they log only what goes wrong. Other crates log errors only: what they warn about (an
