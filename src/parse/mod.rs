@@ -125,11 +125,12 @@ pub fn parse_feed_upto(
     if trimmed.is_empty() {
         return Err(ParseError::Empty);
     }
-    if looks_like_html(trimmed) {
-        return Err(ParseError::Html {
+    let trimmed = match looks_like_html(trimmed) {
+        false => trimmed,
+        true => embedded_atom(trimmed).ok_or_else(|| ParseError::Html {
             feeds: advertised_feeds(trimmed, url),
-        });
-    }
+        })?,
+    };
     if declares_entities(trimmed) {
         return Err(ParseError::Entities);
     }
@@ -319,6 +320,21 @@ fn looks_like_html(text: &str) -> bool {
         .to_ascii_lowercase();
     let head = head.trim_start();
     head.starts_with("<!doctype html") || head.starts_with("<html")
+}
+
+/// The Atom feed inside an XHTML page, if it holds one: some blogs' templates wrap their feed
+/// in `<html><body>`, and feedparser (so Python readers) reads such a page as the feed.
+fn embedded_atom(page: &str) -> Option<&str> {
+    const ATOM: &str = "http://www.w3.org/2005/Atom";
+    let start = page.match_indices("<feed").map(|(i, _)| i).find(|&i| {
+        page[i + "<feed".len()..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>')
+    })?;
+    let tag_end = start + page[start..].find('>')?;
+    if !page[start..tag_end].contains(ATOM) {
+        return None;
+    }
+    let end = page.rfind("</feed>")? + "</feed>".len();
+    (end > tag_end).then(|| &page[start..end])
 }
 
 fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>) -> ParsedFeed {

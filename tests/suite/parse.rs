@@ -152,6 +152,24 @@ fn unknown_rss_versions_are_read_as_rss_2() {
 }
 
 #[test]
+fn an_atom_feed_inside_an_xhtml_page_is_read() {
+    // A real blog's feed (feedjira's sample `DuplicateContentAtomFeed.xml`): its Atom feed
+    // inside `<html><body>`, which feedparser reads; every one of its entries is kept.
+    let feed = parse("real/atom-in-xhtml.xml", None);
+    assert_eq!(feed.title.as_deref(), Some("Avian’s Blog"));
+    assert_eq!(feed.articles.len(), 10);
+    assert_eq!(feed.articles[0].title, "Down time");
+    assert_eq!(feed.articles[1].title, "Kickstarting failure");
+    // A page that merely mentions a feed element, outside the Atom namespace, is a page.
+    let url = Url::parse("https://example.com/").unwrap();
+    let page = b"<html><body><feed><entry><title>x</title></entry></feed></body></html>";
+    assert!(matches!(
+        parse_feed(page, None, &url),
+        Err(ParseError::Html { .. })
+    ));
+}
+
+#[test]
 fn what_is_not_a_feed_gets_a_plain_error() {
     let url = Url::parse("https://example.com/").unwrap();
     let html = b"<!DOCTYPE html>\n<html><head><title>Home</title></head><body>hi</body></html>";
