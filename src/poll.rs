@@ -225,9 +225,8 @@ impl Poller {
             Some(state) => {
                 let url = url_of(source, Some(&state));
                 let host = host_of(&url);
-                // Thousands of polls may wait here at once (a `fetch` of every source, a
-                // cycle of many), so the wait holds little: the poll proper is made, boxed,
-                // once it has its places.
+                // Many polls wait here at once (`poll_all` starts a few per place), so the
+                // wait holds little: the poll proper is made, boxed, once it has its places.
                 let places = tokio::select! {
                     places = self.places(&host) => places,
                     _ = shutdown.recv() => return PollReport::new(&source.name),
