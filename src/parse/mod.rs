@@ -76,6 +76,11 @@ pub struct ParsedFeed {
     pub min_interval: Option<std::time::Duration>,
     /// Entries past the first ones read (`[poll].max_items`), which were not read.
     pub items_cut: usize,
+    /// The WebSub hubs the feed names (Atom and RSS `link rel="hub"`, JSON Feed `hubs`).
+    pub hubs: Vec<Url>,
+    /// The feed's own URL as it names itself (`link rel="self"`, JSON Feed `feed_url`): the
+    /// topic its hubs know it by.
+    pub topic: Option<Url>,
 }
 
 /// Why a body is not a feed we can read.
@@ -176,6 +181,9 @@ pub fn parse_feed_upto(
     .unwrap_or_default()
     .into_iter();
     let mut parsed = normalise(feed, url, &mut media);
+    if read.starts_with('{') {
+        json_hubs(&read, url, &mut parsed);
+    }
     parsed.min_interval = parsed.min_interval.max(min_interval);
     parsed.items_cut = items_cut;
     Ok(parsed)
@@ -345,6 +353,16 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
         .and_then(|l| url.join(&l.href).ok())
         .filter(is_web)
         .map(String::from);
+    let linked = |rel: &'static str| {
+        feed.links
+            .iter()
+            .filter(move |l| l.rel.as_deref() == Some(rel))
+            .filter_map(|l| url.join(&l.href).ok())
+            .filter(is_web)
+    };
+    let mut hubs: Vec<Url> = linked("hub").collect();
+    hubs.dedup();
+    let topic = linked("self").next();
     let title = feed
         .title
         .as_ref()
@@ -360,9 +378,38 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
         site_url,
         articles,
         items_cut: 0,
+        hubs,
+        topic,
         min_interval: feed
             .ttl
             .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
+    }
+}
+
+/// A JSON Feed's `hubs` (of type WebSub) and `feed_url`, which feed-rs does not read.
+fn json_hubs(text: &str, url: &Url, parsed: &mut ParsedFeed) {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    let web = |v: &serde_json::Value| v.as_str().and_then(|u| url.join(u).ok()).filter(is_web);
+    for hub in doc
+        .get("hubs")
+        .and_then(|h| h.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let websub = hub
+            .get("type")
+            .and_then(|t| t.as_str())
+            .is_none_or(|t| t.eq_ignore_ascii_case("websub"));
+        if let Some(u) = hub.get("url").and_then(web).filter(|_| websub) {
+            if !parsed.hubs.contains(&u) {
+                parsed.hubs.push(u);
+            }
+        }
+    }
+    if parsed.topic.is_none() {
+        parsed.topic = doc.get("feed_url").and_then(web);
     }
 }
 

@@ -418,3 +418,47 @@ fn a_byte_order_mark_decides_the_encoding() {
     let feed = parse_feed(&utf16, None, &url()).expect("utf-16");
     assert_eq!(feed.articles[0].title, "Україна – переговори");
 }
+
+/// WebSub discovery in the feed itself: Atom and RSS (`atom:link`) `rel="hub"` and
+/// `rel="self"`, JSON Feed `hubs` (of type WebSub) and `feed_url`; relative links resolved.
+#[test]
+fn a_feeds_hubs_and_self_link_are_read_in_every_format() {
+    let url = Url::parse("https://feeds.example.com/feed.xml").unwrap();
+    let atom = b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A</title><id>x</id>\
+        <link rel=\"hub\" href=\"https://hub.example/\"/><link rel=\"hub\" href=\"/second-hub\"/>\
+        <link rel=\"self\" href=\"https://feeds.example.com/feed.atom\"/></feed>";
+    let rss = b"<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>R</title>\
+        <atom:link rel=\"hub\" href=\"https://hub.example/\"/>\
+        <atom:link rel=\"self\" href=\"https://feeds.example.com/feed.rss\"/></channel></rss>";
+    let json = br#"{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+        "feed_url": "https://feeds.example.com/feed.json",
+        "hubs": [{"type": "rssCloud", "url": "https://cloud.example/"},
+                 {"type": "WebSub", "url": "https://hub.example/"}], "items": []}"#;
+    let none = b"<rss version=\"2.0\"><channel><title>R</title></channel></rss>";
+    for (body, hubs, topic) in [
+        (
+            &atom[..],
+            vec![
+                "https://hub.example/",
+                "https://feeds.example.com/second-hub",
+            ],
+            Some("https://feeds.example.com/feed.atom"),
+        ),
+        (
+            &rss[..],
+            vec!["https://hub.example/"],
+            Some("https://feeds.example.com/feed.rss"),
+        ),
+        (
+            &json[..],
+            vec!["https://hub.example/"],
+            Some("https://feeds.example.com/feed.json"),
+        ),
+        (&none[..], vec![], None),
+    ] {
+        let feed = parse_feed(body, None, &url).unwrap();
+        let found: Vec<&str> = feed.hubs.iter().map(Url::as_str).collect();
+        assert_eq!(found, hubs);
+        assert_eq!(feed.topic.as_ref().map(Url::as_str), topic);
+    }
+}
