@@ -24,6 +24,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::store::{
     from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError,
 };
+use crate::websub::{Hub, Subscriber, WebSub};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -76,6 +77,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     store: Store,
     poller: Poller,
+    /// The HTTP client the poller uses, which WebSub's requests share.
+    fetcher: Fetcher,
 }
 
 impl App {
@@ -104,7 +107,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let poller = Poller::new(
             &live.current().startup.limits,
-            fetcher,
+            fetcher.clone(),
             store.clone(),
             live.clone(),
             metrics.clone(),
@@ -114,6 +117,7 @@ impl App {
             metrics,
             store,
             poller,
+            fetcher,
         })
     }
 
@@ -183,9 +187,11 @@ impl App {
     }
 
     /// Every configured source's state as a table: name, status, last success, next due,
-    /// consecutive failures and the last error (or why it is disabled, or where it moved).
+    /// consecutive failures, the WebSub subscription and the last error (or why it is
+    /// disabled, or where it moved).
     pub async fn sources_table(&self) -> Result<String, AppError> {
         let states = self.store.source_states().await?;
+        let push = self.store.push_states().await?;
         let now = chrono::Utc::now();
         let ago = |ms: Option<i64>| {
             ms.map_or("never".to_owned(), |t| {
@@ -198,6 +204,7 @@ impl App {
             "LAST SUCCESS",
             "NEXT DUE",
             "FAILURES",
+            "PUSH",
             "PROBLEM",
         ]
         .map(String::from)];
@@ -222,17 +229,20 @@ impl App {
                 ago(st.and_then(|s| s.last_success_at)),
                 next_due,
                 st.map_or(0, |s| s.consecutive_failures).to_string(),
+                push.get(&source.name)
+                    .cloned()
+                    .unwrap_or_else(|| "none".into()),
                 problem,
             ]);
         }
-        let widths: Vec<usize> = (0..6)
+        let widths: Vec<usize> = (0..7)
             .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         let mut out = String::new();
         for row in &rows {
             let mut line = String::new();
             for (c, cell) in row.iter().enumerate() {
-                if c == 5 {
+                if c == 6 {
                     line.push_str(cell);
                 } else {
                     line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
@@ -380,7 +390,20 @@ impl App {
             .map_err(|source| AppError::Listen { addr, source })?;
         tracing::info!(%addr, sources = config.sources.len(), "feedmerge is running");
 
-        let engine = Engine::new(self.poller.clone(), self.store.clone(), self.live.clone());
+        // WebSub: pushes from the sources' hubs, and our own hub (see `websub`).
+        let (store, fetcher, live) = (&self.store, &self.fetcher, &self.live);
+        let subscriber = Subscriber::new(store.clone(), fetcher.clone(), live.clone());
+        let hub = Hub::new(store.clone(), fetcher.clone(), live.clone());
+        let poller = self.poller.clone().with_push(subscriber.clone());
+        tokio::spawn(subscriber.clone().run(shutdown.clone()));
+        tokio::spawn(hub.clone().run(shutdown.clone()));
+        let websub = WebSub {
+            subscriber,
+            hub,
+            poller: poller.clone(),
+        };
+
+        let engine = Engine::new(poller, self.store.clone(), self.live.clone());
         let engine = tokio::spawn(engine.run(shutdown.clone()));
         tokio::spawn(self.clone().cleanups(shutdown.clone()));
         tokio::spawn(reload::watch(
@@ -388,8 +411,12 @@ impl App {
             self.store.clone(),
             shutdown.clone(),
         ));
-        let served =
-            server::serve(listener, server::router(self.context()), shutdown.clone()).await;
+        let served = server::serve(
+            listener,
+            server::router(self.context().with_websub(websub)),
+            shutdown.clone(),
+        )
+        .await;
         // The server returns once shutdown fired and its requests are done; give the polls
         // the same chance, within bounds.
         if tokio::time::timeout(DRAIN_TIMEOUT, engine).await.is_err() {

@@ -59,7 +59,89 @@ pub(crate) struct Fetched {
     pub(crate) body: Vec<u8>,
     /// Validators to send next time.
     pub(crate) validators: Validators,
+    /// The `Link` header's hub and self links (WebSub discovery), resolved.
+    pub(crate) links: Links,
 }
+
+/// What a response's `Link` header says of the feed, for WebSub (RFC 8288).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Links {
+    /// `rel="hub"`: the hubs that push the feed.
+    pub(crate) hubs: Vec<Url>,
+    /// `rel="self"`: the feed's own URL, as the hubs know it.
+    pub(crate) this: Option<Url>,
+}
+
+impl Links {
+    /// Reads every `Link` header value, resolving against `base`. Malformed parts are
+    /// skipped: a bad header costs push, never the feed.
+    pub(crate) fn read<'a>(values: impl Iterator<Item = &'a str>, base: &Url) -> Links {
+        let mut links = Links::default();
+        for value in values {
+            // `<url>; rel="hub", <url>; rel=self`: a URL never holds `>`, and the parameters
+            // after it end at the next `,<`.
+            for part in value.split('<').skip(1) {
+                let Some((target, params)) = part.split_once('>') else {
+                    continue;
+                };
+                let Ok(url) = base.join(target.trim()) else {
+                    continue;
+                };
+                let rels = params
+                    .split(';')
+                    .filter_map(|p| p.split_once('='))
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case("rel"))
+                    .flat_map(|(_, v)| {
+                        v.trim()
+                            .trim_end_matches(',')
+                            .trim()
+                            .trim_matches('"')
+                            .to_owned()
+                            .split_whitespace()
+                            .map(str::to_ascii_lowercase)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>();
+                if rels.iter().any(|r| r == "hub") && !links.hubs.contains(&url) {
+                    links.hubs.push(url.clone());
+                }
+                if rels.iter().any(|r| r == "self") && links.this.is_none() {
+                    links.this = Some(url);
+                }
+            }
+        }
+        links
+    }
+}
+
+/// A WebSub request to send: to a hub (subscribe, unsubscribe) or to a reader's callback
+/// (verification of intent, a delivery).
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    /// GET or POST.
+    pub(crate) method: reqwest::Method,
+    /// Where to.
+    pub(crate) url: &'a Url,
+    /// Headers to send.
+    pub(crate) headers: HeaderMap,
+    /// The body (a POST's), if any.
+    pub(crate) body: Option<Vec<u8>>,
+    /// Whether `url` may be on a loopback, private or link-local address.
+    pub(crate) allow_private: bool,
+}
+
+/// The answer to an [`Outgoing`] request.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// Its status.
+    pub(crate) status: StatusCode,
+    /// The first [`MAX_ANSWER`] bytes of its body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// Bytes of an answer to a WebSub request read at most: an echoed challenge, or a hub's
+/// reason for refusing.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Why a fetch failed, in words for the person who has to act on it.
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +357,14 @@ impl Fetcher {
             last_modified: header(header::LAST_MODIFIED),
         };
         let final_url = response.url().clone();
+        let links = Links::read(
+            response
+                .headers()
+                .get_all(header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            &final_url,
+        );
         let mut body = Vec::new();
         loop {
             // One deadline for the whole fetch: redirects and a slowly trickling body included.
@@ -299,8 +389,89 @@ impl Fetcher {
                 content_type,
                 body,
                 validators,
+                links,
             }),
         })
+    }
+
+    /// Sends a WebSub request, within the fetch timeout, following no redirect, refusing a
+    /// non-public address unless the request allows it (the address a name resolves to is
+    /// checked as for feeds). Only an answer's first [`MAX_ANSWER`] bytes are read.
+    pub(crate) async fn send(&self, request: Outgoing<'_>) -> Result<Answer, FetchError> {
+        let client = match request.url.host() {
+            _ if request.allow_private => &self.client,
+            Some(url::Host::Ipv4(ip)) => self.literal(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => self.literal(IpAddr::V6(ip))?,
+            _ => &self.public,
+        };
+        let mut builder = client
+            .request(request.method, request.url.clone())
+            .headers(request.headers);
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut response = tokio::time::timeout_at(deadline, builder.send())
+            .await
+            .map_err(|_| FetchError::Timeout(self.timeout))?
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while body.len() < MAX_ANSWER {
+            let chunk = tokio::time::timeout_at(deadline, response.chunk())
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?
+                .map_err(|e| self.classify(e))?;
+            let Some(chunk) = chunk else { break };
+            body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - body.len())]);
+        }
+        Ok(Answer { status, body })
+    }
+
+    /// The client for an IP address written in a URL, if it is public.
+    fn literal(&self, ip: IpAddr) -> Result<&reqwest::Client, FetchError> {
+        match kind(ip) {
+            Some(kind) => Err(FetchError::Private {
+                host: ip.to_string(),
+                address: ip,
+                kind,
+            }),
+            None => Ok(&self.client),
+        }
+    }
+
+    /// Whether `url` may be sent a WebSub request: its host is public (a name resolving
+    /// only to public addresses), or `allow_private`. Checked before a subscription is taken,
+    /// so that a reader hears at once why its callback is refused; each request checks again.
+    pub(crate) async fn check_address(url: &Url, allow_private: bool) -> Result<(), FetchError> {
+        if allow_private {
+            return Ok(());
+        }
+        let host = match url.host() {
+            Some(url::Host::Ipv4(ip)) => return Self::refuse(&ip.to_string(), IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => return Self::refuse(&ip.to_string(), IpAddr::V6(ip)),
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            None => return Err(FetchError::Other("the URL has no host".into())),
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addresses = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| FetchError::Connect(format!("cannot resolve {host}: {e}")))?;
+        for address in addresses {
+            Self::refuse(&host, address.ip())?;
+        }
+        Ok(())
+    }
+
+    fn refuse(host: &str, ip: IpAddr) -> Result<(), FetchError> {
+        match kind(ip) {
+            Some(kind) => Err(FetchError::Private {
+                host: host.to_owned(),
+                address: ip,
+                kind,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The client for a request to `current` on the way to `url`'s feed, or the refusal.

@@ -21,7 +21,8 @@
 //! Around them: `poll` runs one source through fetch, parse, dedup and store, and says what
 //! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
 //! config in force and replaces it when the file changes; `metrics` counts the reports;
-//! `import` adds an OPML file's feeds to the config; `app` wires the stages into the commands;
+//! `import` adds an OPML file's feeds to the config; `websub` has news pushed to us by
+//! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands;
 //! `shutdown` is the stop signal they share; `memory` keeps the allocator near what is live.
 //!
 //! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
@@ -46,11 +47,12 @@ mod schedule;
 mod server;
 mod shutdown;
 mod store;
+mod websub;
 
 pub use app::{shutdown_on_signals, App, AppError};
 pub use config::{
     Config, ConfigError, Database, Dedup, FeedSettings, Limits, OnRemove, PollSettings, Problem,
-    Source, Startup, StorageSettings, View, DEFAULT_PATH,
+    Source, Startup, StorageSettings, View, WebSub, DEFAULT_PATH,
 };
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};

@@ -47,6 +47,9 @@ pub(crate) struct Gauges {
     pub(crate) last_success: Vec<(String, Option<f64>)>,
     /// Whether the config file holds an edit that was refused.
     pub(crate) config_rejected: bool,
+    /// Each source's WebSub subscription: its state (`none`, `pending`, `active`, `failed`,
+    /// `unsubscribing`), signed deliveries stored, new stories polls found that no push had.
+    pub(crate) push: Vec<(String, String, i64, i64)>,
 }
 
 impl Metrics {
@@ -171,6 +174,34 @@ impl Counters {
             "When each source was last polled successfully (Unix time).",
             gauges.last_success.iter().filter_map(|(source, at)| {
                 at.map(|at| format!("{{source=\"{}\"}} {at}", label(source)))
+            }),
+        );
+        family(
+            &mut out,
+            "feedmerge_source_push_state",
+            "gauge",
+            "Each source's WebSub subscription: 1 for its state (none, pending, active, failed, unsubscribing).",
+            gauges.push.iter().map(|(source, state, _, _)| {
+                format!("{{source=\"{}\",state=\"{}\"}} 1", label(source), label(state))
+            }),
+        );
+        family(
+            &mut out,
+            "feedmerge_source_pushes_total",
+            "counter",
+            "Signed WebSub deliveries stored, per source, since its subscription began.",
+            gauges
+                .push
+                .iter()
+                .map(|(source, _, pushes, _)| format!("{{source=\"{}\"}} {pushes}", label(source))),
+        );
+        family(
+            &mut out,
+            "feedmerge_source_push_missed_total",
+            "counter",
+            "New stories a poll found while the source's push was active: what its hub did not push.",
+            gauges.push.iter().map(|(source, _, _, missed)| {
+                format!("{{source=\"{}\"}} {missed}", label(source))
             }),
         );
         out

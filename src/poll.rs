@@ -25,14 +25,15 @@ use url::Url;
 
 use crate::config::{Limits, Source};
 use crate::dedup;
-use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
+use crate::fetch::{FetchError, Fetched, Fetcher, Links, Validators};
 use crate::metrics::Metrics;
 use crate::parse;
 use crate::reload::Live;
 use crate::report::{log, Outcome, PollReport};
 use crate::schedule::Ended;
 use crate::shutdown::Shutdown;
-use crate::store::{from_millis, Attempt, Next, SourceState, Store};
+use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store, StoreError};
+use crate::websub::Subscriber;
 
 mod many;
 
@@ -81,6 +82,9 @@ pub(crate) struct Poller {
     started_at_once: usize,
     /// Hosts that asked to be left alone, and until when.
     holds: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+    /// Our subscriptions at sources' WebSub hubs (the daemon's; `None` for one-shot
+    /// commands): told of the hubs polls find, and asked which sources push.
+    push: Option<Subscriber>,
 }
 
 /// What a fetch and parse came to, before it is stored.
@@ -91,8 +95,11 @@ enum Got {
     Parsed {
         status: u16,
         validators: Validators,
-        feed: parse::ParsedFeed,
+        /// Boxed, as `push` is: the other variants are small.
+        feed: Box<parse::ParsedFeed>,
         articles: Vec<dedup::Keyed>,
+        /// The WebSub hub and topic the response named, if it named both.
+        push: Option<Box<Discovered>>,
     },
     /// The fetch or the parse failed.
     Failed {
@@ -128,6 +135,25 @@ impl Got {
             message,
             retry_after,
         }
+    }
+}
+
+/// A source's WebSub hub and topic, as its feed or its response named them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Discovered {
+    /// The first hub named (HTTP `Link` headers before the feed's own links, as WebSub says).
+    pub(crate) hub: Url,
+    /// The feed's own URL: `rel="self"`.
+    pub(crate) topic: Url,
+}
+
+impl Discovered {
+    /// The hub and topic of a response whose `Link` headers were `links` and whose feed is
+    /// `feed`: the headers' if they name a hub, else the feed's.
+    fn of(links: &Links, feed: &parse::ParsedFeed) -> Option<Discovered> {
+        let hub = links.hubs.first().or(feed.hubs.first())?.clone();
+        let topic = links.this.clone().or_else(|| feed.topic.clone())?;
+        Some(Discovered { hub, topic })
     }
 }
 
@@ -176,7 +202,22 @@ impl Poller {
             live,
             hosts: Arc::default(),
             holds: Arc::default(),
+            push: None,
         }
+    }
+
+    /// This poller, telling `push` of the hubs its polls find and polling the sources that
+    /// push only as a safety net.
+    pub(crate) fn with_push(self, push: Subscriber) -> Poller {
+        Poller {
+            push: Some(push),
+            ..self
+        }
+    }
+
+    /// How far apart polls of `name` must be at least because a hub pushes its feed.
+    fn safety_net(&self, name: &str) -> Option<Duration> {
+        self.push.as_ref().and_then(|p| p.safety_net(name))
     }
 
     fn host_limit(&self, host: &str) -> Arc<Semaphore> {
@@ -310,6 +351,7 @@ impl Poller {
             moved_to: report.moved_to.clone(),
             ..Next::default()
         };
+        let mut discovered = None;
         // What is recorded, and what the poll came to once it is (`None`: what was stored).
         let (attempt, outcome) = match result {
             Got::NotModified => {
@@ -319,7 +361,8 @@ impl Poller {
                         .min_interval_secs
                         .map(|s| Duration::from_secs(s as u64)),
                 );
-                next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
+                let hint = min_interval.max(self.safety_net(name));
+                next.due = Some(plan.next_due(Ended::Success { hint }, now));
                 let attempt = Attempt::NotModified { min_interval };
                 (attempt, Some(Outcome::NotModified))
             }
@@ -328,10 +371,13 @@ impl Poller {
                 validators,
                 feed,
                 articles,
+                push,
             } => {
                 report.status = Some(status);
+                discovered = push.map(|d| *d);
                 let min_interval = hint(feed.min_interval);
-                next.due = Some(plan.next_due(Ended::Success { hint: min_interval }, now));
+                let hint = min_interval.max(self.safety_net(name));
+                next.due = Some(plan.next_due(Ended::Success { hint }, now));
                 let warning = (feed.items_cut > 0).then(|| {
                     format!(
                         "the feed lists {} entries; only its first {} are read",
@@ -396,10 +442,45 @@ impl Poller {
                 }
                 Outcome::Failed(format!("could not store the result: {e}"))
             }
-            Ok(counts) => outcome.unwrap_or(Outcome::Stored(counts)),
+            Ok(counts) => {
+                if let Some(push) = &self.push {
+                    push.polled(source, discovered, counts).await;
+                }
+                outcome.unwrap_or(Outcome::Stored(counts))
+            }
         };
         log(&report);
         report
+    }
+
+    /// Stores what a source's hub pushed (`body`, of type `content_type`, the feed at
+    /// `topic`) as a poll's fetch is stored: parsed under the same limits, counted on the
+    /// subscription `token`.
+    pub(crate) async fn pushed(
+        &self,
+        source: &str,
+        token: &str,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        topic: Url,
+    ) -> Result<Counts, String> {
+        let fetched = Fetched {
+            status: 200,
+            url: topic,
+            content_type,
+            body,
+            validators: Validators::default(),
+            links: Links::default(),
+        };
+        let (_, articles, _, _) = self.parse(fetched).await?;
+        let attempt = Attempt::Pushed {
+            token: token.to_owned(),
+            articles,
+        };
+        self.store
+            .record(source, attempt, Next::default())
+            .await
+            .map_err(|e: StoreError| format!("could not store the pushed feed: {e}"))
     }
 
     /// When to try a source again that another replica polled or is polling: when the store
@@ -505,13 +586,39 @@ impl Poller {
         };
         let status = fetched.status;
         let bytes = fetched.body.len() as u64;
-        // Parsing, sanitising and fingerprinting are CPU work (and a hostile feed can make
-        // them long): off the async threads, one feed per core at a time (each holds a body
-        // and its parse trees, so no more are in memory than the cores work on), and given the
-        // fetch's time limit once a core is free, so that no feed holds its places for
-        // longer. One that takes longer is abandoned: its thread finishes (every pass over a
-        // body is linear, so it does), holding its core until then, and its result is
-        // dropped. The writer receives only rows to store.
+        let result = match self.parse(fetched).await {
+            Ok((feed, articles, validators, links)) => Got::Parsed {
+                status,
+                validators,
+                push: Discovered::of(&links, &feed).map(Box::new),
+                feed: Box::new(feed),
+                articles,
+            },
+            Err(message) => Got::failed(Some(status), message),
+        };
+        Ok(Attempted {
+            permits,
+            moved_to,
+            max_age,
+            bytes,
+            fetch_time,
+            result,
+        })
+    }
+}
+
+impl Poller {
+    /// Parses, sanitises and fingerprints a fetched (or pushed) feed: CPU work, and a hostile
+    /// feed can make it long. So it runs off the async threads, one feed per core at a time
+    /// (each holds a body and its parse trees, so no more are in memory than the cores work
+    /// on), and is given the fetch's time limit once a core is free, so that no feed holds
+    /// its places for longer. One that takes longer is abandoned: its thread finishes (every
+    /// pass over a body is linear, so it does), holding its core until then, and its result
+    /// is dropped. The writer receives only rows to store. `Err` says why in words.
+    async fn parse(
+        &self,
+        fetched: Fetched,
+    ) -> Result<(parse::ParsedFeed, Vec<dedup::Keyed>, Validators, Links), String> {
         let max_items = self.max_items;
         // The semaphore is never closed: acquiring only waits.
         let core = self.cores.clone().acquire_owned().await.ok();
@@ -522,47 +629,23 @@ impl Poller {
                 content_type,
                 url,
                 validators,
+                links,
                 ..
             } = fetched;
             let mut feed = parse::parse_feed_upto(&body, content_type.as_deref(), &url, max_items)?;
             drop(body);
             let articles = dedup::identify(std::mem::take(&mut feed.articles));
-            Ok::<_, parse::ParseError>((feed, articles, validators))
+            Ok::<_, parse::ParseError>((feed, articles, validators, links))
         });
-        let Ok(parsed) = tokio::time::timeout(self.parse_limit, parse).await else {
-            return Ok(Attempted {
-                permits,
-                moved_to,
-                max_age,
-                bytes,
-                fetch_time,
-                result: Got::failed(
-                    Some(status),
-                    format!(
-                        "reading the feed took longer than {} s (the [poll].timeout); it is too large or too complex",
-                        self.parse_limit.as_secs()
-                    ),
-                ),
-            });
-        };
-        let result = match parsed {
-            Ok(Ok((feed, articles, validators))) => Got::Parsed {
-                status,
-                validators,
-                feed,
-                articles,
-            },
-            Ok(Err(e)) => Got::failed(Some(status), e.to_string()),
-            Err(e) => Got::failed(Some(status), format!("the feed parser failed: {e}")),
-        };
-        Ok(Attempted {
-            permits,
-            moved_to,
-            max_age,
-            bytes,
-            fetch_time,
-            result,
-        })
+        match tokio::time::timeout(self.parse_limit, parse).await {
+            Err(_) => Err(format!(
+                "reading the feed took longer than {} s (the [poll].timeout); it is too large or too complex",
+                self.parse_limit.as_secs()
+            )),
+            Ok(Ok(Ok(parsed))) => Ok(parsed),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(format!("the feed parser failed: {e}")),
+        }
     }
 }
 

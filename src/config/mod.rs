@@ -43,6 +43,8 @@ pub struct Config {
     pub storage: StorageSettings,
     /// When sources are polled.
     pub poll: PollSettings,
+    /// WebSub: push from outlets' hubs, and our own hub.
+    pub websub: WebSub,
     /// The outlets' feeds, in file order.
     pub sources: Vec<Source>,
     /// Filtered views of the merged feed, in file order.
@@ -207,6 +209,57 @@ pub struct PollSettings {
     /// The share of enabled sources (0 to 1) that may be failing or stale before `/healthz`
     /// says `degraded`.
     pub degraded_share: f64,
+}
+
+/// `[websub]`: news pushed in seconds instead of polled (W3C WebSub), in both directions.
+///
+/// Both directions need hubs elsewhere to reach `[feed].base_url`: behind NAT, or on
+/// `127.0.0.1`, an outlet's hub could never verify or deliver, and subscribing would only hand
+/// it a private address. So `subscribe` and `hub`, unless set, are on exactly when base_url's
+/// host is a public name or address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSub {
+    /// Subscribe to the hubs that sources' feeds announce.
+    pub subscribe: bool,
+    /// Serve a hub for our own feeds at `<base_url>/websub`, and advertise it.
+    pub hub: bool,
+    /// Whether a reader's callback may be on this machine or the local network.
+    pub allow_private_callbacks: bool,
+    /// The lease asked of outlets' hubs (they may grant another).
+    pub lease: Duration,
+    /// While a source's push subscription is active, it is polled at most this often: a
+    /// safety net for what a hub fails to push.
+    pub safety_poll: Duration,
+}
+
+/// Whether `url`'s host looks reachable from the internet: a public IP address, or a name
+/// other than `localhost` and the names of local networks (`.local`, `.lan`, `.internal`,
+/// `.home.arpa`, a name without a dot).
+pub(crate) fn public_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || (ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])))
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || first & 0xfe00 == 0xfc00
+                || first & 0xffc0 == 0xfe80)
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name.contains('.')
+                && ![".localhost", ".local", ".lan", ".internal", ".home.arpa"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+        }
+        None => false,
+    }
 }
 
 /// `[dedup]`: when articles from different links are versions of one story.

@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) dedup: RawDedup,
     #[serde(default)]
+    pub(super) websub: RawWebSub,
+    #[serde(default)]
     pub(super) sources: Vec<RawSource>,
     #[serde(default)]
     pub(super) views: Vec<RawView>,
@@ -121,6 +123,28 @@ impl Default for RawDedup {
             threshold: Dedup::default().threshold,
             window: "7d".into(),
             prefer: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawWebSub {
+    pub(super) subscribe: Option<bool>,
+    pub(super) hub: Option<bool>,
+    pub(super) allow_private_callbacks: bool,
+    pub(super) lease: String,
+    pub(super) safety_poll: String,
+}
+
+impl Default for RawWebSub {
+    fn default() -> Self {
+        RawWebSub {
+            subscribe: None,
+            hub: None,
+            allow_private_callbacks: false,
+            lease: "10d".into(),
+            safety_poll: "6h".into(),
         }
     }
 }

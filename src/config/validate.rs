@@ -406,8 +406,27 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let lease = self.duration(&key("websub.lease"), &raw.websub.lease, "10d");
+        let safety_poll = self.duration(&key("websub.safety_poll"), &raw.websub.safety_poll, "6h");
+        let websub = base_url.as_ref().map(|base| {
+            // Unset: on when a hub elsewhere could reach this server (see `WebSub`).
+            let reachable = super::public_host(base);
+            WebSub {
+                subscribe: raw.websub.subscribe.unwrap_or(reachable),
+                hub: raw.websub.hub.unwrap_or(reachable),
+                allow_private_callbacks: raw.websub.allow_private_callbacks,
+                lease: Duration::ZERO,
+                safety_poll: Duration::ZERO,
+            }
+        });
+
         Some(Config {
             path: self.path.to_owned(),
+            websub: WebSub {
+                lease: lease?,
+                safety_poll: safety_poll?,
+                ..websub?
+            },
             feed: FeedSettings {
                 title: raw.feed.title,
                 base_url: base_url?,

@@ -108,6 +108,7 @@ pub(super) fn feed(meta: &FeedMeta, articles: &[Story]) -> atom::Feed {
     for (rel, href) in meta.pages(Format::Atom) {
         links.push(link(href, rel, Some("application/atom+xml")));
     }
+    links.extend(meta.hubs.iter().map(|hub| link(hub.clone(), "hub", None)));
     atom::Feed {
         // Every page is part of one feed, with one id.
         id: meta.page_url(Format::Atom, 1),

@@ -145,6 +145,23 @@ impl<'a> Feeds<'a> {
             .collect()
     }
 
+    /// The address of `feed`'s first page in `format`: its WebSub topic.
+    pub(crate) fn topic_url(&self, feed: &Feed<'_>, format: Format) -> String {
+        let base = &self.config.feed.base_url;
+        base.join(&format!("{}.{}", feed.path, format.extension()))
+            .map_or_else(|_| base.to_string(), String::from)
+    }
+
+    /// The feed and format whose first page's address is `url`: a WebSub topic of ours.
+    pub(crate) fn topic(&self, url: &str) -> Option<(Feed<'a>, Format)> {
+        self.all().into_iter().find_map(|feed| {
+            Format::ALL
+                .into_iter()
+                .find(|format| self.topic_url(&feed, *format) == url)
+                .map(|format| (feed, format))
+        })
+    }
+
     /// Every served feed as the river page lists it.
     pub(crate) fn links(&self) -> Vec<FeedLink> {
         let title = &self.config.feed.title;
@@ -176,8 +193,16 @@ impl<'a> Feeds<'a> {
             Scope::Category(c) => format!("{}: {c}", self.config.feed.title),
             Scope::View(v) => v.title.clone(),
         };
+        let hubs: Vec<String> = self
+            .config
+            .websub
+            .hub
+            .then(|| crate::websub::hub_url(self.config))
+            .into_iter()
+            .collect();
         let meta = FeedMeta {
             title: &title,
+            hubs: &hubs,
             base_url: &self.config.feed.base_url,
             path: &feed.path,
             page,

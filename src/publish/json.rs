@@ -83,6 +83,14 @@ pub(super) fn feed(meta: &FeedMeta, articles: &[Story]) -> serde_json::Value {
         "feed_url": meta.page_url(Format::Json, meta.page),
         "items": articles.iter().map(|a| item(meta, a)).collect::<Vec<_>>(),
     });
+    if !meta.hubs.is_empty() {
+        let hubs: Vec<_> = meta
+            .hubs
+            .iter()
+            .map(|url| json!({ "type": "WebSub", "url": url }))
+            .collect();
+        feed["hubs"] = json!(hubs);
+    }
     if meta.has_next {
         feed["next_url"] = json!(meta.page_url(Format::Json, meta.page + 1));
     }

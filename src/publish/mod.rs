@@ -139,6 +139,8 @@ impl Format {
 pub struct FeedMeta<'a> {
     /// Its title.
     pub title: &'a str,
+    /// The WebSub hubs that push it (`link rel="hub"`; JSON Feed `hubs`).
+    pub hubs: &'a [String],
     /// The public address of this server; must end in `/` to be a base.
     pub base_url: &'a Url,
     /// Its path relative to the base URL, without the extension: `feed`,

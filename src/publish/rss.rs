@@ -112,6 +112,11 @@ pub(super) fn feed(meta: &FeedMeta, articles: &[Story]) -> rss::Channel {
     for (rel, href) in meta.pages(Format::Rss) {
         atom_links.push(atom_link(rel, href));
     }
+    atom_links.extend(meta.hubs.iter().map(|hub| rss::extension::atom::Link {
+        href: hub.clone(),
+        rel: "hub".into(),
+        ..Default::default()
+    }));
     rss::Channel {
         title: x(meta.title),
         link: meta.base_url.to_string(),

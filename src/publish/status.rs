@@ -26,6 +26,8 @@ pub(crate) struct SourceRow {
     pub(crate) articles: i64,
     /// Its last error, why it is disabled, or where it moved.
     pub(crate) problem: Option<String>,
+    /// Its WebSub subscription: `none`, `pending`, `active until T`, `failed: why`.
+    pub(crate) push: String,
 }
 
 /// The column the sources are sorted by.
@@ -164,7 +166,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
         };
         out.push_str(&format!("<th><a href=\"{href}\">{label}{mark}</a></th>"));
     }
-    out.push_str("<th>Status</th><th>Problem</th></tr></thead>\n<tbody>\n");
+    out.push_str("<th>Status</th><th>Push</th><th>Problem</th></tr></thead>\n<tbody>\n");
     for s in page.sources {
         let when = |at: Option<DateTime<Utc>>, future: bool| match at {
             None => "—".to_owned(),
@@ -183,7 +185,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
         out.push_str(&format!(
             "<tr class=\"{class}\" data-health=\"{class}\"><td><a href=\"{url}\">{name}</a></td>\
              <td><span class=\"badge\">{word}</span></td><td>{success}</td><td class=\"n\">{articles}</td>\
-             <td>{next}</td><td class=\"n\">{status}</td><td class=\"problem\">{problem}</td></tr>\n",
+             <td>{next}</td><td class=\"n\">{status}</td><td>{push}</td><td class=\"problem\">{problem}</td></tr>\n",
             class = s.health.word().split(' ').next().unwrap_or_default(),
             url = escape_html(&s.url),
             name = escape_html(&s.name),
@@ -192,6 +194,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
             articles = s.articles,
             status = s.status.map_or("—".to_owned(), |c| c.to_string()),
             problem = escape_html(s.problem.as_deref().unwrap_or_default()),
+            push = escape_html(&s.push),
         ));
     }
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");

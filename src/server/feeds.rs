@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -110,5 +110,14 @@ async fn serve(
             Ok(Rendered::new(body, last_modified, format.content_type()))
         })
         .await?;
-    Ok(rendered.respond(headers))
+    let mut response = rendered.respond(headers);
+    // WebSub discovery (§4): our hub, and the topic (the first page) it pushes.
+    let config = ctx.config();
+    if config.websub.hub {
+        let topic = feeds.topic_url(feed, format);
+        if let Ok(link) = HeaderValue::from_str(&crate::websub::links(&config, &topic)) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
 }

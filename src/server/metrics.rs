@@ -18,6 +18,13 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
     let totals = ctx.store.totals().await?;
     let states = ctx.store.source_states().await?;
     let config = ctx.config();
+    let push: std::collections::HashMap<String, _> = ctx
+        .store
+        .push_subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| (s.source.clone(), s))
+        .collect();
     let gauges = Gauges {
         database_bytes: ctx.store.file_size().await?,
         stories: totals.stories,
@@ -34,6 +41,14 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
             })
             .collect(),
         config_rejected: ctx.live.rejected().is_some(),
+        push: config
+            .sources
+            .iter()
+            .map(|s| match push.get(&s.name) {
+                Some(p) => (s.name.clone(), p.state.clone(), p.pushes, p.missed),
+                None => (s.name.clone(), "none".to_owned(), 0, 0),
+            })
+            .collect(),
     };
     Ok((
         [(

@@ -3,7 +3,8 @@
 //! Owns the routes, the connections (their timeouts, their number, closing them at a stop),
 //! and how failures become HTTP responses. One module per group of routes, all sharing one
 //! [`Context`] (the config and the store); handlers ask `publish`'s feeds service which
-//! stories a feed shows, read the rest from the store, and never write.
+//! stories a feed shows and read the rest from the store. They never write, but for the
+//! WebSub routes, which hand what they receive to `websub`.
 
 mod cache;
 mod entries;
@@ -13,6 +14,7 @@ mod index;
 mod metrics;
 mod sources;
 mod status;
+mod websub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,8 @@ pub(crate) struct Context {
     pub(crate) pages: Arc<cache::FeedCache>,
     /// What `/healthz` last read, for when the database keeps it waiting.
     pub(super) last_seen: Arc<std::sync::Mutex<Option<health::Seen>>>,
+    /// WebSub's subscriber, hub and the poller that stores pushes (the daemon's only).
+    pub(crate) websub: Option<crate::websub::WebSub>,
 }
 
 impl Context {
@@ -56,6 +60,15 @@ impl Context {
             feeds: Default::default(),
             pages: Default::default(),
             last_seen: Default::default(),
+            websub: None,
+        }
+    }
+
+    /// This context, with WebSub's routes served by `websub`.
+    pub(crate) fn with_websub(self, websub: crate::websub::WebSub) -> Context {
+        Context {
+            websub: Some(websub),
+            ..self
         }
     }
 }
@@ -84,6 +97,7 @@ pub(crate) fn router(ctx: Context) -> Router {
         .merge(metrics::routes())
         .merge(sources::routes())
         .merge(status::routes())
+        .merge(websub::routes())
         .with_state(ctx)
         .layer(axum::middleware::map_response(hardened))
 }

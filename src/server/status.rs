@@ -44,6 +44,7 @@ async fn status(
     let totals = ctx.store.totals().await?;
     let states = ctx.store.source_states().await?;
     let articles = ctx.store.articles_by_source().await?;
+    let push = ctx.store.push_states().await?;
     let since = now - chrono::Days::new(u64::from(DAYS - 1));
     let per_day = ctx
         .store
@@ -69,6 +70,10 @@ async fn status(
                 next_poll: st.and_then(|s| s.next_due_at).map(from_millis),
                 articles: articles.get(&source.name).copied().unwrap_or(0),
                 problem: st.and_then(SourceState::problem),
+                push: push
+                    .get(&source.name)
+                    .cloned()
+                    .unwrap_or_else(|| "none".into()),
             }
         })
         .collect();

@@ -21,8 +21,10 @@ use crate::dedup::Index;
 
 mod claims;
 mod engine;
+mod hub;
 mod ingest;
 mod known;
+mod push;
 mod record;
 mod recorder;
 mod retention;
@@ -33,6 +35,8 @@ mod story_index;
 mod writable;
 
 use engine::Db;
+pub(crate) use hub::HubSubscription;
+pub(crate) use push::{PushCount, PushSubscription};
 pub use record::{Attempt, Counts, Next};
 pub use retention::Removed;
 pub(crate) use retention::Retention;

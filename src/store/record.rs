@@ -38,6 +38,14 @@ pub enum Attempt {
         /// What of the feed was not read, if anything was not.
         warning: Option<String>,
     },
+    /// A hub pushed the feed (WebSub): its articles are stored as a fetch's are, and the
+    /// push is counted on the subscription; the source's polling state is left as it is.
+    Pushed {
+        /// The subscription's callback token.
+        token: String,
+        /// The pushed feed's articles, identified.
+        articles: Vec<Keyed>,
+    },
     /// The fetch or the parse failed.
     Failed {
         /// The HTTP status, if the server answered.
@@ -143,6 +151,37 @@ impl Store {
             .execute(e)
             .await
             .map(|r| r.rows_affected()))?,
+            Attempt::Pushed { token, articles } => {
+                let source_id: i64 = on_tx!(tx, |e| {
+                    sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
+                        .bind(source)
+                        .fetch_one(e)
+                        .await
+                })?;
+                Ingest {
+                    tx: &mut *tx,
+                    source,
+                    source_id,
+                    polled_before: true,
+                    dedup: &self.dedup,
+                    pending: &mut *pending,
+                    now,
+                    counts: &mut counts,
+                }
+                .articles(articles)
+                .await?;
+                on_tx!(tx, |e| sqlx::query(
+                    "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
+                         pushed_new = pushed_new + $3
+                     WHERE token = $1",
+                )
+                .bind(token)
+                .bind(millis(now))
+                .bind(i64::from(counts.new))
+                .execute(e)
+                .await
+                .map(|r| r.rows_affected()))?
+            }
             Attempt::Fetched {
                 status,
                 validators,

@@ -156,7 +156,7 @@ impl Store {
         // claimed: they need not wait for other replicas' writes.
         let articles = jobs
             .iter()
-            .any(|j| matches!(j.attempt, Attempt::Fetched { .. }));
+            .any(|j| matches!(j.attempt, Attempt::Fetched { .. } | Attempt::Pushed { .. }));
         let begun = match articles {
             true => self.db.begin().await,
             false => self.db.begin_own_row().await,

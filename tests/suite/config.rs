@@ -214,3 +214,46 @@ fn views_name_real_sources_and_categories_and_valid_patterns() {
         "{lines:?}"
     );
 }
+
+/// `[websub]`'s switches, unset, follow `[feed].base_url`: on when a hub elsewhere could reach
+/// it, off on loopback and local networks; set, they are what they say; a bad duration is
+/// located like any other problem.
+#[test]
+fn websub_is_on_by_default_only_where_hubs_can_reach_us() {
+    let path = std::path::Path::new("feedmerge.toml");
+    let websub = |feed: &str, websub: &str| {
+        let text = format!("[feed]\n{feed}\n[websub]\n{websub}\n{GOOD_SOURCE}");
+        let config = feedmerge::Config::parse(path, &text).unwrap();
+        (config.websub.subscribe, config.websub.hub)
+    };
+    for (base_url, reachable) in [
+        ("http://127.0.0.1:8080/", false),
+        ("http://192.168.1.20/", false),
+        ("http://[::1]:8080/", false),
+        ("http://feedmerge.local/", false),
+        ("http://nas/", false),
+        ("https://news.example.org/", true),
+        ("http://203.0.114.9/", true),
+    ] {
+        let feed = format!("base_url = \"{base_url}\"");
+        assert_eq!(websub(&feed, ""), (reachable, reachable), "{base_url}");
+    }
+    let feed = "base_url = \"http://127.0.0.1:8080/\"";
+    assert_eq!(websub(feed, "subscribe = true\nhub = true"), (true, true));
+    let feed = "base_url = \"https://news.example.org/\"";
+    assert_eq!(websub(feed, "subscribe = false"), (false, true));
+    let config = feedmerge::Config::parse(path, &format!("[feed]\n{feed}\n{GOOD_SOURCE}")).unwrap();
+    assert_eq!(
+        config.websub.lease,
+        std::time::Duration::from_secs(10 * 86_400)
+    );
+    assert_eq!(
+        config.websub.safety_poll,
+        std::time::Duration::from_secs(6 * 3600)
+    );
+    assert!(!config.websub.allow_private_callbacks);
+    assert_eq!(
+        problems(&format!("[websub]\nsafety_poll = \"often\"\n{GOOD_SOURCE}")),
+        ["CONFIG:2:15: websub.safety_poll: not a duration like \"6h\": expected number at 0"]
+    );
+}

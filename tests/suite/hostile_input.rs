@@ -66,6 +66,7 @@ fn rendered(feed: ParsedFeed) -> Vec<String> {
         })
         .collect();
     let meta = FeedMeta {
+        hubs: &[],
         title: "Merged",
         base_url: &base,
         path: "feed",

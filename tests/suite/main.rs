@@ -32,3 +32,4 @@ mod serving;
 mod stories;
 mod story_pages;
 mod validity;
+mod websub;

@@ -1,6 +1,7 @@
 //! Shared test harness, by concern: `server` (the fixture feed server on 127.0.0.1),
 //! `config` (config files, built), `cpu` (CPU time, for bounds on the shape of work), `daemon` (temp dirs holding a config, and the feedmerge
-//! binary run on them), `database` (the engines, and reading the database).
+//! binary run on them), `database` (the engines, and reading the database), `websub` (a
+//! WebSub hub and a reader's callback).
 
 use std::path::Path;
 
@@ -9,12 +10,14 @@ mod cpu;
 mod daemon;
 mod database;
 mod server;
+mod websub;
 
 pub use config::*;
 pub use cpu::*;
 pub use daemon::*;
 pub use database::*;
 pub use server::*;
+pub use websub::*;
 
 /// Reads a file from `tests/fixtures/`.
 pub fn fixture(name: &str) -> Vec<u8> {

@@ -1,0 +1,107 @@
+//! The WebSub routes: `POST /websub`, our hub, where readers subscribe to our feeds; and
+//! `GET`/`POST /websub/callback/{token}`, where outlets' hubs verify our subscriptions and
+//! deliver their feeds. What they do is `websub`'s; a delivery is stored through `poll`.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+
+use super::Context;
+use crate::websub::{Delivery, Request, Verification};
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new()
+        .route("/websub", post(subscribe))
+        .route("/websub/callback/{token}", get(verify).post(deliver))
+}
+
+fn answer(status: StatusCode, text: impl Into<String>) -> Response {
+    let mut text = text.into();
+    text.push('\n');
+    (status, text).into_response()
+}
+
+/// A reader's subscribe or unsubscribe request: 202, its intent verified next.
+async fn subscribe(State(ctx): State<Context>, Form(request): Form<Request>) -> Response {
+    let Some(websub) = &ctx.websub else {
+        return answer(StatusCode::NOT_FOUND, "this server runs no WebSub hub");
+    };
+    match websub.hub.request(request).await {
+        Ok(()) => answer(
+            StatusCode::ACCEPTED,
+            "accepted; the callback will be asked to verify",
+        ),
+        Err((status, why)) => answer(status, why),
+    }
+}
+
+/// A hub verifying one of our subscriptions: the challenge echoed, or 404.
+async fn verify(
+    State(ctx): State<Context>,
+    Path(token): Path<String>,
+    query: Result<Query<Verification>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (Some(websub), Ok(Query(v))) = (&ctx.websub, query) else {
+        return answer(StatusCode::NOT_FOUND, "no such subscription");
+    };
+    match websub.subscriber.verify(&token, v).await {
+        Some(challenge) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain")],
+            challenge,
+        )
+            .into_response(),
+        None => answer(StatusCode::NOT_FOUND, "no such subscription"),
+    }
+}
+
+/// A hub delivering a source's feed: stored if its signature is good; acknowledged either
+/// way (WebSub §8), so that a forger learns nothing.
+async fn deliver(
+    State(ctx): State<Context>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(websub) = &ctx.websub else {
+        return answer(StatusCode::NOT_FOUND, "no such subscription");
+    };
+    let limit = ctx.config().startup.limits.max_body;
+    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
+        Ok(body) => body,
+        Err(_) => {
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the feed is larger than {limit} bytes"),
+            )
+        }
+    };
+    let (source, topic) = match websub.subscriber.delivery(&token, &headers, &body).await {
+        Delivery::Unknown => return answer(StatusCode::NOT_FOUND, "no such subscription"),
+        Delivery::Rejected => return answer(StatusCode::ACCEPTED, "received"),
+        Delivery::Accept { source, topic } => (source, topic),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match websub
+        .poller
+        .pushed(&source, &token, body.to_vec(), content_type, topic)
+        .await
+    {
+        Ok(counts) => {
+            tracing::info!(source = %source, new = counts.new, updated = counts.updated, merged = counts.merged, "stored a pushed feed");
+            answer(StatusCode::OK, "stored")
+        }
+        Err(why) => {
+            // The hub cannot fix our storage or the outlet's feed: acknowledged, logged.
+            tracing::warn!(source = %source, error = %why, "a pushed feed was not stored");
+            answer(StatusCode::ACCEPTED, "received")
+        }
+    }
+}
