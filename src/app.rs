@@ -24,7 +24,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::store::{
     from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError,
 };
-use crate::websub::{Hub, Subscriber, WebSub};
+use crate::websub::{self, Hub, Subscriber, WebSub};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -401,6 +401,7 @@ impl App {
             subscriber,
             hub,
             poller: poller.clone(),
+            deliveries: Arc::new(tokio::sync::Semaphore::new(websub::DELIVERIES_AT_ONCE)),
         };
 
         let engine = Engine::new(poller, self.store.clone(), self.live.clone());

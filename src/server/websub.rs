@@ -69,6 +69,12 @@ async fn deliver(
     let Some(websub) = &ctx.websub else {
         return answer(StatusCode::NOT_FOUND, "no such subscription");
     };
+    // Unknown callbacks are turned away before their bodies are read; known ones take turns
+    // (a few bodies of up to [poll].max_body in memory at once).
+    let Some(subscription) = websub.subscriber.receiving(&token).await else {
+        return answer(StatusCode::NOT_FOUND, "no such subscription");
+    };
+    let _turn = websub.deliveries.acquire().await;
     let limit = ctx.config().startup.limits.max_body;
     let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
@@ -80,8 +86,8 @@ async fn deliver(
             )
         }
     };
-    let (source, topic) = match websub.subscriber.delivery(&token, &headers, &body).await {
-        Delivery::Unknown => return answer(StatusCode::NOT_FOUND, "no such subscription"),
+    let delivery = websub.subscriber.delivery(subscription, &headers, &body);
+    let (source, topic) = match delivery.await {
         Delivery::Rejected => return answer(StatusCode::ACCEPTED, "received"),
         Delivery::Accept { source, topic } => (source, topic),
     };

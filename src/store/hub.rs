@@ -89,12 +89,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// Whether `callback` is subscribed to `topic`.
+    pub(crate) async fn has_hub_subscription(
+        &self,
+        topic: &str,
+        callback: &str,
+    ) -> Result<bool, StoreError> {
+        let found: i64 = on_pool!(&self.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM hub_subscriptions WHERE topic = $1 AND callback = $2"
+        )
+        .bind(topic)
+        .bind(callback)
+        .fetch_one(p)
+        .await)?;
+        Ok(found > 0)
+    }
+
     /// How many live subscriptions `topic` has, and how many callbacks on `host` have.
     pub(crate) async fn hub_load(&self, topic: &str, host: &str) -> Result<(i64, i64), StoreError> {
         let now = millis(Utc::now());
-        let load =
-            on_pool!(&self.db, |p| {
-                sqlx::query_as(
+        let load = on_pool!(&self.db, |p| {
+            sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM hub_subscriptions WHERE topic = $1 AND lease_until > $3),
                     (SELECT COUNT(*) FROM hub_subscriptions WHERE host = $2 AND lease_until > $3)"
         )
@@ -103,7 +118,7 @@ impl Store {
         .bind(now)
         .fetch_one(p)
         .await
-            })?;
+        })?;
         Ok(load)
     }
 
@@ -118,9 +133,8 @@ impl Store {
         let _writer = self.writer.lock().await;
         // One statement: of replicas racing with the same new digest, one updates the row and
         // the others find it already moved.
-        let moved =
-            on_pool!(&self.db, |p| {
-                sqlx::query(
+        let moved = on_pool!(&self.db, |p| {
+            sqlx::query(
             "UPDATE hub_topics SET digest = $2, changed_at = $3 WHERE topic = $1 AND digest <> $2"
         )
         .bind(topic)
@@ -129,7 +143,7 @@ impl Store {
         .execute(p)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         drop(_writer);
         if moved == 0 {
             self.seed_topic(topic, digest).await?;

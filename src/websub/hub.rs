@@ -128,14 +128,26 @@ impl Hub {
             .map_or(config.websub.lease, Duration::from_secs)
             .clamp(SHORTEST_LEASE, LONGEST_LEASE);
         let host = callback.host_str().unwrap_or_default().to_owned();
-        if mode == "subscribe" {
-            let (on_topic, on_host) = self.store.hub_load(&topic, &host).await.map_err(|e| {
-                tracing::error!(error = %e, "cannot read the hub's subscriptions");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is busy; try again".to_owned(),
-                )
-            })?;
+        let busy = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, "cannot read the hub's subscriptions");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is busy; try again".to_owned(),
+            )
+        };
+        let subscribed = self.store.has_hub_subscription(&topic, callback.as_str());
+        let subscribed = subscribed.await.map_err(busy)?;
+        if mode == "unsubscribe" && !subscribed {
+            // Verified only if there is something to end: a request does not make us send a
+            // GET to any address it names.
+            return Err((
+                StatusCode::NOT_FOUND,
+                "that callback is not subscribed to that topic".into(),
+            ));
+        }
+        if mode == "subscribe" && !subscribed {
+            // A renewal is always taken; a new subscription only under the caps.
+            let (on_topic, on_host) = self.store.hub_load(&topic, &host).await.map_err(busy)?;
             if on_topic >= MAX_PER_TOPIC || on_host >= MAX_PER_HOST {
                 return Err((StatusCode::TOO_MANY_REQUESTS, format!(
                     "this hub takes at most {MAX_PER_TOPIC} subscriptions per topic and {MAX_PER_HOST} per callback host"

@@ -21,4 +21,10 @@ pub(crate) struct WebSub {
     pub(crate) hub: Hub,
     /// Stores what a hub pushes, as a poll's fetch is stored.
     pub(crate) poller: Poller,
+    /// Deliveries read and stored at once.
+    pub(crate) deliveries: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// How many deliveries are read and stored at once: each holds a body of up to
+/// `[poll].max_body`.
+pub(crate) const DELIVERIES_AT_ONCE: usize = 4;

@@ -69,8 +69,6 @@ pub(crate) enum Delivery {
         /// The feed's URL, which relative links resolve against.
         topic: Url,
     },
-    /// Not for any subscription of ours.
-    Unknown,
     /// Unsigned or badly signed: acknowledged, as WebSub asks, and dropped.
     Rejected,
 }
@@ -124,10 +122,12 @@ impl Subscriber {
         if let Some(s) = &current {
             let same = s.hub == found.hub.as_str() && s.topic == found.topic.as_str();
             let asked = from_millis(s.requested_at);
+            // A source back in the config while its unsubscribe is pending subscribes afresh.
             let settled = match s.state.as_str() {
                 "failed" => {
                     now - asked < chrono::Duration::from_std(RETRY_FAILED).unwrap_or_default()
                 }
+                "unsubscribing" => false,
                 _ => true,
             };
             if same && settled {
@@ -308,15 +308,21 @@ impl Subscriber {
         Some(answer)
     }
 
-    /// Whether a `POST` on the callback `token` with `headers` and `body` is a delivery to
-    /// store.
-    pub(crate) async fn delivery(&self, token: &str, headers: &HeaderMap, body: &[u8]) -> Delivery {
-        let Ok(Some(sub)) = self.store.push_subscription(token).await else {
-            return Delivery::Unknown;
-        };
-        if !matches!(sub.state.as_str(), "active" | "pending") {
-            return Delivery::Unknown;
-        }
+    /// The subscription a `POST` on the callback `token` may deliver to: one that is
+    /// pending or active. Asked before the body is read.
+    pub(crate) async fn receiving(&self, token: &str) -> Option<PushSubscription> {
+        let sub = self.store.push_subscription(token).await.ok().flatten()?;
+        matches!(sub.state.as_str(), "active" | "pending").then_some(sub)
+    }
+
+    /// Whether a delivery to `sub` with `headers` and `body` is one to store.
+    pub(crate) async fn delivery(
+        &self,
+        sub: PushSubscription,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Delivery {
+        let token = sub.token.as_str();
         let signed = headers
             .get("x-hub-signature")
             .and_then(|v| v.to_str().ok())

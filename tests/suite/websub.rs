@@ -44,8 +44,9 @@ async fn feed_has(http: &reqwest::Client, port: u16, text: &str) -> bool {
         .contains(text)
 }
 
-#[tokio::test]
-async fn an_outlets_hub_pushes_its_news_within_a_second() {
+crate::on_both_engines!(an_outlets_hub_pushes_its_news_within_a_second);
+
+async fn an_outlets_hub_pushes_its_news_within_a_second(engine: Engine) {
     let outlet = FeedServer::start();
     let hub = TestHub::start(3);
     let feed_url = outlet.url("/feed.atom");
@@ -57,12 +58,16 @@ async fn an_outlets_hub_pushes_its_news_within_a_second() {
         ),
     );
     let port = free_port();
-    let setup = ConfigBuilder::new()
+    let Some(setup) = ConfigBuilder::new()
         .serve(port)
         .schedule(NEVER)
         .set("websub", "subscribe", "true")
         .source_with("Outlet", &feed_url, "allow_private = true")
-        .setup();
+        .on(engine)
+        .await
+    else {
+        return;
+    };
     let daemon = Daemon::start(&setup, "info");
 
     // The first poll finds the hub; the subscription is asked for and verified.
@@ -477,6 +482,11 @@ async fn readers_subscribe_to_our_hub(engine: Engine) {
     assert_eq!((status, said.trim()), (400, "hub.topic is not a feed of this server; its feeds are the merged feed, its categories and its views, as /websub's Link headers name them"));
     let (status, said) = ask("publish", topic.clone(), reader.url()).await;
     assert_eq!(status, 400, "{said}");
+    let (status, said) = ask("unsubscribe", topic.clone(), reader.url()).await;
+    assert_eq!(
+        (status, said.trim()),
+        (404, "that callback is not subscribed to that topic")
+    );
     let (status, said) = ask("subscribe", topic.clone(), "javascript:alert(1)".into()).await;
     assert_eq!(status, 400, "{said}");
     assert_eq!(
