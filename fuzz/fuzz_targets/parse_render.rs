@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let meta = FeedMeta {
+        hubs: &[],
         title: feed.title.as_deref().unwrap_or("Merged"),
         base_url: &site,
         path: "feed",

@@ -145,6 +145,22 @@ impl<'a> Feeds<'a> {
             .collect()
     }
 
+    /// Our WebSub hub, `<base_url>/websub`, if `[websub].hub` serves it.
+    pub(crate) fn hub_url(&self) -> Option<String> {
+        let base = &self.config.feed.base_url;
+        let url = base
+            .join("websub")
+            .map_or_else(|_| base.to_string(), String::from);
+        self.config.websub.hub.then_some(url)
+    }
+
+    /// The `Link` header of our feed at `topic` (WebSub discovery): our hub and the feed
+    /// itself, if the hub is served.
+    pub(crate) fn link_header(&self, topic: &str) -> Option<String> {
+        let hub = self.hub_url()?;
+        Some(format!("<{hub}>; rel=\"hub\", <{topic}>; rel=\"self\""))
+    }
+
     /// The address of `feed`'s first page in `format`: its WebSub topic.
     pub(crate) fn topic_url(&self, feed: &Feed<'_>, format: Format) -> String {
         let base = &self.config.feed.base_url;
@@ -193,13 +209,7 @@ impl<'a> Feeds<'a> {
             Scope::Category(c) => format!("{}: {c}", self.config.feed.title),
             Scope::View(v) => v.title.clone(),
         };
-        let hubs: Vec<String> = self
-            .config
-            .websub
-            .hub
-            .then(|| crate::websub::hub_url(self.config))
-            .into_iter()
-            .collect();
+        let hubs: Vec<String> = self.hub_url().into_iter().collect();
         let meta = FeedMeta {
             title: &title,
             hubs: &hubs,

@@ -112,12 +112,9 @@ async fn serve(
         .await?;
     let mut response = rendered.respond(headers);
     // WebSub discovery (§4): our hub, and the topic (the first page) it pushes.
-    let config = ctx.config();
-    if config.websub.hub {
-        let topic = feeds.topic_url(feed, format);
-        if let Ok(link) = HeaderValue::from_str(&crate::websub::links(&config, &topic)) {
-            response.headers_mut().insert(header::LINK, link);
-        }
+    let link = feeds.link_header(&feeds.topic_url(feed, format));
+    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
 }

@@ -98,7 +98,7 @@ impl Hub {
             .topic
             .filter(|t| Feeds::new(&self.store, &config).topic(t).is_some())
         else {
-            return bad("hub.topic is not a feed of this server; its feeds are the merged feed, its categories and its views, as /websub's Link headers name them".into());
+            return bad("hub.topic is not a feed of this server; its feeds are the merged feed, its categories and its views, each named by its own Link header (rel=\"self\")".into());
         };
         let callback = match r.callback.as_deref().map(Url::parse) {
             Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.fragment().is_none() => u,
@@ -317,7 +317,8 @@ impl Hub {
             HeaderValue::from_str(content_type)
                 .unwrap_or(HeaderValue::from_static("application/xml")),
         );
-        if let Ok(link) = HeaderValue::from_str(&links(config, &sub.topic)) {
+        let link = Feeds::new(&self.store, config).link_header(&sub.topic);
+        if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LINK, link);
         }
         if let Some(secret) = &sub.secret {
@@ -362,21 +363,6 @@ impl Hub {
         }
         tracing::warn!(callback = %host, topic = %sub.topic, "a WebSub delivery was given up after every retry");
     }
-}
-
-/// The `Link` header of one of our feeds: our hub, and the feed itself.
-pub(crate) fn links(config: &Config, topic: &str) -> String {
-    format!(
-        "<{}>; rel=\"hub\", <{topic}>; rel=\"self\"",
-        hub_url(config)
-    )
-}
-
-/// `<base_url>/websub`.
-pub(crate) fn hub_url(config: &Config) -> String {
-    let base = &config.feed.base_url;
-    base.join("websub")
-        .map_or_else(|_| base.to_string(), String::from)
 }
 
 /// Why a callback's address is refused, in the reader's terms.

@@ -7,7 +7,7 @@ mod hub;
 mod signature;
 mod subscriber;
 
-pub(crate) use hub::{hub_url, links, Hub, Request};
+pub(crate) use hub::{Hub, Request};
 pub(crate) use subscriber::{Delivery, Subscriber, Verification};
 
 use crate::poll::Poller;

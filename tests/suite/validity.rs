@@ -344,6 +344,8 @@ async fn the_feeds_are_valid_whatever_the_outlets_left_out() {
             &format!("http://127.0.0.1:{feed_port}/"),
         )
         .set("feed", "max_entries", "1000")
+        // Our hub named in every feed (link rel="hub", JSON Feed hubs), as readers get it.
+        .set("websub", "hub", "true")
         .schedule(NEVER);
     for (i, name) in fixtures.iter().enumerate() {
         let path = format!("/fixture/{i}");

@@ -479,7 +479,7 @@ async fn readers_subscribe_to_our_hub(engine: Engine) {
         reader.url(),
     )
     .await;
-    assert_eq!((status, said.trim()), (400, "hub.topic is not a feed of this server; its feeds are the merged feed, its categories and its views, as /websub's Link headers name them"));
+    assert_eq!((status, said.trim()), (400, "hub.topic is not a feed of this server; its feeds are the merged feed, its categories and its views, each named by its own Link header (rel=\"self\")"));
     let (status, said) = ask("publish", topic.clone(), reader.url()).await;
     assert_eq!(status, 400, "{said}");
     let (status, said) = ask("unsubscribe", topic.clone(), reader.url()).await;
