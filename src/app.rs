@@ -17,12 +17,13 @@ use crate::metrics::Metrics;
 use crate::poll::{Claim, Poller};
 use crate::publish::{human, Format};
 use crate::publish::{FeedError, Feeds};
+use crate::query::{Query, QueryError};
 use crate::reload::{self, Live};
 use crate::report::PollReport;
 use crate::server::{self, Context};
 use crate::shutdown::{self, Shutdown};
 use crate::store::{
-    from_millis, Health, Outlet, Removed, Retention, SourceState, Store, StoreError,
+    from_millis, Health, Outlet, Removed, Retention, SearchOrder, SourceState, Store, StoreError,
 };
 use crate::websub::{self, Hub, Subscriber, WebSub};
 
@@ -68,6 +69,9 @@ pub enum AppError {
     /// A feed could not be made.
     #[error(transparent)]
     Feed(#[from] FeedError),
+    /// A search query that cannot be run.
+    #[error("{0}")]
+    Query(#[from] QueryError),
 }
 
 /// An open feedmerge: its config, database and poller.
@@ -254,6 +258,78 @@ impl App {
         Ok(out)
     }
 
+    /// The stories `text` finds (published within `since`, if given), newest first or, if
+    /// `relevance`, best match first: as a list for people, or as a feed in `format`.
+    /// Articles stored before the search index existed are indexed first.
+    pub async fn search(
+        &self,
+        text: &str,
+        since: Option<Duration>,
+        relevance: bool,
+        format: Option<Format>,
+    ) -> Result<String, AppError> {
+        let order = match relevance {
+            true => SearchOrder::Relevance,
+            false => SearchOrder::Newest,
+        };
+        let config = self.live.current();
+        let mut query = Query::parse(text, &config)?;
+        query.since = since.or(query.since);
+        while self.store.index_backlog().await? > 0 {}
+        let feeds = Feeds::new(&self.store, &config);
+        if let Some(format) = format {
+            let (feed, _) = feeds.search_feed(&query, text, order, format, 1).await?;
+            return Ok(feed);
+        }
+        let (stories, more) = feeds.found(&query, order, 1).await?;
+        let mut out = String::new();
+        for story in &stories {
+            let outlets: Vec<&str> = std::iter::once(&story.source)
+                .chain(&story.also)
+                .map(|o| o.name.as_str())
+                .collect();
+            out.push_str(&format!(
+                "{}  {}\n    {}  {}\n",
+                story.published.format("%Y-%m-%d %H:%MZ"),
+                story.title,
+                outlets.join(", "),
+                story.link.as_deref().unwrap_or("(no link)")
+            ));
+        }
+        out.push_str(&match (stories.len(), more) {
+            (0, _) => "no story matches".to_owned(),
+            (n, false) => format!("{n} stories match"),
+            (n, true) => {
+                format!("the newest {n} matching stories; narrow the search to see others")
+            }
+        });
+        Ok(out)
+    }
+
+    /// Indexes, a batch at a time, the articles stored before search existed (after an
+    /// upgrade), logging when it starts and ends.
+    async fn index_backlog(self) {
+        let mut indexed = 0;
+        loop {
+            match self.store.index_backlog().await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if indexed == 0 {
+                        tracing::info!("indexing the stored articles for search");
+                    }
+                    indexed += n;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot index stored articles for search; trying again in a minute");
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            }
+        }
+        if indexed > 0 {
+            tracing::info!(articles = indexed, "stored articles indexed for search");
+        }
+    }
+
     /// The stories published in the last `since` that more than one outlet carried, newest
     /// first: when, how many outlets, the headline, then each outlet and its link.
     pub async fn stories_report(&self, since: Duration) -> Result<String, AppError> {
@@ -407,6 +483,7 @@ impl App {
         let engine = Engine::new(poller, self.store.clone(), self.live.clone());
         let engine = tokio::spawn(engine.run(shutdown.clone()));
         tokio::spawn(self.clone().cleanups(shutdown.clone()));
+        tokio::spawn(self.clone().index_backlog());
         tokio::spawn(reload::watch(
             self.live.clone(),
             self.store.clone(),

@@ -21,7 +21,8 @@
 //! Around them: `poll` runs one source through fetch, parse, dedup and store, and says what
 //! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
 //! config in force and replaces it when the file changes; `metrics` counts the reports;
-//! `import` adds an OPML file's feeds to the config; `websub` has news pushed to us by
+//! `import` adds an OPML file's feeds to the config; `query` reads a search query into what
+//! the store runs; `websub` has news pushed to us by
 //! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands;
 //! `shutdown` is the stop signal they share; `memory` keeps the allocator near what is live.
 //!
@@ -41,6 +42,7 @@ mod metrics;
 mod parse;
 mod poll;
 mod publish;
+mod query;
 mod reload;
 mod report;
 mod schedule;
@@ -60,9 +62,10 @@ pub use import::{import, ImportError, Imported};
 pub use memory::tune_allocator;
 pub use parse::{
     parse_feed, parse_feed_upto, Article, Enclosure, Image, Media, ParseError, ParsedFeed,
-    DEFAULT_MAX_ITEMS,
+    SearchTerms, DEFAULT_MAX_ITEMS,
 };
 pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
+pub use query::QueryError;
 pub use report::{Outcome, PollReport};
 pub use schedule::{CronSchedule, Ended, Plan, ScheduleError};
 pub use shutdown::Shutdown;

@@ -55,6 +55,21 @@ enum Command {
         #[arg(long, default_value = "2d")]
         since: humantime::Duration,
     },
+    /// Search every stored story (the query language is in the README: words, "phrases",
+    /// -excluded, OR, title:, source:, category:, since:2d).
+    Search {
+        /// What to look for.
+        query: String,
+        /// Only stories published this recently: "2d", "12h", "1w".
+        #[arg(long)]
+        since: Option<humantime::Duration>,
+        /// A list for people, or the search as a feed.
+        #[arg(long, value_enum, default_value = "text")]
+        format: SearchFormat,
+        /// Newest first, or best match first.
+        #[arg(long, value_enum, default_value = "newest")]
+        sort: SearchSort,
+    },
     /// Apply retention now ([storage] max_age, max_per_source) and report what it removed.
     Cleanup,
     /// Write the merged feed (or the source list, as OPML) to standard output.
@@ -76,6 +91,22 @@ enum Command {
 enum LogFormat {
     Text,
     Json,
+}
+
+/// What `search` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SearchFormat {
+    Text,
+    Atom,
+    Rss,
+    Json,
+}
+
+/// The order of `search`'s results.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SearchSort {
+    Newest,
+    Relevance,
 }
 
 /// What `export` writes.
@@ -223,6 +254,25 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let report = app.stories_report(since.into()).await?;
             app.close().await;
             print(&report)?;
+        }
+        Command::Search {
+            query,
+            since,
+            format,
+            sort,
+        } => {
+            let format = match format {
+                SearchFormat::Text => None,
+                SearchFormat::Atom => Some(Format::Atom),
+                SearchFormat::Rss => Some(Format::Rss),
+                SearchFormat::Json => Some(Format::Json),
+            };
+            let relevance = sort == SearchSort::Relevance;
+            let found = app
+                .search(&query, since.map(Into::into), relevance, format)
+                .await;
+            app.close().await;
+            print(found?.trim_end())?;
         }
         Command::Cleanup => {
             let r = app.cleanup().await?;

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let meta = FeedMeta {
         hubs: &[],
+            query: None,
         title: feed.title.as_deref().unwrap_or("Merged"),
         base_url: &site,
         path: "feed",

@@ -29,7 +29,7 @@ use std::collections::HashSet;
 
 use url::Url;
 
-use crate::parse::Article;
+use crate::parse::{Article, SearchTerms};
 
 pub use fingerprint::Fingerprint;
 pub(crate) use fingerprint::{Sketch, BANDS};
@@ -53,6 +53,8 @@ pub struct Keyed {
     /// The key of its headline, when the headline is long enough to identify a story (see
     /// the README: items with too little text join a story by their headline).
     pub headline: Option<i64>,
+    /// Its search terms, for the full-text index.
+    pub terms: SearchTerms,
 }
 
 /// Works out the identity of each article of one fetch, dropping repeats of an identity
@@ -72,7 +74,9 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
             let fingerprint = Fingerprint::of(&article.title, body.unwrap_or(""));
             let short_text = fingerprint.is_none().then(|| body.unwrap_or(""));
             let headline = headline_key(&article.title, short_text);
+            let terms = SearchTerms::of(&article.title, &article.text);
             Some(Keyed {
+                terms,
                 article,
                 key,
                 canonical_link,

@@ -26,7 +26,8 @@ pub use media::{Enclosure, Image, Media};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use text::html_to_text;
-pub(crate) use text::{escape_html, sanitised_text};
+pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
+pub use text::SearchTerms;
 
 use chrono::{DateTime, Utc};
 

@@ -1,8 +1,74 @@
 //! HTML as plain text, and text as HTML: the text of an outlet's raw HTML (a title, a name),
-//! read by a real HTML parser; the text of HTML we sanitised, read by one linear scan; and
-//! text escaped for HTML.
+//! read by a real HTML parser; the text of HTML we sanitised, read by one linear scan; text
+//! escaped for HTML; and a text's search terms, the one tokenisation that both the search
+//! index and the queries use.
+
+use unicode_normalization::UnicodeNormalization;
 
 use super::bound::bound;
+
+/// Whether `c` is written without spaces between words: Han, kana, Hangul.
+pub(crate) fn unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30ff   // hiragana, katakana
+        | 0x3400..=0x4dbf // CJK extension A
+        | 0x4e00..=0x9fff // CJK unified ideographs
+        | 0xac00..=0xd7af // Hangul syllables
+        | 0xf900..=0xfaff // CJK compatibility ideographs
+        | 0x20000..=0x2fa1f)
+}
+
+/// The search terms of `text`, in order: words of letters and digits, lowercased and without
+/// accents ("Café" is "cafe"), and each Chinese, Japanese or Korean character on its own.
+pub(crate) fn terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    // NFKD splits accented letters from their accents (and full-width forms to plain ones);
+    // the accents are then dropped.
+    for c in text
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+    {
+        if unspaced(c) {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            out.push(c.to_string());
+        } else if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        } else if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// [`terms`] joined by spaces: what the index stores for a text.
+pub(crate) fn indexed(text: &str) -> String {
+    terms(text).join(" ")
+}
+
+/// An article's search terms, computed where it is parsed (off the writer's path).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchTerms {
+    /// Its headline's, joined by spaces.
+    pub title: String,
+    /// Its text's.
+    pub text: String,
+}
+
+impl SearchTerms {
+    /// The terms of `title` and `text`.
+    pub fn of(title: &str, text: &str) -> SearchTerms {
+        SearchTerms {
+            title: indexed(title),
+            text: indexed(text),
+        }
+    }
+}
 
 /// The text of an HTML fragment, as a browser would read it (any HTML: entities, malformed
 /// markup).

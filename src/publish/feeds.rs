@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use super::{render, FeedLink, FeedMeta, Format, PublishError};
 use crate::config::{categories, Config, View};
 use crate::parse::sanitised_text;
-use crate::store::{Store, StoreError, Story};
+use crate::query::Query;
+use crate::store::{SearchOrder, Store, StoreError, Story};
 
 /// Stories examined at most to fill one page of a filtered feed: a view that matches almost
 /// nothing costs a bounded amount of work, once per change.
@@ -213,8 +214,58 @@ impl<'a> Feeds<'a> {
         let meta = FeedMeta {
             title: &title,
             hubs: &hubs,
+            query: None,
             base_url: &self.config.feed.base_url,
             path: &feed.path,
+            page,
+            has_next,
+        };
+        let last_modified = stories
+            .iter()
+            .map(|s| s.changed)
+            .max()
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Ok((render(format, &meta, &stories)?, last_modified))
+    }
+
+    /// Page `page` of the stories `query` finds, in `order`, and whether more follow.
+    pub(crate) async fn found(
+        &self,
+        query: &Query,
+        order: SearchOrder,
+        page: u32,
+    ) -> Result<(Vec<Story>, bool), FeedError> {
+        let per_page = self.config.feed.max_entries.max(1);
+        let offset = (page.max(1) - 1).saturating_mul(per_page);
+        let (stories, more) = self
+            .store
+            .search(query, order, offset, per_page, Utc::now())
+            .await?;
+        Ok((stories, more && page < MAX_PAGE))
+    }
+
+    /// Page `page` of the feed of a search (`written`: the query as typed) in `format`, and
+    /// when its content last changed.
+    pub(crate) async fn search_feed(
+        &self,
+        query: &Query,
+        written: &str,
+        order: SearchOrder,
+        format: Format,
+        page: u32,
+    ) -> Result<(String, DateTime<Utc>), FeedError> {
+        let (stories, has_next) = self.found(query, order, page).await?;
+        let title = format!("{}: {written}", self.config.feed.title);
+        let mut link_query = format!("q={}", super::encoded(written));
+        if order == SearchOrder::Relevance {
+            link_query.push_str("&sort=relevance");
+        }
+        let meta = FeedMeta {
+            title: &title,
+            hubs: &[],
+            query: Some(&link_query),
+            base_url: &self.config.feed.base_url,
+            path: "search",
             page,
             has_next,
         };

@@ -3,7 +3,7 @@
 //!
 //! Owns the output formats: Atom 1.0 (RFC 4287, `atom.rs`), RSS 2.0 (`rss.rs`) and JSON
 //! Feed 1.1 (`json.rs`), and the HTML pages made of the same stories: the river page and
-//! each story's page (`pages.rs`). Every entry credits the outlet whose version it publishes
+//! each story's page (`pages.rs`), and a search's results (`search.rs`). Every entry credits the outlet whose version it publishes
 //! (Atom `atom:source`, RSS `<source>`, JSON Feed `_feedmerge.source`) and links every other
 //! outlet that carried the story (Atom `link rel="related"`, a credits line at the end of
 //! the RSS description, `_feedmerge.also`); it names its author, or else that outlet, and
@@ -26,11 +26,13 @@ mod json;
 mod opml;
 mod pages;
 mod rss;
+mod search;
 mod status;
 pub use feeds::FeedError;
 pub(crate) use feeds::{Feed, Feeds, MAX_PAGE};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, FeedLink};
+pub(crate) use search::{encoded, results, Results};
 pub(crate) use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
 
 /// Query parameters taken out of a published feed address: their names, in lower case, end
@@ -150,6 +152,9 @@ pub struct FeedMeta<'a> {
     pub page: u32,
     /// Whether a page of older entries follows.
     pub has_next: bool,
+    /// For a search's feed: its query string, encoded (`q=brexit&sort=relevance`), which
+    /// every link to its pages carries.
+    pub query: Option<&'a str>,
 }
 
 impl FeedMeta<'_> {
@@ -163,10 +168,11 @@ impl FeedMeta<'_> {
     /// The address of page `page` of this feed in `format`.
     pub fn page_url(&self, format: Format, page: u32) -> String {
         let url = self.url(&format!("{}.{}", self.path, format.extension()));
-        if page > 1 {
-            format!("{url}?page={page}")
-        } else {
-            url
+        match (self.query, page) {
+            (Some(query), 1) => format!("{url}?{query}"),
+            (Some(query), _) => format!("{url}?{query}&page={page}"),
+            (None, 1) => url,
+            (None, _) => format!("{url}?page={page}"),
         }
     }
 

@@ -28,7 +28,7 @@ const STYLE: &str = "body{max-width:46rem;margin:0 auto;padding:0 1rem;\
     .meta{color:#555;font-size:.875rem} nav ul{padding-left:1.2rem} footer{padding:1rem 0;color:#555}\n";
 
 /// A whole page: `head` goes in `<head>` after the title, `body` in `<body>`.
-fn page(title: &str, head: &str, body: &str) -> String {
+pub(super) fn page(title: &str, head: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -37,7 +37,7 @@ fn page(title: &str, head: &str, body: &str) -> String {
     )
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "<time datetime=\"{}\">{}</time>",
         t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -84,7 +84,7 @@ fn file_link(e: &Enclosure) -> String {
 }
 
 /// The start of a story's text, as plain text.
-fn excerpt(story: &Story) -> String {
+pub(super) fn excerpt(story: &Story) -> String {
     let text = match (&story.summary, &story.text) {
         (Some(summary), _) => sanitised_text(summary),
         (None, Some(text)) => text.clone(),

@@ -12,6 +12,7 @@ mod feeds;
 mod health;
 mod index;
 mod metrics;
+mod search;
 mod sources;
 mod status;
 mod websub;
@@ -44,6 +45,8 @@ pub(crate) struct Context {
     pub(crate) feeds: Arc<cache::FeedCache>,
     /// Rendered story pages, kept apart from the feeds.
     pub(crate) pages: Arc<cache::FeedCache>,
+    /// Rendered searches, kept apart too: any query makes one.
+    pub(crate) searches: Arc<cache::FeedCache>,
     /// What `/healthz` last read, for when the database keeps it waiting.
     pub(super) last_seen: Arc<std::sync::Mutex<Option<health::Seen>>>,
     /// WebSub's subscriber, hub and the poller that stores pushes (the daemon's only).
@@ -59,6 +62,7 @@ impl Context {
             store,
             feeds: Default::default(),
             pages: Default::default(),
+            searches: Default::default(),
             last_seen: Default::default(),
             websub: None,
         }
@@ -95,6 +99,7 @@ pub(crate) fn router(ctx: Context) -> Router {
         .merge(health::routes())
         .merge(index::routes())
         .merge(metrics::routes())
+        .merge(search::routes())
         .merge(sources::routes())
         .merge(status::routes())
         .merge(websub::routes())
@@ -103,10 +108,11 @@ pub(crate) fn router(ctx: Context) -> Router {
 }
 
 /// What a page may do once a browser has it: nothing but show its own styles and the
-/// outlets' pictures. The pages use no script, no frame, no form; a story's text passed the
-/// sanitiser, and this holds even if something slipped through it.
+/// outlets' pictures, and submit the search box to this server. The pages use no script and
+/// no frame; a story's text passed the sanitiser, and this holds even if something slipped
+/// through it.
 const PAGE_POLICY: &str = "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; \
-    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every response: its type is not to be guessed (a feed or a JSON body read as HTML); and
 /// every HTML page: the policy above, and not to be framed (by browsers that predate

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use super::engine::{on_tx, write_rows, Table, Tx};
 use super::known::{Existing, Known};
 use super::record::Counts;
+use super::search::{self, Indexed};
 use super::story_index::{window_ms, Pending};
 use super::{json, media_json, millis, StoreError};
 use crate::config::Dedup;
@@ -246,6 +247,12 @@ impl<'k> Ingest<'_, '_> {
             .execute(c)
             .await
             .map(drop))?,
+        }
+        if plan.article(e.id).is_none() {
+            // Written above: its index entry is rewritten with it.
+            let list = format!("[{}]", e.id);
+            search::unindex(self.tx, &list).await?;
+            search::index(self.tx, &[Indexed::terms(e.id, &keyed.terms)]).await?;
         }
         plan.events.push(Event::Edited {
             article: e.id,
@@ -504,6 +511,12 @@ impl<'k> Ingest<'_, '_> {
                     .push_bind(&a.text);
             }
         );
+        let entries: Vec<Indexed> = plan
+            .articles
+            .iter()
+            .map(|n| Indexed::terms(n.id, &n.text.terms))
+            .collect();
+        search::index(self.tx, &entries).await?;
         write_rows!(
             self.tx,
             "INSERT INTO stories (id, entry_id, representative, published, updated, first_seen,

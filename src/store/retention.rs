@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, on_tx, Tx};
-use super::{millis, Store, StoreError};
+use super::{millis, search, Store, StoreError};
 use crate::dedup::story::{self, Version};
 
 /// A tombstone whose entry no outlet has listed for this long is deleted.
@@ -179,6 +179,15 @@ impl Store {
         .execute(e)
         .await
         .map(drop))?;
+        // The articles another outlet also carries: they take its headline, which the search
+        // index learns too.
+        let kept: Vec<(i64,)> = on_tx!(&mut tx, |e| sqlx::query_as(
+            "SELECT id FROM articles a WHERE a.source_id = $1
+               AND EXISTS (SELECT 1 FROM appearances ap WHERE ap.article_id = a.id)"
+        )
+        .bind(source_id)
+        .fetch_all(e)
+        .await)?;
         on_tx!(&mut tx, |e| sqlx::query(
             "UPDATE articles SET source_id = ap.source_id, title = ap.title,
                  link = COALESCE(ap.link, articles.link)
@@ -191,6 +200,11 @@ impl Store {
         .execute(e)
         .await
         .map(drop))?;
+        search::reindex(
+            &mut tx,
+            &kept.into_iter().map(|(id,)| id).collect::<Vec<_>>(),
+        )
+        .await?;
         let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
             "SELECT id FROM articles WHERE source_id = $1"
         )
@@ -239,6 +253,7 @@ async fn delete_articles(
     .bind(&list)
     .fetch_all(e)
     .await)?;
+    search::unindex(tx, &list).await?;
     for statement in [
         "DELETE FROM sketches
          WHERE article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",

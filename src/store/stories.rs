@@ -136,6 +136,8 @@ enum Which<'a> {
     Page { since: i64, offset: u32, limit: u32 },
     /// The one published under this entry id.
     Entry(&'a str),
+    /// These, by story id, in this order.
+    Ids(&'a [i64]),
 }
 
 impl Store {
@@ -159,6 +161,14 @@ impl Store {
             limit,
         })
         .await
+    }
+
+    /// The stories `ids`, in that order (those no longer stored left out).
+    pub(crate) async fn stories_by_id(&self, ids: &[i64]) -> Result<Vec<Story>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.stories(Which::Ids(ids)).await
     }
 
     /// Stories published since `since` that more than one outlet carries, newest first.
@@ -208,6 +218,22 @@ impl Store {
                 .bind(entry_id)
                 .fetch_all(p)
                 .await)?
+            }
+            Which::Ids(ids) => {
+                let sql = format!(
+                    "{COLUMNS} WHERE st.id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
+                );
+                let list = serde_json::Value::from(ids.to_vec()).to_string();
+                let mut rows: Vec<StoryRow> = on_pool!(&self.db, |p| sqlx::query_as(
+                    sqlx::AssertSqlSafe(sql.clone())
+                )
+                .bind(&list)
+                .fetch_all(p)
+                .await)?;
+                let place: HashMap<i64, usize> =
+                    ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+                rows.sort_by_key(|r| place.get(&r.story_id).copied().unwrap_or(usize::MAX));
+                rows
             }
         };
         let ids = serde_json::Value::from(rows.iter().map(|r| r.story_id).collect::<Vec<_>>())

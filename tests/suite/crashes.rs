@@ -42,6 +42,7 @@ fn every_input_that_ever_crashed_is_handled() {
             .collect();
         let meta = FeedMeta {
             hubs: &[],
+            query: None,
             title: "Merged",
             base_url: &site,
             path: "feed",

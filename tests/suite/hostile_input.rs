@@ -67,6 +67,7 @@ fn rendered(feed: ParsedFeed) -> Vec<String> {
         .collect();
     let meta = FeedMeta {
         hubs: &[],
+        query: None,
         title: "Merged",
         base_url: &base,
         path: "feed",

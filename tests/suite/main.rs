@@ -28,6 +28,7 @@ mod replicas;
 mod restart;
 mod retention;
 mod schedule;
+mod search;
 mod serving;
 mod stories;
 mod story_pages;

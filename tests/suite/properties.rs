@@ -143,7 +143,8 @@ proptest! {
         let stories = [story(article)];
         let site = Url::parse("https://merged.example/").expect("url");
         let meta = FeedMeta {
-            hubs: &[], title: "Merged <&>", base_url: &site, path: "feed", page: 1, has_next: true };
+            hubs: &[],
+            query: None, title: "Merged <&>", base_url: &site, path: "feed", page: 1, has_next: true };
         for format in Format::ALL {
             let out = render(format, &meta, &stories).expect("renders");
             assert_safe(format, &out);

@@ -273,6 +273,32 @@ impl Setup {
         rows
     }
 
+    /// Empties the search index and marks every article as stored before it existed, as a
+    /// database from before search is after its migration.
+    pub async fn forget_search_index(&self) {
+        let statements = |empty| {
+            [
+                empty,
+                "DELETE FROM search_backlog",
+                "INSERT INTO search_backlog SELECT MAX(id) + 1 FROM articles",
+            ]
+        };
+        if self.postgres.is_some() {
+            let db = self.any_db().await;
+            for statement in statements("DELETE FROM article_search") {
+                sqlx::query(statement).execute(&db).await.expect(statement);
+            }
+            db.close().await;
+        } else {
+            let db = self.writable().await;
+            let empty = "INSERT INTO article_search (article_search) VALUES ('delete-all')";
+            for statement in statements(empty) {
+                sqlx::query(statement).execute(&db).await.expect(statement);
+            }
+            db.close().await;
+        }
+    }
+
     /// On SQLite, whether a table or index `name` exists.
     pub async fn has_table(&self, name: &str) -> bool {
         let db = self.db().await;

@@ -1,0 +1,133 @@
+//! Search: `GET /search?q=…` (a page of the stories found, `&sort=relevance` for best match
+//! first, `&page=N`) and `/search.{atom,rss,json}?q=…`, the same search as feeds, cached,
+//! conditional and paged like every feed. A query that cannot be run is a 400 that says why.
+
+use axum::extract::{Query as Params, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::cache::Rendered;
+use super::{Context, HttpError};
+use crate::publish::{self, Feeds, Format, Results, MAX_PAGE};
+use crate::query::Query;
+use crate::store::SearchOrder;
+
+pub(super) fn routes() -> Router<Context> {
+    Router::new()
+        .route("/search", get(page))
+        .route("/search.atom", get(|c, p, h| feed(c, p, h, Format::Atom)))
+        .route("/search.rss", get(|c, p, h| feed(c, p, h, Format::Rss)))
+        .route("/search.json", get(|c, p, h| feed(c, p, h, Format::Json)))
+}
+
+/// `?q=…&sort=newest|relevance&page=N`.
+#[derive(Debug, Deserialize)]
+struct Search {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: SearchOrder,
+    page: Option<u32>,
+}
+
+/// The parameters, or the 400 for parameters that are not what a search takes.
+type Asked = Result<Params<Search>, axum::extract::rejection::QueryRejection>;
+
+fn bad_request(why: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
+}
+
+async fn page(
+    State(ctx): State<Context>,
+    asked: Asked,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let Ok(Params(search)) = asked else {
+        return Ok(bad_request(
+            "a search takes q=, sort=newest|relevance and page=N",
+        ));
+    };
+    let config = ctx.config();
+    let page = search.page.unwrap_or(1).clamp(1, MAX_PAGE);
+    let sort = (search.sort == SearchOrder::Relevance).then_some("relevance");
+    let results = Results {
+        site: &config.feed.title,
+        query: &search.q,
+        sort,
+        terms: &[],
+        stories: &[],
+        page,
+        more: false,
+    };
+    let query = match Query::parse(&search.q, &config) {
+        Ok(query) => query,
+        Err(e) => {
+            let body = publish::results(&results, Some(&e.to_string()));
+            return Ok((StatusCode::BAD_REQUEST, Html(body)).into_response());
+        }
+    };
+    let key = format!("page {page} {sort:?} {}", search.q);
+    let rendered = ctx
+        .searches
+        .get_or_build(key, ctx.generation(), || async {
+            let feeds = Feeds::new(&ctx.store, &config);
+            let (stories, more) = feeds.found(&query, search.sort, page).await?;
+            let terms = query.highlights();
+            let found = Results {
+                terms: &terms,
+                stories: &stories,
+                more,
+                ..results
+            };
+            let changed = stories.iter().map(|s| s.changed).max();
+            Ok(Rendered::new(
+                publish::results(&found, None),
+                changed.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+                "text/html; charset=utf-8",
+            ))
+        })
+        .await?;
+    Ok(rendered.respond(&headers))
+}
+
+async fn feed(
+    State(ctx): State<Context>,
+    asked: Asked,
+    headers: HeaderMap,
+    format: Format,
+) -> Result<Response, HttpError> {
+    let Ok(Params(search)) = asked else {
+        return Ok(bad_request(
+            "a search takes q=, sort=newest|relevance and page=N",
+        ));
+    };
+    let page = search.page.unwrap_or(1).max(1);
+    if page > MAX_PAGE {
+        return Ok((StatusCode::NOT_FOUND, "no such page\n").into_response());
+    }
+    let config = ctx.config();
+    let query = match Query::parse(&search.q, &config) {
+        Ok(query) => query,
+        Err(e) => return Ok(bad_request(e)),
+    };
+    let key = format!(
+        "{} {page} {:?} {}",
+        format.extension(),
+        search.sort,
+        search.q
+    );
+    let rendered = ctx
+        .searches
+        .get_or_build(key, ctx.generation(), || async {
+            let feeds = Feeds::new(&ctx.store, &config);
+            let (body, changed) = feeds
+                .search_feed(&query, &search.q, search.sort, format, page)
+                .await?;
+            Ok(Rendered::new(body, changed, format.content_type()))
+        })
+        .await?;
+    Ok(rendered.respond(&headers))
+}

@@ -1,0 +1,407 @@
+//! Full-text search: the index of every article's search terms (SQLite FTS5, PostgreSQL
+//! tsvectors under GIN), written in the transaction that writes the article, built after the
+//! migration for articles stored before it, emptied with the articles retention removes; and
+//! the query that finds the stories whose versions match a [`Query`].
+//!
+//! A search looks at the newest [`CANDIDATES`] articles that match its words (or its source,
+//! or at all), so that a word found in half the database costs a bounded amount of work:
+//! results are the stories among them, newest first or by relevance.
+
+use chrono::{DateTime, Utc};
+
+use super::engine::{on_pool, on_tx, write_rows, Db, Tx};
+use super::{millis, Store, StoreError, Story};
+use crate::parse::{indexed, SearchTerms};
+use crate::query::{Clause, Query, Term};
+
+/// Matching articles a search looks at, at most: the newest.
+pub(crate) const CANDIDATES: u32 = 10_000;
+/// Articles indexed per transaction when building the index for older articles.
+const BACKLOG_BATCH: i64 = 500;
+
+/// One article's entry in the index: its headline's terms and its text's.
+#[derive(Debug)]
+pub(super) struct Indexed {
+    id: i64,
+    title: String,
+    body: String,
+}
+
+impl Indexed {
+    /// The entry of article `id`, titled `title`, whose plain text is `text`.
+    pub(super) fn of(id: i64, title: &str, text: &str) -> Indexed {
+        Indexed {
+            id,
+            title: indexed(title),
+            body: indexed(text),
+        }
+    }
+
+    /// The entry of article `id`, whose terms were found as it was parsed.
+    pub(super) fn terms(id: i64, terms: &SearchTerms) -> Indexed {
+        Indexed {
+            id,
+            title: terms.title.clone(),
+            body: terms.text.clone(),
+        }
+    }
+}
+
+/// An article as the backlog reads it: id, title, plain text, content, summary.
+type StoredText = (i64, String, Option<String>, Option<String>, Option<String>);
+
+/// The order of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SearchOrder {
+    /// Newest first, as the feeds are.
+    #[default]
+    Newest,
+    /// Best match first (BM25 on SQLite, ts_rank on PostgreSQL), then newest.
+    Relevance,
+}
+
+/// Adds `rows` to the index inside `tx` (an article whose entry exists is first removed
+/// with [`unindex`]).
+pub(super) async fn index(tx: &mut Tx, rows: &[Indexed]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if matches!(tx, Tx::Sqlite(_)) {
+        write_rows!(
+            tx,
+            "INSERT INTO article_search (rowid, title, body) ",
+            rows,
+            |b, r| {
+                b.push_bind(r.id).push_bind(&r.title).push_bind(&r.body);
+            }
+        );
+    } else {
+        write_rows!(
+            tx,
+            "INSERT INTO article_search (rowid, title, body)
+             SELECT column1, to_tsvector('simple', column2),
+                    to_tsvector('simple', column2 || ' ' || column3) FROM (",
+            ") AS v ON CONFLICT (rowid) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body",
+            rows,
+            |b, r| {
+                b.push_bind(r.id).push_bind(&r.title).push_bind(&r.body);
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Removes the articles `ids` (a JSON list) from the index inside `tx`.
+pub(super) async fn unindex(tx: &mut Tx, ids: &str) -> Result<(), StoreError> {
+    on_tx!(tx, |e| {
+        sqlx::query(
+        "DELETE FROM article_search WHERE rowid IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
+    )
+    .bind(ids)
+    .execute(e)
+    .await
+    .map(drop)
+    })?;
+    Ok(())
+}
+
+/// Indexes the articles `ids` again, as they are stored now (a new headline), inside `tx`.
+pub(super) async fn reindex(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::Value::from(ids.to_vec()).to_string();
+    let rows: Vec<(i64, String, Option<String>)> = on_tx!(tx, |e| sqlx::query_as(
+        "SELECT id, title, plain_text FROM articles
+         WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
+    )
+    .bind(&list)
+    .fetch_all(e)
+    .await)?;
+    unindex(tx, &list).await?;
+    let entries: Vec<Indexed> = rows
+        .iter()
+        .map(|(id, title, text)| Indexed::of(*id, title, text.as_deref().unwrap_or("")))
+        .collect();
+    index(tx, &entries).await
+}
+
+/// A value bound to a search's SQL.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// A search's SQL for one engine, and its values.
+struct Sql {
+    sqlite: bool,
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    /// Binds `value`, returning its placeholder.
+    fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    /// `terms` as a phrase in the engine's query syntax. Terms are letters and digits only
+    /// (`parse::terms`), so nothing in them is syntax.
+    fn phrase(&self, terms: &[String]) -> String {
+        if self.sqlite {
+            format!("\"{}\"", terms.join(" "))
+        } else {
+            let quoted: Vec<String> = terms.iter().map(|t| format!("'{t}'")).collect();
+            format!("({})", quoted.join(" <-> "))
+        }
+    }
+
+    /// An FTS5 expression for the text terms of `clause` (SQLite).
+    fn fts5(&self, clause: &Clause) -> String {
+        let alternatives: Vec<String> = clause
+            .any
+            .iter()
+            .filter_map(|t| match t {
+                Term::Text { terms, title_only } => Some(match title_only {
+                    true => format!("title : {}", self.phrase(terms)),
+                    false => self.phrase(terms),
+                }),
+                Term::Sources(_) => None,
+            })
+            .collect();
+        format!("({})", alternatives.join(" OR "))
+    }
+
+    /// A predicate on the article `a` for one term.
+    fn term(&mut self, term: &Term) -> String {
+        match term {
+            Term::Sources(names) => {
+                let list = self.bind(Bind::Text(
+                    serde_json::Value::from(names.clone()).to_string(),
+                ));
+                format!(
+                    "EXISTS (SELECT 1 FROM appearances ap JOIN sources so ON so.id = ap.source_id
+                      WHERE ap.article_id = a.id AND so.name IN (SELECT value FROM json_each({list})))"
+                )
+            }
+            Term::Text { terms, title_only } => {
+                if self.sqlite {
+                    let expr = match title_only {
+                        true => format!("title : {}", self.phrase(terms)),
+                        false => self.phrase(terms),
+                    };
+                    let m = self.bind(Bind::Text(expr));
+                    format!(
+                        "a.id IN (SELECT rowid FROM article_search WHERE article_search MATCH {m})"
+                    )
+                } else {
+                    let column = if *title_only { "title" } else { "body" };
+                    let q = self.bind(Bind::Text(self.phrase(terms)));
+                    format!(
+                        "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = a.id
+                          AND x.{column} @@ to_tsquery('simple', {q}))"
+                    )
+                }
+            }
+        }
+    }
+
+    /// A predicate on the article `a` for a whole clause.
+    fn clause(&mut self, clause: &Clause) -> String {
+        let any: Vec<String> = clause.any.iter().map(|t| self.term(t)).collect();
+        let any = format!("({})", any.join(" OR "));
+        match clause.excluded {
+            true => format!("NOT {any}"),
+            false => any,
+        }
+    }
+}
+
+/// Whether `clause` holds words only (no `source:`), and so can be in the index's own query.
+fn textual(clause: &Clause) -> bool {
+    clause.any.iter().all(|t| matches!(t, Term::Text { .. }))
+}
+
+impl Store {
+    /// The stories with a version matching `query`, in `order`: `limit` after the first
+    /// `offset`, and whether more follow. Only stories published after `now - since` count.
+    pub(crate) async fn search(
+        &self,
+        query: &Query,
+        order: SearchOrder,
+        offset: u32,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Story>, bool), StoreError> {
+        let mut sql = Sql {
+            sqlite: matches!(self.db, Db::Sqlite(_)),
+            text: String::new(),
+            binds: Vec::new(),
+        };
+        let positive_text: Vec<&Clause> = query
+            .clauses
+            .iter()
+            .filter(|c| !c.excluded && textual(c))
+            .collect();
+        let mut rest: Vec<&Clause> = query
+            .clauses
+            .iter()
+            .filter(|c| c.excluded || !textual(c))
+            .collect();
+        // The articles the search starts from: the newest that match the words; or, without
+        // words, that a source in the query carries; or the newest of all.
+        let driver = if !positive_text.is_empty() && sql.sqlite {
+            let mut expr = positive_text
+                .iter()
+                .map(|c| sql.fts5(c))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            // Excluded words go into the index's query too, where they cost least.
+            rest.retain(|c| {
+                if c.excluded && textual(c) {
+                    expr = format!("({expr}) NOT {}", sql.fts5(c));
+                    false
+                } else {
+                    true
+                }
+            });
+            let m = sql.bind(Bind::Text(expr));
+            format!(
+                "SELECT rowid AS id, bm25(article_search, 3.0, 1.0) AS score FROM article_search
+                 WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {CANDIDATES}"
+            )
+        } else if !positive_text.is_empty() {
+            let mut predicates = Vec::new();
+            let mut rank = Vec::new();
+            for clause in &positive_text {
+                let mut by_column: Vec<String> = Vec::new();
+                for term in &clause.any {
+                    if let Term::Text { terms, title_only } = term {
+                        let column = if *title_only { "title" } else { "body" };
+                        let q = sql.bind(Bind::Text(sql.phrase(terms)));
+                        by_column.push(format!("s.{column} @@ to_tsquery('simple', {q})"));
+                        rank.push(sql.phrase(terms));
+                    }
+                }
+                predicates.push(format!("({})", by_column.join(" OR ")));
+            }
+            let r = sql.bind(Bind::Text(rank.join(" | ")));
+            format!(
+                "SELECT s.rowid AS id, -ts_rank(s.body, to_tsquery('simple', {r})) AS score
+                 FROM article_search s WHERE {} ORDER BY s.rowid DESC LIMIT {CANDIDATES}",
+                predicates.join(" AND ")
+            )
+        } else if let Some(i) = rest.iter().position(|c| {
+            !c.excluded && !textual(c) && c.any.iter().all(|t| matches!(t, Term::Sources(_)))
+        }) {
+            let clause = rest.remove(i);
+            let names: Vec<String> = clause
+                .any
+                .iter()
+                .flat_map(|t| match t {
+                    Term::Sources(n) => n.clone(),
+                    Term::Text { .. } => Vec::new(),
+                })
+                .collect();
+            let list = sql.bind(Bind::Text(serde_json::Value::from(names).to_string()));
+            format!(
+                "SELECT ap.article_id AS id, 0.0 AS score FROM appearances ap
+                 JOIN sources so ON so.id = ap.source_id
+                 WHERE so.name IN (SELECT value FROM json_each({list}))
+                 ORDER BY ap.article_id DESC LIMIT {CANDIDATES}"
+            )
+        } else {
+            format!("SELECT id, 0.0 AS score FROM articles ORDER BY id DESC LIMIT {CANDIDATES}")
+        };
+        let predicates: Vec<String> = rest.iter().map(|c| sql.clause(c)).collect();
+        let since = query
+            .since
+            .map(|d| millis(now) - i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
+            .unwrap_or(i64::MIN);
+        let since = sql.bind(Bind::Int(since));
+        let limit_with_one_more = sql.bind(Bind::Int(i64::from(limit) + 1));
+        let offset = sql.bind(Bind::Int(i64::from(offset)));
+        let order_by = match order {
+            SearchOrder::Newest => "MAX(st.sort_at) DESC, a.story_id DESC",
+            SearchOrder::Relevance => "MIN(h.score), MAX(st.sort_at) DESC, a.story_id DESC",
+        };
+        let filters: String = predicates.iter().map(|p| format!(" AND {p}")).collect();
+        sql.text = format!(
+            "SELECT a.story_id FROM ({driver}) h
+             JOIN articles a ON a.id = h.id
+             JOIN stories st ON st.id = a.story_id
+             WHERE st.published >= {since}{filters}
+             GROUP BY a.story_id
+             ORDER BY {order_by}
+             LIMIT {limit_with_one_more} OFFSET {offset}"
+        );
+        let Sql { text, binds, .. } = sql;
+        let mut ids: Vec<i64> = on_pool!(&self.db, |p| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(text));
+            for b in binds {
+                q = match b {
+                    Bind::Text(t) => q.bind(t),
+                    Bind::Int(i) => q.bind(i),
+                };
+            }
+            q.fetch_all(p).await
+        })?;
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        Ok((self.stories_by_id(&ids).await?, more))
+    }
+
+    /// Indexes a batch of the articles stored before the index existed, newest first; says
+    /// how many, 0 once none is left. Each batch is one transaction, taken between polls'.
+    pub async fn index_backlog(&self) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.db.begin().await?;
+        let below: Option<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+            "SELECT below FROM search_backlog"
+        )
+        .fetch_optional(e)
+        .await)?;
+        let Some(below) = below else {
+            return Ok(0);
+        };
+        let rows: Vec<StoredText> = on_tx!(&mut tx, |e| sqlx::query_as(
+            "SELECT id, title, plain_text, content, summary FROM articles
+                 WHERE id < $1 ORDER BY id DESC LIMIT $2"
+        )
+        .bind(below)
+        .bind(BACKLOG_BATCH)
+        .fetch_all(e)
+        .await)?;
+        let entries: Vec<Indexed> = rows
+            .iter()
+            .map(|(id, title, text, content, summary)| {
+                // Articles stored before plain texts were kept get theirs derived here.
+                let text = match text {
+                    Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                    None => std::borrow::Cow::Owned(crate::parse::sanitised_text(
+                        content.as_deref().or(summary.as_deref()).unwrap_or(""),
+                    )),
+                };
+                Indexed::of(*id, title, &text)
+            })
+            .collect();
+        index(&mut tx, &entries).await?;
+        match rows.last() {
+            Some((lowest, ..)) => on_tx!(&mut tx, |e| sqlx::query(
+                "UPDATE search_backlog SET below = $1"
+            )
+            .bind(*lowest)
+            .execute(e)
+            .await
+            .map(drop))?,
+            None => on_tx!(&mut tx, |e| sqlx::query("DELETE FROM search_backlog")
+                .execute(e)
+                .await
+                .map(drop))?,
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+}
