@@ -5,6 +5,8 @@
 -- ctype must be UTF-8 (C.UTF-8, en_US.UTF-8, ...) for the parser to see letters beyond ASCII.
 CREATE TABLE article_search (
     rowid      BIGINT PRIMARY KEY,
+    -- the article's story, which a search groups its matches by
+    story_id   BIGINT NOT NULL,
     -- the headline's terms, for title:
     title      tsvector NOT NULL,
     -- the headline's and the text's
@@ -12,6 +14,8 @@ CREATE TABLE article_search (
 );
 CREATE INDEX article_search_title ON article_search USING GIN (title);
 CREATE INDEX article_search_body ON article_search USING GIN (body);
+-- As SQLite has it, so that the store's searches read alike on both.
+CREATE VIEW search_docs AS SELECT rowid, story_id FROM article_search;
 
 -- Articles stored before the index existed: the store indexes those with ids below `below`,
 -- newest first, a batch at a time after it opens, and deletes the row when none is left.

@@ -8,6 +8,13 @@ CREATE VIRTUAL TABLE article_search USING fts5(
     tokenize = 'unicode61 remove_diacritics 0'
 );
 
+-- The story of each indexed article: what a search groups its matches by, read without
+-- touching the articles' own (large) rows.
+CREATE TABLE search_docs (
+    rowid    INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL
+);
+
 -- Articles stored before the index existed: the store indexes those with ids below `below`,
 -- newest first, a batch at a time after it opens, and deletes the row when none is left.
 CREATE TABLE search_backlog (below INTEGER NOT NULL);

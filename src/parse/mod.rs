@@ -26,8 +26,8 @@ pub use media::{Enclosure, Image, Media};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use text::html_to_text;
-pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
 pub use text::SearchTerms;
+pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
 
 use chrono::{DateTime, Utc};
 

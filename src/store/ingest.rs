@@ -250,9 +250,10 @@ impl<'k> Ingest<'_, '_> {
         }
         if plan.article(e.id).is_none() {
             // Written above: its index entry is rewritten with it.
+            let story = e.story_id.unwrap_or(e.id);
             let list = format!("[{}]", e.id);
             search::unindex(self.tx, &list).await?;
-            search::index(self.tx, &[Indexed::terms(e.id, &keyed.terms)]).await?;
+            search::index(self.tx, &[Indexed::terms(e.id, story, &keyed.terms)]).await?;
         }
         plan.events.push(Event::Edited {
             article: e.id,
@@ -514,7 +515,7 @@ impl<'k> Ingest<'_, '_> {
         let entries: Vec<Indexed> = plan
             .articles
             .iter()
-            .map(|n| Indexed::terms(n.id, &n.text.terms))
+            .map(|n| Indexed::terms(n.id, n.story, &n.text.terms))
             .collect();
         search::index(self.tx, &entries).await?;
         write_rows!(

@@ -19,36 +19,47 @@ pub(crate) const CANDIDATES: u32 = 10_000;
 /// Articles indexed per transaction when building the index for older articles.
 const BACKLOG_BATCH: i64 = 500;
 
-/// One article's entry in the index: its headline's terms and its text's.
+/// One article's entry in the index: its headline's terms and its text's, and its story.
 #[derive(Debug)]
 pub(super) struct Indexed {
     id: i64,
+    story: i64,
     title: String,
     body: String,
 }
 
 impl Indexed {
-    /// The entry of article `id`, titled `title`, whose plain text is `text`.
-    pub(super) fn of(id: i64, title: &str, text: &str) -> Indexed {
+    /// The entry of article `id` of story `story`, titled `title`, whose plain text is
+    /// `text`.
+    pub(super) fn of(id: i64, story: i64, title: &str, text: &str) -> Indexed {
         Indexed {
             id,
+            story,
             title: indexed(title),
             body: indexed(text),
         }
     }
 
-    /// The entry of article `id`, whose terms were found as it was parsed.
-    pub(super) fn terms(id: i64, terms: &SearchTerms) -> Indexed {
+    /// The entry of article `id` of story `story`, whose terms were found as it was parsed.
+    pub(super) fn terms(id: i64, story: i64, terms: &SearchTerms) -> Indexed {
         Indexed {
             id,
+            story,
             title: terms.title.clone(),
             body: terms.text.clone(),
         }
     }
 }
 
-/// An article as the backlog reads it: id, title, plain text, content, summary.
-type StoredText = (i64, String, Option<String>, Option<String>, Option<String>);
+/// An article as the backlog reads it: id, story, title, plain text, content, summary.
+type StoredText = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The order of results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -76,16 +87,28 @@ pub(super) async fn index(tx: &mut Tx, rows: &[Indexed]) -> Result<(), StoreErro
                 b.push_bind(r.id).push_bind(&r.title).push_bind(&r.body);
             }
         );
+        write_rows!(
+            tx,
+            "INSERT INTO search_docs (rowid, story_id) ",
+            rows,
+            |b, r| {
+                b.push_bind(r.id).push_bind(r.story);
+            }
+        );
     } else {
         write_rows!(
             tx,
-            "INSERT INTO article_search (rowid, title, body)
-             SELECT column1, to_tsvector('simple', column2),
-                    to_tsvector('simple', column2 || ' ' || column3) FROM (",
-            ") AS v ON CONFLICT (rowid) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body",
+            "INSERT INTO article_search (rowid, story_id, title, body)
+             SELECT column1, column2, to_tsvector('simple', column3),
+                    to_tsvector('simple', column3 || ' ' || column4) FROM (",
+            ") AS v ON CONFLICT (rowid) DO UPDATE
+               SET story_id = EXCLUDED.story_id, title = EXCLUDED.title, body = EXCLUDED.body",
             rows,
             |b, r| {
-                b.push_bind(r.id).push_bind(&r.title).push_bind(&r.body);
+                b.push_bind(r.id)
+                    .push_bind(r.story)
+                    .push_bind(&r.title)
+                    .push_bind(&r.body);
             }
         );
     }
@@ -112,8 +135,8 @@ pub(super) async fn reindex(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> 
         return Ok(());
     }
     let list = serde_json::Value::from(ids.to_vec()).to_string();
-    let rows: Vec<(i64, String, Option<String>)> = on_tx!(tx, |e| sqlx::query_as(
-        "SELECT id, title, plain_text FROM articles
+    let rows: Vec<(i64, i64, String, Option<String>)> = on_tx!(tx, |e| sqlx::query_as(
+        "SELECT id, COALESCE(story_id, id), title, plain_text FROM articles
          WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
     )
     .bind(&list)
@@ -122,7 +145,9 @@ pub(super) async fn reindex(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> 
     unindex(tx, &list).await?;
     let entries: Vec<Indexed> = rows
         .iter()
-        .map(|(id, title, text)| Indexed::of(*id, title, text.as_deref().unwrap_or("")))
+        .map(|(id, story, title, text)| {
+            Indexed::of(*id, *story, title, text.as_deref().unwrap_or(""))
+        })
         .collect();
     index(tx, &entries).await
 }
@@ -174,7 +199,7 @@ impl Sql {
         format!("({})", alternatives.join(" OR "))
     }
 
-    /// A predicate on the article `a` for one term.
+    /// A predicate on the candidate article `h` for one term.
     fn term(&mut self, term: &Term) -> String {
         match term {
             Term::Sources(names) => {
@@ -183,7 +208,7 @@ impl Sql {
                 ));
                 format!(
                     "EXISTS (SELECT 1 FROM appearances ap JOIN sources so ON so.id = ap.source_id
-                      WHERE ap.article_id = a.id AND so.name IN (SELECT value FROM json_each({list})))"
+                      WHERE ap.article_id = h.id AND so.name IN (SELECT value FROM json_each({list})))"
                 )
             }
             Term::Text { terms, title_only } => {
@@ -200,7 +225,7 @@ impl Sql {
                     let column = if *title_only { "title" } else { "body" };
                     let q = self.bind(Bind::Text(self.phrase(terms)));
                     format!(
-                        "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = a.id
+                        "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = h.id
                           AND x.{column} @@ to_tsquery('simple', {q}))"
                     )
                 }
@@ -208,7 +233,7 @@ impl Sql {
         }
     }
 
-    /// A predicate on the article `a` for a whole clause.
+    /// A predicate on the candidate article `h` for a whole clause.
     fn clause(&mut self, clause: &Clause) -> String {
         let any: Vec<String> = clause.any.iter().map(|t| self.term(t)).collect();
         let any = format!("({})", any.join(" OR "));
@@ -268,8 +293,13 @@ impl Store {
                 }
             });
             let m = sql.bind(Bind::Text(expr));
+            // BM25 costs a read of each candidate's lengths: only when asked for.
+            let score = match order {
+                SearchOrder::Relevance => "bm25(article_search, 3.0, 1.0)",
+                SearchOrder::Newest => "0.0",
+            };
             format!(
-                "SELECT rowid AS id, bm25(article_search, 3.0, 1.0) AS score FROM article_search
+                "SELECT rowid AS id, {score} AS score FROM article_search
                  WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {CANDIDATES}"
             )
         } else if !positive_text.is_empty() {
@@ -287,9 +317,15 @@ impl Store {
                 }
                 predicates.push(format!("({})", by_column.join(" OR ")));
             }
-            let r = sql.bind(Bind::Text(rank.join(" | ")));
+            let score = match order {
+                SearchOrder::Relevance => {
+                    let r = sql.bind(Bind::Text(rank.join(" | ")));
+                    format!("-ts_rank(s.body, to_tsquery('simple', {r}))")
+                }
+                SearchOrder::Newest => "0.0".to_owned(),
+            };
             format!(
-                "SELECT s.rowid AS id, -ts_rank(s.body, to_tsquery('simple', {r})) AS score
+                "SELECT s.rowid AS id, {score} AS score
                  FROM article_search s WHERE {} ORDER BY s.rowid DESC LIMIT {CANDIDATES}",
                 predicates.join(" AND ")
             )
@@ -313,7 +349,7 @@ impl Store {
                  ORDER BY ap.article_id DESC LIMIT {CANDIDATES}"
             )
         } else {
-            format!("SELECT id, 0.0 AS score FROM articles ORDER BY id DESC LIMIT {CANDIDATES}")
+            format!("SELECT rowid AS id, 0.0 AS score FROM search_docs ORDER BY rowid DESC LIMIT {CANDIDATES}")
         };
         let predicates: Vec<String> = rest.iter().map(|c| sql.clause(c)).collect();
         let since = query
@@ -324,16 +360,16 @@ impl Store {
         let limit_with_one_more = sql.bind(Bind::Int(i64::from(limit) + 1));
         let offset = sql.bind(Bind::Int(i64::from(offset)));
         let order_by = match order {
-            SearchOrder::Newest => "MAX(st.sort_at) DESC, a.story_id DESC",
-            SearchOrder::Relevance => "MIN(h.score), MAX(st.sort_at) DESC, a.story_id DESC",
+            SearchOrder::Newest => "MAX(st.sort_at) DESC, d.story_id DESC",
+            SearchOrder::Relevance => "MIN(h.score), MAX(st.sort_at) DESC, d.story_id DESC",
         };
         let filters: String = predicates.iter().map(|p| format!(" AND {p}")).collect();
         sql.text = format!(
-            "SELECT a.story_id FROM ({driver}) h
-             JOIN articles a ON a.id = h.id
-             JOIN stories st ON st.id = a.story_id
+            "SELECT d.story_id FROM ({driver}) h
+             JOIN search_docs d ON d.rowid = h.id
+             JOIN stories st ON st.id = d.story_id
              WHERE st.published >= {since}{filters}
-             GROUP BY a.story_id
+             GROUP BY d.story_id
              ORDER BY {order_by}
              LIMIT {limit_with_one_more} OFFSET {offset}"
         );
@@ -366,17 +402,20 @@ impl Store {
         let Some(below) = below else {
             return Ok(0);
         };
-        let rows: Vec<StoredText> = on_tx!(&mut tx, |e| sqlx::query_as(
-            "SELECT id, title, plain_text, content, summary FROM articles
+        let rows: Vec<StoredText> =
+            on_tx!(&mut tx, |e| {
+                sqlx::query_as(
+            "SELECT id, COALESCE(story_id, id), title, plain_text, content, summary FROM articles
                  WHERE id < $1 ORDER BY id DESC LIMIT $2"
         )
         .bind(below)
         .bind(BACKLOG_BATCH)
         .fetch_all(e)
-        .await)?;
+        .await
+            })?;
         let entries: Vec<Indexed> = rows
             .iter()
-            .map(|(id, title, text, content, summary)| {
+            .map(|(id, story, title, text, content, summary)| {
                 // Articles stored before plain texts were kept get theirs derived here.
                 let text = match text {
                     Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
@@ -384,7 +423,7 @@ impl Store {
                         content.as_deref().or(summary.as_deref()).unwrap_or(""),
                     )),
                 };
-                Indexed::of(*id, title, &text)
+                Indexed::of(*id, *story, title, &text)
             })
             .collect();
         index(&mut tx, &entries).await?;
