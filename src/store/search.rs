@@ -126,6 +126,15 @@ pub(super) async fn unindex(tx: &mut Tx, ids: &str) -> Result<(), StoreError> {
     .await
     .map(drop)
     })?;
+    // On PostgreSQL `search_docs` is a view of `article_search`.
+    if let Tx::Sqlite(t) = tx {
+        sqlx::query(
+            "DELETE FROM search_docs WHERE rowid IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
+        )
+        .bind(ids)
+        .execute(&mut **t)
+        .await?;
+    }
     Ok(())
 }
 
@@ -392,6 +401,15 @@ impl Store {
     /// Indexes a batch of the articles stored before the index existed, newest first; says
     /// how many, 0 once none is left. Each batch is one transaction, taken between polls'.
     pub async fn index_backlog(&self) -> Result<u64, StoreError> {
+        // Most of the time there is none: said without a write transaction.
+        let left: Option<i64> = on_pool!(&self.db, |p| sqlx::query_scalar(
+            "SELECT below FROM search_backlog"
+        )
+        .fetch_optional(p)
+        .await)?;
+        if left.is_none() {
+            return Ok(0);
+        }
         let _writer = self.writer.lock().await;
         let mut tx = self.db.begin().await?;
         let below: Option<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
@@ -402,9 +420,8 @@ impl Store {
         let Some(below) = below else {
             return Ok(0);
         };
-        let rows: Vec<StoredText> =
-            on_tx!(&mut tx, |e| {
-                sqlx::query_as(
+        let rows: Vec<StoredText> = on_tx!(&mut tx, |e| {
+            sqlx::query_as(
             "SELECT id, COALESCE(story_id, id), title, plain_text, content, summary FROM articles
                  WHERE id < $1 ORDER BY id DESC LIMIT $2"
         )
@@ -412,7 +429,7 @@ impl Store {
         .bind(BACKLOG_BATCH)
         .fetch_all(e)
         .await
-            })?;
+        })?;
         let entries: Vec<Indexed> = rows
             .iter()
             .map(|(id, story, title, text, content, summary)| {
