@@ -361,16 +361,7 @@ pub(super) fn is_boilerplate(paragraph: &str) -> bool {
         && BOILERPLATE.iter().any(|marker| paragraph.contains(marker))
 }
 
-/// Chinese, Japanese and Korean characters: each is a unit of its own.
-pub(super) fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF      // hiragana, katakana
-        | 0x3400..=0x4DBF    // CJK extension A
-        | 0x4E00..=0x9FFF    // CJK unified ideographs
-        | 0xAC00..=0xD7AF    // hangul syllables
-        | 0xF900..=0xFAFF    // compatibility ideographs
-        | 0x20000..=0x2FFFF) // extensions B and later
-}
+pub(super) use crate::parse::unspaced as is_cjk;
 
 /// Appends the shingles of normalised `text`: every three consecutive words (words are runs
 /// of letters and digits), and every two consecutive CJK characters within a run of them.

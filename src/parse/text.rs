@@ -7,15 +7,16 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::bound::bound;
 
-/// Whether `c` is written without spaces between words: Han, kana, Hangul.
+/// Whether `c` is written without spaces between words: Chinese, Japanese and Korean
+/// characters (Han, kana, Hangul), each a unit of its own.
 pub(crate) fn unspaced(c: char) -> bool {
     matches!(c as u32,
-        0x3040..=0x30ff   // hiragana, katakana
-        | 0x3400..=0x4dbf // CJK extension A
-        | 0x4e00..=0x9fff // CJK unified ideographs
-        | 0xac00..=0xd7af // Hangul syllables
-        | 0xf900..=0xfaff // CJK compatibility ideographs
-        | 0x20000..=0x2fa1f)
+        0x3040..=0x30FF      // hiragana, katakana
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xAC00..=0xD7AF    // hangul syllables
+        | 0xF900..=0xFAFF    // compatibility ideographs
+        | 0x20000..=0x2FFFF) // extensions B and later
 }
 
 /// The search terms of `text`, in order: words of letters and digits, lowercased and without

@@ -13,6 +13,21 @@ use crate::parse::sanitised_text;
 use crate::query::Query;
 use crate::store::{SearchOrder, Store, StoreError, Story};
 
+/// `stories` as one page of a feed described by `meta`, in `format`, and when its content
+/// last changed.
+fn rendered(
+    format: Format,
+    meta: &FeedMeta,
+    stories: &[Story],
+) -> Result<(String, DateTime<Utc>), FeedError> {
+    let last_modified = stories
+        .iter()
+        .map(|s| s.changed)
+        .max()
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    Ok((render(format, meta, stories)?, last_modified))
+}
+
 /// Stories examined at most to fill one page of a filtered feed: a view that matches almost
 /// nothing costs a bounded amount of work, once per change.
 const SCAN_LIMIT: u32 = 20_000;
@@ -220,12 +235,7 @@ impl<'a> Feeds<'a> {
             page,
             has_next,
         };
-        let last_modified = stories
-            .iter()
-            .map(|s| s.changed)
-            .max()
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        Ok((render(format, &meta, &stories)?, last_modified))
+        rendered(format, &meta, &stories)
     }
 
     /// Page `page` of the stories `query` finds, in `order`, and whether more follow.
@@ -269,12 +279,7 @@ impl<'a> Feeds<'a> {
             page,
             has_next,
         };
-        let last_modified = stories
-            .iter()
-            .map(|s| s.changed)
-            .max()
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        Ok((render(format, &meta, &stories)?, last_modified))
+        rendered(format, &meta, &stories)
     }
 
     /// The entry ids of every story on the first page of a served feed: what readers

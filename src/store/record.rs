@@ -152,24 +152,8 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?,
             Attempt::Pushed { token, articles } => {
-                let source_id: i64 = on_tx!(tx, |e| {
-                    sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
-                        .bind(source)
-                        .fetch_one(e)
-                        .await
-                })?;
-                Ingest {
-                    tx: &mut *tx,
-                    source,
-                    source_id,
-                    polled_before: true,
-                    dedup: &self.dedup,
-                    pending: &mut *pending,
-                    now,
-                    counts: &mut counts,
-                }
-                .articles(articles)
-                .await?;
+                let ingest = self.ingest(tx, pending, source, articles, now, &mut counts, true);
+                ingest.await?;
                 on_tx!(tx, |e| sqlx::query(
                     "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
                          pushed_new = pushed_new + $3
@@ -191,26 +175,8 @@ impl Store {
                 min_interval,
                 warning,
             } => {
-                let (source_id, polled_before): (i64, bool) = on_tx!(tx, |e| {
-                    sqlx::query_as(
-                        "SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1",
-                    )
-                    .bind(source)
-                    .fetch_one(e)
-                    .await
-                })?;
-                Ingest {
-                    tx: &mut *tx,
-                    source,
-                    source_id,
-                    polled_before,
-                    dedup: &self.dedup,
-                    pending: &mut *pending,
-                    now,
-                    counts: &mut counts,
-                }
-                .articles(articles)
-                .await?;
+                let ingest = self.ingest(tx, pending, source, articles, now, &mut counts, false);
+                let source_id = ingest.await?;
                 on_tx!(tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
                          last_status = $3, last_error = NULL, consecutive_failures = 0,
@@ -243,5 +209,40 @@ impl Store {
             return Err(StoreError::Query(sqlx::Error::RowNotFound));
         }
         Ok(counts)
+    }
+
+    /// Stores `articles` of `source` inside `tx` (see `ingest`), counting them in `counts`;
+    /// `pushed` by its hub (after a poll, so never its backlog) or fetched. Says the source's
+    /// id.
+    #[allow(clippy::too_many_arguments)]
+    async fn ingest(
+        &self,
+        tx: &mut Tx,
+        pending: &mut Pending<'_>,
+        source: &str,
+        articles: &[Keyed],
+        now: DateTime<Utc>,
+        counts: &mut Counts,
+        pushed: bool,
+    ) -> Result<i64, StoreError> {
+        let (source_id, polled_before): (i64, bool) = on_tx!(tx, |e| {
+            sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
+                .bind(source)
+                .fetch_one(e)
+                .await
+        })?;
+        Ingest {
+            tx: &mut *tx,
+            source,
+            source_id,
+            polled_before: polled_before || pushed,
+            dedup: &self.dedup,
+            pending: &mut *pending,
+            now,
+            counts,
+        }
+        .articles(articles)
+        .await?;
+        Ok(source_id)
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    fixture, free_port, health_until, ConfigBuilder, Daemon, Engine, FeedServer, Resource, Setup,
+    fixture, free_port, health_until, ConfigBuilder, Daemon, Engine, FeedServer, Resource,
 };
 
 /// `[poll].schedule`: every 10 seconds. The planner spreads sources over those 10 s and
@@ -60,21 +60,6 @@ fn slow(body: Vec<u8>, content_type: &str) -> Resource {
     r
 }
 
-/// Starts `feedmerge run` on `setup` serving on `port`.
-fn replica(setup: &Setup, port: u16) -> Daemon {
-    let child = setup
-        .command()
-        .args(["run", "--config"])
-        .arg(&setup.config)
-        .env("FEEDMERGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start feedmerge run");
-    Daemon(child)
-}
-
 /// `/feed.atom` from the replica on `port`: its body and ETag.
 async fn feed(client: &reqwest::Client, port: u16) -> (String, String) {
     let r = client
@@ -119,7 +104,7 @@ async fn three_replicas_share_the_polling_and_serve_the_same_feeds() {
     };
     let started = Instant::now();
     let ports = [free_port(), free_port(), free_port()];
-    let mut replicas: Vec<Daemon> = ports.iter().map(|&p| replica(&setup, p)).collect();
+    let mut replicas: Vec<Daemon> = ports.iter().map(|&p| Daemon::replica(&setup, p)).collect();
     let client = reqwest::Client::new();
     for port in ports {
         let health = health_until(&client, port, Duration::from_secs(30), |h| {

@@ -709,20 +709,7 @@ async fn replicas_deliver_each_change_once() {
     else {
         return;
     };
-    let replica = |port: u16| {
-        let child = setup
-            .command()
-            .args(["run", "--config"])
-            .arg(&setup.config)
-            .env("FEEDMERGE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start feedmerge run");
-        Daemon(child)
-    };
-    let (_first, _second) = (replica(a), replica(b));
+    let (_first, _second) = (Daemon::replica(&setup, a), Daemon::replica(&setup, b));
     let http = reqwest::Client::new();
     for port in [a, b] {
         health_until(&http, port, Duration::from_secs(15), |h| h["articles"] == 1).await;

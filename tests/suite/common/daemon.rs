@@ -126,6 +126,22 @@ impl Daemon {
         Daemon(child)
     }
 
+    /// Starts `feedmerge run` on `setup` serving on `port` (`FEEDMERGE_LISTEN`), logging
+    /// warnings nowhere: one of several replicas on one database.
+    pub fn replica(setup: &Setup, port: u16) -> Daemon {
+        let child = setup
+            .command()
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("FEEDMERGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start feedmerge run");
+        Daemon(child)
+    }
+
     /// Sends a signal by name ("TERM", "KILL").
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

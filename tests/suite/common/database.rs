@@ -292,7 +292,10 @@ impl Setup {
         } else {
             let db = self.writable().await;
             let empty = "INSERT INTO article_search (article_search) VALUES ('delete-all')";
-            for statement in statements(empty).into_iter().chain(["DELETE FROM search_docs"]) {
+            for statement in statements(empty)
+                .into_iter()
+                .chain(["DELETE FROM search_docs"])
+            {
                 sqlx::query(statement).execute(&db).await.expect(statement);
             }
             db.close().await;

@@ -86,6 +86,25 @@ struct World {
     max_in_flight: usize,
 }
 
+/// Serves `app` on 127.0.0.1 from a thread and runtime of its own, so that a test may block
+/// (running the feedmerge binary) while it serves; says where.
+pub fn serve_apart(app: Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await
+        })
+    });
+    addr
+}
+
 /// An HTTP server on 127.0.0.1 serving fixture feeds, honouring `If-None-Match`, and
 /// recording every request.
 #[derive(Clone)]
@@ -99,21 +118,11 @@ impl FeedServer {
     /// the feedmerge binary) while it serves.
     pub fn start() -> FeedServer {
         let world = Arc::new(Mutex::new(World::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("local addr");
         let app = Router::new().fallback(serve).with_state(world.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app).await
-            })
-        });
-        FeedServer { addr, world }
+        FeedServer {
+            addr: serve_apart(app),
+            world,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -13,24 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 
-/// Serves `app` on 127.0.0.1 from a thread and runtime of its own (so that a test may block
-/// while it serves).
-fn serve_apart(app: Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("local addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await
-        })
-    });
-    addr
-}
+use super::serve_apart;
 
 /// `X-Hub-Signature` for `body` under `secret` by `method` (sha1, sha256, sha384, sha512).
 pub fn hub_signature(method: &str, secret: &str, body: &[u8]) -> String {
