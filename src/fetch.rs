@@ -8,11 +8,14 @@
 //!
 //! Also owns the guard against server-side request forgery: a feed whose name resolves to,
 //! or that redirects to, a loopback, private, link-local (cloud metadata at 169.254.169.254)
-//! or otherwise non-public address is refused, unless its source sets `allow_private`. An IP
-//! address written in the config as the source's own host (and port) is taken as meant.
+//! or otherwise non-public address (as `address` tells them) is refused, unless its source
+//! sets `allow_private`. An IP address written in the config as the source's own host (and
+//! port) is taken as meant. WebSub's requests to hubs and readers' callbacks go through the
+//! same guard (`Fetcher::send`).
 
+use crate::address::non_public;
 use crate::config::Limits;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -430,7 +433,7 @@ impl Fetcher {
 
     /// The client for an IP address written in a URL, if it is public.
     fn literal(&self, ip: IpAddr) -> Result<&reqwest::Client, FetchError> {
-        match kind(ip) {
+        match non_public(ip) {
             Some(kind) => Err(FetchError::Private {
                 host: ip.to_string(),
                 address: ip,
@@ -464,7 +467,7 @@ impl Fetcher {
     }
 
     fn refuse(host: &str, ip: IpAddr) -> Result<(), FetchError> {
-        match kind(ip) {
+        match non_public(ip) {
             Some(kind) => Err(FetchError::Private {
                 host: host.to_owned(),
                 address: ip,
@@ -488,7 +491,7 @@ impl Fetcher {
             // A name: the resolver keeps to public addresses.
             _ => return Ok(&self.public),
         };
-        match kind(ip) {
+        match non_public(ip) {
             // The address the user wrote as the source's own is taken as meant: that host and
             // port, not the host's other ports.
             Some(_)
@@ -516,7 +519,7 @@ impl Fetcher {
                 return FetchError::Private {
                     host: p.host.clone(),
                     address: p.address,
-                    kind: kind(p.address).unwrap_or("non-public"),
+                    kind: non_public(p.address).unwrap_or("non-public"),
                 };
             }
             cause = c.source();
@@ -555,7 +558,7 @@ impl reqwest::dns::Resolve for PublicOnly {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = all
                 .iter()
-                .filter(|a| kind(a.ip()).is_none())
+                .filter(|a| non_public(a.ip()).is_none())
                 .copied()
                 .collect();
             match (public.is_empty(), all.first()) {
@@ -567,76 +570,6 @@ impl reqwest::dns::Resolve for PublicOnly {
                 _ => Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs),
             }
         })
-    }
-}
-
-/// What kind of non-public address `ip` is, or `None` for a public one. An IPv6 address that
-/// carries an IPv4 one (mapped, compatible, NAT64, 6to4) is what that one is.
-fn kind(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private")
-            } else if v4.is_link_local() {
-                Some("link-local (cloud metadata)")
-            } else if v4.is_unspecified() || a == 0 {
-                Some("unspecified")
-            } else if a == 100 && (64..128).contains(&b) {
-                Some("carrier-grade NAT")
-            } else if v4.is_broadcast()
-                || v4.is_multicast()
-                || a >= 240
-                // IETF protocol assignments, documentation (TEST-NET-1/2/3), the 6to4 relay
-                // anycast, benchmarking.
-                || matches!((a, b, c), (192, 0, 0 | 2) | (192, 88, 99) | (198, 51, 100) | (203, 0, 113))
-                || (a == 198 && (18..20).contains(&b))
-            {
-                Some("reserved")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let (s, o) = (v6.segments(), v6.octets());
-            let v4_at = |i: usize| IpAddr::V4(Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]));
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return kind(IpAddr::V4(v4));
-            }
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if s[..6] == [0; 6] {
-                // IPv4-compatible (`::127.0.0.1`): deprecated, never public.
-                kind(v4_at(12)).or(Some("reserved"))
-            } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64 reaches the IPv4 address it embeds.
-                kind(v4_at(12))
-            } else if s[0] == 0x2002 {
-                // 6to4 reaches the IPv4 address it embeds.
-                kind(v4_at(2))
-            } else if s[..3] == [0x64, 0xff9b, 1]
-                || s[0] & 0xfe00 == 0xfc00
-                || s[0] & 0xffc0 == 0xfec0
-            {
-                // Local-use NAT64, unique local, site-local.
-                Some("private")
-            } else if s[0] & 0xffc0 == 0xfe80 {
-                Some("link-local")
-            } else if v6.is_multicast()
-                // Teredo, documentation, discard-only.
-                || s[..2] == [0x2001, 0]
-                || s[..2] == [0x2001, 0xdb8]
-                || s[..4] == [0x100, 0, 0, 0]
-            {
-                Some("reserved")
-            } else {
-                None
-            }
-        }
     }
 }
 

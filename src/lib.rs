@@ -24,13 +24,15 @@
 //! `import` adds an OPML file's feeds to the config; `query` reads a search query into what
 //! the store runs; `websub` has news pushed to us by
 //! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands;
-//! `shutdown` is the stop signal they share; `memory` keeps the allocator near what is live.
+//! `shutdown` is the stop signal they share; `address` tells public IP addresses from the
+//! others; `memory` keeps the allocator near what is live.
 //!
 //! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
 //! use is re-exported here.
 
 #![warn(unreachable_pub)]
 
+mod address;
 mod app;
 mod config;
 mod dedup;

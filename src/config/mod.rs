@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::address::non_public;
 use crate::schedule::{CronSchedule, Plan};
 
 /// The default location of the config file, relative to the working directory.
@@ -237,20 +238,8 @@ pub struct WebSub {
 /// `.home.arpa`, a name without a dot).
 pub(crate) fn public_host(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Ipv4(ip)) => {
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || (ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])))
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            let first = ip.segments()[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || first & 0xfe00 == 0xfc00
-                || first & 0xffc0 == 0xfe80)
-        }
+        Some(url::Host::Ipv4(ip)) => non_public(ip.into()).is_none(),
+        Some(url::Host::Ipv6(ip)) => non_public(ip.into()).is_none(),
         Some(url::Host::Domain(name)) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name.contains('.')
