@@ -64,12 +64,20 @@ impl Store {
     }
 
     /// The live subscriptions (lease running at `now`), by topic; those whose lease ended are
-    /// deleted first.
+    /// deleted, if there are any (most calls write nothing).
     pub(crate) async fn hub_subscriptions(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<HubSubscription>, StoreError> {
-        {
+        let all: Vec<HubSubscription> = on_pool!(&self.db, |p| sqlx::query_as(
+            "SELECT topic, callback, secret, lease_until FROM hub_subscriptions
+             ORDER BY topic, callback"
+        )
+        .fetch_all(p)
+        .await)?;
+        let (live, ended): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|s| s.lease_until > millis(now));
+        if !ended.is_empty() {
             let _writer = self.writer.lock().await;
             on_pool!(&self.db, |p| sqlx::query(
                 "DELETE FROM hub_subscriptions WHERE lease_until <= $1"
@@ -79,14 +87,7 @@ impl Store {
             .await
             .map(drop))?;
         }
-        let rows = on_pool!(&self.db, |p| sqlx::query_as(
-            "SELECT topic, callback, secret, lease_until FROM hub_subscriptions
-             WHERE lease_until > $1 ORDER BY topic, callback"
-        )
-        .bind(millis(now))
-        .fetch_all(p)
-        .await)?;
-        Ok(rows)
+        Ok(live)
     }
 
     /// Whether `callback` is subscribed to `topic`.

@@ -7,6 +7,8 @@
 //! or at all), so that a word found in half the database costs a bounded amount of work:
 //! results are the stories among them, newest first or by relevance.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, on_tx, write_rows, Db, Tx};
@@ -21,32 +23,32 @@ const BACKLOG_BATCH: i64 = 500;
 
 /// One article's entry in the index: its headline's terms and its text's, and its story.
 #[derive(Debug)]
-pub(super) struct Indexed {
+pub(super) struct Indexed<'a> {
     id: i64,
     story: i64,
-    title: String,
-    body: String,
+    title: Cow<'a, str>,
+    body: Cow<'a, str>,
 }
 
-impl Indexed {
+impl<'a> Indexed<'a> {
     /// The entry of article `id` of story `story`, titled `title`, whose plain text is
     /// `text`.
-    pub(super) fn of(id: i64, story: i64, title: &str, text: &str) -> Indexed {
+    pub(super) fn of(id: i64, story: i64, title: &str, text: &str) -> Indexed<'a> {
         Indexed {
             id,
             story,
-            title: indexed(title),
-            body: indexed(text),
+            title: Cow::Owned(indexed(title)),
+            body: Cow::Owned(indexed(text)),
         }
     }
 
     /// The entry of article `id` of story `story`, whose terms were found as it was parsed.
-    pub(super) fn terms(id: i64, story: i64, terms: &SearchTerms) -> Indexed {
+    pub(super) fn terms(id: i64, story: i64, terms: &'a SearchTerms) -> Indexed<'a> {
         Indexed {
             id,
             story,
-            title: terms.title.clone(),
-            body: terms.text.clone(),
+            title: Cow::Borrowed(&terms.title),
+            body: Cow::Borrowed(&terms.text),
         }
     }
 }
@@ -74,7 +76,7 @@ pub(crate) enum SearchOrder {
 
 /// Adds `rows` to the index inside `tx` (an article whose entry exists is first removed
 /// with [`unindex`]).
-pub(super) async fn index(tx: &mut Tx, rows: &[Indexed]) -> Result<(), StoreError> {
+pub(super) async fn index(tx: &mut Tx, rows: &[Indexed<'_>]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -84,7 +86,9 @@ pub(super) async fn index(tx: &mut Tx, rows: &[Indexed]) -> Result<(), StoreErro
             "INSERT INTO article_search (rowid, title, body) ",
             rows,
             |b, r| {
-                b.push_bind(r.id).push_bind(&r.title).push_bind(&r.body);
+                b.push_bind(r.id)
+                    .push_bind(r.title.as_ref())
+                    .push_bind(r.body.as_ref());
             }
         );
         write_rows!(
@@ -107,8 +111,8 @@ pub(super) async fn index(tx: &mut Tx, rows: &[Indexed]) -> Result<(), StoreErro
             |b, r| {
                 b.push_bind(r.id)
                     .push_bind(r.story)
-                    .push_bind(&r.title)
-                    .push_bind(&r.body);
+                    .push_bind(r.title.as_ref())
+                    .push_bind(r.body.as_ref());
             }
         );
     }
