@@ -5,7 +5,10 @@
 //!
 //! A search looks at the newest [`CANDIDATES`] articles that match its words (or its source,
 //! or at all), so that a word found in half the database costs a bounded amount of work:
-//! results are the stories among them, newest first or by relevance.
+//! results are the stories among them, newest first or by relevance. It reads them through a
+//! small window first (the newest few hundred, or the best few hundred scores), widened only
+//! when the window cannot be shown to hold the page (`exact`): a common word's first page
+//! costs a few hundred rows, not ten thousand.
 
 use std::borrow::Cow;
 
@@ -18,6 +21,8 @@ use crate::query::{Clause, Query, Term};
 
 /// Matching articles a search looks at, at most: the newest.
 pub(crate) const CANDIDATES: u32 = 10_000;
+/// Where a search's SQL says how many candidates it takes: the window, widened as needed.
+const WINDOW: &str = "{window}";
 /// Articles indexed per transaction when building the index for older articles.
 const BACKLOG_BATCH: i64 = 500;
 
@@ -257,9 +262,53 @@ impl Sql {
     }
 }
 
+/// Whether the first `wanted` stories in `order` found among a `window` of the candidates
+/// (`rows`: story, its place in the feeds, and each row the window's size and the time its
+/// oldest article was first seen) are the first `wanted` of all candidates.
+///
+/// They are when the window held every candidate. By relevance, the window holds the best
+/// scores, so a story left outside scores worse than any inside: the page is exact as soon as
+/// it is full. Newest first, a story left outside has all its matching articles older than
+/// the window's oldest, so it was started no later than that article was first seen (ids and
+/// first sightings rise together, and a story's place is never later than its first article's
+/// sighting: `dedup::story::placed_at`): the window's stories placed after that time are
+/// certainly ahead of every story outside it.
+fn exact(
+    order: SearchOrder,
+    rows: &[(i64, i64, i64, Option<i64>)],
+    window: usize,
+    wanted: usize,
+) -> bool {
+    // Without a row, nothing says whether the window was full: it is widened.
+    let Some((_, _, held, edge)) = rows.first() else {
+        return false;
+    };
+    if (*held as usize) < window {
+        return true;
+    }
+    if rows.len() < wanted {
+        return false;
+    }
+    match order {
+        SearchOrder::Relevance => true,
+        SearchOrder::Newest => rows[wanted - 1].1 > edge.unwrap_or(i64::MAX),
+    }
+}
+
 /// Whether `clause` holds words only (no `source:`), and so can be in the index's own query.
 fn textual(clause: &Clause) -> bool {
     clause.any.iter().all(|t| matches!(t, Term::Text { .. }))
+}
+
+impl SearchOrder {
+    /// The candidates a search in this order reads from the index: newest first, the window
+    /// itself; by relevance, all of them, the window taken of their best scores.
+    fn limit(self) -> String {
+        match self {
+            SearchOrder::Newest => WINDOW.to_owned(),
+            SearchOrder::Relevance => CANDIDATES.to_string(),
+        }
+    }
 }
 
 impl Store {
@@ -273,6 +322,11 @@ impl Store {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Story>, bool), StoreError> {
+        // Without words to match, every candidate scores alike: best match first is newest.
+        let order = match query.clauses.iter().any(|c| !c.excluded && textual(c)) {
+            true => order,
+            false => SearchOrder::Newest,
+        };
         let mut sql = Sql {
             sqlite: matches!(self.db, Db::Sqlite(_)),
             text: String::new(),
@@ -313,7 +367,8 @@ impl Store {
             };
             format!(
                 "SELECT rowid AS id, {score} AS score FROM article_search
-                 WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {CANDIDATES}"
+                 WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {}",
+                order.limit()
             )
         } else if !positive_text.is_empty() {
             let mut predicates = Vec::new();
@@ -339,8 +394,9 @@ impl Store {
             };
             format!(
                 "SELECT s.rowid AS id, {score} AS score
-                 FROM article_search s WHERE {} ORDER BY s.rowid DESC LIMIT {CANDIDATES}",
-                predicates.join(" AND ")
+                 FROM article_search s WHERE {} ORDER BY s.rowid DESC LIMIT {}",
+                predicates.join(" AND "),
+                order.limit()
             )
         } else if let Some(i) = rest.iter().position(|c| {
             !c.excluded && !textual(c) && c.any.iter().all(|t| matches!(t, Term::Sources(_)))
@@ -359,10 +415,10 @@ impl Store {
                 "SELECT ap.article_id AS id, 0.0 AS score FROM appearances ap
                  JOIN sources so ON so.id = ap.source_id
                  WHERE so.name IN (SELECT value FROM json_each({list}))
-                 ORDER BY ap.article_id DESC LIMIT {CANDIDATES}"
+                 ORDER BY ap.article_id DESC LIMIT {WINDOW}"
             )
         } else {
-            format!("SELECT rowid AS id, 0.0 AS score FROM search_docs ORDER BY rowid DESC LIMIT {CANDIDATES}")
+            format!("SELECT rowid AS id, 0.0 AS score FROM search_docs ORDER BY rowid DESC LIMIT {WINDOW}")
         };
         let predicates: Vec<String> = rest.iter().map(|c| sql.clause(c)).collect();
         let since = query
@@ -370,33 +426,59 @@ impl Store {
             .map(|d| millis(now) - i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
             .unwrap_or(i64::MIN);
         let since = sql.bind(Bind::Int(since));
-        let limit_with_one_more = sql.bind(Bind::Int(i64::from(limit) + 1));
-        let offset = sql.bind(Bind::Int(i64::from(offset)));
+        let wanted = offset as usize + limit as usize + 1;
         let order_by = match order {
             SearchOrder::Newest => "MAX(st.sort_at) DESC, d.story_id DESC",
             SearchOrder::Relevance => "MIN(h.score), MAX(st.sort_at) DESC, d.story_id DESC",
         };
         let filters: String = predicates.iter().map(|p| format!(" AND {p}")).collect();
+        // By relevance, the window is of the best scores among the candidates.
+        let driver = match order {
+            SearchOrder::Newest => driver,
+            SearchOrder::Relevance => {
+                format!("SELECT id, score FROM ({driver}) c ORDER BY score, id DESC LIMIT {WINDOW}")
+            }
+        };
+        // Besides the stories: how many candidates the window held, and when the oldest of
+        // them was first seen (the bound on every story left outside it; see `exact`).
         sql.text = format!(
-            "SELECT d.story_id FROM ({driver}) h
+            "WITH h AS MATERIALIZED ({driver})
+             SELECT d.story_id, COALESCE(MAX(st.sort_at), 0) AS at, (SELECT COUNT(*) FROM h) AS n,
+                    (SELECT a.first_seen FROM articles a WHERE a.id = (SELECT MIN(id) FROM h))
+                        AS edge
+             FROM h
              JOIN search_docs d ON d.rowid = h.id
              JOIN stories st ON st.id = d.story_id
              WHERE st.published >= {since}{filters}
              GROUP BY d.story_id
              ORDER BY {order_by}
-             LIMIT {limit_with_one_more} OFFSET {offset}"
+             LIMIT {wanted}"
         );
-        let Sql { text, binds, .. } = sql;
-        let mut ids: Vec<i64> = on_pool!(&self.db, |p| {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(text));
-            for b in binds {
-                q = match b {
-                    Bind::Text(t) => q.bind(t),
-                    Bind::Int(i) => q.bind(i),
-                };
+        // A small window of the candidates (the newest, or the best scores) usually holds the
+        // page: it is widened only when it does not.
+        let mut window = (wanted * 8).clamp(400, CANDIDATES as usize);
+        let rows = loop {
+            let text = sql.text.replace(WINDOW, &window.to_string());
+            let rows: Vec<(i64, i64, i64, Option<i64>)> = on_pool!(&self.db, |p| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(text));
+                for b in &sql.binds {
+                    q = match b {
+                        Bind::Text(t) => q.bind(t.as_str()),
+                        Bind::Int(i) => q.bind(*i),
+                    };
+                }
+                q.fetch_all(p).await
+            })?;
+            if window >= CANDIDATES as usize || exact(order, &rows, window, wanted) {
+                break rows;
             }
-            q.fetch_all(p).await
-        })?;
+            window = (window * 5).min(CANDIDATES as usize);
+        };
+        let mut ids: Vec<i64> = rows
+            .into_iter()
+            .skip(offset as usize)
+            .map(|(id, ..)| id)
+            .collect();
         let more = ids.len() > limit as usize;
         ids.truncate(limit as usize);
         Ok((self.stories_by_id(&ids).await?, more))

@@ -305,6 +305,94 @@ async fn stored_articles_are_indexed_and_retention_cleans_the_index(engine: Engi
     assert!(found.contains(BREXIT), "{found}");
 }
 
+crate::on_both_engines!(the_newest_page_is_exact_when_many_newer_articles_are_older_news);
+
+/// A search reads the newest matches in a window it widens only when the window cannot hold
+/// the page: 450 matching articles of an outlet's first fetch, dated 2020, stored after three
+/// that are news today, do not hide those three from the top of the results.
+async fn the_newest_page_is_exact_when_many_newer_articles_are_older_news(engine: Engine) {
+    const WORDS: [&str; 16] = [
+        "river", "market", "winter", "school", "bridge", "garden", "harbour", "council", "station",
+        "museum", "forest", "village", "factory", "library", "airport", "stadium",
+    ];
+    // Texts of different words, so that no two are versions of one story.
+    let mut seed = 7u64;
+    let mut text = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                format!("{}{}", WORDS[(seed >> 60) as usize], (seed >> 40) % 1000)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let recent: Vec<(String, String, String)> = (0..3)
+        .map(|i| {
+            (
+                format!("today{i}"),
+                format!("Zebra news {}", text(4)),
+                text(30),
+            )
+        })
+        .collect();
+    let archive: Vec<(String, String, String)> = (0..450)
+        .map(|i| {
+            (
+                format!("old{i}"),
+                format!("Zebra archive {}", text(4)),
+                text(30),
+            )
+        })
+        .collect();
+    let feed = |items: &[(String, String, String)], date: &str| {
+        let items: Vec<(&str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, t, x)| (g.as_str(), t.as_str(), x.as_str(), date))
+            .collect();
+        Resource::new(rss(&items), "application/rss+xml")
+    };
+    let server = FeedServer::start();
+    server.put("/today.rss", feed(&recent, RECENT));
+    server.put("/archive.rss", feed(&archive, OLD));
+    let Some(setup) = ConfigBuilder::new()
+        .schedule(NEVER)
+        .set("feed", "max_entries", "5")
+        .source("Today", &server.url("/today.rss"))
+        .source("Archive", &server.url("/archive.rss"))
+        .on(engine)
+        .await
+    else {
+        return;
+    };
+    for source in ["Today", "Archive"] {
+        let fetched = setup.feedmerge(&["fetch", "--source", source]);
+        assert!(fetched.status.success(), "{}", stderr(&fetched));
+    }
+    assert_eq!(setup.count("stories").await, 453);
+    let found = stdout(&setup.feedmerge(&["search", "zebra"]));
+    let titles: Vec<&str> = found
+        .lines()
+        .filter(|l| l.starts_with("20"))
+        .map(|l| l.split_once("  ").map_or(l, |(_, t)| t))
+        .collect();
+    assert_eq!(titles.len(), 5, "{found}");
+    let mut today: Vec<&str> = titles[..3].to_vec();
+    today.sort();
+    let mut expected: Vec<&str> = recent.iter().map(|(_, t, _)| t.as_str()).collect();
+    expected.sort();
+    assert_eq!(today, expected, "{found}");
+    assert!(
+        titles[3..].iter().all(|t| t.starts_with("Zebra archive")),
+        "{found}"
+    );
+    assert!(
+        found.ends_with("narrow the search to see others\n"),
+        "{found}"
+    );
+}
+
 #[tokio::test]
 async fn results_are_a_page_and_feeds_and_a_command() {
     let server = FeedServer::start();
