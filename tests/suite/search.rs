@@ -328,24 +328,20 @@ async fn the_newest_page_is_exact_when_many_newer_articles_are_older_news(engine
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let recent: Vec<(String, String, String)> = (0..3)
-        .map(|i| {
-            (
-                format!("today{i}"),
-                format!("Zebra news {}", text(4)),
-                text(30),
-            )
-        })
-        .collect();
-    let archive: Vec<(String, String, String)> = (0..450)
-        .map(|i| {
-            (
-                format!("old{i}"),
-                format!("Zebra archive {}", text(4)),
-                text(30),
-            )
-        })
-        .collect();
+    // (guid, headline, text) of `n` entries whose guids and headlines start alike.
+    let mut entries = |n: usize, guid: &str, headline: &str| -> Vec<(String, String, String)> {
+        (0..n)
+            .map(|i| {
+                (
+                    format!("{guid}{i}"),
+                    format!("{headline} {}", text(4)),
+                    text(30),
+                )
+            })
+            .collect()
+    };
+    let recent = entries(3, "today", "Zebra news");
+    let archive = entries(450, "old", "Zebra archive");
     let feed = |items: &[(String, String, String)], date: &str| {
         let items: Vec<(&str, &str, &str, &str)> = items
             .iter()
