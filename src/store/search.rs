@@ -23,6 +23,11 @@ use crate::query::{Clause, Query, Term};
 pub(crate) const CANDIDATES: u32 = 10_000;
 /// Where a search's SQL says how many candidates it takes: the window, widened as needed.
 const WINDOW: &str = "{window}";
+/// How far apart, at most, ids and first sightings may rise (ms): a result's time is taken
+/// before its transaction waits for the database (replicas on PostgreSQL, a `feedmerge
+/// fetch` beside the daemon on SQLite, which waits up to 30 s), so a later id can carry an
+/// earlier time.
+const SIGHTING_SKEW_MS: i64 = 60_000;
 /// Articles indexed per transaction when building the index for older articles.
 const BACKLOG_BATCH: i64 = 500;
 
@@ -270,9 +275,9 @@ impl Sql {
 /// scores, so a story left outside scores worse than any inside: the page is exact as soon as
 /// it is full. Newest first, a story left outside has all its matching articles older than
 /// the window's oldest, so it was started no later than that article was first seen (ids and
-/// first sightings rise together, and a story's place is never later than its first article's
-/// sighting: `dedup::story::placed_at`): the window's stories placed after that time are
-/// certainly ahead of every story outside it.
+/// first sightings rise together, within [`SIGHTING_SKEW_MS`], and a story's place is never
+/// later than its first article's sighting: `dedup::story::placed_at`): the window's stories
+/// placed after that time are certainly ahead of every story outside it.
 fn exact(
     order: SearchOrder,
     rows: &[(i64, i64, i64, Option<i64>)],
@@ -291,7 +296,9 @@ fn exact(
     }
     match order {
         SearchOrder::Relevance => true,
-        SearchOrder::Newest => rows[wanted - 1].1 > edge.unwrap_or(i64::MAX),
+        SearchOrder::Newest => {
+            rows[wanted - 1].1 > edge.map_or(i64::MAX, |e| e.saturating_add(SIGHTING_SKEW_MS))
+        }
     }
 }
 
