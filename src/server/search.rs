@@ -33,6 +33,9 @@ struct Search {
     page: Option<u32>,
 }
 
+/// What the 400 for parameters that are not a search's says.
+const TAKES: &str = "a search takes q=, sort=newest|relevance and page=N";
+
 /// The parameters, or the 400 for parameters that are not what a search takes.
 type Asked = Result<Params<Search>, axum::extract::rejection::QueryRejection>;
 
@@ -46,9 +49,7 @@ async fn page(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let Ok(Params(search)) = asked else {
-        return Ok(bad_request(
-            "a search takes q=, sort=newest|relevance and page=N",
-        ));
+        return Ok(bad_request(TAKES));
     };
     let config = ctx.config();
     let page = search.page.unwrap_or(1).clamp(1, MAX_PAGE);
@@ -100,9 +101,7 @@ async fn feed(
     format: Format,
 ) -> Result<Response, HttpError> {
     let Ok(Params(search)) = asked else {
-        return Ok(bad_request(
-            "a search takes q=, sort=newest|relevance and page=N",
-        ));
+        return Ok(bad_request(TAKES));
     };
     let page = search.page.unwrap_or(1).max(1);
     if page > MAX_PAGE {

@@ -376,7 +376,7 @@ impl<'k> Ingest<'_, '_> {
         // Each story's representative: (article, source, published).
         let mut reps: HashMap<i64, (i64, String, i64)> = HashMap::new();
         if !stored.is_empty() {
-            let ids = serde_json::Value::from(stored.into_iter().collect::<Vec<_>>()).to_string();
+            let ids = json(&stored.into_iter().collect::<Vec<_>>());
             let rows: Vec<(i64, i64, String, i64)> = on_tx!(self.tx, |e| sqlx::query_as(
                 "SELECT st.id, st.representative, s.name, st.published FROM stories st
                  JOIN articles a ON a.id = st.representative

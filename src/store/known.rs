@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 
 use super::engine::{on_tx, Tx};
-use super::{millis, StoreError};
+use super::{json, millis, StoreError};
 use crate::dedup::Keyed;
 
 /// A stored article that an entry of a fetch matches, by the entry's key or link.
@@ -51,7 +51,7 @@ impl Known {
              WHERE ap.source_id = $1 AND ap.entry_key IN (SELECT value FROM json_each($2))",
         )
         .bind(source_id)
-        .bind(serde_json::Value::from(keys.clone()).to_string())
+        .bind(json(&keys))
         .fetch_all(e)
         .await)?;
         let by_key: HashMap<String, Existing> =
@@ -65,7 +65,7 @@ impl Known {
             Default::default()
         } else {
             // Still listed: the tombstone lives on while the outlet lists the entry.
-            let unknown = serde_json::Value::from(unknown).to_string();
+            let unknown = json(&unknown);
             let removed: Vec<String> = on_tx!(tx, |e| sqlx::query_scalar(
                 "UPDATE tombstones SET last_seen = $3
                  WHERE source_id = $1 AND entry_key IN (SELECT value FROM json_each($2))
@@ -85,7 +85,7 @@ impl Known {
             .collect();
         let mut by_link = HashMap::new();
         if !links.is_empty() {
-            let links = serde_json::Value::from(links).to_string();
+            let links = json(&links);
             let rows: Vec<Existing> = on_tx!(tx, |e| sqlx::query_as(
                 "SELECT canonical_link AS matched, id, source_id, content_hash, updated,
                         published, story_id

@@ -140,7 +140,10 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-fn json(list: &[String]) -> String {
+/// A list as one JSON text: bound as a single value, and read back as rows by `json_each`
+/// (SQLite's own, and the function of that name the PostgreSQL schema defines), so that one
+/// statement takes a list of any length on both engines.
+fn json<T: Clone + Into<serde_json::Value>>(list: &[T]) -> String {
     serde_json::Value::from(list.to_vec()).to_string()
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, on_tx, Tx};
-use super::{millis, search, Store, StoreError};
+use super::{json, millis, search, Store, StoreError};
 use crate::dedup::story::{self, Version};
 
 /// A tombstone whose entry no outlet has listed for this long is deleted.
@@ -64,7 +64,7 @@ impl Store {
                 .map_or(i64::MIN, |age| millis(now) - duration_ms(age));
             let max = retention.max_per_source.map_or(i64::MAX, i64::from);
             let shown: Vec<&str> = retention.shown.iter().map(String::as_str).collect();
-            let shown = serde_json::Value::from(shown).to_string();
+            let shown = json(&shown);
             let stories: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
                 "WITH expired AS (
                      SELECT id FROM articles WHERE published < $1
@@ -86,7 +86,7 @@ impl Store {
             .bind(&shown)
             .fetch_all(e)
             .await)?;
-            let list = serde_json::Value::from(stories.clone()).to_string();
+            let list = json(&stories);
             let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
                 "SELECT id FROM articles
                  WHERE story_id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
@@ -94,7 +94,7 @@ impl Store {
             .bind(&list)
             .fetch_all(e)
             .await)?;
-            let list = serde_json::Value::from(articles.clone()).to_string();
+            let list = json(&articles);
             on_tx!(&mut tx, |e| sqlx::query(
                 "INSERT INTO tombstones (source_id, entry_key, last_seen)
                  SELECT source_id, entry_key, $2 FROM appearances
@@ -245,7 +245,7 @@ async fn delete_articles(
     }
     // Stories and articles point at each other; the checks hold again at commit.
     tx.defer_foreign_keys().await?;
-    let list = serde_json::Value::from(articles.to_vec()).to_string();
+    let list = json(articles);
     let stories: Vec<i64> = on_tx!(tx, |e| sqlx::query_scalar(
         "SELECT DISTINCT story_id FROM articles
          WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1)) AND story_id IS NOT NULL",
@@ -269,7 +269,7 @@ async fn delete_articles(
             .await
             .map(drop))?;
     }
-    let stories = serde_json::Value::from(stories).to_string();
+    let stories = json(&stories);
     on_tx!(tx, |e| sqlx::query(
         "DELETE FROM stories WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))
            AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.story_id = stories.id)",

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, on_tx, write_rows, Db, Tx};
-use super::{millis, Store, StoreError, Story};
+use super::{json, millis, Store, StoreError, Story};
 use crate::parse::{indexed, SearchTerms};
 use crate::query::{Clause, Query, Term};
 
@@ -157,7 +157,7 @@ pub(super) async fn reindex(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> 
     if ids.is_empty() {
         return Ok(());
     }
-    let list = serde_json::Value::from(ids.to_vec()).to_string();
+    let list = json(ids);
     let rows: Vec<(i64, i64, String, Option<String>)> = on_tx!(tx, |e| sqlx::query_as(
         "SELECT id, COALESCE(story_id, id), title, plain_text FROM articles
          WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
@@ -226,9 +226,7 @@ impl Sql {
     fn term(&mut self, term: &Term) -> String {
         match term {
             Term::Sources(names) => {
-                let list = self.bind(Bind::Text(
-                    serde_json::Value::from(names.clone()).to_string(),
-                ));
+                let list = self.bind(Bind::Text(json(names)));
                 format!(
                     "EXISTS (SELECT 1 FROM appearances ap JOIN sources so ON so.id = ap.source_id
                       WHERE ap.article_id = h.id AND so.name IN (SELECT value FROM json_each({list})))"
@@ -417,7 +415,7 @@ impl Store {
                     Term::Text { .. } => Vec::new(),
                 })
                 .collect();
-            let list = sql.bind(Bind::Text(serde_json::Value::from(names).to_string()));
+            let list = sql.bind(Bind::Text(json(&names)));
             format!(
                 "SELECT ap.article_id AS id, 0.0 AS score FROM appearances ap
                  JOIN sources so ON so.id = ap.source_id

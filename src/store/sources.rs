@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_pool, write_rows};
-use super::{millis, Store, StoreError};
+use super::{json, millis, Store, StoreError};
 use crate::config::Source;
 
 /// A source's state as stored.
@@ -193,7 +193,7 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, SourceState>, StoreError> {
-        let names = serde_json::Value::from(names.to_vec()).to_string();
+        let names = json(names);
         let rows: Vec<SourceState> = on_pool!(&self.db, |p| sqlx::query_as(concat!(
             select_source_state!(),
             " WHERE name IN (SELECT value FROM json_each($1))"

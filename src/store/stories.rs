@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::engine::on_pool;
-use super::{from_millis, media_of, millis, Store, StoreError};
+use super::{from_millis, json, media_of, millis, Store, StoreError};
 use crate::parse::{Article, Media};
 
 /// An outlet that carries an article.
@@ -223,7 +223,7 @@ impl Store {
                 let sql = format!(
                     "{COLUMNS} WHERE st.id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))"
                 );
-                let list = serde_json::Value::from(ids.to_vec()).to_string();
+                let list = json(ids);
                 let mut rows: Vec<StoryRow> = on_pool!(&self.db, |p| sqlx::query_as(
                     sqlx::AssertSqlSafe(sql.clone())
                 )
@@ -236,8 +236,7 @@ impl Store {
                 rows
             }
         };
-        let ids = serde_json::Value::from(rows.iter().map(|r| r.story_id).collect::<Vec<_>>())
-            .to_string();
+        let ids = json(&rows.iter().map(|r| r.story_id).collect::<Vec<_>>());
         let appearances: Vec<AppearanceRow> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.title,
                     COALESCE(ap.published, ap.first_seen) AS published, ap.first_seen, a.media
