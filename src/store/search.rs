@@ -3,12 +3,13 @@
 //! migration for articles stored before it, emptied with the articles retention removes; and
 //! the query that finds the stories whose versions match a [`Query`].
 //!
-//! A search looks at the newest [`CANDIDATES`] articles that match its words (or its source,
-//! or at all), so that a word found in half the database costs a bounded amount of work:
-//! results are the stories among them, newest first or by relevance. It reads them through a
-//! small window first (the newest few hundred, or the best few hundred scores), widened only
-//! when the window cannot be shown to hold the page (`exact`): a common word's first page
-//! costs a few hundred rows, not ten thousand.
+//! A search looks at the newest [`CANDIDATES`] articles that hold its words (or that its
+//! source carries, or at all), so that a word found in half the database costs a bounded
+//! amount of work; phrases, exclusions and sources are then checked on those candidates, and
+//! the results are the stories among them, newest first. It reads them through a small
+//! window first (the newest few hundred), widened only when the window cannot be shown to
+//! hold the page (`exact`): a common word's first page costs a few hundred rows, not ten
+//! thousand. Best match first is two such searches: the words in headlines, then anywhere.
 
 use std::borrow::Cow;
 
@@ -80,7 +81,8 @@ pub(crate) enum SearchOrder {
     /// Newest first, as the feeds are.
     #[default]
     Newest,
-    /// Best match first (BM25 on SQLite, ts_rank on PostgreSQL), then newest.
+    /// Best match first: the stories whose headlines hold the words, newest first, then
+    /// the others, newest first.
     Relevance,
 }
 
@@ -195,31 +197,67 @@ impl Sql {
         format!("${}", self.binds.len())
     }
 
-    /// `terms` as a phrase in the engine's query syntax. Terms are letters and digits only
+    /// `terms` in the engine's query syntax: as a phrase (`exact`: next to each other, in
+    /// this order), or each anywhere. On SQLite, `title_only` keeps them to the headline (on
+    /// PostgreSQL the caller picks the column). Terms are letters and digits only
     /// (`parse::terms`), so nothing in them is syntax.
-    fn phrase(&self, terms: &[String]) -> String {
+    fn terms(&self, terms: &[String], title_only: bool, exact: bool) -> String {
         if self.sqlite {
-            format!("\"{}\"", terms.join(" "))
+            let column = if title_only { "title : " } else { "" };
+            if exact {
+                return format!("{column}\"{}\"", terms.join(" "));
+            }
+            let each: Vec<String> = terms.iter().map(|t| format!("{column}\"{t}\"")).collect();
+            format!("({})", each.join(" AND "))
         } else {
             let quoted: Vec<String> = terms.iter().map(|t| format!("'{t}'")).collect();
-            format!("({})", quoted.join(" <-> "))
+            format!("({})", quoted.join(if exact { " <-> " } else { " & " }))
         }
     }
 
-    /// An FTS5 expression for the text terms of `clause` (SQLite).
+    /// The index's query for the textual `clause`, phrases as phrases (SQLite).
     fn fts5(&self, clause: &Clause) -> String {
         let alternatives: Vec<String> = clause
             .any
             .iter()
             .filter_map(|t| match t {
-                Term::Text { terms, title_only } => Some(match title_only {
-                    true => format!("title : {}", self.phrase(terms)),
-                    false => self.phrase(terms),
-                }),
+                Term::Text { terms, title_only } => Some(self.terms(terms, *title_only, true)),
                 Term::Sources(_) => None,
             })
             .collect();
         format!("({})", alternatives.join(" OR "))
+    }
+
+    /// The index's query for the words of the textual `clause`, each anywhere in its place
+    /// (headline or text): the candidates, among which phrases are then checked.
+    fn words(&mut self, clause: &Clause) -> String {
+        let mut alternatives = Vec::new();
+        for term in &clause.any {
+            let Term::Text { terms, title_only } = term else {
+                continue;
+            };
+            let words = self.terms(terms, *title_only, false);
+            if self.sqlite {
+                alternatives.push(words);
+            } else {
+                let column = if *title_only { "title" } else { "body" };
+                let q = self.bind(Bind::Text(words));
+                alternatives.push(format!("s.{column} @@ to_tsquery('simple', {q})"));
+            }
+        }
+        format!("({})", alternatives.join(" OR "))
+    }
+
+    /// A predicate on the candidate article `h`: it matches the FTS5 expression `expr`
+    /// (SQLite). The index is asked only about the window's ids (from the oldest candidate's
+    /// to the newest's), so that a phrase of common words or an excluded common word costs
+    /// the window, not the whole index.
+    fn in_window(&mut self, expr: String) -> String {
+        let m = self.bind(Bind::Text(expr));
+        format!(
+            "h.id IN (SELECT rowid FROM article_search WHERE article_search MATCH {m}
+              AND rowid BETWEEN (SELECT MIN(id) FROM h) AND (SELECT MAX(id) FROM h))"
+        )
     }
 
     /// A predicate on the candidate article `h` for one term.
@@ -233,18 +271,12 @@ impl Sql {
                 )
             }
             Term::Text { terms, title_only } => {
+                let expr = self.terms(terms, *title_only, true);
                 if self.sqlite {
-                    let expr = match title_only {
-                        true => format!("title : {}", self.phrase(terms)),
-                        false => self.phrase(terms),
-                    };
-                    let m = self.bind(Bind::Text(expr));
-                    format!(
-                        "a.id IN (SELECT rowid FROM article_search WHERE article_search MATCH {m})"
-                    )
+                    self.in_window(expr)
                 } else {
+                    let q = self.bind(Bind::Text(expr));
                     let column = if *title_only { "title" } else { "body" };
-                    let q = self.bind(Bind::Text(self.phrase(terms)));
                     format!(
                         "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = h.id
                           AND x.{column} @@ to_tsquery('simple', {q}))"
@@ -265,23 +297,17 @@ impl Sql {
     }
 }
 
-/// Whether the first `wanted` stories in `order` found among a `window` of the candidates
-/// (`rows`: story, its place in the feeds, and each row the window's size and the time its
-/// oldest article was first seen) are the first `wanted` of all candidates.
+/// Whether the first `wanted` stories, newest first, found among a `window` of the newest
+/// candidates (`rows`: story, its place in the feeds, and each row the window's size and the
+/// time its oldest article was first seen) are the first `wanted` of all candidates.
 ///
-/// They are when the window held every candidate. By relevance, the window holds the best
-/// scores, so a story left outside scores worse than any inside: the page is exact as soon as
-/// it is full. Newest first, a story left outside has all its matching articles older than
-/// the window's oldest, so it was started no later than that article was first seen (ids and
-/// first sightings rise together, within [`SIGHTING_SKEW_MS`], and a story's place is never
-/// later than its first article's sighting: `dedup::story::placed_at`): the window's stories
-/// placed after that time are certainly ahead of every story outside it.
-fn exact(
-    order: SearchOrder,
-    rows: &[(i64, i64, i64, Option<i64>)],
-    window: usize,
-    wanted: usize,
-) -> bool {
+/// They are when the window held every candidate. Otherwise a story left outside has all its
+/// matching articles older than the window's oldest, so it was started no later than that
+/// article was first seen (ids and first sightings rise together, within
+/// [`SIGHTING_SKEW_MS`], and a story's place is never later than its first article's
+/// sighting: `dedup::story::placed_at`): the window's stories placed after that time are
+/// certainly ahead of every story outside it.
+fn exact(rows: &[(i64, i64, i64, Option<i64>)], window: usize, wanted: usize) -> bool {
     // Without a row, nothing says whether the window was full: it is widened.
     let Some((_, _, held, edge)) = rows.first() else {
         return false;
@@ -289,15 +315,8 @@ fn exact(
     if (*held as usize) < window {
         return true;
     }
-    if rows.len() < wanted {
-        return false;
-    }
-    match order {
-        SearchOrder::Relevance => true,
-        SearchOrder::Newest => {
-            rows[wanted - 1].1 > edge.map_or(i64::MAX, |e| e.saturating_add(SIGHTING_SKEW_MS))
-        }
-    }
+    rows.len() >= wanted
+        && rows[wanted - 1].1 > edge.map_or(i64::MAX, |e| e.saturating_add(SIGHTING_SKEW_MS))
 }
 
 /// Whether `clause` holds words only (no `source:`), and so can be in the index's own query.
@@ -305,15 +324,24 @@ fn textual(clause: &Clause) -> bool {
     clause.any.iter().all(|t| matches!(t, Term::Text { .. }))
 }
 
-impl SearchOrder {
-    /// The candidates a search in this order reads from the index: newest first, the window
-    /// itself; by relevance, all of them, the window taken of their best scores.
-    fn limit(self) -> String {
-        match self {
-            SearchOrder::Newest => WINDOW.to_owned(),
-            SearchOrder::Relevance => CANDIDATES.to_string(),
+/// Whether `clause` holds a phrase of more than one term, which the index's query for its
+/// words does not check.
+fn phrased(clause: &Clause) -> bool {
+    clause
+        .any
+        .iter()
+        .any(|t| matches!(t, Term::Text { terms, .. } if terms.len() > 1))
+}
+
+/// `clause` with its words kept to headlines: the first rank of best match first.
+fn in_headlines(clause: &Clause) -> Clause {
+    let mut clause = clause.clone();
+    for term in &mut clause.any {
+        if let Term::Text { title_only, .. } = term {
+            *title_only = true;
         }
     }
+    clause
 }
 
 impl Store {
@@ -327,85 +355,77 @@ impl Store {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Story>, bool), StoreError> {
-        // Without words to match, every candidate scores alike: best match first is newest.
-        let order = match query.clauses.iter().any(|c| !c.excluded && textual(c)) {
-            true => order,
-            false => SearchOrder::Newest,
+        let wanted = offset as usize + limit as usize + 1;
+        // Best match first: the stories whose headlines hold the words, then the others.
+        let words = query.clauses.iter().any(|c| !c.excluded && textual(c));
+        let mut found = match order == SearchOrder::Relevance && words {
+            true => self.newest_matches(query, true, wanted, now).await?,
+            false => Vec::new(),
         };
+        if found.len() < wanted {
+            let first: std::collections::HashSet<i64> = found.iter().copied().collect();
+            let others = self.newest_matches(query, false, wanted, now).await?;
+            found.extend(others.into_iter().filter(|id| !first.contains(id)));
+        }
+        let mut ids: Vec<i64> = found.into_iter().skip(offset as usize).collect();
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        Ok((self.stories_by_id(&ids).await?, more))
+    }
+
+    /// The ids of the first `wanted` stories, newest first, with a version matching `query`
+    /// (published after `now - since`), among its newest [`CANDIDATES`]; with `headlines`,
+    /// only those where a headline holds the words.
+    async fn newest_matches(
+        &self,
+        query: &Query,
+        headlines: bool,
+        wanted: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
         let mut sql = Sql {
             sqlite: matches!(self.db, Db::Sqlite(_)),
             text: String::new(),
             binds: Vec::new(),
         };
-        let positive_text: Vec<&Clause> = query
+        let words: Vec<&Clause> = query
             .clauses
             .iter()
             .filter(|c| !c.excluded && textual(c))
             .collect();
-        let mut rest: Vec<&Clause> = query
-            .clauses
-            .iter()
-            .filter(|c| c.excluded || !textual(c))
-            .collect();
-        // The articles the search starts from: the newest that match the words; or, without
-        // words, that a source in the query carries; or the newest of all.
-        let driver = if !positive_text.is_empty() && sql.sqlite {
-            let mut expr = positive_text
-                .iter()
-                .map(|c| sql.fts5(c))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            // Excluded words go into the index's query too, where they cost least.
-            rest.retain(|c| {
-                if c.excluded && textual(c) {
-                    expr = format!("({expr}) NOT {}", sql.fts5(c));
-                    false
-                } else {
-                    true
-                }
-            });
-            let m = sql.bind(Bind::Text(expr));
-            // BM25 costs a read of each candidate's lengths: only when asked for.
-            let score = match order {
-                SearchOrder::Relevance => "bm25(article_search, 3.0, 1.0)",
-                SearchOrder::Newest => "0.0",
-            };
-            format!(
-                "SELECT rowid AS id, {score} AS score FROM article_search
-                 WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {}",
-                order.limit()
-            )
-        } else if !positive_text.is_empty() {
-            let mut predicates = Vec::new();
-            let mut rank = Vec::new();
-            for clause in &positive_text {
-                let mut by_column: Vec<String> = Vec::new();
-                for term in &clause.any {
-                    if let Term::Text { terms, title_only } = term {
-                        let column = if *title_only { "title" } else { "body" };
-                        let q = sql.bind(Bind::Text(sql.phrase(terms)));
-                        by_column.push(format!("s.{column} @@ to_tsquery('simple', {q})"));
-                        rank.push(sql.phrase(terms));
-                    }
-                }
-                predicates.push(format!("({})", by_column.join(" OR ")));
+        // Checked on each candidate: exclusions, sources, phrases (the candidates are the
+        // articles that hold a phrase's words, anywhere), and headlines when asked.
+        let mut rest: Vec<Cow<Clause>> = Vec::new();
+        for clause in &query.clauses {
+            if headlines && !clause.excluded && textual(clause) {
+                rest.push(Cow::Owned(in_headlines(clause)));
+            } else if clause.excluded || !textual(clause) || phrased(clause) {
+                rest.push(Cow::Borrowed(clause));
             }
-            let score = match order {
-                SearchOrder::Relevance => {
-                    let r = sql.bind(Bind::Text(rank.join(" | ")));
-                    format!("-ts_rank(s.body, to_tsquery('simple', {r}))")
-                }
-                SearchOrder::Newest => "0.0".to_owned(),
-            };
-            format!(
-                "SELECT s.rowid AS id, {score} AS score
-                 FROM article_search s WHERE {} ORDER BY s.rowid DESC LIMIT {}",
-                predicates.join(" AND "),
-                order.limit()
-            )
-        } else if let Some(i) = rest.iter().position(|c| {
-            !c.excluded && !textual(c) && c.any.iter().all(|t| matches!(t, Term::Sources(_)))
-        }) {
+        }
+        // The articles the search starts from: the newest that hold the words; or, without
+        // words, that a source in the query carries; or the newest of all.
+        let mut relaxed = String::new();
+        let driver = if !words.is_empty() {
+            let expr: Vec<String> = words.iter().map(|c| sql.words(c)).collect();
+            if sql.sqlite {
+                relaxed = expr.join(" AND ");
+                let m = sql.bind(Bind::Text(relaxed.clone()));
+                format!(
+                    "SELECT rowid AS id FROM article_search
+                     WHERE article_search MATCH {m} ORDER BY rowid DESC LIMIT {WINDOW}"
+                )
+            } else {
+                format!(
+                    "SELECT s.rowid AS id FROM article_search s WHERE {}
+                     ORDER BY s.rowid DESC LIMIT {WINDOW}",
+                    expr.join(" AND ")
+                )
+            }
+        } else if let Some(i) = rest
+            .iter()
+            .position(|c| !c.excluded && c.any.iter().all(|t| matches!(t, Term::Sources(_))))
+        {
             let clause = rest.remove(i);
             let names: Vec<String> = clause
                 .any
@@ -417,33 +437,44 @@ impl Store {
                 .collect();
             let list = sql.bind(Bind::Text(json(&names)));
             format!(
-                "SELECT ap.article_id AS id, 0.0 AS score FROM appearances ap
+                "SELECT ap.article_id AS id FROM appearances ap
                  JOIN sources so ON so.id = ap.source_id
                  WHERE so.name IN (SELECT value FROM json_each({list}))
                  ORDER BY ap.article_id DESC LIMIT {WINDOW}"
             )
         } else {
-            format!("SELECT rowid AS id, 0.0 AS score FROM search_docs ORDER BY rowid DESC LIMIT {WINDOW}")
+            format!("SELECT rowid AS id FROM search_docs ORDER BY rowid DESC LIMIT {WINDOW}")
         };
-        let predicates: Vec<String> = rest.iter().map(|c| sql.clause(c)).collect();
+        let mut predicates = Vec::new();
+        // On SQLite, the checks of words go to the index as one query over the window's ids:
+        // an excluded common word costs the window's candidates, as a NOT beside the words
+        // (asked apart, its matches would be most of the index).
+        if sql.sqlite && !relaxed.is_empty() {
+            let (checked, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|c| textual(c));
+            rest = others;
+            if !checked.is_empty() {
+                let positive: Vec<String> = checked
+                    .iter()
+                    .filter(|c| !c.excluded)
+                    .map(|c| sql.fts5(c))
+                    .collect();
+                let mut expr = match positive.is_empty() {
+                    true => relaxed,
+                    false => positive.join(" AND "),
+                };
+                for clause in checked.iter().filter(|c| c.excluded) {
+                    expr = format!("({expr}) NOT {}", sql.fts5(clause));
+                }
+                predicates.push(sql.in_window(expr));
+            }
+        }
+        predicates.extend(rest.iter().map(|c| sql.clause(c)));
         let since = query
             .since
             .map(|d| millis(now) - i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
             .unwrap_or(i64::MIN);
         let since = sql.bind(Bind::Int(since));
-        let wanted = offset as usize + limit as usize + 1;
-        let order_by = match order {
-            SearchOrder::Newest => "MAX(st.sort_at) DESC, d.story_id DESC",
-            SearchOrder::Relevance => "MIN(h.score), MAX(st.sort_at) DESC, d.story_id DESC",
-        };
         let filters: String = predicates.iter().map(|p| format!(" AND {p}")).collect();
-        // By relevance, the window is of the best scores among the candidates.
-        let driver = match order {
-            SearchOrder::Newest => driver,
-            SearchOrder::Relevance => {
-                format!("SELECT id, score FROM ({driver}) c ORDER BY score, id DESC LIMIT {WINDOW}")
-            }
-        };
         // Besides the stories: how many candidates the window held, and when the oldest of
         // them was first seen (the bound on every story left outside it; see `exact`).
         sql.text = format!(
@@ -456,13 +487,13 @@ impl Store {
              JOIN stories st ON st.id = d.story_id
              WHERE st.published >= {since}{filters}
              GROUP BY d.story_id
-             ORDER BY {order_by}
+             ORDER BY MAX(st.sort_at) DESC, d.story_id DESC
              LIMIT {wanted}"
         );
-        // A small window of the candidates (the newest, or the best scores) usually holds the
-        // page: it is widened only when it does not.
+        // A small window of the newest candidates usually holds the page: it is widened
+        // only when it does not.
         let mut window = (wanted * 8).clamp(400, CANDIDATES as usize);
-        let rows = loop {
+        loop {
             let text = sql.text.replace(WINDOW, &window.to_string());
             let rows: Vec<(i64, i64, i64, Option<i64>)> = on_pool!(&self.db, |p| {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(text));
@@ -474,19 +505,11 @@ impl Store {
                 }
                 q.fetch_all(p).await
             })?;
-            if window >= CANDIDATES as usize || exact(order, &rows, window, wanted) {
-                break rows;
+            if window >= CANDIDATES as usize || exact(&rows, window, wanted) {
+                return Ok(rows.into_iter().map(|(id, ..)| id).collect());
             }
             window = (window * 5).min(CANDIDATES as usize);
-        };
-        let mut ids: Vec<i64> = rows
-            .into_iter()
-            .skip(offset as usize)
-            .map(|(id, ..)| id)
-            .collect();
-        let more = ids.len() > limit as usize;
-        ids.truncate(limit as usize);
-        Ok((self.stories_by_id(&ids).await?, more))
+        }
     }
 
     /// Indexes a batch of the articles stored before the index existed, newest first; says

@@ -121,8 +121,20 @@ async fn search(
     port: u16,
     query: &str,
 ) -> (u16, Result<Vec<String>, String>) {
+    search_sorted(http, port, query, "newest").await
+}
+
+/// `GET /search.json?q=…&sort=…`: as [`search`].
+async fn search_sorted(
+    http: &reqwest::Client,
+    port: u16,
+    query: &str,
+    sort: &str,
+) -> (u16, Result<Vec<String>, String>) {
     let mut url = url::Url::parse(&format!("http://127.0.0.1:{port}/search.json")).unwrap();
-    url.query_pairs_mut().append_pair("q", query);
+    url.query_pairs_mut()
+        .append_pair("q", query)
+        .append_pair("sort", sort);
     let r = http.get(url).send().await.unwrap();
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
@@ -182,6 +194,9 @@ async fn the_query_language_finds_what_it_says(engine: Engine) {
         ("source:local deal", found(&[COUNCIL])),
         ("source:\"Global Times\"", found(&[GBK_TITLE])),
         ("deal -source:Wire", found(&[COUNCIL])),
+        // Words excluded from a source's stories (a phrase too, and Chinese characters).
+        ("source:Wire -cafe -经济 -strike", found(&[BREXIT])),
+        ("source:local -\"no deal\"", found(&[COUNCIL])),
         ("category:tech", found(&[QQ])),
         ("category:world deal", found(&[BREXIT, STRIKE])),
         ("since:30d deal", found(&[BREXIT, COUNCIL])),
@@ -211,6 +226,24 @@ async fn the_query_language_finds_what_it_says(engine: Engine) {
     }
     // Still there after the SQL-looking query.
     assert_eq!(search(&http, port, "brexit").await, found(&[BREXIT]));
+    // Best match first: the stories whose headlines hold the words, newest first, then the
+    // others, newest first.
+    for (query, expected) in [
+        ("deal", found(&[BREXIT, COUNCIL, STRIKE])),
+        ("deal OR strike", found(&[BREXIT, STRIKE, COUNCIL])),
+        ("title:deal OR strike", found(&[BREXIT, STRIKE])),
+        ("deal -brexit", found(&[COUNCIL, STRIKE])),
+        ("\"trade deal\"", found(&[BREXIT])),
+        ("经济", found(&[ECONOMY])),
+        ("source:Wire", found(&[BREXIT, ECONOMY, CAFE, STRIKE])),
+    ] {
+        let (status, got) = search_sorted(&http, port, query, "relevance").await;
+        if (status, got.clone()) != expected {
+            daemon.fail(&format!(
+                "{query:?}, best match first: expected {expected:?}, got {status} {got:?}"
+            ));
+        }
+    }
 
     // Refused, with what to fix.
     let refused = |why: &str| (400, Err::<Vec<String>, String>(why.to_owned()));
