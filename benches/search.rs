@@ -13,7 +13,8 @@
 //!
 //! Then 400 searches, each run once on a fresh query (nothing cached): single words from the
 //! most common to the rarest, two words, phrases taken from stored headlines, an excluded
-//! word, OR, `title:`, each newest first and best match first. Percentiles by kind.
+//! word, OR, `title:`, each newest first and best match first. Percentiles by kind, and the
+//! ten slowest searches.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -230,6 +231,7 @@ async fn main() {
         queries.push(("title:", format!("title:{}", words.word(&mut rng))));
     }
     let mut all = Vec::new();
+    let mut slowest: Vec<(Duration, String)> = Vec::new();
     let mut by_kind: Vec<(String, Vec<Duration>)> = Vec::new();
     for relevance in [false, true] {
         for (kind, query) in &queries {
@@ -243,6 +245,7 @@ async fn main() {
                 "{kind}{}",
                 if relevance { ", best match first" } else { "" }
             );
+            slowest.push((took, format!("{kind}: `{query}`")));
             match by_kind.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, times)) => times.push(took),
                 None => by_kind.push((kind, vec![took])),
@@ -263,6 +266,11 @@ async fn main() {
             percentile(&times, 0.99),
             percentile(&times, 1.0)
         );
+    }
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    println!("\nThe slowest:");
+    for (took, query) in slowest.iter().take(10) {
+        println!("- {:.1} ms: {query}", took.as_secs_f64() * 1000.0);
     }
     app.close().await;
 }
