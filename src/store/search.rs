@@ -394,11 +394,11 @@ impl Store {
         // A word, or words of which any will do, newest first: the index's query stops at the
         // window's last match or at their last, so it needs no floor.
         let single = |t: &Term| matches!(t, Term::Text { terms, .. } if terms.len() == 1);
-        let textual: Vec<&Clause> = query.clauses.iter().filter(|c| textual(c)).collect();
+        let worded: Vec<&Clause> = query.clauses.iter().filter(|c| textual(c)).collect();
         if order == SearchOrder::Newest
-            && textual.len() == 1
-            && !textual[0].excluded
-            && textual[0].any.iter().all(single)
+            && worded.len() == 1
+            && !worded[0].excluded
+            && worded[0].any.iter().all(single)
         {
             return Ok(0);
         }
@@ -505,6 +505,7 @@ impl Store {
                 expr.join(" AND ")
             )
         } else {
+            // Without words: the newest articles a source in the query carries, or the newest.
             rest.extend(&query.clauses);
             match rest
                 .iter()
