@@ -207,17 +207,17 @@ impl Sql {
         format!("${}", self.binds.len())
     }
 
-    /// `terms` in the engine's query syntax: as a phrase (next to each other, in this order),
-    /// or, on PostgreSQL without `exact`, each anywhere. On SQLite, `title_only` keeps them to
-    /// the headline (on PostgreSQL the caller picks the column). Terms are letters and digits
-    /// only (`parse::terms`), so nothing in them is syntax.
-    fn terms(&self, terms: &[String], title_only: bool, exact: bool) -> String {
+    /// `terms` as a phrase (next to each other, in this order) in the engine's query syntax.
+    /// On SQLite, `title_only` keeps it to the headline (on PostgreSQL the caller picks the
+    /// column). Terms are letters and digits only (`parse::terms`), so nothing in them is
+    /// syntax.
+    fn phrase(&self, terms: &[String], title_only: bool) -> String {
         if self.sqlite {
             let column = if title_only { "title : " } else { "" };
             format!("{column}\"{}\"", terms.join(" "))
         } else {
             let quoted: Vec<String> = terms.iter().map(|t| format!("'{t}'")).collect();
-            format!("({})", quoted.join(if exact { " <-> " } else { " & " }))
+            format!("({})", quoted.join(" <-> "))
         }
     }
 
@@ -227,7 +227,7 @@ impl Sql {
             .any
             .iter()
             .filter_map(|t| match t {
-                Term::Text { terms, title_only } => Some(self.terms(terms, *title_only, true)),
+                Term::Text { terms, title_only } => Some(self.phrase(terms, *title_only)),
                 Term::Sources(_) => None,
             })
             .collect();
@@ -244,7 +244,8 @@ impl Sql {
                 continue;
             };
             let column = if *title_only { "title" } else { "body" };
-            let q = self.bind(Bind::Text(self.terms(terms, *title_only, false)));
+            let each: Vec<String> = terms.iter().map(|t| format!("'{t}'")).collect();
+            let q = self.bind(Bind::Text(each.join(" & ")));
             alternatives.push(format!("s.{column} @@ to_tsquery('simple', {q})"));
         }
         format!("({})", alternatives.join(" OR "))
@@ -273,7 +274,7 @@ impl Sql {
                 )
             }
             Term::Text { terms, title_only } => {
-                let expr = self.terms(terms, *title_only, true);
+                let expr = self.phrase(terms, *title_only);
                 if self.sqlite {
                     self.in_window(expr)
                 } else {
