@@ -25,8 +25,12 @@ use sqlite::open_sqlite;
 /// Pooled connections to one database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    /// An SQLite file.
-    Sqlite(SqlitePool),
+    /// An SQLite file: connections for reading (and for the few writes of other tasks), and
+    /// the one connection the store's writer writes on ([`Db::begin`]). SQLite lets one
+    /// connection write at a time anyway; always the same one keeps its page cache holding
+    /// the pages writes touch (the ends of the tables and indexes), instead of each pooled
+    /// connection in turn caching them again, a few megabytes each.
+    Sqlite(SqlitePool, SqlitePool),
     /// A PostgreSQL database.
     Postgres(PgPool),
 }
@@ -101,7 +105,7 @@ macro_rules! write_rows {
 macro_rules! on_pool {
     ($db:expr, |$e:ident| $body:expr) => {
         match $db {
-            $crate::store::engine::Db::Sqlite($e) => $body,
+            $crate::store::engine::Db::Sqlite($e, _) => $body,
             $crate::store::engine::Db::Postgres($e) => $body,
         }
     };
@@ -147,8 +151,8 @@ impl Db {
         };
         match database {
             Database::Sqlite(path) => {
-                let (pool, read_only) = open_sqlite(path, writable_since, open_err).await?;
-                Ok((Db::Sqlite(pool), read_only))
+                let (pool, writer, read_only) = open_sqlite(path, writable_since, open_err).await?;
+                Ok((Db::Sqlite(pool, writer), read_only))
             }
             Database::Postgres(url) => {
                 let pool = PgPoolOptions::new()
@@ -184,7 +188,7 @@ impl Db {
     /// result without articles): on PostgreSQL it does not wait for other replicas' writes.
     pub(crate) async fn begin_own_row(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(_, writer) => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -197,7 +201,7 @@ impl Db {
     pub(crate) async fn listen(&self, generation: Arc<AtomicU64>) -> Result<Listener, StoreError> {
         let pool = match self {
             Db::Postgres(pool) => pool,
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 let own = SqliteConnection::connect_with(&pool.connect_options()).await?;
                 let own = Arc::new(tokio::sync::Mutex::new(Some(own)));
                 let conn = own.clone();
@@ -250,6 +254,10 @@ impl Db {
 
     /// Closes every connection (on SQLite, checkpointing the write-ahead log).
     pub(crate) async fn close(&self) {
+        if let Db::Sqlite(_, writer) = self {
+            // First: the file's last connection to close is the one that checkpoints.
+            writer.close().await;
+        }
         on_pool!(self, |pool| pool.close().await)
     }
 
@@ -257,7 +265,7 @@ impl Db {
     /// in the write-ahead log included.
     pub(crate) async fn size(&self) -> Result<u64, StoreError> {
         let bytes: i64 = match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 sqlx::query_scalar(
                     "SELECT (SELECT page_count FROM pragma_page_count())
                           * (SELECT page_size FROM pragma_page_size())",
@@ -277,7 +285,7 @@ impl Db {
     /// Bytes the story index's record takes: the `sketches` table and its index.
     pub(crate) async fn index_size(&self) -> Result<i64, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 sqlx::query_scalar(
                     "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
                      WHERE name IN ('sketches', 'sketches_by_published')",
@@ -296,7 +304,7 @@ impl Db {
     /// Gives the file's free pages back to the file system (SQLite). PostgreSQL's autovacuum
     /// does this on its own.
     pub(crate) async fn vacuum(&self) -> Result<(), StoreError> {
-        if let Db::Sqlite(pool) = self {
+        if let Db::Sqlite(pool, _) = self {
             let mut conn = pool.acquire().await?;
             let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
                 .fetch_one(&mut *conn)

@@ -19,7 +19,7 @@ pub(super) async fn open_sqlite(
     path: &Path,
     writable_since: Arc<Mutex<Option<Instant>>>,
     open_err: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
-) -> Result<(SqlitePool, Option<String>), StoreError> {
+) -> Result<(SqlitePool, SqlitePool, Option<String>), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // A file where a folder must be ("/etc/passwd/x.db") is named as such: the OS would
         // only say "File exists".
@@ -85,6 +85,7 @@ pub(super) async fn open_sqlite(
                 ));
             }
             let pool = pool_options
+                .clone()
                 .connect_with(options.read_only(true).immutable(true))
                 .await
                 .map_err(|e| open_err(Box::new(e)))?;
@@ -122,7 +123,12 @@ pub(super) async fn open_sqlite(
              can write"
         )
     });
-    Ok((pool, read_only))
+    // The writer's connection (see `Db::Sqlite`), opened when it first writes: with the same
+    // settings, so a read-only file gives a read-only writer, which nothing asks to write.
+    let writer = pool_options
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    Ok((pool, writer, read_only))
 }
 
 /// Why the existing SQLite file at `path` cannot be written, if that is because its folder
