@@ -25,7 +25,7 @@ use crate::dedup::story::{self, Version};
 use crate::dedup::Keyed;
 
 /// Stores the articles of one fetch, inside its transaction.
-pub(super) struct Ingest<'a, 'i> {
+pub(super) struct Ingest<'a, 'i, 'k> {
     pub(super) tx: &'a mut Tx,
     pub(super) source: &'a str,
     pub(super) source_id: i64,
@@ -35,6 +35,11 @@ pub(super) struct Ingest<'a, 'i> {
     pub(super) pending: &'a mut Pending<'i>,
     pub(super) now: DateTime<Utc>,
     pub(super) counts: &'a mut Counts,
+    /// The search index's entries for the new articles, written by the transaction's writer
+    /// once for all its results: a statement that writes to the index makes SQLite's FTS5
+    /// write what it holds as a segment of its own, to be merged later, so one small segment
+    /// per fetch cost more than the articles' own rows.
+    pub(super) search: &'a mut Vec<Indexed<'k>>,
 }
 
 /// A new article, placed: the row it will be.
@@ -126,7 +131,7 @@ impl<'k> Plan<'k> {
     }
 }
 
-impl<'k> Ingest<'_, '_> {
+impl<'k> Ingest<'_, '_, 'k> {
     /// Stores `articles`, one fetch's.
     pub(super) async fn articles(&mut self, articles: &'k [Keyed]) -> Result<(), StoreError> {
         let mut known = Known::load(self.tx, self.source_id, articles).await?;
@@ -249,7 +254,10 @@ impl<'k> Ingest<'_, '_> {
             .map(drop))?,
         }
         if plan.article(e.id).is_none() {
-            // Written above: its index entry is rewritten with it.
+            // Written above: its index entry is rewritten with it, after those waiting (it
+            // may be among them, stored by an earlier result of this transaction).
+            search::index(self.tx, self.search).await?;
+            self.search.clear();
             let story = e.story_id.unwrap_or(e.id);
             let list = format!("[{}]", e.id);
             search::unindex(self.tx, &list).await?;
@@ -474,7 +482,7 @@ impl<'k> Ingest<'_, '_> {
 
     /// Writes the planned rows: articles, the stories they start, the representatives that
     /// changed, sketches, headlines and appearances, each in as few statements as it takes.
-    async fn write(&mut self, plan: &Plan<'_>, settled: &Settled) -> Result<(), StoreError> {
+    async fn write(&mut self, plan: &Plan<'k>, settled: &Settled) -> Result<(), StoreError> {
         let now = millis(self.now);
         let source_id = self.source_id;
         // Articles and stories point at each other. Written in an order where every row's
@@ -512,12 +520,11 @@ impl<'k> Ingest<'_, '_> {
                     .push_bind(&a.text);
             }
         );
-        let entries: Vec<Indexed> = plan
-            .articles
-            .iter()
-            .map(|n| Indexed::terms(n.id, n.story, &n.text.terms))
-            .collect();
-        search::index(self.tx, &entries).await?;
+        self.search.extend(
+            plan.articles
+                .iter()
+                .map(|n| Indexed::terms(n.id, n.story, &n.text.terms)),
+        );
         write_rows!(
             self.tx,
             "INSERT INTO stories (id, entry_id, representative, published, updated, first_seen,

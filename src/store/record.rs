@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::engine::{on_tx, Tx};
 use super::ingest::Ingest;
+use super::search::Indexed;
 use super::story_index::Pending;
 use super::{millis, Store, StoreError};
 use crate::dedup::Keyed;
@@ -102,15 +103,18 @@ impl Store {
         result
     }
 
-    /// Writes one result inside `tx` (in a savepoint the writer opened), placing its new
-    /// articles in the story index through `pending`. Says whether it changed what the feeds
-    /// show, beside the counts.
-    pub(super) async fn write_result(
+    /// Writes one result inside `tx` (the writer's transaction for a group of results),
+    /// placing its new articles in the story index through `pending` and adding their entries
+    /// in the search index to `search`, for the writer to write once for the group. Says
+    /// whether it changed what the feeds show, beside the counts.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn write_result<'k>(
         &self,
         tx: &mut Tx,
         pending: &mut Pending<'_>,
+        search: &mut Vec<Indexed<'k>>,
         source: &str,
-        attempt: &Attempt,
+        attempt: &'k Attempt,
         next: &Next,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
@@ -152,7 +156,16 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?,
             Attempt::Pushed { token, articles } => {
-                let ingest = self.ingest(tx, pending, source, articles, now, &mut counts, true);
+                let ingest = self.ingest(
+                    tx,
+                    pending,
+                    search,
+                    source,
+                    articles,
+                    now,
+                    &mut counts,
+                    true,
+                );
                 ingest.await?;
                 on_tx!(tx, |e| sqlx::query(
                     "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
@@ -175,7 +188,16 @@ impl Store {
                 min_interval,
                 warning,
             } => {
-                let ingest = self.ingest(tx, pending, source, articles, now, &mut counts, false);
+                let ingest = self.ingest(
+                    tx,
+                    pending,
+                    search,
+                    source,
+                    articles,
+                    now,
+                    &mut counts,
+                    false,
+                );
                 let source_id = ingest.await?;
                 on_tx!(tx, |e| sqlx::query(
                     "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
@@ -215,12 +237,13 @@ impl Store {
     /// `pushed` by its hub (after a poll, so never its backlog) or fetched. Says the source's
     /// id.
     #[allow(clippy::too_many_arguments)]
-    async fn ingest(
+    async fn ingest<'k>(
         &self,
         tx: &mut Tx,
         pending: &mut Pending<'_>,
+        search: &mut Vec<Indexed<'k>>,
         source: &str,
-        articles: &[Keyed],
+        articles: &'k [Keyed],
         now: DateTime<Utc>,
         counts: &mut Counts,
         pushed: bool,
@@ -240,6 +263,7 @@ impl Store {
             pending: &mut *pending,
             now,
             counts,
+            search,
         }
         .articles(articles)
         .await?;

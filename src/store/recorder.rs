@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::record::{Attempt, Counts, Next};
+use super::search;
 use super::story_index::Pending;
 use super::{Store, StoreError};
 
@@ -163,11 +164,13 @@ impl Store {
         };
         let mut tx = begun.map_err(|e| (None, e))?;
         let mut results = Vec::with_capacity(jobs.len());
+        let mut search = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let written = self
                 .write_result(
                     &mut tx,
                     &mut pending,
+                    &mut search,
                     &job.source,
                     &job.attempt,
                     &job.next,
@@ -176,6 +179,12 @@ impl Store {
                 .await;
             results.push(written.map_err(|e| (Some(i), e))?);
         }
+        // Once for the group (see `Ingest::search`). Ids and the words the parser found are
+        // all it writes: only a database that cannot be written fails it, which fails the
+        // whole group anyway.
+        search::index(&mut tx, &search)
+            .await
+            .map_err(|e| (None, e))?;
         let changed = results.iter().any(Counts::changed);
         if changed {
             tx.announce().await.map_err(|e| (None, e))?;
