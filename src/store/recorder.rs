@@ -1,7 +1,8 @@
 //! The recorder: one task writes every poll's result, and the results that wait while it
-//! writes are written together, in one transaction. The commit, the story index's catch-up and
-//! the pages every result touches (the sources table, the ends of the indexes) are then paid
-//! once for many small fetches, instead of once each.
+//! writes are written together, in one transaction. The commit, the story index's catch-up,
+//! the search index's entries (one statement, so one new segment of SQLite's index) and the
+//! pages every result touches (the sources table, the ends of the indexes) are then paid once
+//! for many small fetches, instead of once each.
 //!
 //! Each result stays all or nothing, and only its own: a result that fails is left out and the
 //! others are written again without it (failures are rare, so this costs less than a savepoint
