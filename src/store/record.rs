@@ -119,6 +119,21 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
         let mut counts = Counts::default();
+        // The articles of a fetch or a push first.
+        if let Attempt::Pushed { articles, .. } | Attempt::Fetched { articles, .. } = attempt {
+            let pushed = matches!(attempt, Attempt::Pushed { .. });
+            self.ingest(
+                tx,
+                pending,
+                search,
+                source,
+                articles,
+                now,
+                &mut counts,
+                pushed,
+            )
+            .await?;
+        }
         // What the fetch says of the source and when it is next due: one UPDATE each.
         let done = match attempt {
             Attempt::NotModified { min_interval } => on_tx!(tx, |e| sqlx::query(
@@ -155,76 +170,50 @@ impl Store {
             .execute(e)
             .await
             .map(|r| r.rows_affected()))?,
-            Attempt::Pushed { token, articles } => {
-                let ingest = self.ingest(
-                    tx,
-                    pending,
-                    search,
-                    source,
-                    articles,
-                    now,
-                    &mut counts,
-                    true,
-                );
-                ingest.await?;
-                on_tx!(tx, |e| sqlx::query(
-                    "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
-                         pushed_new = pushed_new + $3
-                     WHERE token = $1",
-                )
-                .bind(token)
-                .bind(millis(now))
-                .bind(i64::from(counts.new))
-                .execute(e)
-                .await
-                .map(|r| r.rows_affected()))?
-            }
+            Attempt::Pushed { token, .. } => on_tx!(tx, |e| sqlx::query(
+                "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
+                     pushed_new = pushed_new + $3
+                 WHERE token = $1",
+            )
+            .bind(token)
+            .bind(millis(now))
+            .bind(i64::from(counts.new))
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?,
             Attempt::Fetched {
                 status,
                 validators,
                 title,
                 site_url,
-                articles,
                 min_interval,
                 warning,
-            } => {
-                let ingest = self.ingest(
-                    tx,
-                    pending,
-                    search,
-                    source,
-                    articles,
-                    now,
-                    &mut counts,
-                    false,
-                );
-                let source_id = ingest.await?;
-                on_tx!(tx, |e| sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                         last_status = $3, last_error = NULL, consecutive_failures = 0,
-                         etag = $4, last_modified = $5,
-                         title = COALESCE($6, title), site_url = COALESCE($7, site_url),
-                         min_interval_secs = $8, last_warning = $9,
-                         next_due_at = $10, effective_url = COALESCE($11, effective_url),
-                         disabled_reason = $12, lease_owner = NULL, lease_until = NULL
-                     WHERE id = $1",
-                )
-                .bind(source_id)
-                .bind(millis(now))
-                .bind(i64::from(*status))
-                .bind(&validators.etag)
-                .bind(&validators.last_modified)
-                .bind(title)
-                .bind(site_url)
-                .bind(min_interval.map(|d| d.as_secs() as i64))
-                .bind(warning)
-                .bind(next.due.map(millis))
-                .bind(&next.moved_to)
-                .bind(&next.disabled)
-                .execute(e)
-                .await
-                .map(|r| r.rows_affected()))?
-            }
+                ..
+            } => on_tx!(tx, |e| sqlx::query(
+                "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                     last_status = $3, last_error = NULL, consecutive_failures = 0,
+                     etag = $4, last_modified = $5,
+                     title = COALESCE($6, title), site_url = COALESCE($7, site_url),
+                     min_interval_secs = $8, last_warning = $9,
+                     next_due_at = $10, effective_url = COALESCE($11, effective_url),
+                     disabled_reason = $12, lease_owner = NULL, lease_until = NULL
+                 WHERE name = $1",
+            )
+            .bind(source)
+            .bind(millis(now))
+            .bind(i64::from(*status))
+            .bind(&validators.etag)
+            .bind(&validators.last_modified)
+            .bind(title)
+            .bind(site_url)
+            .bind(min_interval.map(|d| d.as_secs() as i64))
+            .bind(warning)
+            .bind(next.due.map(millis))
+            .bind(&next.moved_to)
+            .bind(&next.disabled)
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?,
         };
         if done == 0 {
             // Every configured source is registered when the store opens.
@@ -234,8 +223,7 @@ impl Store {
     }
 
     /// Stores `articles` of `source` inside `tx` (see `ingest`), counting them in `counts`;
-    /// `pushed` by its hub (after a poll, so never its backlog) or fetched. Says the source's
-    /// id.
+    /// `pushed` by its hub (after a poll, so never its backlog) or fetched.
     #[allow(clippy::too_many_arguments)]
     async fn ingest<'k>(
         &self,
@@ -247,7 +235,7 @@ impl Store {
         now: DateTime<Utc>,
         counts: &mut Counts,
         pushed: bool,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(), StoreError> {
         let (source_id, polled_before): (i64, bool) = on_tx!(tx, |e| {
             sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
                 .bind(source)
@@ -266,7 +254,6 @@ impl Store {
             search,
         }
         .articles(articles)
-        .await?;
-        Ok(source_id)
+        .await
     }
 }
