@@ -25,12 +25,16 @@ use sqlite::open_sqlite;
 /// Pooled connections to one database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    /// An SQLite file: connections for reading (and for the few writes of other tasks), and
-    /// the one connection the store's writer writes on ([`Db::begin`]). SQLite lets one
-    /// connection write at a time anyway; always the same one keeps its page cache holding
-    /// the pages writes touch (the ends of the tables and indexes), instead of each pooled
-    /// connection in turn caching them again, a few megabytes each.
-    Sqlite(SqlitePool, SqlitePool),
+    /// An SQLite file.
+    Sqlite {
+        /// Connections for reading, and for the few writes of other tasks.
+        pool: SqlitePool,
+        /// The one connection the store's writer writes on ([`Db::begin`]). SQLite lets one
+        /// connection write at a time anyway; always the same one keeps its page cache
+        /// holding the pages writes touch (the ends of the tables and indexes), instead of
+        /// each pooled connection in turn caching them again, up to 2 MiB each.
+        writer: SqlitePool,
+    },
     /// A PostgreSQL database.
     Postgres(PgPool),
 }
@@ -105,7 +109,7 @@ macro_rules! write_rows {
 macro_rules! on_pool {
     ($db:expr, |$e:ident| $body:expr) => {
         match $db {
-            $crate::store::engine::Db::Sqlite($e, _) => $body,
+            $crate::store::engine::Db::Sqlite { pool: $e, .. } => $body,
             $crate::store::engine::Db::Postgres($e) => $body,
         }
     };
@@ -152,7 +156,7 @@ impl Db {
         match database {
             Database::Sqlite(path) => {
                 let (pool, writer, read_only) = open_sqlite(path, writable_since, open_err).await?;
-                Ok((Db::Sqlite(pool, writer), read_only))
+                Ok((Db::Sqlite { pool, writer }, read_only))
             }
             Database::Postgres(url) => {
                 let pool = PgPoolOptions::new()
@@ -188,7 +192,7 @@ impl Db {
     /// result without articles): on PostgreSQL it does not wait for other replicas' writes.
     pub(crate) async fn begin_own_row(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(_, writer) => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -201,7 +205,7 @@ impl Db {
     pub(crate) async fn listen(&self, generation: Arc<AtomicU64>) -> Result<Listener, StoreError> {
         let pool = match self {
             Db::Postgres(pool) => pool,
-            Db::Sqlite(pool, _) => {
+            Db::Sqlite { pool, .. } => {
                 let own = SqliteConnection::connect_with(&pool.connect_options()).await?;
                 let own = Arc::new(tokio::sync::Mutex::new(Some(own)));
                 let conn = own.clone();
@@ -254,7 +258,7 @@ impl Db {
 
     /// Closes every connection (on SQLite, checkpointing the write-ahead log).
     pub(crate) async fn close(&self) {
-        if let Db::Sqlite(_, writer) = self {
+        if let Db::Sqlite { writer, .. } = self {
             // First: the file's last connection to close is the one that checkpoints.
             writer.close().await;
         }
@@ -265,7 +269,7 @@ impl Db {
     /// in the write-ahead log included.
     pub(crate) async fn size(&self) -> Result<u64, StoreError> {
         let bytes: i64 = match self {
-            Db::Sqlite(pool, _) => {
+            Db::Sqlite { pool, .. } => {
                 sqlx::query_scalar(
                     "SELECT (SELECT page_count FROM pragma_page_count())
                           * (SELECT page_size FROM pragma_page_size())",
@@ -285,7 +289,7 @@ impl Db {
     /// Bytes the story index's record takes: the `sketches` table and its index.
     pub(crate) async fn index_size(&self) -> Result<i64, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool, _) => {
+            Db::Sqlite { pool, .. } => {
                 sqlx::query_scalar(
                     "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat
                      WHERE name IN ('sketches', 'sketches_by_published')",
@@ -304,7 +308,7 @@ impl Db {
     /// Gives the file's free pages back to the file system (SQLite). PostgreSQL's autovacuum
     /// does this on its own.
     pub(crate) async fn vacuum(&self) -> Result<(), StoreError> {
-        if let Db::Sqlite(pool, _) = self {
+        if let Db::Sqlite { pool, .. } = self {
             let mut conn = pool.acquire().await?;
             let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
                 .fetch_one(&mut *conn)

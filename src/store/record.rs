@@ -67,6 +67,24 @@ pub struct Next {
     pub disabled: Option<String>,
 }
 
+impl Next {
+    /// `query`, an `UPDATE sources` of an attempt, with what the poller decided bound as its
+    /// last three values: when the source is next due, where it moved, why it is disabled.
+    fn bound<'q, DB: sqlx::Database>(
+        &'q self,
+        query: sqlx::query::Query<'q, DB, DB::Arguments>,
+    ) -> sqlx::query::Query<'q, DB, DB::Arguments>
+    where
+        Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        query
+            .bind(self.due.map(millis))
+            .bind(&self.moved_to)
+            .bind(&self.disabled)
+    }
+}
+
 /// How the articles of one fetch compared with what was stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -134,42 +152,43 @@ impl Store {
             )
             .await?;
         }
-        // What the fetch says of the source and when it is next due: one UPDATE each.
+        // What the fetch says of the source and when it is next due: one UPDATE each, which
+        // ends with what `next` sets.
         let done = match attempt {
-            Attempt::NotModified { min_interval } => on_tx!(tx, |e| sqlx::query(
-                "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                     last_status = 304, last_error = NULL, consecutive_failures = 0,
-                     min_interval_secs = $3,
-                     next_due_at = $4, effective_url = COALESCE($5, effective_url),
-                     disabled_reason = $6, lease_owner = NULL, lease_until = NULL
-                 WHERE name = $1",
-            )
-            .bind(source)
-            .bind(millis(now))
-            .bind(min_interval.map(|d| d.as_secs() as i64))
-            .bind(next.due.map(millis))
-            .bind(&next.moved_to)
-            .bind(&next.disabled)
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))?,
-            Attempt::Failed { status, error } => on_tx!(tx, |e| sqlx::query(
-                "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
-                     consecutive_failures = consecutive_failures + 1,
-                     next_due_at = $5, effective_url = COALESCE($6, effective_url),
-                     disabled_reason = $7, lease_owner = NULL, lease_until = NULL
-                 WHERE name = $1",
-            )
-            .bind(source)
-            .bind(millis(now))
-            .bind(status.map(i64::from))
-            .bind(error)
-            .bind(next.due.map(millis))
-            .bind(&next.moved_to)
-            .bind(&next.disabled)
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))?,
+            Attempt::NotModified { min_interval } => on_tx!(tx, |e| {
+                let query = sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = 304, last_error = NULL, consecutive_failures = 0,
+                         min_interval_secs = $3,
+                         next_due_at = $4, effective_url = COALESCE($5, effective_url),
+                         disabled_reason = $6, lease_owner = NULL, lease_until = NULL
+                     WHERE name = $1",
+                )
+                .bind(source)
+                .bind(millis(now))
+                .bind(min_interval.map(|d| d.as_secs() as i64));
+                next.bound(query)
+                    .execute(e)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?,
+            Attempt::Failed { status, error } => on_tx!(tx, |e| {
+                let query = sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
+                         consecutive_failures = consecutive_failures + 1,
+                         next_due_at = $5, effective_url = COALESCE($6, effective_url),
+                         disabled_reason = $7, lease_owner = NULL, lease_until = NULL
+                     WHERE name = $1",
+                )
+                .bind(source)
+                .bind(millis(now))
+                .bind(status.map(i64::from))
+                .bind(error);
+                next.bound(query)
+                    .execute(e)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?,
             Attempt::Pushed { token, .. } => on_tx!(tx, |e| sqlx::query(
                 "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
                      pushed_new = pushed_new + $3
@@ -189,31 +208,31 @@ impl Store {
                 min_interval,
                 warning,
                 ..
-            } => on_tx!(tx, |e| sqlx::query(
-                "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                     last_status = $3, last_error = NULL, consecutive_failures = 0,
-                     etag = $4, last_modified = $5,
-                     title = COALESCE($6, title), site_url = COALESCE($7, site_url),
-                     min_interval_secs = $8, last_warning = $9,
-                     next_due_at = $10, effective_url = COALESCE($11, effective_url),
-                     disabled_reason = $12, lease_owner = NULL, lease_until = NULL
-                 WHERE name = $1",
-            )
-            .bind(source)
-            .bind(millis(now))
-            .bind(i64::from(*status))
-            .bind(&validators.etag)
-            .bind(&validators.last_modified)
-            .bind(title)
-            .bind(site_url)
-            .bind(min_interval.map(|d| d.as_secs() as i64))
-            .bind(warning)
-            .bind(next.due.map(millis))
-            .bind(&next.moved_to)
-            .bind(&next.disabled)
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))?,
+            } => on_tx!(tx, |e| {
+                let query = sqlx::query(
+                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+                         last_status = $3, last_error = NULL, consecutive_failures = 0,
+                         etag = $4, last_modified = $5,
+                         title = COALESCE($6, title), site_url = COALESCE($7, site_url),
+                         min_interval_secs = $8, last_warning = $9,
+                         next_due_at = $10, effective_url = COALESCE($11, effective_url),
+                         disabled_reason = $12, lease_owner = NULL, lease_until = NULL
+                     WHERE name = $1",
+                )
+                .bind(source)
+                .bind(millis(now))
+                .bind(i64::from(*status))
+                .bind(&validators.etag)
+                .bind(&validators.last_modified)
+                .bind(title)
+                .bind(site_url)
+                .bind(min_interval.map(|d| d.as_secs() as i64))
+                .bind(warning);
+                next.bound(query)
+                    .execute(e)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?,
         };
         if done == 0 {
             // Every configured source is registered when the store opens.

@@ -389,7 +389,7 @@ impl Store {
     /// word found everywhere excluded, costs that many articles, not the whole index. The
     /// rarest word is the one whose [`SAMPLE`] newest matches reach furthest back.
     async fn floor(&self, query: &Query, order: SearchOrder) -> Result<i64, StoreError> {
-        let Db::Sqlite(pool, _) = &self.db else {
+        let Db::Sqlite { pool, .. } = &self.db else {
             return Ok(0);
         };
         // A word, or words of which any will do, newest first: the index's query stops at the
@@ -462,7 +462,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut sql = Sql {
-            sqlite: matches!(self.db, Db::Sqlite(..)),
+            sqlite: matches!(self.db, Db::Sqlite { .. }),
             text: String::new(),
             binds: Vec::new(),
         };
