@@ -13,8 +13,9 @@ use sqlx::sqlite::{
 use crate::store::StoreError;
 
 /// Opens (creating if needed, with its folder) the SQLite file at `path` and brings its schema
-/// up to date. When its folder cannot be written (a read-only mount: a replica serving a
-/// snapshot), an existing file is opened read-only instead, and the second value says why.
+/// up to date: the readers' pool and the writer's (`Db::Sqlite`). When its folder cannot be
+/// written (a read-only mount: a replica serving a snapshot), an existing file is opened
+/// read-only instead, and the third value says why.
 pub(super) async fn open_sqlite(
     path: &Path,
     writable_since: Arc<Mutex<Option<Instant>>>,
