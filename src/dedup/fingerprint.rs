@@ -21,7 +21,7 @@
 //! Everything here is a pure function with fixed constants and a fixed hash: sketches are
 //! stored, and must compare equal across versions of feedmerge.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 /// MinHash values per sketch.
 pub(crate) const HASHES: usize = 64;
@@ -266,50 +266,71 @@ fn minhash<const N: usize>(shingles: &[u64]) -> [u64; N] {
 /// The text of each block of `html` (paragraphs, list items, headings, line breaks), with
 /// tags dropped and entities decoded. The HTML is our own sanitised output, so tags are
 /// well-formed and attribute values hold no `>`.
-pub(super) fn paragraphs(html: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        push_text(out.last_mut(), &rest[..lt]);
-        let Some(gt) = rest[lt..].find('>') else {
-            rest = &rest[lt..];
-            break;
+/// Read lazily: a fingerprint needs only the lead, and an article's content can be long.
+pub(super) fn paragraphs(html: &str) -> impl Iterator<Item = String> + '_ {
+    let mut rest = Some(html);
+    let mut current = String::new();
+    std::iter::from_fn(move || loop {
+        let html = rest?;
+        let ended = match html.find('<') {
+            None => {
+                push_text(&mut current, html);
+                rest = None;
+                true
+            }
+            Some(lt) => {
+                push_text(&mut current, &html[..lt]);
+                match html[lt..].find('>') {
+                    None => {
+                        push_text(&mut current, &html[lt..]);
+                        rest = None;
+                        true
+                    }
+                    Some(gt) => {
+                        rest = Some(&html[lt + gt + 1..]);
+                        let tag = html[lt + 1..lt + gt].trim_start_matches('/');
+                        is_block(tag) && !current.is_empty()
+                    }
+                }
+            }
         };
-        let tag = rest[lt + 1..lt + gt].trim_start_matches('/');
-        let name: String = tag
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        if matches!(
-            name.as_str(),
-            "p" | "div"
-                | "br"
-                | "li"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "blockquote"
-                | "tr"
-                | "figcaption"
-                | "section"
-                | "article"
-        ) && !out.last().is_some_and(String::is_empty)
-        {
-            out.push(String::new());
+        if ended {
+            let paragraph = std::mem::take(&mut current);
+            if !paragraph.trim().is_empty() {
+                return Some(paragraph);
+            }
         }
-        rest = &rest[lt + gt + 1..];
-    }
-    push_text(out.last_mut(), rest);
-    out.retain(|p| !p.trim().is_empty());
-    out
+    })
 }
 
-fn push_text(into: Option<&mut String>, text: &str) {
-    let Some(into) = into else { return };
+/// Whether the tag (its text between `<` or `</` and `>`) starts or ends a block.
+fn is_block(tag: &str) -> bool {
+    let end = tag
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(tag.len());
+    let name = &tag[..end];
+    [
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "tr",
+        "figcaption",
+        "section",
+        "article",
+    ]
+    .iter()
+    .any(|block| name.eq_ignore_ascii_case(block))
+}
+
+fn push_text(into: &mut String, text: &str) {
     let mut rest = text;
     while let Some(amp) = rest.find('&') {
         into.push_str(&rest[..amp]);
@@ -353,11 +374,18 @@ pub(super) fn normalise(text: &str) -> String {
         // ASCII is its own NFKC form.
         return text.to_ascii_lowercase();
     }
+    if unicode_normalization::is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        // Already its own NFKC form, as most text is (curly quotes, dashes, accents).
+        return text.chars().flat_map(char::to_lowercase).collect();
+    }
     text.nfkc().flat_map(char::to_lowercase).collect()
 }
 
 pub(super) fn is_boilerplate(paragraph: &str) -> bool {
-    paragraph.split_whitespace().count() <= BOILERPLATE_WORDS
+    paragraph
+        .split_whitespace()
+        .nth(BOILERPLATE_WORDS)
+        .is_none()
         && BOILERPLATE.iter().any(|marker| paragraph.contains(marker))
 }
 
