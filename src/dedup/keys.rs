@@ -7,14 +7,17 @@
 //! that is 9.4 MiB, and 14 MiB while it grows. Here, every entry but the newest is kept sorted,
 //! in blocks of fixed size; the newest are in a small hash table, merged into the blocks once
 //! they are an eighth as many (each entry is so copied about eight times over its life, and a
-//! merge frees each old block as soon as it is read). The keys are hashes, spread evenly, so a
-//! lookup finds its place in a block by interpolation, then by binary search among the few
-//! entries around it; and probes the table once.
+//! merge frees each old block as soon as it is read). A lookup finds its place in a block by
+//! binary search over the block's every [`FENCE`]th key (4 KiB a block, which stays in the
+//! processor's cache), then among the few entries between two of them; and probes the table
+//! once.
 
 use hashbrown::HashTable;
 
 /// Entries in a block: 512 KiB.
 const BLOCK: usize = 1 << 16;
+/// Entries between two of a block's fence keys.
+const FENCE: usize = 64;
 /// The newest entries kept apart before a merge, at least.
 const MERGE_AT: usize = 4096;
 
@@ -25,6 +28,8 @@ pub(crate) struct Keys {
     blocks: Vec<Vec<(u32, u32)>>,
     /// Each block's first key, to find a key's blocks without reading theirs.
     firsts: Vec<u32>,
+    /// Each block's every [`FENCE`]th key, from its first: where to look for a key in it.
+    fences: Vec<Vec<u32>>,
     /// How many entries the blocks hold.
     sorted: usize,
     /// The newest entries.
@@ -55,8 +60,9 @@ impl Keys {
         let blocks = self.firsts[first..].iter().take_while(move |&&k| k <= key);
         let sorted = self.blocks[first..]
             .iter()
+            .zip(&self.fences[first..])
             .zip(blocks)
-            .flat_map(move |(b, _)| b[range(b, key)].iter().map(|&(_, slot)| slot));
+            .flat_map(move |((b, f), _)| b[range(b, f, key)].iter().map(|&(_, slot)| slot));
         let recent = self
             .recent
             .iter_hash(spread(key))
@@ -93,6 +99,12 @@ impl Keys {
             .sum::<usize>()
             + self.blocks.capacity() * std::mem::size_of::<Vec<(u32, u32)>>()
             + self.firsts.capacity() * std::mem::size_of::<u32>()
+            + self.fences.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self
+                .fences
+                .iter()
+                .map(|f| f.capacity() * std::mem::size_of::<u32>())
+                .sum::<usize>()
             + self.recent.capacity() * (entry + 1)
     }
 
@@ -135,31 +147,21 @@ impl Keys {
     fn counted(&mut self) {
         self.sorted = self.blocks.iter().map(Vec::len).sum();
         self.firsts = self.blocks.iter().map(|b| b[0].0).collect();
+        self.fences = self
+            .blocks
+            .iter()
+            .map(|b| b.iter().step_by(FENCE).map(|&(k, _)| k).collect())
+            .collect();
     }
 }
 
-/// The positions in `block` (sorted, not empty) of the entries with `key`: guessed by
-/// interpolation between its first and last keys, then a window around the guess widened
-/// until it brackets them, and searched.
-fn range(block: &[(u32, u32)], key: u32) -> std::ops::Range<usize> {
-    let len = block.len();
-    let (first, last) = (block[0].0, block[len - 1].0);
-    if key < first || key > last {
-        return 0..0;
-    }
-    let span = u64::from(last - first).max(1);
-    let guess = (u64::from(key - first) * (len as u64 - 1) / span) as usize;
-    // Every entry before `from` is below `key`, every one from `to` on is above it.
-    let (mut from, mut step) = (guess, 32);
-    while from > 0 && block[from].0 >= key {
-        from = from.saturating_sub(step);
-        step *= 2;
-    }
-    let (mut to, mut step) = (guess + 1, 32);
-    while to < len && block[to - 1].0 <= key {
-        to = (to + step).min(len);
-        step *= 2;
-    }
+/// The positions in `block` (sorted, not empty) of the entries with `key`, found between the
+/// block's `fences` (its every [`FENCE`]th key) that bracket them.
+fn range(block: &[(u32, u32)], fences: &[u32], key: u32) -> std::ops::Range<usize> {
+    // Every entry before the last fence below `key` is below it; every one from the first
+    // fence above it on is above it.
+    let from = fences.partition_point(|&k| k < key).saturating_sub(1) * FENCE;
+    let to = (fences.partition_point(|&k| k <= key) * FENCE).min(block.len());
     let window = &block[from..to];
     from + window.partition_point(|&(k, _)| k < key)
         ..from + window.partition_point(|&(k, _)| k <= key)
