@@ -369,10 +369,14 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
         .as_ref()
         .map(plain_text)
         .filter(|t| !t.is_empty());
+    // One sanitiser for the feed's entries: building ammonia's default one (its sets of
+    // allowed tags and attributes) took as long as sanitising a short summary.
+    let mut sanitiser = ammonia::Builder::default();
+    sanitiser.url_schemes(["http", "https"].into());
     let articles = feed
         .entries
         .into_iter()
-        .map(|e| article(e, url, media.next().unwrap_or_default()))
+        .map(|e| article(e, url, media.next().unwrap_or_default(), &mut sanitiser))
         .collect();
     ParsedFeed {
         title,
@@ -423,7 +427,14 @@ fn is_web(url: &Url) -> bool {
 /// address, and a reader's database may refuse them.
 const MAX_URL: usize = 2_048;
 
-fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
+/// The article of `entry`, its HTML cleaned by `sanitiser` (which allows only web addresses'
+/// schemes; the article's own base for relative ones is set here).
+fn article(
+    entry: Entry,
+    feed_url: &Url,
+    mut media: Candidates,
+    sanitiser: &mut ammonia::Builder<'static>,
+) -> Article {
     // An `xml:base` that is not a web address (`javascript:`) is no base: relative links
     // resolved against it would not be web addresses either.
     let explicit_base = entry
@@ -463,12 +474,8 @@ fn article(entry: Entry, feed_url: &Url, mut media: Candidates) -> Article {
     };
     // Links and pictures in the text are web addresses, relative ones resolved against a web
     // address: nothing else is published.
-    let sanitiser = {
-        let mut b = ammonia::Builder::default();
-        b.url_schemes(["http", "https"].into());
-        b.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base.clone()));
-        b
-    };
+    sanitiser.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base.clone()));
+    let sanitiser = &*sanitiser;
     let html = |t: &Text| -> Option<String> {
         let out = if is_html(t.content_type.as_ref()) {
             sanitiser.clean(&bound(&t.content)).to_string()
