@@ -25,7 +25,8 @@
 //! the store runs; `websub` has news pushed to us by
 //! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands;
 //! `shutdown` is the stop signal they share; `address` tells public IP addresses from the
-//! others; `memory` keeps the allocator near what is live.
+//! others; `memory` keeps the allocator near what is live;
+//! `priority` has parsing yield the cores to the writer and to serving.
 //!
 //! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
 //! use is re-exported here.
@@ -43,6 +44,7 @@ mod memory;
 mod metrics;
 mod parse;
 mod poll;
+mod priority;
 mod publish;
 mod query;
 mod reload;

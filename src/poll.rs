@@ -624,6 +624,7 @@ impl Poller {
         let core = self.cores.clone().acquire_owned().await.ok();
         let parse = tokio::task::spawn_blocking(move || {
             let _core = core;
+            crate::priority::parsing();
             let Fetched {
                 body,
                 content_type,
