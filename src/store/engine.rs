@@ -64,10 +64,29 @@ impl Listener {
 
 /// One write transaction.
 pub(crate) enum Tx {
-    /// On an SQLite file: it holds the file's write lock from its start.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// On an SQLite file: it holds the file's write lock from its start, and hands out ids
+    /// after the last ones it handed out (see [`Tx::new_ids`]).
+    Sqlite(Transaction<'static, Sqlite>, LastIds),
     /// On PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// The last id an SQLite transaction handed out of each table, once it has looked the
+/// table's largest one up: no other connection writes while it holds the write lock, so the
+/// next results of its group need not look again.
+#[derive(Debug, Default)]
+pub(crate) struct LastIds {
+    articles: Option<i64>,
+    stories: Option<i64>,
+}
+
+impl LastIds {
+    fn of(&mut self, table: Table) -> &mut Option<i64> {
+        match table {
+            Table::Articles => &mut self.articles,
+            Table::Stories => &mut self.stories,
+        }
+    }
 }
 
 /// A table whose ids a transaction hands out itself ([`Tx::new_ids`]).
@@ -119,7 +138,7 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($tx:expr, |$e:ident| $body:expr) => {
         match &mut *$tx {
-            $crate::store::engine::Tx::Sqlite(t) => {
+            $crate::store::engine::Tx::Sqlite(t, _) => {
                 let $e = &mut **t;
                 $body
             }
@@ -192,7 +211,10 @@ impl Db {
     /// result without articles): on PostgreSQL it does not wait for other replicas' writes.
     pub(crate) async fn begin_own_row(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => Tx::Sqlite(
+                writer.begin_with("BEGIN IMMEDIATE").await?,
+                LastIds::default(),
+            ),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -336,7 +358,7 @@ impl Tx {
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, _) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -352,12 +374,18 @@ impl Tx {
             return Ok(Vec::new());
         }
         Ok(match self {
-            Tx::Sqlite(tx) => {
-                let sql = match table {
-                    Table::Articles => "SELECT COALESCE(MAX(id), 0) FROM articles",
-                    Table::Stories => "SELECT COALESCE(MAX(id), 0) FROM stories",
+            Tx::Sqlite(tx, last) => {
+                let max = match *last.of(table) {
+                    Some(max) => max,
+                    None => {
+                        let sql = match table {
+                            Table::Articles => "SELECT COALESCE(MAX(id), 0) FROM articles",
+                            Table::Stories => "SELECT COALESCE(MAX(id), 0) FROM stories",
+                        };
+                        sqlx::query_scalar(sql).fetch_one(&mut **tx).await?
+                    }
                 };
-                let max: i64 = sqlx::query_scalar(sql).fetch_one(&mut **tx).await?;
+                *last.of(table) = Some(max + n as i64);
                 (max + 1..).take(n).collect()
             }
             Tx::Postgres(tx) => {
@@ -381,6 +409,15 @@ impl Tx {
         })
     }
 
+    /// Takes back the ids of `table` from `first` on, the unused end of the last ones
+    /// [`Tx::new_ids`] handed out, so that the next are handed out after the last one used:
+    /// ids stay without gaps on SQLite. On PostgreSQL the sequence has moved on.
+    pub(crate) fn unused_ids(&mut self, table: Table, first: Option<i64>) {
+        if let (Tx::Sqlite(_, last), Some(first)) = (self, first) {
+            *last.of(table) = Some(first - 1);
+        }
+    }
+
     /// Announces, when the transaction commits, that what the feeds show changed, to every
     /// replica listening (PostgreSQL; see [`Db::listen`]).
     pub(crate) async fn announce(&mut self) -> Result<(), StoreError> {
@@ -396,7 +433,7 @@ impl Tx {
     /// foreign keys are checked at commit.
     pub(crate) async fn defer_foreign_keys(&mut self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(tx) => sqlx::query("PRAGMA defer_foreign_keys = ON")
+            Tx::Sqlite(tx, _) => sqlx::query("PRAGMA defer_foreign_keys = ON")
                 .execute(&mut **tx)
                 .await
                 .map(drop)?,

@@ -132,9 +132,12 @@ impl<'k> Plan<'k> {
 }
 
 impl<'k> Ingest<'_, '_, 'k> {
-    /// Stores `articles`, one fetch's.
-    pub(super) async fn articles(&mut self, articles: &'k [Keyed]) -> Result<(), StoreError> {
-        let mut known = Known::load(self.tx, self.source_id, articles).await?;
+    /// Stores `articles`, one fetch's, of which `known` says what is stored.
+    pub(super) async fn articles(
+        &mut self,
+        articles: &'k [Keyed],
+        mut known: Known,
+    ) -> Result<(), StoreError> {
         let fresh = articles
             .iter()
             .filter(|k| !known.by_key.contains_key(&k.key) && !known.removed.contains(&k.key))
@@ -151,6 +154,9 @@ impl<'k> Ingest<'_, '_, 'k> {
             self.place(keyed, &mut known, &mut plan).await?;
         }
         let settled = self.resolve(&mut plan).await?;
+        // Entries found to be stored after all (by link, or earlier in the feed) leave ids.
+        self.tx.unused_ids(Table::Articles, plan.article_ids.next());
+        self.tx.unused_ids(Table::Stories, plan.story_ids.next());
         self.write(&plan, &settled).await
     }
 

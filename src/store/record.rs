@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::engine::{on_tx, Tx};
 use super::ingest::Ingest;
+use super::known::Known;
 use super::search::Indexed;
 use super::story_index::Pending;
 use super::{millis, Store, StoreError};
@@ -255,24 +256,19 @@ impl Store {
         counts: &mut Counts,
         pushed: bool,
     ) -> Result<(), StoreError> {
-        let (source_id, polled_before): (i64, bool) = on_tx!(tx, |e| {
-            sqlx::query_as("SELECT id, last_success_at IS NOT NULL FROM sources WHERE name = $1")
-                .bind(source)
-                .fetch_one(e)
-                .await
-        })?;
+        let known = Known::load(tx, source, articles).await?;
         Ingest {
             tx: &mut *tx,
             source,
-            source_id,
-            polled_before: polled_before || pushed,
+            source_id: known.source_id,
+            polled_before: known.polled_before || pushed,
             dedup: &self.dedup,
             pending: &mut *pending,
             now,
             counts,
             search,
         }
-        .articles(articles)
+        .articles(articles, known)
         .await
     }
 }

@@ -102,7 +102,7 @@ pub(super) async fn index(tx: &mut Tx, rows: &[Indexed<'_>]) -> Result<(), Store
     if rows.is_empty() {
         return Ok(());
     }
-    if matches!(tx, Tx::Sqlite(_)) {
+    if matches!(tx, Tx::Sqlite(..)) {
         write_rows!(
             tx,
             "INSERT INTO article_search (rowid, title, body) ",
@@ -153,7 +153,7 @@ pub(super) async fn unindex(tx: &mut Tx, ids: &str) -> Result<(), StoreError> {
     .map(drop)
     })?;
     // On PostgreSQL `search_docs` is a view of `article_search`.
-    if let Tx::Sqlite(t) = tx {
+    if let Tx::Sqlite(t, _) = tx {
         sqlx::query(
             "DELETE FROM search_docs WHERE rowid IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
         )
