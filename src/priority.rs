@@ -7,9 +7,9 @@
 //! the requests the server answers) take a core the moment they wake, and the parsers have
 //! every cycle they leave. Linux only: there a thread has a priority of its own.
 
-/// How far below the other threads a parsing thread runs (a nice value): enough that a waking
-/// thread of normal priority takes its core at once, not so far that it starves when the
-/// machine is busy with something else.
+/// How far below the other threads a parsing thread runs (added to the process's nice value):
+/// enough that a waking thread of normal priority takes its core at once, not so far that
+/// parsing starves when the machine is busy with something else.
 #[cfg(target_os = "linux")]
 const PARSING: libc::c_int = 10;
 
@@ -23,11 +23,10 @@ pub(crate) fn parsing() {
         use std::cell::Cell;
         thread_local!(static LOWERED: Cell<bool> = const { Cell::new(false) });
         if !LOWERED.replace(true) {
-            // SAFETY: setpriority has no memory effects; on Linux, `PRIO_PROCESS` with 0
-            // names the calling thread alone. Raising a priority is what needs rights, not
-            // lowering one, so this fails only where the priority is already lower: then
-            // it is left as it is.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, PARSING) };
+            // SAFETY: nice has no memory effects. On Linux the nice value is the calling
+            // thread's alone (see nice(2) and setpriority(2)); lowering the priority needs no
+            // rights, and past the lowest it stays at the lowest, so the result is not needed.
+            unsafe { libc::nice(PARSING) };
         }
     }
 }
