@@ -70,20 +70,21 @@ impl Known {
             .filter_map(|k| k.canonical_link.as_deref())
             .collect();
         let rows: Vec<Found> = on_tx!(tx, |e| sqlx::query_as(
-            "SELECT 0 AS kind, name AS matched, id, id AS source_id, '' AS content_hash,
+            "WITH s AS (SELECT id, name, last_success_at FROM sources WHERE name = $1)
+             SELECT 0 AS kind, name AS matched, id, id AS source_id, '' AS content_hash,
                     CASE WHEN last_success_at IS NULL THEN 0 ELSE 1 END AS updated,
                     0 AS published, NULL AS story_id
-             FROM sources WHERE name = $1
+             FROM s
              UNION ALL
              SELECT 1, ap.entry_key, a.id, a.source_id, a.content_hash, a.updated,
                     a.published, a.story_id
-             FROM appearances ap JOIN articles a ON a.id = ap.article_id
-             WHERE ap.source_id = (SELECT id FROM sources WHERE name = $1)
-                 AND ap.entry_key IN (SELECT value FROM json_each($2))
+             FROM s JOIN appearances ap ON ap.source_id = s.id
+                 JOIN articles a ON a.id = ap.article_id
+             WHERE ap.entry_key IN (SELECT value FROM json_each($2))
              UNION ALL
-             SELECT 2, entry_key, 0, source_id, '', 0, 0, NULL FROM tombstones
-             WHERE source_id = (SELECT id FROM sources WHERE name = $1)
-                 AND entry_key IN (SELECT value FROM json_each($2))
+             SELECT 2, t.entry_key, 0, t.source_id, '', 0, 0, NULL
+             FROM s JOIN tombstones t ON t.source_id = s.id
+             WHERE t.entry_key IN (SELECT value FROM json_each($2))
              UNION ALL
              SELECT 3, canonical_link, id, source_id, content_hash, updated, published,
                     story_id
