@@ -378,11 +378,19 @@ impl Tx {
                 let max = match *last.of(table) {
                     Some(max) => max,
                     None => {
-                        let sql = match table {
-                            Table::Articles => "SELECT COALESCE(MAX(id), 0) FROM articles",
-                            Table::Stories => "SELECT COALESCE(MAX(id), 0) FROM stories",
-                        };
-                        sqlx::query_scalar(sql).fetch_one(&mut **tx).await?
+                        // Both tables' at once: a fetch with new articles asks for both.
+                        let (articles, stories): (i64, i64) = sqlx::query_as(
+                            "SELECT COALESCE((SELECT MAX(id) FROM articles), 0),
+                                    COALESCE((SELECT MAX(id) FROM stories), 0)",
+                        )
+                        .fetch_one(&mut **tx)
+                        .await?;
+                        last.articles.get_or_insert(articles);
+                        last.stories.get_or_insert(stories);
+                        match table {
+                            Table::Articles => articles,
+                            Table::Stories => stories,
+                        }
                     }
                 };
                 *last.of(table) = Some(max + n as i64);
