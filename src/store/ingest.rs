@@ -8,13 +8,15 @@
 //! thread or server), so a fetch is stored in three steps: its articles are placed in memory,
 //! with ids handed out by the transaction; the stories they join are read in one query, which
 //! decides the versions that represent them; then every new row is written in a few multi-row
-//! statements, a handful for the whole feed instead of five per new article.
+//! statements, a handful for the whole feed instead of five per new article (its search
+//! entries, sketches and headlines once for the whole write group: `group`).
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_tx, write_rows, Table, Tx};
+use super::group::GroupRows;
 use super::known::{Existing, Known};
 use super::record::Counts;
 use super::search::{self, Indexed};
@@ -35,11 +37,11 @@ pub(super) struct Ingest<'a, 'i, 'k> {
     pub(super) pending: &'a mut Pending<'i>,
     pub(super) now: DateTime<Utc>,
     pub(super) counts: &'a mut Counts,
-    /// The search index's entries for the new articles, written by the transaction's writer
-    /// once for all its results: a statement that writes to the index makes SQLite's FTS5
-    /// write what it holds as a segment of its own, to be merged later, so one small segment
-    /// per fetch cost more than the articles' own rows.
-    pub(super) search: &'a mut Vec<Indexed<'k>>,
+    /// The rows left to the end of the write group: the new articles' search index entries
+    /// (a statement that writes to the index makes SQLite's FTS5 write what it holds as a
+    /// segment of its own, to be merged later, so one small segment per fetch cost more than
+    /// the articles' own rows), sketches and headlines.
+    pub(super) group: &'a mut GroupRows<'k>,
 }
 
 /// A new article, placed: the row it will be.
@@ -262,8 +264,8 @@ impl<'k> Ingest<'_, '_, 'k> {
         if plan.article(e.id).is_none() {
             // Written above: its index entry is rewritten with it, after those waiting (it
             // may be among them, stored by an earlier result of this transaction).
-            search::index(self.tx, self.search).await?;
-            self.search.clear();
+            search::index(self.tx, &self.group.search).await?;
+            self.group.search.clear();
             let story = e.story_id.unwrap_or(e.id);
             let list = format!("[{}]", e.id);
             search::unindex(self.tx, &list).await?;
@@ -487,7 +489,8 @@ impl<'k> Ingest<'_, '_, 'k> {
     }
 
     /// Writes the planned rows: articles, the stories they start, the representatives that
-    /// changed, sketches, headlines and appearances, each in as few statements as it takes.
+    /// changed and appearances, each in as few statements as it takes; and leaves the
+    /// articles' search entries, sketches and headlines to the group's end.
     async fn write(&mut self, plan: &Plan<'k>, settled: &Settled) -> Result<(), StoreError> {
         let now = millis(self.now);
         let source_id = self.source_id;
@@ -526,7 +529,7 @@ impl<'k> Ingest<'_, '_, 'k> {
                     .push_bind(&a.text);
             }
         );
-        self.search.extend(
+        self.group.search.extend(
             plan.articles
                 .iter()
                 .map(|n| Indexed::terms(n.id, n.story, &n.text.terms)),
@@ -590,43 +593,16 @@ impl<'k> Ingest<'_, '_, 'k> {
             .await
             .map(drop))?;
         }
-        let sketched: Vec<_> = plan
-            .articles
-            .iter()
-            .filter_map(|n| Some((n, n.keyed.fingerprint.as_ref()?)))
-            .collect();
-        write_rows!(
-            self.tx,
-            "INSERT INTO sketches (article_id, story_id, sketch, published, bands) ",
-            sketched,
-            |b, row| {
-                let (n, fp) = row;
-                let bands: Vec<u8> = fp.bands.iter().flat_map(|b| b.to_be_bytes()).collect();
-                b.push_bind(n.id)
-                    .push_bind(n.story)
-                    .push_bind(fp.sketch.to_bytes())
-                    .push_bind(n.published)
-                    .push_bind(bands);
+        // Left to the group's end: nothing of the group reads them (see `GroupRows`).
+        for n in &plan.articles {
+            if let Some(fp) = &n.keyed.fingerprint {
+                self.group.sketch(n.id, n.story, n.published, fp);
             }
-        );
-        let headlined: Vec<_> = plan
-            .articles
-            .iter()
-            .filter_map(|n| Some((n, n.keyed.headline?)))
-            .collect();
-        write_rows!(
-            self.tx,
-            "INSERT INTO headlines (article_id, story_id, published, source_id, headline) ",
-            headlined,
-            |b, row| {
-                let (n, headline) = row;
-                b.push_bind(n.id)
-                    .push_bind(n.story)
-                    .push_bind(n.published)
-                    .push_bind(source_id)
-                    .push_bind(*headline);
+            if let Some(headline) = n.keyed.headline {
+                self.group
+                    .headline(n.id, n.story, n.published, source_id, headline);
             }
-        );
+        }
         write_rows!(
             self.tx,
             "INSERT INTO appearances (source_id, entry_key, article_id, link, title, first_seen,

@@ -21,6 +21,7 @@ use crate::dedup::Index;
 
 mod claims;
 mod engine;
+mod group;
 mod hub;
 mod ingest;
 mod known;

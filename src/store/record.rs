@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::engine::{on_tx, Tx};
+use super::group::GroupRows;
 use super::ingest::Ingest;
 use super::known::Known;
-use super::search::Indexed;
 use super::story_index::Pending;
 use super::{millis, Store, StoreError};
 use crate::dedup::Keyed;
@@ -123,15 +123,15 @@ impl Store {
     }
 
     /// Writes one result inside `tx` (the writer's transaction for a group of results),
-    /// placing its new articles in the story index through `pending` and adding their entries
-    /// in the search index to `search`, for the writer to write once for the group. Says
-    /// whether it changed what the feeds show, beside the counts.
+    /// placing its new articles in the story index through `pending` and leaving their search
+    /// index entries, sketches and headlines to `group`, for the writer to write once for the
+    /// group. Says whether it changed what the feeds show, beside the counts.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_result<'k>(
         &self,
         tx: &mut Tx,
         pending: &mut Pending<'_>,
-        search: &mut Vec<Indexed<'k>>,
+        group: &mut GroupRows<'k>,
         source: &str,
         attempt: &'k Attempt,
         next: &Next,
@@ -144,7 +144,7 @@ impl Store {
             self.ingest(
                 tx,
                 pending,
-                search,
+                group,
                 source,
                 articles,
                 now,
@@ -249,7 +249,7 @@ impl Store {
         &self,
         tx: &mut Tx,
         pending: &mut Pending<'_>,
-        search: &mut Vec<Indexed<'k>>,
+        group: &mut GroupRows<'k>,
         source: &str,
         articles: &'k [Keyed],
         now: DateTime<Utc>,
@@ -266,7 +266,7 @@ impl Store {
             pending: &mut *pending,
             now,
             counts,
-            search,
+            group,
         }
         .articles(articles, known)
         .await

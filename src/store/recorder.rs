@@ -1,8 +1,8 @@
 //! The recorder: one task writes every poll's result, and the results that wait while it
 //! writes are written together, in one transaction. The commit, the story index's catch-up,
-//! the search index's entries (one statement, so one new segment of SQLite's index) and the
-//! pages every result touches (the sources table, the ends of the indexes) are then paid once
-//! for many small fetches, instead of once each.
+//! the search index's entries (one statement, so one new segment of SQLite's index), the
+//! sketches and headlines (`group`) and the pages every result touches (the sources table, the
+//! ends of the indexes) are then paid once for many small fetches, instead of once each.
 //!
 //! Each result stays all or nothing, and only its own: a result that fails is left out and the
 //! others are written again without it (failures are rare, so this costs less than a savepoint
@@ -16,8 +16,8 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::group::GroupRows;
 use super::record::{Attempt, Counts, Next};
-use super::search;
 use super::story_index::Pending;
 use super::{Store, StoreError};
 
@@ -165,13 +165,13 @@ impl Store {
         };
         let mut tx = begun.map_err(|e| (None, e))?;
         let mut results = Vec::with_capacity(jobs.len());
-        let mut search = Vec::new();
+        let mut group = GroupRows::default();
         for (i, job) in jobs.iter().enumerate() {
             let written = self
                 .write_result(
                     &mut tx,
                     &mut pending,
-                    &mut search,
+                    &mut group,
                     &job.source,
                     &job.attempt,
                     &job.next,
@@ -180,12 +180,8 @@ impl Store {
                 .await;
             results.push(written.map_err(|e| (Some(i), e))?);
         }
-        // Once for the group (see `Ingest::search`). Ids and the words the parser found are
-        // all it writes: only a database that cannot be written fails it, which fails the
-        // whole group anyway.
-        search::index(&mut tx, &search)
-            .await
-            .map_err(|e| (None, e))?;
+        // Once for the group (see `GroupRows`).
+        group.write(&mut tx).await.map_err(|e| (None, e))?;
         let changed = results.iter().any(Counts::changed);
         if changed {
             tx.announce().await.map_err(|e| (None, e))?;
