@@ -12,45 +12,59 @@
 use super::engine::{write_rows, Tx};
 use super::search::{self, Indexed};
 use super::StoreError;
-use crate::dedup::Fingerprint;
+use crate::dedup::Keyed;
 
 /// What the group's results leave to its end.
 #[derive(Default)]
 pub(super) struct GroupRows<'k> {
     /// Search index entries of articles stored by this group's results, in the order they
     /// were stored.
-    pub(super) search: Vec<Indexed<'k>>,
-    /// Sketches of new articles: (article, story, published, fingerprint).
-    sketches: Vec<(i64, i64, i64, &'k Fingerprint)>,
-    /// Headlines of new articles: (article, story, published, source, headline key).
-    headlines: Vec<(i64, i64, i64, i64, i64)>,
+    search: Vec<Indexed<'k>>,
+    /// New articles, for their sketches and headlines.
+    placed: Vec<Placed<'k>>,
+}
+
+/// A new article of the group: its id, story, publication time and source, and the entry
+/// that placed it (whose fingerprint and headline key it is indexed under).
+struct Placed<'k> {
+    article: i64,
+    story: i64,
+    published: i64,
+    source: i64,
+    keyed: &'k Keyed,
 }
 
 impl<'k> GroupRows<'k> {
-    /// Article `article` of `story`, published at `published`, is indexed for placing others
-    /// under `fingerprint` when the group ends.
-    pub(super) fn sketch(
-        &mut self,
-        article: i64,
-        story: i64,
-        published: i64,
-        fingerprint: &'k Fingerprint,
-    ) {
-        self.sketches.push((article, story, published, fingerprint));
+    /// Search index entries to write when the group ends.
+    pub(super) fn index(&mut self, entries: impl IntoIterator<Item = Indexed<'k>>) {
+        self.search.extend(entries);
     }
 
-    /// Article `article` of `story`, published at `published` by `source`, is found by its
-    /// headline's key `headline` when the group ends.
-    pub(super) fn headline(
+    /// Writes the search index entries waiting, now: before a stored article's entry is
+    /// rewritten, since it may be among them.
+    pub(super) async fn index_now(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
+        search::index(tx, &self.search).await?;
+        self.search.clear();
+        Ok(())
+    }
+
+    /// Article `article` of `story`, published at `published` by `source`, was placed by
+    /// `keyed`: its sketch and headline (if it has them) are written when the group ends.
+    pub(super) fn placed(
         &mut self,
         article: i64,
         story: i64,
         published: i64,
         source: i64,
-        headline: i64,
+        keyed: &'k Keyed,
     ) {
-        self.headlines
-            .push((article, story, published, source, headline));
+        self.placed.push(Placed {
+            article,
+            story,
+            published,
+            source,
+            keyed,
+        });
     }
 
     /// Writes the rows inside `tx`, the group's transaction. Ids the group handed out and what
@@ -58,31 +72,41 @@ impl<'k> GroupRows<'k> {
     /// this, which fails the whole group anyway.
     pub(super) async fn write(&self, tx: &mut Tx) -> Result<(), StoreError> {
         search::index(tx, &self.search).await?;
+        let sketched: Vec<_> = self
+            .placed
+            .iter()
+            .filter_map(|p| Some((p, p.keyed.fingerprint.as_ref()?)))
+            .collect();
         write_rows!(
             tx,
             "INSERT INTO sketches (article_id, story_id, sketch, published, bands) ",
-            self.sketches,
+            sketched,
             |b, row| {
-                let &(article, story, published, fp) = row;
+                let (p, fp) = row;
                 let bands: Vec<u8> = fp.bands.iter().flat_map(|b| b.to_be_bytes()).collect();
-                b.push_bind(article)
-                    .push_bind(story)
+                b.push_bind(p.article)
+                    .push_bind(p.story)
                     .push_bind(fp.sketch.to_bytes())
-                    .push_bind(published)
+                    .push_bind(p.published)
                     .push_bind(bands);
             }
         );
+        let headlined: Vec<_> = self
+            .placed
+            .iter()
+            .filter_map(|p| Some((p, p.keyed.headline?)))
+            .collect();
         write_rows!(
             tx,
             "INSERT INTO headlines (article_id, story_id, published, source_id, headline) ",
-            self.headlines,
+            headlined,
             |b, row| {
-                let &(article, story, published, source, headline) = row;
-                b.push_bind(article)
-                    .push_bind(story)
-                    .push_bind(published)
-                    .push_bind(source)
-                    .push_bind(headline);
+                let (p, headline) = row;
+                b.push_bind(p.article)
+                    .push_bind(p.story)
+                    .push_bind(p.published)
+                    .push_bind(p.source)
+                    .push_bind(*headline);
             }
         );
         Ok(())

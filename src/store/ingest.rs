@@ -264,8 +264,7 @@ impl<'k> Ingest<'_, '_, 'k> {
         if plan.article(e.id).is_none() {
             // Written above: its index entry is rewritten with it, after those waiting (it
             // may be among them, stored by an earlier result of this transaction).
-            search::index(self.tx, &self.group.search).await?;
-            self.group.search.clear();
+            self.group.index_now(self.tx).await?;
             let story = e.story_id.unwrap_or(e.id);
             let list = format!("[{}]", e.id);
             search::unindex(self.tx, &list).await?;
@@ -529,7 +528,7 @@ impl<'k> Ingest<'_, '_, 'k> {
                     .push_bind(&a.text);
             }
         );
-        self.group.search.extend(
+        self.group.index(
             plan.articles
                 .iter()
                 .map(|n| Indexed::terms(n.id, n.story, &n.text.terms)),
@@ -595,13 +594,8 @@ impl<'k> Ingest<'_, '_, 'k> {
         }
         // Left to the group's end: nothing of the group reads them (see `GroupRows`).
         for n in &plan.articles {
-            if let Some(fp) = &n.keyed.fingerprint {
-                self.group.sketch(n.id, n.story, n.published, fp);
-            }
-            if let Some(headline) = n.keyed.headline {
-                self.group
-                    .headline(n.id, n.story, n.published, source_id, headline);
-            }
+            self.group
+                .placed(n.id, n.story, n.published, source_id, n.keyed);
         }
         write_rows!(
             self.tx,
