@@ -14,9 +14,9 @@
 #       PROFILE=dev times a debug build (to check that this script works: no figures)
 #
 # Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
-# fastfeedparser (pinned; sgmllib3k for the feedparser that reader bundles) with pip, into a
-# venv under target/. Prints markdown tables for BENCHMARKS.md. Everything runs in a temp
-# dir; nothing is left running.
+# fastfeedparser (pinned, with what they depend on; sgmllib3k for the feedparser that reader
+# bundles) with pip, into a venv under target/. Prints markdown tables for BENCHMARKS.md.
+# Everything runs in a temp dir; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
@@ -36,8 +36,15 @@ venv=target/compare-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
+# What they bring with them is pinned too, at the versions of the 2026-12-04 run: reader's
+# time is partly spent in the libraries it imports (requests, HTML parsers), and a later run
+# should measure the same code.
 "$venv/bin/pip" install -q --disable-pip-version-check \
-  reader==3.26 feedparser==6.0.14 fastfeedparser==0.6.5 sgmllib3k==1.0.0
+  reader==3.26 feedparser==6.0.14 fastfeedparser==0.6.5 sgmllib3k==1.0.0 \
+  beautifulsoup4==4.15.0 certifi==2026.10.19.post1 charset-normalizer==3.5.3 \
+  feedparser-sgmllib==2.1.0 idna==3.20 lxml==6.2.0 MarkupSafe==3.0.4 python-dateutil==4.0.0 \
+  requests==2.34.2 soupsieve==4.1.4 structlog==26.1.0 typing_extensions==4.16.0 \
+  tzdata==2026.6 urllib3==2.8.0 Werkzeug==3.1.9
 # One build for both the daemon measured here and the ingest bench below: `cargo bench`
 # builds feedmerge in the bench profile (the release one, into target/release/) with the
 # bench's dev-dependencies, so building the two apart would compile sqlx and feedmerge twice.
