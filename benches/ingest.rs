@@ -147,7 +147,11 @@ async fn main() {
             .iter()
             .filter_map(|(name, feed)| {
                 let feed = feed.as_ref()?;
-                Some((name.as_str(), feed, identify(feed.articles.clone())))
+                Some((
+                    name.as_str(),
+                    feed,
+                    identify(feed.articles.clone(), feed.site_url.as_deref()),
+                ))
             })
             .collect();
         let identified = started.elapsed();

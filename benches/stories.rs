@@ -95,7 +95,7 @@ fn source(k: usize) -> Source {
 }
 
 async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerge::Counts {
-    let keyed = identify(articles);
+    let keyed = identify(articles, None);
     let attempt = Attempt::Fetched {
         status: 200,
         validators: Validators::default(),

@@ -163,7 +163,7 @@ async fn main() {
     let identities: Vec<Vec<Vec<String>>> = chosen
         .iter()
         .map(|(_, articles)| {
-            identify(articles.clone())
+            identify(articles.clone(), None)
                 .into_iter()
                 .map(|k| {
                     let page = k.canonical_link.map(|l| format!("page:{l}"));
@@ -188,7 +188,7 @@ async fn main() {
         })
         .collect();
     for (name, file, articles) in &copies {
-        let keyed = identify(articles.clone());
+        let keyed = identify(articles.clone(), None);
         assert_eq!(
             keyed.len(),
             originals[*file].len(),

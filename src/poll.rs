@@ -635,7 +635,8 @@ impl Poller {
             } = fetched;
             let mut feed = parse::parse_feed_upto(&body, content_type.as_deref(), &url, max_items)?;
             drop(body);
-            let articles = dedup::identify(std::mem::take(&mut feed.articles));
+            let articles = std::mem::take(&mut feed.articles);
+            let articles = dedup::identify(articles, feed.site_url.as_deref());
             Ok::<_, parse::ParseError>((feed, articles, validators, links))
         });
         match tokio::time::timeout(self.parse_limit, parse).await {

@@ -3,7 +3,8 @@
 //! Owns the rules that decide when two entries are the same article, as pure functions over
 //! plain values, so that `store` only has to look the results up:
 //! - within one source, an entry is identified by its guid; lacking one, by its canonical
-//!   link; lacking both, by a hash of its title and text ([`key`]);
+//!   link; lacking both, by a hash of its title and text ([`key`]); a link that several
+//!   entries of the feed share, or a site's home page, identifies none of them;
 //! - across sources, entries with the same canonical link are one article
 //!   ([`canonical_link`]: tracking parameters and fragments dropped, scheme and host
 //!   lowercased, http read as https, default port removed);
@@ -25,7 +26,7 @@ mod keys;
 mod slots;
 pub(crate) mod story;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use url::Url;
 
@@ -58,13 +59,15 @@ pub struct Keyed {
 }
 
 /// Works out the identity of each article of one fetch, dropping repeats of an identity
-/// within the same feed (the first occurrence wins, as feeds list newest first).
-pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
+/// within the same feed (the first occurrence wins, as feeds list newest first). `site` is
+/// the outlet's home page as its feed names it.
+pub fn identify(articles: Vec<Article>, site: Option<&str>) -> Vec<Keyed> {
+    let links = identifying_links(&articles, site);
     let mut seen = HashSet::new();
     articles
         .into_iter()
-        .filter_map(|article| {
-            let canonical_link = article.link.as_deref().and_then(canonical_link);
+        .zip(links)
+        .filter_map(|(article, canonical_link)| {
             let key = key(&article, canonical_link.as_deref());
             if !seen.insert(key.clone()) {
                 return None;
@@ -86,6 +89,60 @@ pub fn identify(articles: Vec<Article>) -> Vec<Keyed> {
             })
         })
         .collect()
+}
+
+/// The canonical link of each article where it identifies the article, in order: `None` for
+/// a link that is a site's home page (`site`, or any site's root) or that several entries of
+/// the feed share (a podcast whose every episode links the show's page). Links that only their
+/// fragments tell apart (`26.html#a080605`, `26.html#a081012`) keep them: the feed uses them
+/// to tell its entries apart.
+fn identifying_links(articles: &[Article], site: Option<&str>) -> Vec<Option<String>> {
+    let home = site.and_then(canonical_link);
+    let mut links: Vec<Option<String>> = articles
+        .iter()
+        .map(|a| a.link.as_deref().and_then(canonical_link))
+        .collect();
+    let shared = |links: &[Option<String>]| {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for link in links.iter().flatten() {
+            *count.entry(link).or_default() += 1;
+        }
+        links
+            .iter()
+            .map(|l| l.as_deref().is_some_and(|l| count[l] > 1))
+            .collect::<Vec<bool>>()
+    };
+    for (i, shared) in shared(&links).into_iter().enumerate() {
+        if shared {
+            links[i] = articles[i].link.as_deref().and_then(with_fragment);
+        }
+    }
+    for (i, shared) in shared(&links).into_iter().enumerate() {
+        let is_home = links[i]
+            .as_deref()
+            .is_some_and(|l| Some(l) == home.as_deref() || is_site_root(l));
+        if shared || is_home {
+            links[i] = None;
+        }
+    }
+    links
+}
+
+/// [`canonical_link`], keeping the fragment.
+fn with_fragment(link: &str) -> Option<String> {
+    let fragment = Url::parse(link.trim()).ok()?.fragment().map(str::to_owned);
+    let mut canonical = canonical_link(link)?;
+    if let Some(fragment) = fragment.filter(|f| !f.is_empty()) {
+        canonical.push('#');
+        canonical.push_str(&fragment);
+    }
+    Some(canonical)
+}
+
+/// Whether a canonical link is the root of a site (`https://example.com/`): a home page, never
+/// one article.
+fn is_site_root(link: &str) -> bool {
+    Url::parse(link).is_ok_and(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none())
 }
 
 /// An article's identity within its source.

@@ -13,7 +13,9 @@
 //! its files and picture (`media.rs`), read from the same text.
 mod bound;
 mod cap;
+mod date;
 mod decode;
+mod extra;
 mod media;
 mod text;
 
@@ -21,6 +23,7 @@ use bound::{bound, floor_boundary};
 pub use cap::DEFAULT_MAX_ITEMS;
 use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
+use extra::Extra;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
 use std::borrow::Cow;
@@ -155,6 +158,7 @@ pub fn parse_feed_upto(
             .base_uri(Some(url.as_str()))
             // An empty id marks "the feed gave none"; `dedup` gives such entries a stable key.
             .id_generator(|_, _, _| String::new())
+            .timestamp_parser(date::parse_date)
             .build();
         catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
             .map_err(|panic| ParseError::Crashed(panic_message(&panic)))?
@@ -181,13 +185,36 @@ pub fn parse_feed_upto(
     .filter(|m| m.len() == feed.entries.len())
     .unwrap_or_default()
     .into_iter();
-    let mut parsed = normalise(feed, url, &mut media);
+    let (feed_extra, extras) = extras(&read, &feed, url);
+    let mut extras = extras.into_iter();
+    let mut parsed = normalise(feed, url, &mut media, &mut extras, &feed_extra);
     if read.starts_with('{') {
         json_hubs(&read, url, &mut parsed);
     }
     parsed.min_interval = parsed.min_interval.max(min_interval);
     parsed.items_cut = items_cut;
     Ok(parsed)
+}
+
+/// What the entries of `feed` (read from `text`) lack that other elements of theirs give:
+/// read only when the feed has such elements and an entry lacks a date, a byline, a body or a
+/// link, or the feed sets `xml:base`; matched to the entries by position (none if the two
+/// readings disagree on how many there are).
+fn extras(text: &str, feed: &Feed, url: &Url) -> (extra::FeedExtra, Vec<extra::Extra>) {
+    let lacking = feed.entries.iter().any(|e| {
+        (e.published.is_none() && e.updated.is_none())
+            || e.authors.is_empty()
+            || (e.summary.is_none() && e.content.is_none())
+            || e.links.is_empty()
+    });
+    let worth = !text.starts_with('{')
+        && extra::worth_reading(text)
+        && (lacking || text.contains("xml:base"));
+    worth
+        .then(|| extra::xml_extras(text, url))
+        .flatten()
+        .filter(|(_, entries)| entries.len() == feed.entries.len())
+        .unwrap_or_default()
 }
 
 /// RSS 0.90 is RSS 1.0's RDF layout under Netscape's namespace, which feed-rs does not know:
@@ -346,7 +373,13 @@ fn embedded_atom(page: &str) -> Option<&str> {
     (end > tag_end).then(|| &page[start..end])
 }
 
-fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>) -> ParsedFeed {
+fn normalise(
+    feed: Feed,
+    url: &Url,
+    media: &mut impl Iterator<Item = Candidates>,
+    extras: &mut impl Iterator<Item = Extra>,
+    feed_extra: &extra::FeedExtra,
+) -> ParsedFeed {
     let site_url = feed
         .links
         .iter()
@@ -376,7 +409,18 @@ fn normalise(feed: Feed, url: &Url, media: &mut impl Iterator<Item = Candidates>
     let articles = feed
         .entries
         .into_iter()
-        .map(|e| article(e, url, media.next().unwrap_or_default(), &mut sanitiser))
+        .map(|mut e| {
+            let extra = extras.next().unwrap_or_default();
+            let link = link_of(&e, &extra, url);
+            extra::fill(&mut e, extra, feed_extra.author.as_deref());
+            article(
+                e,
+                link,
+                url,
+                media.next().unwrap_or_default(),
+                &mut sanitiser,
+            )
+        })
         .collect();
     ParsedFeed {
         title,
@@ -427,10 +471,37 @@ fn is_web(url: &Url) -> bool {
 /// address, and a reader's database may refuse them.
 const MAX_URL: usize = 2_048;
 
-/// The article of `entry`, its HTML cleaned by `sanitiser` (which allows only web addresses'
-/// schemes; the article's own base for relative ones is set here).
+/// The entry's page: its alternate link (not an attached file: feed-rs lists a JSON Feed's
+/// attachments among the links, typed and without a `rel`), resolved against the `xml:base` in
+/// force; else its guid (or Atom id) where that is a permalink: a web address, and not marked
+/// `isPermaLink="false"`.
+fn link_of(entry: &Entry, extra: &Extra, feed_url: &Url) -> Option<String> {
+    let written = entry.links.iter().find(|l| {
+        l.rel.as_deref().is_none_or(|r| r == "alternate")
+            && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
+    });
+    let link = match (&extra.base, &extra.link) {
+        (Some(base), Some(raw)) if written.is_some() => base.join(raw.trim()).ok(),
+        _ => {
+            let base = entry.base.as_deref().and_then(|b| feed_url.join(b).ok());
+            let base = base.as_ref().unwrap_or(feed_url);
+            written.and_then(|l| base.join(l.href.trim()).ok())
+        }
+    };
+    let permalink = || {
+        let guid = Url::parse(entry.id.trim()).ok()?;
+        (!extra.guid_not_permalink).then_some(guid)
+    };
+    link.filter(is_web)
+        .or_else(|| permalink().filter(is_web))
+        .map(String::from)
+}
+
+/// The article of `entry`, whose page is `link`, its HTML cleaned by `sanitiser` (which allows
+/// only web addresses' schemes; the article's own base for relative ones is set here).
 fn article(
     entry: Entry,
+    link: Option<String>,
     feed_url: &Url,
     mut media: Candidates,
     sanitiser: &mut ammonia::Builder<'static>,
@@ -443,18 +514,6 @@ fn article(
         .and_then(|b| feed_url.join(b).ok())
         .filter(is_web);
     let base = explicit_base.clone().unwrap_or_else(|| feed_url.clone());
-    // The page: an alternate link, not an attached file (feed-rs lists a JSON Feed's
-    // attachments among the links, typed and without a `rel`).
-    let link = entry
-        .links
-        .iter()
-        .find(|l| {
-            l.rel.as_deref().is_none_or(|r| r == "alternate")
-                && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
-        })
-        .and_then(|l| base.join(l.href.trim()).ok())
-        .filter(is_web)
-        .map(String::from);
     // Where the feed names the page behind its link (FeedBurner's `~r` redirects, whose
     // `origLink` is the outlet's page, or a canonical link), the page is the link: readers
     // skip the redirect, and the article is identified by the page, as other outlets link it.
@@ -541,7 +600,9 @@ fn article(
             .iter()
             .filter_map(|p| {
                 let name = plain(p.name.as_deref().or(p.email.as_deref())?, false);
-                (!name.is_empty()).then(|| clip(&name, MAX_NAME))
+                // `email (Name)`, as RSS writes a byline, leaves the name in parentheses.
+                let name = name.trim_start_matches('(').trim_end_matches(')').trim();
+                (!name.is_empty()).then(|| clip(name, MAX_NAME))
             })
             .collect(),
         categories: entry

@@ -199,7 +199,7 @@ fn entries_without_guid_or_link_get_a_stable_identity() {
         </channel></rss>";
     let url = Url::parse("https://example.com/feed").unwrap();
     let keys = || -> Vec<String> {
-        identify(parse_feed(doc, None, &url).unwrap().articles)
+        identify(parse_feed(doc, None, &url).unwrap().articles, None)
             .into_iter()
             .map(|k| k.key)
             .collect()
@@ -214,13 +214,13 @@ fn entries_without_guid_or_link_get_a_stable_identity() {
 #[test]
 fn identity_prefers_guid_then_link() {
     let feed = parse("digest.rdf", None);
-    let keyed = identify(feed.articles);
+    let keyed = identify(feed.articles, None);
     // RSS 1.0 has no guid: the canonical link identifies the entry.
     assert_eq!(
         keyed[0].key,
         "link:https://www.globaltimes.cn/page/202405/1312466.shtml"
     );
-    let keyed = identify(parse("globaltimes.rss", None).articles);
+    let keyed = identify(parse("globaltimes.rss", None).articles, None);
     assert_eq!(keyed[0].key, "guid:gt-1312466");
     assert_eq!(
         keyed[2].key,
@@ -281,7 +281,7 @@ fn redirecting_links_give_way_to_the_page_the_feed_names() {
     let base = Url::parse("https://example.com/feed").unwrap();
     let links = |doc: &str| -> Vec<Option<String>> {
         let feed = parse_feed(doc.as_bytes(), None, &base).expect("feed");
-        identify(feed.articles)
+        identify(feed.articles, None)
             .into_iter()
             .map(|k| k.canonical_link)
             .collect()

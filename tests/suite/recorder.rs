@@ -31,7 +31,7 @@ fn fetched(body: &[u8]) -> Attempt {
         validators: Validators::default(),
         title: feed.title.clone(),
         site_url: None,
-        articles: identify(feed.articles),
+        articles: identify(feed.articles, None),
         min_interval: None,
         warning: None,
     }
