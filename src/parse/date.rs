@@ -45,9 +45,7 @@ fn iso(raw: &str) -> Option<DateTime<Utc>> {
         return Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
     // The time runs to the zone: `Z`, a sign, or a space before a zone's name.
-    let end = rest
-        .find(|c: char| c == 'Z' || c == 'z' || c == '+' || c == ' ' || c == '-')
-        .unwrap_or(rest.len());
+    let end = rest.find(['Z', 'z', '+', ' ', '-']).unwrap_or(rest.len());
     let (time, zone) = rest.split_at(end);
     let (time, _) = clock(time)?;
     let offset = zone_offset(zone.trim())?;
@@ -193,8 +191,7 @@ fn words(raw: &str) -> Option<DateTime<Utc>> {
     let (mut year, mut month_no, mut day) = (None, None, None);
     let (mut time, mut offset, mut pm) = (None, None, None);
     let spaced = raw.replace(',', " ");
-    let mut tokens = spaced.split_whitespace().peekable();
-    while let Some(token) = tokens.next() {
+    for token in spaced.split_whitespace() {
         if token.contains(':') && time.is_none() && token.starts_with(|c: char| c.is_ascii_digit())
         {
             // A zone written onto the time (`14:16:00+0100`, `10:00Z`).

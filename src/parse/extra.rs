@@ -26,8 +26,10 @@ pub(super) struct Extra {
     /// Its bodies: rank (the lowest is used), text, and whether it is markup (`xhtml:body`)
     /// rather than text that may hold some.
     bodies: Vec<(u8, String, bool)>,
-    /// Whether its `<guid>` says it is no permalink (`isPermaLink="false"`).
-    pub(super) guid_not_permalink: bool,
+    /// What its `<guid>` says of being a permalink (`isPermaLink`), if it says.
+    pub(super) guid_permalink: Option<bool>,
+    /// The `xml:base` in force at its `<guid>`.
+    pub(super) guid_base: Option<Url>,
     /// The `xml:base` in force at the entry, resolved against the feed's address.
     pub(super) base: Option<Url>,
     /// Its alternate link as written, before any resolution.
@@ -175,8 +177,9 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
                     }
                     Some((d, extra)) if *d + 1 == depth => {
                         if local == "guid" {
-                            extra.guid_not_permalink = attr(&e, "isPermaLink")
-                                .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+                            extra.guid_permalink =
+                                attr(&e, "isPermaLink").map(|v| !v.eq_ignore_ascii_case("false"));
+                            extra.guid_base = bases.last().map(|(_, b)| b.clone());
                         }
                         if ns == ATOM && local == "link" && extra.link.is_none() {
                             let rel = attr(&e, "rel");
@@ -284,6 +287,39 @@ fn finish(r: Reading, raw: &str, entry: Option<&mut Extra>, feed: &mut FeedExtra
         }
         _ => {}
     }
+}
+
+/// The entry's page: its alternate link (not an attached file: feed-rs lists a JSON Feed's
+/// attachments among the links, typed and without a `rel`), resolved against the `xml:base` in
+/// force; else its guid (or Atom id) where that is a permalink: a web address not marked
+/// `isPermaLink="false"`, or a relative one marked `isPermaLink="true"`.
+pub(super) fn link(entry: &feed_rs::model::Entry, extra: &Extra, feed_url: &Url) -> Option<String> {
+    let written = entry.links.iter().find(|l| {
+        l.rel.as_deref().is_none_or(|r| r == "alternate")
+            && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
+    });
+    let link = match (&extra.base, &extra.link) {
+        (Some(base), Some(raw)) if written.is_some() => base.join(raw.trim()).ok(),
+        _ => {
+            let base = entry.base.as_deref().and_then(|b| feed_url.join(b).ok());
+            let base = base.as_ref().unwrap_or(feed_url);
+            written.and_then(|l| base.join(l.href.trim()).ok())
+        }
+    };
+    // A relative guid is a link only where the feed says it is a permalink.
+    let permalink = || match extra.guid_permalink {
+        Some(false) => None,
+        Some(true) => extra
+            .guid_base
+            .as_ref()
+            .unwrap_or(feed_url)
+            .join(entry.id.trim())
+            .ok(),
+        None => Url::parse(entry.id.trim()).ok(),
+    };
+    link.filter(super::is_web)
+        .or_else(|| permalink().filter(super::is_web))
+        .map(String::from)
 }
 
 /// Gives `entry` what `extra` offers where feed-rs read nothing: dates, bylines (else the

@@ -17,15 +17,18 @@ mod date;
 mod decode;
 mod extra;
 mod media;
+mod page;
+mod repair;
 mod text;
 
 use bound::{bound, floor_boundary};
 pub use cap::DEFAULT_MAX_ITEMS;
-use decode::{attribute, attribute_at};
 pub(crate) use decode::{decode, xml_safe};
 use extra::Extra;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
+use page::{advertised_feeds, embedded_atom, looks_like_html};
+use repair::{repaired_json_feed, repaired_text_types, rss_090_as_rss_10};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use text::html_to_text;
@@ -166,9 +169,9 @@ pub fn parse_feed_upto(
     };
     let readable = rss_090_as_rss_10(trimmed);
     let (feed, read) = match parse(&readable) {
-        // Read as written first; a JSON Feed that breaks the spec in a known harmless way
-        // is read again, repaired.
-        Err(e) => match repaired_json_feed(trimmed) {
+        // Read as written first; a feed that breaks the spec in a known harmless way is read
+        // again, repaired.
+        Err(e) => match repaired_json_feed(trimmed).or_else(|| repaired_text_types(&readable)) {
             Some(repaired) => (parse(&repaired).map_err(|_| e)?, Cow::Owned(repaired)),
             None => return Err(e),
         },
@@ -217,95 +220,12 @@ fn extras(text: &str, feed: &Feed, url: &Url) -> (extra::FeedExtra, Vec<extra::E
         .unwrap_or_default()
 }
 
-/// RSS 0.90 is RSS 1.0's RDF layout under Netscape's namespace, which feed-rs does not know:
-/// under RSS 1.0's namespace its items are read instead of silently dropped.
-fn rss_090_as_rss_10(text: &str) -> Cow<'_, str> {
-    const NETSCAPE: [&str; 2] = [
-        "http://my.netscape.com/rdf/simple/0.9/",
-        "http://channel.netscape.com/rdf/simple/0.9/",
-    ];
-    let mut end = text.len().min(2048);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let head = &text[..end];
-    match NETSCAPE.iter().find(|ns| head.contains(*ns)) {
-        Some(ns) => Cow::Owned(text.replacen(ns, "http://purl.org/rss/1.0/", 1)),
-        None => Cow::Borrowed(text),
-    }
-}
-
-/// A JSON Feed whose item `tags` is one string instead of a list (seen in the wild), with the
-/// string split at commas into the list the spec asks for; `None` if there is nothing to
-/// repair.
-fn repaired_json_feed(text: &str) -> Option<String> {
-    let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
-    let mut repaired = false;
-    for item in doc.get_mut("items")?.as_array_mut()? {
-        if let Some(tags) = item.get_mut("tags") {
-            if let Some(one) = tags.as_str() {
-                *tags = one
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(serde_json::Value::from)
-                    .collect();
-                repaired = true;
-            }
-        }
-    }
-    repaired.then(|| doc.to_string())
-}
-
 fn advertised(feeds: &[String]) -> String {
     if feeds.is_empty() {
         String::new()
     } else {
         format!("; the page links to these feeds: {}", feeds.join(", "))
     }
-}
-
-/// The most feeds of a web page named in its error: enough to pick from.
-const MAX_ADVERTISED: usize = 10;
-
-/// The feeds a web page advertises: `<link rel="alternate">` with a feed type, made absolute.
-fn advertised_feeds(html: &str, page: &Url) -> Vec<String> {
-    const FEED_TYPES: [&str; 5] = [
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/feed+json",
-        "application/json",
-        "application/rdf+xml",
-    ];
-    let mut feeds = Vec::new();
-    let lower = html.to_ascii_lowercase();
-    for (start, _) in lower.match_indices("<link") {
-        if feeds.len() == MAX_ADVERTISED {
-            break;
-        }
-        // A tag ends at its `>`; one cut short by the next `<` is no tag. Either way each
-        // search stops at the next tag, so the page is read once, however many tags it has.
-        let Some(len) = lower[start + 1..].find(['>', '<']).map(|i| i + 1) else {
-            break;
-        };
-        if lower.as_bytes()[start + len] == b'<' {
-            continue;
-        }
-        // Attribute names are matched in lower case, values taken from the original text.
-        let (tag, original) = (&lower[start..start + len], &html[start..start + len]);
-        let rel = attribute(tag, "rel").unwrap_or_default();
-        let kind = attribute(tag, "type").unwrap_or_default();
-        if !rel.split_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&kind.trim()) {
-            continue;
-        }
-        let href = attribute_at(tag, "href").map(|(_, r)| original[r].trim().replace("&amp;", "&"));
-        if let Some(url) = href.and_then(|h| page.join(&h).ok()) {
-            if !feeds.contains(&url.to_string()) {
-                feeds.push(url.to_string());
-            }
-        }
-    }
-    feeds
 }
 
 /// Whether a `<!DOCTYPE` of `text` declares entities in its internal subset.
@@ -348,31 +268,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn looks_like_html(text: &str) -> bool {
-    let head: String = text
-        .chars()
-        .take(512)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let head = head.trim_start();
-    head.starts_with("<!doctype html") || head.starts_with("<html")
-}
-
-/// The Atom feed inside an XHTML page, if it holds one: some blogs' templates wrap their feed
-/// in `<html><body>`, and feedparser (so Python readers) reads such a page as the feed.
-fn embedded_atom(page: &str) -> Option<&str> {
-    const ATOM: &str = "http://www.w3.org/2005/Atom";
-    let start = page.match_indices("<feed").map(|(i, _)| i).find(|&i| {
-        page[i + "<feed".len()..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>')
-    })?;
-    let tag_end = start + page[start..].find('>')?;
-    if !page[start..tag_end].contains(ATOM) {
-        return None;
-    }
-    let end = page.rfind("</feed>")? + "</feed>".len();
-    (end > tag_end).then(|| &page[start..end])
-}
-
 fn normalise(
     feed: Feed,
     url: &Url,
@@ -411,7 +306,7 @@ fn normalise(
         .into_iter()
         .map(|mut e| {
             let extra = extras.next().unwrap_or_default();
-            let link = link_of(&e, &extra, url);
+            let link = extra::link(&e, &extra, url);
             extra::fill(&mut e, extra, feed_extra.author.as_deref());
             article(
                 e,
@@ -470,32 +365,6 @@ fn is_web(url: &Url) -> bool {
 /// Bytes of an address published (a page, a file, a picture): longer ones are no real
 /// address, and a reader's database may refuse them.
 const MAX_URL: usize = 2_048;
-
-/// The entry's page: its alternate link (not an attached file: feed-rs lists a JSON Feed's
-/// attachments among the links, typed and without a `rel`), resolved against the `xml:base` in
-/// force; else its guid (or Atom id) where that is a permalink: a web address, and not marked
-/// `isPermaLink="false"`.
-fn link_of(entry: &Entry, extra: &Extra, feed_url: &Url) -> Option<String> {
-    let written = entry.links.iter().find(|l| {
-        l.rel.as_deref().is_none_or(|r| r == "alternate")
-            && l.media_type.as_deref().is_none_or(|t| t.contains("html"))
-    });
-    let link = match (&extra.base, &extra.link) {
-        (Some(base), Some(raw)) if written.is_some() => base.join(raw.trim()).ok(),
-        _ => {
-            let base = entry.base.as_deref().and_then(|b| feed_url.join(b).ok());
-            let base = base.as_ref().unwrap_or(feed_url);
-            written.and_then(|l| base.join(l.href.trim()).ok())
-        }
-    };
-    let permalink = || {
-        let guid = Url::parse(entry.id.trim()).ok()?;
-        (!extra.guid_not_permalink).then_some(guid)
-    };
-    link.filter(is_web)
-        .or_else(|| permalink().filter(is_web))
-        .map(String::from)
-}
 
 /// The article of `entry`, whose page is `link`, its HTML cleaned by `sanitiser` (which allows
 /// only web addresses' schemes; the article's own base for relative ones is set here).

@@ -10,6 +10,8 @@ mod corpus;
 mod crash;
 mod crashes;
 mod daemon;
+mod differential;
+mod entries;
 mod full_disk;
 mod headlines;
 mod hostile;

@@ -1,0 +1,43 @@
+//! feedmerge against Python's feedparser, entry by entry, on the real captures of
+//! `tests/fixtures/real/` (`benches/compare/differential.py`: each feed fed alone to the
+//! `feedmerge` binary over HTTP on 127.0.0.1, read back from `export`, both readings compared
+//! field by field). The floors are today's figures on these files, so that a change that
+//! loses entries or fields fails here; the script names each disagreement. The same script
+//! measures the whole shared corpus (BENCHMARKS.md).
+//!
+//! Needs a Python with feedparser (`FEEDMERGE_PYTHON`, as CI sets): without one the test is
+//! reported as ignored where the runner allows, and prints SKIPPED.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn feedmerge_reads_what_feedparser_reads() {
+    let python = std::env::var("FEEDMERGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_feedparser = Command::new(&python)
+        .args(["-c", "import feedparser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_feedparser {
+        eprintln!(
+            "SKIPPED: the differential test needs a Python with feedparser (FEEDMERGE_PYTHON)"
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&python)
+        .arg(root.join("benches/compare/differential.py"))
+        .args(["--feedmerge", env!("CARGO_BIN_EXE_feedmerge")])
+        .args(["--jobs", "2", "--min-field", "0.93", "--min-all", "0.89"])
+        .arg(root.join("tests/fixtures/real"))
+        .output()
+        .expect("run differential.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every capture was compared, the podcast's episodes and Scripting News' posts among them.
+    assert!(report.contains("16 feeds, 359 entries"), "{report}");
+}
