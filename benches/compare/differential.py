@@ -253,24 +253,24 @@ def through_feedmerge(binary, url, work):
         [binary, "--config", str(config), *args], capture_output=True, timeout=300
     )
     seen_at = time.time()
-    fetched = run("fetch")
+    run("fetch")  # a feed it cannot read is an empty merged feed: every entry is missing
     exported = run("export", "--format", "atom")
     if exported.returncode != 0:
         raise RuntimeError(exported.stderr.decode(errors="replace")[-500:])
-    return exported.stdout, seen_at, fetched.stderr.decode(errors="replace")
+    return exported.stdout, seen_at
 
 
 def one(args, index, path, port):
     original = feedparser.parse(Files.bodies[index])
     if not original.entries:
-        return path, None, ""
+        return path, None
     with tempfile.TemporaryDirectory() as work:
-        merged, seen_at, log = through_feedmerge(
+        merged, seen_at = through_feedmerge(
             args.feedmerge, f"http://127.0.0.1:{port}/{index}", Path(work)
         )
     ours = feedparser.parse(merged)
     url = f"http://127.0.0.1:{port}/{index}"
-    return path, compare(original, ours, seen_at, "http://127.0.0.1:9/", url), log
+    return path, compare(original, ours, seen_at, "http://127.0.0.1:9/", url)
 
 
 def main():
@@ -293,7 +293,7 @@ def main():
     feeds = 0
     with ThreadPoolExecutor(args.jobs) as pool:
         results = pool.map(lambda ip: one(args, ip[0], ip[1], port), enumerate(paths))
-        for path, rows, _log in results:
+        for path, rows in results:
             if rows is None:
                 continue
             feeds += 1

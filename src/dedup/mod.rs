@@ -139,10 +139,13 @@ fn with_fragment(link: &str) -> Option<String> {
     Some(canonical)
 }
 
-/// Whether a canonical link is the root of a site (`https://example.com/`): a home page, never
-/// one article.
+/// Whether a canonical link (as [`canonical_link`] serialises it) is the root of a site
+/// (`https://example.com/`): a home page, never one article. Its only `/` after the scheme's
+/// is the path's, at the end: no further path, query or fragment.
 fn is_site_root(link: &str) -> bool {
-    Url::parse(link).is_ok_and(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none())
+    link.split_once("://")
+        .and_then(|(_, rest)| rest.strip_suffix('/'))
+        .is_some_and(|host| !host.contains('/'))
 }
 
 /// An article's identity within its source.
@@ -234,4 +237,61 @@ pub fn canonical_link(link: &str) -> Option<String> {
         }
     }
     Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linked(links: &[&str]) -> Vec<Article> {
+        links
+            .iter()
+            .map(|l| Article {
+                guid: None,
+                link: Some((*l).to_owned()),
+                title: (*l).to_owned(),
+                summary: None,
+                content: None,
+                text: String::new(),
+                authors: Vec::new(),
+                categories: Vec::new(),
+                published: None,
+                updated: None,
+                media: Default::default(),
+            })
+            .collect()
+    }
+
+    /// A shared link and a home page identify nothing; fragments that tell entries apart stay;
+    /// a link of its own is its canonical form.
+    #[test]
+    fn only_links_of_their_own_identify_entries() {
+        let articles = linked(&[
+            "http://show.example.com",
+            "https://Show.example.com/",
+            "https://blog.example.com/about",
+            "https://news.example.com/26.html#a1",
+            "https://news.example.com/26.html#a2",
+            "https://news.example.com/story?id=7&utm_source=x#top",
+            "https://dup.example.com/p",
+            "https://dup.example.com/p",
+        ]);
+        let links = identifying_links(&articles, Some("https://blog.example.com/about"));
+        assert_eq!(
+            links,
+            [
+                None,
+                None,
+                None,
+                Some("https://news.example.com/26.html#a1".to_owned()),
+                Some("https://news.example.com/26.html#a2".to_owned()),
+                Some("https://news.example.com/story?id=7".to_owned()),
+                None,
+                None,
+            ]
+        );
+        assert!(is_site_root("https://example.com/"));
+        assert!(!is_site_root("https://example.com/?p=1"));
+        assert!(!is_site_root("https://example.com/a/"));
+    }
 }

@@ -17,14 +17,12 @@ pub(super) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
     if raw.is_empty() || raw.len() > 100 {
         return None;
     }
-    if raw.as_bytes()[..4.min(raw.len())]
-        .iter()
-        .all(u8::is_ascii_digit)
-        && raw.len() >= 4
-    {
-        iso(raw)
-    } else {
-        words(raw)
+    let starts_with_year = raw
+        .get(..4)
+        .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()));
+    match starts_with_year {
+        true => iso(raw).or_else(|| words(raw)),
+        false => words(raw),
     }
 }
 
@@ -156,16 +154,12 @@ fn month(word: &str) -> Option<u32> {
         "november",
         "december",
     ];
-    let word = word.to_ascii_lowercase();
-    let word = word.trim_end_matches('.');
-    if word.len() < 3 {
-        return None;
-    }
-    let word = if word == "sept" { "sep" } else { word };
-    MONTHS
-        .iter()
-        .position(|m| m.starts_with(word))
-        .map(|i| i as u32 + 1)
+    let word = if word.eq_ignore_ascii_case("sept") {
+        "sep"
+    } else {
+        word
+    };
+    named(word, &MONTHS).map(|i| i as u32 + 1)
 }
 
 /// Whether `word` names a day of the week, which is read past (feeds often get it wrong).
@@ -179,9 +173,14 @@ fn weekday(word: &str) -> bool {
         "saturday",
         "sunday",
     ];
-    let word = word.to_ascii_lowercase();
-    let word = word.trim_end_matches('.');
-    word.len() >= 3 && DAYS.iter().any(|d| d.starts_with(word))
+    named(word, &DAYS).is_some()
+}
+
+/// Which of `names` (lower case) `word` is, written whole or cut to three letters or more,
+/// in any case, perhaps with a full stop.
+fn named(word: &str, names: &[&str]) -> Option<usize> {
+    let word = word.trim_end_matches('.').to_ascii_lowercase();
+    (word.len() >= 3).then(|| names.iter().position(|n| n.starts_with(&word)))?
 }
 
 /// A date written in words and numbers in any order (RFC 822 and its variants, asctime):

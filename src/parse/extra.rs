@@ -8,11 +8,13 @@
 //! - the `xml:base` in force at each entry and its link as written, which feed-rs resolves
 //!   against the feed's address only.
 //!
-//! Entries are found as `media` finds them, and matched to feed-rs's by position.
+//! Entries are found as `media` finds them (`vocab`), and matched to feed-rs's by position.
 
+use feed_rs::model::Entry;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
 use url::Url;
+
+use super::vocab::Ns;
 
 /// What one entry offers besides what feed-rs read.
 #[derive(Debug, Default, Clone)]
@@ -51,28 +53,24 @@ pub(super) struct FeedExtra {
     pub(super) author: Option<String>,
 }
 
-/// Whether `text` holds any element this pass reads: when it does not, the pass is skipped.
-pub(super) fn worth_reading(text: &str) -> bool {
-    const MARKERS: [&str; 9] = [
-        "purl.org/dc/terms",
-        "purl.org/atom/ns#",
-        ":author>",
-        "xhtml",
-        "summary>",
-        "subtitle>",
-        "dc:description",
-        "isPermaLink",
-        "xml:base",
-    ];
-    MARKERS.iter().any(|m| text.contains(m))
+/// Whether this pass can give `entries` (feed-rs's reading of `text`) anything: the feed sets
+/// `xml:base`, or an entry lacks what an element the text names would give. A look at the
+/// text's namespaces and names, so that most feeds are read once.
+pub(super) fn needed(text: &str, entries: &[Entry]) -> bool {
+    let lacks = |lacking: fn(&Entry) -> bool| entries.iter().any(lacking);
+    let names = |markers: &[&str]| markers.iter().any(|m| text.contains(m));
+    let (undated, unsigned, empty, unlinked) = (
+        lacks(|e| e.published.is_none() && e.updated.is_none()),
+        lacks(|e| e.authors.is_empty()),
+        lacks(|e| e.summary.is_none() && e.content.is_none()),
+        lacks(|e| e.links.is_empty()),
+    );
+    text.contains("xml:base")
+        || (undated && names(&["purl.org/dc/terms", "purl.org/atom/ns#"]))
+        || (unsigned && names(&["itunes.com/dtds", ":author>"]))
+        || (empty && names(&["xhtml", "itunes.com/dtds", "dc:description"]))
+        || (unlinked && names(&["isPermaLink"]))
 }
-
-const DCTERMS: &str = "http://purl.org/dc/terms/";
-const DC: &str = "http://purl.org/dc/elements/1.1/";
-const ATOM03: &str = "http://purl.org/atom/ns#";
-const ATOM: &str = "http://www.w3.org/2005/Atom";
-const XHTML: &str = "http://www.w3.org/1999/xhtml";
-const RSS10: &str = "http://purl.org/rss/1.0/";
 
 /// Which of an entry's children is being read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,44 +81,24 @@ enum Field {
     /// A body, with its rank (lower wins) and whether it is markup.
     Body(u8, bool),
     Link,
+    /// The channel's `itunes:author`, outside any entry.
     ChannelAuthor,
 }
 
-/// The field an element of namespace `ns` gives, if this pass reads it.
-fn field(ns: &str, local: &str, in_entry: bool) -> Option<Field> {
-    let itunes = ns
-        .trim_end_matches('/')
-        .ends_with("itunes.com/dtds/podcast-1.0.dtd");
-    if !in_entry {
-        return (itunes && local == "author").then_some(Field::ChannelAuthor);
-    }
+/// The field an entry's child `local` of vocabulary `ns` gives, if this pass reads it.
+fn field(ns: Ns, local: &str) -> Option<Field> {
     Some(match (ns, local) {
-        (DCTERMS, "issued" | "created") | (ATOM03, "issued" | "created") => Field::Published,
-        (DCTERMS, "modified") | (ATOM03, "modified") => Field::Updated,
-        (DC, "author") => Field::Author,
-        (XHTML, "body") => Field::Body(0, true),
-        (DC, "description") => Field::Body(1, false),
-        _ if itunes && local == "author" => Field::Author,
-        _ if itunes && local == "summary" => Field::Body(2, false),
-        _ if itunes && local == "subtitle" => Field::Body(3, false),
-        ("" | RSS10, "link") => Field::Link,
+        // Atom 0.3's dates (Atom 1.0 has no elements of these names).
+        (Ns::DcTerms | Ns::Atom, "issued" | "created") => Field::Published,
+        (Ns::DcTerms | Ns::Atom, "modified") => Field::Updated,
+        (Ns::Dc | Ns::ITunes, "author") => Field::Author,
+        (Ns::Xhtml, "body") => Field::Body(0, true),
+        (Ns::Dc, "description") => Field::Body(1, false),
+        (Ns::ITunes, "summary") => Field::Body(2, false),
+        (Ns::ITunes, "subtitle") => Field::Body(3, false),
+        (Ns::Plain, "link") => Field::Link,
         _ => return None,
     })
-}
-
-fn namespace(resolved: &ResolveResult) -> String {
-    match resolved {
-        ResolveResult::Bound(ns) => ns.as_ref().to_owned(),
-        _ => String::new(),
-    }
-}
-
-fn is_entry(ns: &str, local: &str) -> bool {
-    match ns {
-        "" | RSS10 => local == "item" || local == "entry",
-        ATOM | ATOM03 => local == "entry",
-        _ => false,
-    }
 }
 
 fn attr(e: &BytesStart, name: &str) -> Option<String> {
@@ -147,7 +125,7 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
     let (mut feed, mut entries) = (FeedExtra::default(), Vec::new());
     let mut current: Option<(usize, Extra)> = None;
     let mut reading: Option<Reading> = None;
-    // The `xml:base` in force at each open element's depth.
+    // The `xml:base` set by each open element that sets one, with its depth.
     let mut bases: Vec<(usize, Url)> = Vec::new();
     let mut depth = 0usize;
     loop {
@@ -155,64 +133,42 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
         let empty = matches!(event, Event::Empty(_));
         match event {
             Event::Start(e) | Event::Empty(e) if reading.is_none() => {
-                let ns = namespace(&resolved);
-                let local = e.local_name().into_inner().to_owned();
-                if let Some(base) = attr(&e, "xml:base") {
-                    let parent = bases.last().map_or(feed_url, |(_, b)| b);
-                    if let Ok(base) = parent.join(&base) {
-                        bases.push((depth, base));
-                    }
-                }
-                match &mut current {
-                    None if is_entry(&ns, &local) => {
+                let (ns, local) = (Ns::of(&resolved), e.local_name().into_inner());
+                // The base in force here: the element's own, else its parent's.
+                let parent = bases.last().map(|(_, b)| b);
+                let own =
+                    attr(&e, "xml:base").and_then(|b| parent.unwrap_or(feed_url).join(&b).ok());
+                let base = own.as_ref().or(parent).cloned();
+                let field = match &mut current {
+                    None if ns.is_entry(local) => {
                         let extra = Extra {
-                            base: bases.last().map(|(_, b)| b.clone()),
+                            base,
                             ..Extra::default()
                         };
-                        if empty {
-                            entries.push(extra);
-                        } else {
-                            current = Some((depth, extra));
+                        match empty {
+                            true => entries.push(extra),
+                            false => current = Some((depth, extra)),
                         }
+                        None
                     }
-                    Some((d, extra)) if *d + 1 == depth => {
-                        if local == "guid" {
-                            extra.guid_permalink =
-                                attr(&e, "isPermaLink").map(|v| !v.eq_ignore_ascii_case("false"));
-                            extra.guid_base = bases.last().map(|(_, b)| b.clone());
-                        }
-                        if ns == ATOM && local == "link" && extra.link.is_none() {
-                            let rel = attr(&e, "rel");
-                            if rel.as_deref().is_none_or(|r| r == "alternate") {
-                                extra.link = attr(&e, "href");
-                                extra.base = bases.last().map(|(_, b)| b.clone());
-                            }
-                        } else if let Some(field) = field(&ns, &local, true).filter(|_| !empty) {
-                            if field == Field::Link {
-                                extra.base = bases.last().map(|(_, b)| b.clone());
-                            }
-                            let start = reader.buffer_position() as usize;
-                            reading = Some(Reading {
-                                field,
-                                depth,
-                                start,
-                                text: String::new(),
-                            });
-                        }
-                    }
-                    None if !empty && field(&ns, &local, false).is_some() => {
-                        let start = reader.buffer_position() as usize;
-                        let field = Field::ChannelAuthor;
-                        reading = Some(Reading {
-                            field,
-                            depth,
-                            start,
-                            text: String::new(),
-                        });
-                    }
-                    _ => {}
+                    None => (ns == Ns::ITunes && local == "author").then_some(Field::ChannelAuthor),
+                    Some((d, extra)) if *d + 1 == depth => child(extra, &e, ns, local, base),
+                    Some(_) => None,
+                };
+                if let Some(field) = field.filter(|_| !empty) {
+                    let start = reader.buffer_position() as usize;
+                    let text = String::new();
+                    reading = Some(Reading {
+                        field,
+                        depth,
+                        start,
+                        text,
+                    });
                 }
-                depth += usize::from(!empty);
+                if !empty {
+                    bases.extend(own.map(|b| (depth, b)));
+                    depth += 1;
+                }
             }
             Event::Start(_) => depth += 1,
             Event::Text(t) => {
@@ -258,6 +214,40 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
         }
     }
     Some((feed, entries))
+}
+
+/// Notes what an entry's child element `e` says in its attributes (an RSS `<guid>`'s
+/// `isPermaLink`, an Atom `<link>`'s address), `base` being the `xml:base` in force at it;
+/// and returns the field its text gives, if it is read.
+fn child(
+    extra: &mut Extra,
+    e: &BytesStart,
+    ns: Ns,
+    local: &str,
+    base: Option<Url>,
+) -> Option<Field> {
+    match (ns, local) {
+        (Ns::Plain, "guid") => {
+            extra.guid_permalink = attr(e, "isPermaLink").map(|v| !v.eq_ignore_ascii_case("false"));
+            extra.guid_base = base;
+            None
+        }
+        (Ns::Atom, "link") => {
+            let alternate = attr(e, "rel").is_none_or(|r| r == "alternate");
+            if alternate && extra.link.is_none() {
+                extra.link = attr(e, "href");
+                extra.base = base;
+            }
+            None
+        }
+        _ => {
+            let field = field(ns, local)?;
+            if field == Field::Link {
+                extra.base = base;
+            }
+            Some(field)
+        }
+    }
 }
 
 /// Files what was read of one element.
@@ -350,17 +340,10 @@ pub(super) fn fill(entry: &mut feed_rs::model::Entry, extra: Extra, author: Opti
     let described = entry.media.iter().any(|m| m.description.is_some());
     if entry.summary.is_none() && entry.content.is_none() && !described {
         if let Some((body, markup)) = extra.body() {
+            use mediatype::names::{HTML, PLAIN, TEXT};
             let html = markup || body.contains('<') || body.contains('&');
-            let kind = if html { "text/html" } else { "text/plain" };
             entry.summary = Some(feed_rs::model::Text {
-                content_type: mediatype::MediaTypeBuf::from_string(kind.to_owned()).unwrap_or_else(
-                    |_| {
-                        mediatype::MediaTypeBuf::new(
-                            mediatype::names::TEXT,
-                            mediatype::names::PLAIN,
-                        )
-                    },
-                ),
+                content_type: mediatype::MediaTypeBuf::new(TEXT, if html { HTML } else { PLAIN }),
                 src: None,
                 content: body.to_owned(),
             });

@@ -9,11 +9,11 @@
 //! reader can use: absolute `http`/`https` URLs only, each file once, the best picture.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::decode::attribute;
+use super::vocab::Ns;
 
 /// A file attached to an article: a podcast episode's audio, a video, a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,48 +188,6 @@ fn first_picture(html: &str, absolute: &impl Fn(&str) -> Option<String>) -> Opti
     })
 }
 
-/// Namespaces without their scheme: feeds declare them with `https` too, and readers accept it.
-const MRSS: &str = "search.yahoo.com/mrss";
-const ITUNES: &str = "www.itunes.com/dtds/podcast-1.0.dtd";
-const FEEDBURNER: &str = "rssnamespace.org/feedburner/ext/1.0";
-const ATOM: [&str; 2] = ["http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#"];
-
-/// Which vocabulary an element is in, as far as media go.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Ns {
-    /// No namespace (RSS 2.0, and Atom as some write it) or RSS 1.0's.
-    Plain,
-    Atom,
-    MediaRss,
-    ITunes,
-    FeedBurner,
-    Other,
-}
-
-fn ns(resolved: &ResolveResult) -> Ns {
-    let ResolveResult::Bound(ns) = resolved else {
-        return Ns::Plain;
-    };
-    let uri = ns.as_ref().trim_end_matches('/');
-    let bare = uri
-        .strip_prefix("http://")
-        .or_else(|| uri.strip_prefix("https://"))
-        .unwrap_or(uri);
-    if bare == MRSS {
-        Ns::MediaRss
-    } else if bare.eq_ignore_ascii_case(ITUNES) {
-        Ns::ITunes
-    } else if ATOM.contains(&uri) {
-        Ns::Atom
-    } else if bare == FEEDBURNER {
-        Ns::FeedBurner
-    } else if uri == "http://purl.org/rss/1.0" {
-        Ns::Plain
-    } else {
-        Ns::Other
-    }
-}
-
 /// An element's attributes by local name, values unescaped.
 fn attributes(e: &BytesStart) -> Vec<(String, String)> {
     e.attributes()
@@ -286,7 +244,7 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
     let mut depth = 0usize;
     loop {
         let (resolved, event) = reader.read_resolved_event().ok()?;
-        let space = ns(&resolved);
+        let space = Ns::of(&resolved);
         let (element, empty) = match &event {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
@@ -337,11 +295,7 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
         };
         let local = element.local_name().into_inner().to_owned();
         let Some((_, found)) = &mut current else {
-            let entry = match space {
-                Ns::Plain => local == "item" || local == "entry",
-                Ns::Atom => local == "entry",
-                _ => false,
-            };
+            let entry = space.is_entry(&local);
             if entry && empty {
                 entries.push(Candidates::default());
             } else if entry {

@@ -5,7 +5,11 @@
 //! real ones), rejects `<rss>` versions it does not know, and mints a random id for entries
 //! with neither guid nor link. So we decode the bytes ourselves first (BOM, then XML
 //! declaration, then HTTP charset, then UTF-8, replacing undecodable bytes), hand feed-rs
-//! clean UTF-8, contain any panic as an error, and leave identity to `dedup`.
+//! clean UTF-8, contain any panic as an error, and leave identity to `dedup`. Dates are read
+//! in every form feeds write them (`date.rs`); what feed-rs does not read at all (Dublin Core
+//! terms' dates, `itunes:author`, `xhtml:body`, permalink guids, `xml:base` on links) is
+//! read in a second pass over the text when an entry lacks it (`extra.rs`); a feed refused
+//! for a harmless break of its format is read again, repaired (`repair.rs`).
 //!
 //! Every article leaves this stage normalised: plain-text title, HTML summary and content
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
@@ -20,6 +24,7 @@ mod media;
 mod page;
 mod repair;
 mod text;
+mod vocab;
 
 use bound::{bound, floor_boundary};
 pub use cap::DEFAULT_MAX_ITEMS;
@@ -204,15 +209,7 @@ pub fn parse_feed_upto(
 /// link, or the feed sets `xml:base`; matched to the entries by position (none if the two
 /// readings disagree on how many there are).
 fn extras(text: &str, feed: &Feed, url: &Url) -> (extra::FeedExtra, Vec<extra::Extra>) {
-    let lacking = feed.entries.iter().any(|e| {
-        (e.published.is_none() && e.updated.is_none())
-            || e.authors.is_empty()
-            || (e.summary.is_none() && e.content.is_none())
-            || e.links.is_empty()
-    });
-    let worth = !text.starts_with('{')
-        && extra::worth_reading(text)
-        && (lacking || text.contains("xml:base"));
+    let worth = !text.starts_with('{') && extra::needed(text, &feed.entries);
     worth
         .then(|| extra::xml_extras(text, url))
         .flatten()

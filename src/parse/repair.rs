@@ -39,10 +39,12 @@ pub(super) fn repaired_text_types(text: &str) -> Option<String> {
         typed
             .replace_all(text, |c: &regex::Captures<'_>| {
                 let kind = c[3].to_ascii_lowercase();
-                let named = match () {
-                    _ if kind.contains("xhtml") => "xhtml",
-                    _ if kind.contains("html") => "html",
-                    _ => "text",
+                let named = if kind.contains("xhtml") {
+                    "xhtml"
+                } else if kind.contains("html") {
+                    "html"
+                } else {
+                    "text"
                 };
                 format!("{}{}{named}{}", &c[1], &c[2], &c[4])
             })

@@ -5,20 +5,25 @@
 //! loses entries or fields fails here; the script names each disagreement. The same script
 //! measures the whole shared corpus (BENCHMARKS.md).
 //!
-//! Needs a Python with feedparser (`FEEDMERGE_PYTHON`, as CI sets): without one the test is
-//! reported as ignored where the runner allows, and prints SKIPPED.
+//! Needs a Python with feedparser: the one `FEEDMERGE_PYTHON` names (CI sets it, and there
+//! the test fails without feedparser), else `python3`; without feedparser it prints SKIPPED.
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn feedmerge_reads_what_feedparser_reads() {
-    let python = std::env::var("FEEDMERGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let named = std::env::var("FEEDMERGE_PYTHON").ok();
+    let python = named.clone().unwrap_or_else(|| "python3".into());
     let has_feedparser = Command::new(&python)
         .args(["-c", "import feedparser"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_feedparser {
+        assert!(
+            named.is_none(),
+            "FEEDMERGE_PYTHON={python} has no feedparser"
+        );
         eprintln!(
             "SKIPPED: the differential test needs a Python with feedparser (FEEDMERGE_PYTHON)"
         );
