@@ -378,13 +378,20 @@ impl Poller {
                 let min_interval = hint(feed.min_interval);
                 let hint = min_interval.max(self.safety_net(name));
                 next.due = Some(plan.next_due(Ended::Success { hint }, now));
-                let warning = (feed.items_cut > 0).then(|| {
+                let cut = (feed.items_cut > 0).then(|| {
                     format!(
                         "the feed lists {} entries; only its first {} are read",
                         feed.items_cut + self.max_items,
                         self.max_items
                     )
                 });
+                let repaired = feed.repaired.as_ref().map(|why| {
+                    format!("the feed is malformed and was read after a repair ({why})")
+                });
+                let warning = [repaired, cut]
+                    .into_iter()
+                    .flatten()
+                    .reduce(|a, b| a + "; " + &b);
                 let attempt = Attempt::Fetched {
                     status,
                     validators,

@@ -9,20 +9,26 @@ local HTTP server on 127.0.0.1, polled once by `feedmerge fetch` into a database
 and read back from the merged feed (`feedmerge export atom`). feedparser reads the original
 bytes and the merged feed; the two readings are compared entry by entry, so what feedparser
 does to any feed (its own sanitising, its own date reading) is done to both sides and what
-differs is what feedmerge lost or changed.
+differs is what feedmerge lost or changed. An entry in which feedparser reads nothing (no
+title, link, id, text, date or file: an empty `<item/>`) is no entry, and is not counted.
 
 For every entry of an original, each field agrees or not:
 - entries: the entry is in the merged feed (matched by link and title, else title, else link,
   else its first enclosure);
 - title: the same plain text (markup removed, whitespace collapsed; an untitled original
   agrees with any title, as feedmerge titles every entry);
-- link: the same address (FeedBurner's origLink counts as the entry's own); an original
-  without a link agrees with feedmerge's page for the story;
+- link: the same address as one the original names as its page: its link, FeedBurner's
+  origLink, or another alternate link (feedparser's `link` is the last alternate it met, so
+  an Atom `<link>` to a related article after an RSS item's `<link>` takes its place); an
+  original without a link agrees with feedmerge's page for the story;
 - date: the same instant, to the second (an undated original agrees with any date: feedmerge
   dates an entry when first seen; a date in the future agrees with the time it was seen);
 - author: the original's name (or address, if it names none) is among the entry's authors
   (an original without one agrees with any);
-- body: the same words (content, else summary; markup removed), nine in ten at least.
+- body: the same words (markup removed, nine in ten at least) as one of the texts feedparser
+  reads for the original entry: its summary or any of its contents (feedparser files an
+  item's `media:description`, a picture's caption, among its contents, ahead of
+  `content:encoded`; feedmerge's body is its content, else its summary).
 An entry agrees on "all" when it agrees on every field. Unmatched entries disagree on all.
 
 Prints the share of agreeing entries per field, then the disagreements (up to --show per
@@ -85,7 +91,8 @@ class Files(http.server.BaseHTTPRequestHandler):
 
 def words(markup):
     text = re.sub(r"<[^>]*>", " ", markup or "")
-    return re.findall(r"\w+", html.unescape(text).lower())
+    # Digits apart from letters: feedparser puts a space where it removed a tag (`19<b>本`).
+    return re.findall(r"\d+|[^\W\d_]+", html.unescape(text).lower())
 
 
 def plain(markup):
@@ -96,6 +103,12 @@ def body(entry):
     content = entry.get("content") or []
     text = content[0].get("value") if content else None
     return text or entry.get("summary") or ""
+
+
+def bodies(entry):
+    """Every text feedparser reads for `entry`: its contents, then its summary."""
+    texts = [c.get("value") for c in entry.get("content") or []]
+    return [t for t in texts + [entry.get("summary")] if t]
 
 
 def when(entry):
@@ -224,18 +237,21 @@ def compare(original, ours, seen_at, base, feed_url):
         same = ot.replace(" ", "") == mt.replace(" ", "")
         row["title"] = (not ot or same, f"{ot[:80]!r} -> {mt[:80]!r}")
         ol, ml = page(o, feed_url), address(m.get("link"))
-        orig_link = address(o.get("feedburner_origlink"))
-        row["link"] = (
-            ml in (ol, orig_link) if ol else (ml or "").startswith(base),
-            f"{ol} -> {ml}",
-        )
+        pages = {ol, address(o.get("feedburner_origlink"))} | {
+            address(urllib.parse.urljoin(feed_url, l.get("href", "")))
+            for l in o.get("links") or []
+            if l.get("rel") == "alternate"
+        }
+        row["link"] = (ml in pages if ol else (ml or "").startswith(base), f"{ol} -> {ml}")
         od, md = when(o), when(m)
         ok = od is None or od == md or (od > seen_at and md is not None and md <= od)
         row["date"] = (ok, f"{o.get('published') or o.get('updated')} -> {m.get('published')}")
         oa, ma = authors(o), authors(m)
         row["author"] = (not oa or same_author(oa[0], ma), f"{oa} -> {ma}")
-        ob, mb = body(o), body(m)
-        row["body"] = (same_words(ob, mb), f"{plain(ob)[:70]!r} -> {plain(mb)[:70]!r}")
+        texts, mb = bodies(o), body(m)
+        ok = any(same_words(t, mb) for t in texts) if texts else same_words("", mb)
+        ob = texts[0] if texts else ""
+        row["body"] = (ok, f"{plain(ob)[:70]!r} -> {plain(mb)[:70]!r}")
         rows.append(row)
     return rows
 
@@ -260,8 +276,15 @@ def through_feedmerge(binary, url, work):
     return exported.stdout, seen_at
 
 
+def empty(entry):
+    """Whether feedparser read nothing in `entry`."""
+    fields = ("title", "link", "id", "summary", "content", "published", "updated", "links")
+    return not any(entry.get(f) for f in fields)
+
+
 def one(args, index, path, port):
     original = feedparser.parse(Files.bodies[index])
+    original.entries = [e for e in original.entries if not empty(e)]
     if not original.entries:
         return path, None
     with tempfile.TemporaryDirectory() as work:

@@ -18,6 +18,11 @@ pub(crate) fn decode(body: &[u8], content_type: Option<&str>) -> String {
     });
     let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
     let mut text: String = xml_safe(&text).into_owned();
+    if encoding == UTF_8 {
+        if let Some(undoubled) = undoubled(&text) {
+            text = undoubled;
+        }
+    }
     if let Some((start, end)) = xml_declaration(&text) {
         text.replace_range(start..end, "");
     }
@@ -26,7 +31,47 @@ pub(crate) fn decode(body: &[u8], content_type: Option<&str>) -> String {
     remove_stray_declarations(&mut text);
     fix_rss_root(&mut text);
     upgrade_atom03(&mut text);
+    canonical_namespaces(&mut text);
     text
+}
+
+/// `text` with its UTF-8 encoded twice decoded once more: text that was read as Latin-1 and
+/// written as UTF-8 again shows each accented letter as two (`PolicÃ­a` for `Policía`). Each
+/// run of characters from U+0080 to U+00FF whose bytes, taken as Latin-1, are UTF-8 is read
+/// as UTF-8, as feedparser reads such feeds; a run that is not stays as it is. `None` if
+/// nothing changed.
+fn undoubled(text: &str) -> Option<String> {
+    // A twice-encoded letter is a lead byte's character (U+00C2 to U+00F4, in UTF-8 `C3 82` to
+    // `C3 B4`) followed by a continuation byte's (U+0080 to U+00BF, `C2 80` to `C2 BF`).
+    let doubled = |w: &[u8]| {
+        w[0] == 0xC3
+            && (0x82..=0xB4).contains(&w[1])
+            && w[2] == 0xC2
+            && (0x80..=0xBF).contains(&w[3])
+    };
+    if !text.as_bytes().windows(4).any(doubled) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |run: &mut Vec<u8>, out: &mut String| {
+        match std::str::from_utf8(run) {
+            Ok(utf8) if run.len() > 1 => out.push_str(utf8),
+            _ => out.extend(run.iter().map(|&b| char::from(b))),
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) if b >= 0x80 => run.push(b),
+            _ => {
+                flush(&mut run, &mut out);
+                out.push(c);
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    (out != text).then_some(out)
 }
 
 /// The encoding to read `body` in, given the one its declaration or HTTP header names, if any.
@@ -196,6 +241,56 @@ fn fix_rss_root(text: &mut String) {
     text.replace_range(start..start + tag_len, &tag);
 }
 
+/// The namespaces feed-rs knows, as it spells them: it compares the declared URI exactly.
+const KNOWN_NAMESPACES: [&str; 8] = [
+    "http://purl.org/rss/1.0/",
+    "http://www.w3.org/2005/Atom",
+    "http://purl.org/rss/1.0/modules/content/",
+    "http://purl.org/dc/elements/1.1/",
+    "http://search.yahoo.com/mrss/",
+    "http://www.itunes.com/dtds/podcast-1.0.dtd",
+    "https://podcastindex.org/namespace/1.0",
+    "http://wellformedweb.org/CommentAPI/",
+];
+
+/// The namespaces declared at the head of `text` as feed-rs spells them, where a feed spells
+/// one otherwise (`…/modules/content` without its slash, `…/DTDs/Podcast-1.0.dtd`, `https`):
+/// feedparser and readers take them for the same namespace, and feed-rs would skip every
+/// element in it (a podcast's `content:encoded`, `dc:creator`).
+fn canonical_namespaces(text: &mut String) {
+    let loose = |uri: &str| {
+        let uri = uri.trim().trim_end_matches('/').to_ascii_lowercase();
+        let bare = uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"));
+        bare.map(str::to_owned).unwrap_or(uri)
+    };
+    let head_end = (0..=text.len().min(4096))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let mut replacements = Vec::new();
+    for (at, _) in text[..head_end].match_indices("xmlns") {
+        let Some(open) = text[at..head_end].find(['"', '\'']).map(|i| at + i) else {
+            continue;
+        };
+        let quote = &text[open..open + 1];
+        let Some(len) = text[open + 1..head_end].find(quote) else {
+            continue;
+        };
+        let declared = &text[open + 1..open + 1 + len];
+        let known = KNOWN_NAMESPACES
+            .iter()
+            .find(|k| **k != declared && loose(k) == loose(declared));
+        if let Some(known) = known {
+            replacements.push((open + 1..open + 1 + len, *known));
+        }
+    }
+    for (range, known) in replacements.into_iter().rev() {
+        text.replace_range(range, known);
+    }
+}
+
 /// Makes an Atom 0.3 document readable by feed-rs, which knows only Atom 1.0: the 0.3
 /// namespace becomes 1.0's and the elements 1.0 renamed get their new names.
 fn upgrade_atom03(text: &mut String) {
@@ -222,4 +317,37 @@ fn upgrade_atom03(text: &mut String) {
         }
     }
     *text = upgraded;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::undoubled;
+
+    /// Twice-encoded letters (eldiario.es's feed) are read once more; single accented letters,
+    /// signs and text that is not UTF-8 taken as Latin-1 are left as they are.
+    #[test]
+    fn twice_encoded_text_is_read_once_more() {
+        assert_eq!(
+            undoubled("PolicÃ\u{ad}a, Ã\u{81}gueda, IÃ±igo").as_deref(),
+            Some("Policía, Águeda, Iñigo")
+        );
+        assert_eq!(undoubled("Policía « Iñigo » 5 °C"), None);
+        // A run is read again whole or not at all.
+        assert_eq!(undoubled("Ã© and «Ã©»").as_deref(), Some("é and «Ã©»"));
+    }
+}
+
+#[cfg(test)]
+mod namespaces {
+    use super::canonical_namespaces;
+
+    #[test]
+    fn namespaces_are_spelled_as_feed_rs_knows_them() {
+        let mut text = r#"<rss xmlns:content="http://purl.org/rss/1.0/modules/content" xmlns:itunes='http://www.itunes.com/DTDs/Podcast-1.0.dtd' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:x="http://example.com/ns">"#.to_owned();
+        canonical_namespaces(&mut text);
+        assert_eq!(
+            text,
+            r#"<rss xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:x="http://example.com/ns">"#
+        );
+    }
 }

@@ -1,9 +1,11 @@
 //! What an entry says that feed-rs does not read, from the same text, in one more pass over
 //! the XML taken only when the feed has such elements and an entry lacks what they give:
-//! - dates: Dublin Core terms' `created`, `issued`, `modified` and Atom 0.3's;
+//! - dates: Dublin Core terms' `created`, `issued`, `modified` and Atom 0.3's `created`;
 //! - bylines: `dc:author`, `itunes:author` (the item's, else the channel's: how podcasts name
 //!   their host);
-//! - bodies: `xhtml:body`, `dc:description`, `itunes:summary`, `itunes:subtitle`;
+//! - bodies: `xhtml:body`, `dc:description`, `itunes:summary`, `itunes:subtitle`; and an RSS
+//!   `<description>` written as markup rather than escaped (Reddit's), of which feed-rs keeps
+//!   only the text before its first element;
 //! - whether an RSS `<guid>` is a permalink (`isPermaLink`), for items without a `<link>`;
 //! - the `xml:base` in force at each entry and its link as written, which feed-rs resolves
 //!   against the feed's address only.
@@ -11,6 +13,7 @@
 //! Entries are found as `media` finds them (`vocab`), and matched to feed-rs's by position.
 
 use feed_rs::model::Entry;
+use mediatype::names::{HTML, PLAIN, TEXT};
 use quick_xml::events::{BytesStart, Event};
 use url::Url;
 
@@ -28,6 +31,8 @@ pub(super) struct Extra {
     /// Its bodies: rank (the lowest is used), text, and whether it is markup (`xhtml:body`)
     /// rather than text that may hold some.
     bodies: Vec<(u8, String, bool)>,
+    /// Its RSS `<description>`, where it holds elements: their markup.
+    description: Option<String>,
     /// What its `<guid>` says of being a permalink (`isPermaLink`), if it says.
     pub(super) guid_permalink: Option<bool>,
     /// The `xml:base` in force at its `<guid>`.
@@ -66,10 +71,20 @@ pub(super) fn needed(text: &str, entries: &[Entry]) -> bool {
         lacks(|e| e.links.is_empty()),
     );
     text.contains("xml:base")
-        || (undated && names(&["purl.org/dc/terms", "purl.org/atom/ns#"]))
-        || (unsigned && names(&["itunes.com/dtds", ":author>"]))
+        || (undated && names(&["purl.org/dc/terms", "created>"]))
+        || (unsigned && names(&["itunes.com/dtds", ":author>", "<name>"]))
         || (empty && names(&["xhtml", "itunes.com/dtds", "dc:description"]))
-        || (unlinked && names(&["isPermaLink"]))
+        || (unlinked && names(&["isPermaLink", "www.w3.org/2005/Atom"]))
+        || marked_up_description(text)
+}
+
+/// Whether an RSS `<description>` of `text` holds elements (`<description><table>…`) rather
+/// than escaped or CDATA markup.
+fn marked_up_description(text: &str) -> bool {
+    text.match_indices("<description>").any(|(at, open)| {
+        let inside = text[at + open.len()..].trim_start();
+        inside.starts_with('<') && !inside.starts_with("<![CDATA[") && !inside.starts_with("</")
+    })
 }
 
 /// Which of an entry's children is being read.
@@ -81,6 +96,10 @@ enum Field {
     /// A body, with its rank (lower wins) and whether it is markup.
     Body(u8, bool),
     Link,
+    /// An RSS `<description>`, read for its markup.
+    Description,
+    /// An author given as a person (`<name>`, `<email>`), read for its name.
+    Person,
     /// The channel's `itunes:author`, outside any entry.
     ChannelAuthor,
 }
@@ -88,15 +107,19 @@ enum Field {
 /// The field an entry's child `local` of vocabulary `ns` gives, if this pass reads it.
 fn field(ns: Ns, local: &str) -> Option<Field> {
     Some(match (ns, local) {
-        // Atom 0.3's dates (Atom 1.0 has no elements of these names).
-        (Ns::DcTerms | Ns::Atom, "issued" | "created") => Field::Published,
-        (Ns::DcTerms | Ns::Atom, "modified") => Field::Updated,
+        // Atom 0.3's `created` (`decode` renames its `issued` and `modified` as Atom 1.0's).
+        (Ns::DcTerms, "issued" | "created") | (Ns::Atom, "created") => Field::Published,
+        (Ns::DcTerms, "modified") => Field::Updated,
         (Ns::Dc | Ns::ITunes, "author") => Field::Author,
+        // An Atom person in an RSS item (`<a10:author><a10:name>`), or RSS's `<author>` written
+        // as one: feed-rs reads neither's name.
+        (Ns::Plain | Ns::Atom, "author") => Field::Person,
         (Ns::Xhtml, "body") => Field::Body(0, true),
         (Ns::Dc, "description") => Field::Body(1, false),
         (Ns::ITunes, "summary") => Field::Body(2, false),
         (Ns::ITunes, "subtitle") => Field::Body(3, false),
         (Ns::Plain, "link") => Field::Link,
+        (Ns::Plain, "description") => Field::Description,
         _ => return None,
     })
 }
@@ -109,12 +132,14 @@ fn attr(e: &BytesStart, name: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-/// The element being read as text: its field, depth, and where its content starts.
+/// The element being read as text: its field, depth, where its content starts, and whether
+/// it holds elements.
 struct Reading {
     field: Field,
     depth: usize,
     start: usize,
     text: String,
+    elements: bool,
 }
 
 /// Each entry's extras in document order, and the feed's; `None` if the document cannot be
@@ -157,12 +182,12 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
                 };
                 if let Some(field) = field.filter(|_| !empty) {
                     let start = reader.buffer_position() as usize;
-                    let text = String::new();
                     reading = Some(Reading {
                         field,
                         depth,
                         start,
-                        text,
+                        text: String::new(),
+                        elements: false,
                     });
                 }
                 if !empty {
@@ -170,7 +195,12 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
                     depth += 1;
                 }
             }
-            Event::Start(_) => depth += 1,
+            Event::Start(_) | Event::Empty(_) => {
+                if let Some(r) = &mut reading {
+                    r.elements = true;
+                }
+                depth += usize::from(!empty);
+            }
             Event::Text(t) => {
                 if let Some(r) = &mut reading {
                     r.text.push_str(&t.xml10_content());
@@ -260,6 +290,9 @@ fn finish(r: Reading, raw: &str, entry: Option<&mut Extra>, feed: &mut FeedExtra
         return;
     };
     match r.field {
+        Field::Description if r.elements && !raw.trim().is_empty() => {
+            entry.description = Some(raw.trim().to_owned());
+        }
         Field::Body(rank, true) if !raw.trim().is_empty() => {
             entry.bodies.push((rank, raw.trim().to_owned(), true));
         }
@@ -270,6 +303,11 @@ fn finish(r: Reading, raw: &str, entry: Option<&mut Extra>, feed: &mut FeedExtra
         Field::Updated => {
             entry.updated.get_or_insert(text);
         }
+        Field::Person if r.elements => {
+            if let Some(name) = child_text(raw, "name").filter(|n| !entry.authors.contains(n)) {
+                entry.authors.push(name);
+            }
+        }
         Field::Author if !entry.authors.contains(&text) => entry.authors.push(text),
         Field::Body(rank, markup) => entry.bodies.push((rank, text, markup)),
         Field::Link => {
@@ -277,6 +315,31 @@ fn finish(r: Reading, raw: &str, entry: Option<&mut Extra>, feed: &mut FeedExtra
         }
         _ => {}
     }
+}
+
+/// The text of the first child element `name` (in any namespace) of the markup `raw`, its
+/// entities decoded.
+fn child_text(raw: &str, name: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(raw);
+    let mut inside = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) if e.local_name().into_inner() == name => inside = true,
+            Event::Text(t) if inside => text.push_str(&t.xml10_content()),
+            Event::CData(t) if inside => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) if inside => {
+                let c = r.resolve_char_ref().ok().flatten();
+                let named = quick_xml::escape::resolve_predefined_entity(&r.xml10_content());
+                text.extend(c.map(String::from).or(named.map(str::to_owned)));
+            }
+            Event::End(_) if inside => break,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then_some(text)
 }
 
 /// The entry's page: its alternate link (not an attached file: feed-rs lists a JSON Feed's
@@ -290,6 +353,10 @@ pub(super) fn link(entry: &feed_rs::model::Entry, extra: &Extra, feed_url: &Url)
     });
     let link = match (&extra.base, &extra.link) {
         (Some(base), Some(raw)) if written.is_some() => base.join(raw.trim()).ok(),
+        // A link feed-rs did not read (an Atom `<link>` in an RSS item).
+        (base, Some(raw)) if written.is_none() => {
+            base.as_ref().unwrap_or(feed_url).join(raw.trim()).ok()
+        }
         _ => {
             let base = entry.base.as_deref().and_then(|b| feed_url.join(b).ok());
             let base = base.as_ref().unwrap_or(feed_url);
@@ -313,8 +380,9 @@ pub(super) fn link(entry: &feed_rs::model::Entry, extra: &Extra, feed_url: &Url)
 }
 
 /// Gives `entry` what `extra` offers where feed-rs read nothing: dates, bylines (else the
-/// channel's `author`), a body.
-pub(super) fn fill(entry: &mut feed_rs::model::Entry, extra: Extra, author: Option<&str>) {
+/// channel's `author`), a body; and the markup of an RSS description that holds elements,
+/// of which feed-rs read only the first text.
+pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, author: Option<&str>) {
     use super::date::parse_date;
     if entry.published.is_none() {
         entry.published = extra.published.as_deref().and_then(parse_date);
@@ -337,16 +405,30 @@ pub(super) fn fill(entry: &mut feed_rs::model::Entry, extra: Extra, author: Opti
             })
             .collect();
     }
+    if let Some(markup) = extra.description.take() {
+        entry.summary = Some(html_text(markup));
+    }
     let described = entry.media.iter().any(|m| m.description.is_some());
     if entry.summary.is_none() && entry.content.is_none() && !described {
         if let Some((body, markup)) = extra.body() {
-            use mediatype::names::{HTML, PLAIN, TEXT};
             let html = markup || body.contains('<') || body.contains('&');
-            entry.summary = Some(feed_rs::model::Text {
-                content_type: mediatype::MediaTypeBuf::new(TEXT, if html { HTML } else { PLAIN }),
-                src: None,
-                content: body.to_owned(),
+            entry.summary = Some(match html {
+                true => html_text(body.to_owned()),
+                false => feed_rs::model::Text {
+                    content_type: mediatype::MediaTypeBuf::new(TEXT, PLAIN),
+                    src: None,
+                    content: body.to_owned(),
+                },
             });
         }
+    }
+}
+
+/// `markup` as a text feed-rs would have read as HTML.
+pub(super) fn html_text(markup: String) -> feed_rs::model::Text {
+    feed_rs::model::Text {
+        content_type: mediatype::MediaTypeBuf::new(TEXT, HTML),
+        src: None,
+        content: markup,
     }
 }

@@ -33,7 +33,7 @@ use extra::Extra;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
 use page::{advertised_feeds, embedded_atom, looks_like_html};
-use repair::{repaired_json_feed, repaired_text_types, rss_090_as_rss_10};
+use repair::{repaired_json_feed, repaired_xml, rss_090_as_rss_10};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use text::html_to_text;
@@ -42,7 +42,7 @@ pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
 
 use chrono::{DateTime, Utc};
 
-use feed_rs::model::{Entry, Feed, Text};
+use feed_rs::model::{Entry, Feed, FeedType, Text};
 use url::Url;
 
 /// One entry of a feed, normalised. `dedup` decides its identity, `store` its dates if the
@@ -88,6 +88,10 @@ pub struct ParsedFeed {
     pub min_interval: Option<std::time::Duration>,
     /// Entries past the first ones read (`[poll].max_items`), which were not read.
     pub items_cut: usize,
+    /// Why the feed could not be read as written, when it was read after a repair (elements
+    /// closed where their parents close, bare `&`s escaped, Atom text types named as Atom
+    /// 1.0 names them, a JSON Feed's tags made a list).
+    pub repaired: Option<String>,
     /// The WebSub hubs the feed names (Atom and RSS `link rel="hub"`, JSON Feed `hubs`).
     pub hubs: Vec<Url>,
     /// The feed's own URL as it names itself (`link rel="self"`, JSON Feed `feed_url`): the
@@ -173,14 +177,23 @@ pub fn parse_feed_upto(
             .map_err(|e| ParseError::Invalid(e.to_string()))
     };
     let readable = rss_090_as_rss_10(trimmed);
-    let (feed, read) = match parse(&readable) {
+    let (feed, read, repaired) = match parse(&readable) {
         // Read as written first; a feed that breaks the spec in a known harmless way is read
-        // again, repaired.
-        Err(e) => match repaired_json_feed(trimmed).or_else(|| repaired_text_types(&readable)) {
-            Some(repaired) => (parse(&repaired).map_err(|_| e)?, Cow::Owned(repaired)),
+        // again, repaired, and what was wrong with it is said.
+        Err(e) => match repaired_json_feed(trimmed).or_else(|| repaired_xml(&readable)) {
+            Some(text) => match parse(&text) {
+                Ok(feed) => {
+                    let why = match e {
+                        ParseError::Invalid(why) => why,
+                        other => other.to_string(),
+                    };
+                    (feed, Cow::Owned(text), Some(why))
+                }
+                Err(_) => return Err(e),
+            },
             None => return Err(e),
         },
-        Ok(feed) => (feed, readable),
+        Ok(feed) => (feed, readable, None),
     };
     // Media are read from the text feed-rs read, and matched to its entries by position:
     // if the two readings disagree on how many entries there are, no entry gets media
@@ -201,6 +214,7 @@ pub fn parse_feed_upto(
     }
     parsed.min_interval = parsed.min_interval.max(min_interval);
     parsed.items_cut = items_cut;
+    parsed.repaired = repaired;
     Ok(parsed)
 }
 
@@ -298,10 +312,16 @@ fn normalise(
     // allowed tags and attributes) took as long as sanitising a short summary.
     let mut sanitiser = ammonia::Builder::default();
     sanitiser.url_schemes(["http", "https"].into());
+    // RSS 1.0's and 0.9x's descriptions are HTML, as RSS 2.0's are, to readers and to
+    // feedparser; feed-rs reads them as plain text.
+    let rss_before_2 = matches!(feed.feed_type, FeedType::RSS0 | FeedType::RSS1);
     let articles = feed
         .entries
         .into_iter()
         .map(|mut e| {
+            if rss_before_2 {
+                e.summary = e.summary.map(|s| extra::html_text(s.content));
+            }
             let extra = extras.next().unwrap_or_default();
             let link = extra::link(&e, &extra, url);
             extra::fill(&mut e, extra, feed_extra.author.as_deref());
@@ -319,6 +339,7 @@ fn normalise(
         site_url,
         articles,
         items_cut: 0,
+        repaired: None,
         hubs,
         topic,
         min_interval: feed

@@ -15,8 +15,8 @@ fn parse_bytes(body: &[u8]) -> ParsedFeed {
     parse_feed(body, None, &url).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The merged feed (JSON Feed) after one fetch of `name` alone.
-fn merged(name: &str) -> serde_json::Value {
+/// A setup whose one source, `outlet`, serves the fixture `name` and was fetched once.
+fn fetched(name: &str) -> crate::common::Setup {
     let server = FeedServer::start();
     server.put("/feed", Resource::new(fixture(name), "application/rss+xml"));
     let setup = ConfigBuilder::new()
@@ -24,8 +24,13 @@ fn merged(name: &str) -> serde_json::Value {
         .source("outlet", &server.url("/feed"))
         .setup();
     let out = setup.feedmerge(&["fetch"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = setup.feedmerge(&["export", "--format", "json"]);
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    setup
+}
+
+/// The merged feed (JSON Feed) after one fetch of `name` alone.
+fn merged(name: &str) -> serde_json::Value {
+    let out = fetched(name).feedmerge(&["export", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_str(&stdout(&out)).expect("JSON Feed")
 }
@@ -58,16 +63,7 @@ fn a_podcasts_episodes_stay_episodes() {
 /// (two guids are listed twice), each with its own link, fragment and all (7 before).
 #[tokio::test]
 async fn links_told_apart_by_their_fragments_stay_apart() {
-    let server = FeedServer::start();
-    server.put(
-        "/feed",
-        Resource::new(fixture("real/scriptingNews.rss"), "application/rss+xml"),
-    );
-    let setup = ConfigBuilder::new()
-        .source("outlet", &server.url("/feed"))
-        .setup();
-    let out = setup.feedmerge(&["fetch"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let setup = fetched("real/scriptingNews.rss");
     let articles = setup.articles_of("outlet").await;
     assert_eq!(articles.len(), 48);
     let mut links: Vec<&str> = articles.iter().filter_map(|a| a.link.as_deref()).collect();
@@ -150,4 +146,71 @@ fn mime_typed_atom_titles_are_read() {
     assert_eq!(feed.articles[0].title, "RubyForge now on PostgreSQL 8.3");
     // Atom 0.3's own dates (`issued`, `modified`) date each entry.
     assert!(feed.articles.iter().all(|a| a.published.is_some()));
+}
+
+/// A feed that is not well-formed XML loses what is malformed, not the feed: a channel's
+/// `<itunes:category>` left open before the items, and a bare `&` in a link (`?foo=1&bar=2`).
+/// Every item is read, and the source's problem says the feed was repaired.
+#[tokio::test]
+async fn a_malformed_feed_is_read_after_a_repair() {
+    for (name, items, link) in [
+        (
+            "real/itunes-unclosed-category.xml",
+            3,
+            "http://example.com/podcasts/archive/aae20050615.m4a",
+        ),
+        (
+            "real/bare-ampersand.xml",
+            3,
+            "http://example.com/bad?foo=1&bar=2",
+        ),
+    ] {
+        let setup = fetched(name);
+        let articles = setup.articles_of("outlet").await;
+        assert_eq!(articles.len(), items, "{name}");
+        assert!(
+            articles.iter().any(|a| a.link.as_deref() == Some(link)),
+            "{name}: {:?}",
+            articles.iter().map(|a| &a.link).collect::<Vec<_>>()
+        );
+        let sources = stdout(&setup.feedmerge(&["sources"]));
+        assert!(sources.contains("read after a repair"), "{name}: {sources}");
+    }
+}
+
+/// Elements the usual parser leaves behind: a podcast's `content:encoded` under a namespace
+/// written without its slash, Reddit's description written as markup rather than escaped,
+/// an Atom author inside an RSS item, twice-encoded UTF-8 (eldiario.es), and RSS 1.0
+/// descriptions that hold HTML (Craigslist).
+#[test]
+fn what_other_parsers_leave_behind_is_read() {
+    let podcast = parse_bytes(&fixture("real/itunes-missing-image.rss"));
+    let episode = podcast
+        .articles
+        .iter()
+        .find(|a| a.title.contains("Octavernfest"))
+        .expect("episode");
+    assert!(episode.text.contains("Oktoberfest"), "{:?}", episode.text);
+
+    let reddit = parse_bytes(&fixture("real/reddit-markup-description.rss"));
+    assert!(reddit
+        .articles
+        .iter()
+        .all(|a| a.text.contains("submitted by") && a.text.contains("comments")));
+
+    let a10 = parse_bytes(&fixture("real/atom-author-in-rss.xml"));
+    assert_eq!(a10.articles[0].authors, ["John Doe"]);
+
+    let eldiario = parse_bytes(&fixture("real/eldiario-double-utf8.xml"));
+    let text: String = eldiario.articles.iter().map(|a| a.text.as_str()).collect();
+    assert!(text.contains("Policía") && !text.contains("Ã"), "{text}");
+
+    let craigslist = parse_bytes(&fixture("real/craigslist-rss1.rss"));
+    for a in &craigslist.articles {
+        assert!(
+            !a.text.contains("<a ") && !a.text.contains("&lt;"),
+            "{}",
+            a.text
+        );
+    }
 }
