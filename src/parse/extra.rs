@@ -12,7 +12,7 @@
 //!
 //! Entries are found as `media` finds them (`vocab`), and matched to feed-rs's by position.
 
-use feed_rs::model::Entry;
+use feed_rs::model::{Entry, Person};
 use mediatype::names::{HTML, PLAIN, TEXT};
 use quick_xml::events::{BytesStart, Event};
 use url::Url;
@@ -72,7 +72,7 @@ pub(super) fn needed(text: &str, entries: &[Entry]) -> bool {
     );
     text.contains("xml:base")
         || (undated && names(&["purl.org/dc/terms", "created>"]))
-        || (unsigned && names(&["itunes.com/dtds", ":author>", "<name>"]))
+        || (unsigned && names(&["itunes.com/dtds", ":author>", "<author xmlns"]))
         || (empty && names(&["xhtml", "itunes.com/dtds", "dc:description"]))
         || (unlinked && names(&["isPermaLink", "www.w3.org/2005/Atom"]))
         || marked_up_description(text)
@@ -379,10 +379,10 @@ pub(super) fn link(entry: &feed_rs::model::Entry, extra: &Extra, feed_url: &Url)
         .map(String::from)
 }
 
-/// Gives `entry` what `extra` offers where feed-rs read nothing: dates, bylines (else the
-/// channel's `author`), a body; and the markup of an RSS description that holds elements,
+/// Gives `entry` what `extra` offers where feed-rs read nothing: dates, bylines (else
+/// `byline`, the feed's), a body; and the markup of an RSS description that holds elements,
 /// of which feed-rs read only the first text.
-pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, author: Option<&str>) {
+pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, byline: &[Person]) {
     use super::date::parse_date;
     if entry.published.is_none() {
         entry.published = extra.published.as_deref().and_then(parse_date);
@@ -391,19 +391,10 @@ pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, author: 
         entry.updated = extra.updated.as_deref().and_then(parse_date);
     }
     if entry.authors.is_empty() {
-        let names = match extra.authors.is_empty() {
-            true => author.map(str::to_owned).into_iter().collect(),
-            false => extra.authors.clone(),
+        entry.authors = match extra.authors.is_empty() {
+            true => byline.to_vec(),
+            false => extra.authors.drain(..).map(person).collect(),
         };
-        entry.authors = names
-            .into_iter()
-            .map(|name| feed_rs::model::Person {
-                name: Some(name),
-                uri: None,
-                email: None,
-                role: None,
-            })
-            .collect();
     }
     if let Some(markup) = extra.description.take() {
         entry.summary = Some(html_text(markup));
@@ -421,6 +412,16 @@ pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, author: 
                 },
             });
         }
+    }
+}
+
+/// A person known by name only.
+pub(super) fn person(name: String) -> Person {
+    Person {
+        name: Some(name),
+        uri: None,
+        email: None,
+        role: None,
     }
 }
 

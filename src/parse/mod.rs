@@ -315,6 +315,13 @@ fn normalise(
     // RSS 1.0's and 0.9x's descriptions are HTML, as RSS 2.0's are, to readers and to
     // feedparser; feed-rs reads them as plain text.
     let rss_before_2 = matches!(feed.feed_type, FeedType::RSS0 | FeedType::RSS1);
+    // The byline of entries that name none: a podcast's host (`itunes:author`), or an Atom
+    // feed's authors, which its entries inherit (RFC 4287, 4.2.1).
+    let byline = match (&feed_extra.author, feed.feed_type) {
+        (Some(host), _) => vec![extra::person(host.clone())],
+        (None, FeedType::Atom) => feed.authors.clone(),
+        _ => Vec::new(),
+    };
     let articles = feed
         .entries
         .into_iter()
@@ -324,7 +331,7 @@ fn normalise(
             }
             let extra = extras.next().unwrap_or_default();
             let link = extra::link(&e, &extra, url);
-            extra::fill(&mut e, extra, feed_extra.author.as_deref());
+            extra::fill(&mut e, extra, &byline);
             article(
                 e,
                 link,

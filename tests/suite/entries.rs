@@ -180,7 +180,7 @@ async fn a_malformed_feed_is_read_after_a_repair() {
 
 /// Elements the usual parser leaves behind: a podcast's `content:encoded` under a namespace
 /// written without its slash, Reddit's description written as markup rather than escaped,
-/// an Atom author inside an RSS item, twice-encoded UTF-8 (eldiario.es), and RSS 1.0
+/// an Atom author inside an RSS item, an Atom feed's author for its entries, twice-encoded UTF-8 (eldiario.es), and RSS 1.0
 /// descriptions that hold HTML (Craigslist).
 #[test]
 fn what_other_parsers_leave_behind_is_read() {
@@ -200,6 +200,10 @@ fn what_other_parsers_leave_behind_is_read() {
 
     let a10 = parse_bytes(&fixture("real/atom-author-in-rss.xml"));
     assert_eq!(a10.articles[0].authors, ["John Doe"]);
+
+    // RFC 4287's own example: the feed's author is its entry's.
+    let spec = parse_bytes(&fixture("real/atom-spec-example.xml"));
+    assert_eq!(spec.articles[0].authors, ["John Doe"]);
 
     let eldiario = parse_bytes(&fixture("real/eldiario-double-utf8.xml"));
     let text: String = eldiario.articles.iter().map(|a| a.text.as_str()).collect();
