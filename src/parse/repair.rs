@@ -79,10 +79,14 @@ fn escaped_ampersands(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Elements open at once past which a document is not repaired: real feeds nest a few dozen
+/// deep; a hostile one could open millions, each a name held here.
+const MAX_DEPTH: usize = 512;
+
 /// `text` with its elements well nested: an element left open is closed where its parent
 /// closes (`<div><p>…</div>`) or, inside a channel or feed, where an entry starts; an end tag
 /// that closes nothing is dropped; whatever is still open at the end is closed. `None` if it
-/// was well nested, or cannot be read.
+/// was well nested, or cannot be read, or nests deeper than [`MAX_DEPTH`].
 fn well_nested(text: &str) -> Option<String> {
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = false;
@@ -106,6 +110,9 @@ fn well_nested(text: &str) -> Option<String> {
                             writer.write_event(Event::End(BytesEnd::new(name))).ok()?;
                         }
                     }
+                }
+                if open.len() == MAX_DEPTH {
+                    return None;
                 }
                 open.push(name);
                 writer.write_event(Event::Start(e)).ok()?;
