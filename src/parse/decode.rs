@@ -43,13 +43,12 @@ pub(crate) fn decode(body: &[u8], content_type: Option<&str>) -> String {
 fn undoubled(text: &str) -> Option<String> {
     // A twice-encoded letter is a lead byte's character (U+00C2 to U+00F4, in UTF-8 `C3 82` to
     // `C3 B4`) followed by a continuation byte's (U+0080 to U+00BF, `C2 80` to `C2 BF`).
-    let doubled = |w: &[u8]| {
-        w[0] == 0xC3
-            && (0x82..=0xB4).contains(&w[1])
-            && w[2] == 0xC2
-            && (0x80..=0xBF).contains(&w[3])
+    let bytes = text.as_bytes();
+    let doubled = |at: usize| {
+        matches!(bytes.get(at + 1..at + 4), Some(&[lead, 0xC2, next])
+            if (0x82..=0xB4).contains(&lead) && (0x80..=0xBF).contains(&next))
     };
-    if !text.as_bytes().windows(4).any(doubled) {
+    if !memchr::memchr_iter(0xC3, bytes).any(doubled) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
