@@ -181,8 +181,10 @@ def match(originals, ours):
         found[j] = found[i]
     left = [j for j in range(len(originals)) if found[j] is None]
     unused = [i for i in range(len(ours)) if i not in used]
-    if len(left) == 1 and len(unused) == 1:
-        found[left[0]] = unused[0]
+    # What nothing told apart (untitled entries without links or text) is paired in order.
+    if len(left) == len(unused):
+        for j, i in zip(left, unused):
+            found[j] = i
     return found
 
 
