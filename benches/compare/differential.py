@@ -29,10 +29,13 @@ For every entry of an original, each field agrees or not:
   reads for the original entry: its summary or any of its contents (feedparser files an
   item's `media:description`, a picture's caption, among its contents, ahead of
   `content:encoded`; feedmerge's body is its content, else its summary).
-An entry agrees on "all" when it agrees on every field. Unmatched entries disagree on all.
+"all fields" is every field of every entry together: the agreeing (entry, field) pairs out of
+six per entry (the measure "96.7% of the fields agree" in the issue that asked for this check).
+"whole entries" counts the entries that agree on every field at once; unmatched entries
+disagree on all.
 
 Prints the share of agreeing entries per field, then the disagreements (up to --show per
-field), and exits 1 if a share is below --min-field or "all" below --min-all.
+field), and exits 1 if a share is below --min-field or "all fields" below --min-all.
 """
 
 import argparse
@@ -314,7 +317,7 @@ def main():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     agree, total, shown = Counter(), 0, Counter()
-    disagreements = {f: [] for f in FIELDS + ["all"]}
+    disagreements = {f: [] for f in FIELDS}
     feeds = 0
     with ThreadPoolExecutor(args.jobs) as pool:
         results = pool.map(lambda ip: one(args, ip[0], ip[1], port), enumerate(paths))
@@ -328,14 +331,17 @@ def main():
                     agree[field] += ok
                     if not ok:
                         disagreements[field].append(f"{path} #{n}: {what}")
-                agree["all"] += all(ok for ok, _ in row.values())
+                agree["whole entries"] += all(ok for ok, _ in row.values())
     server.shutdown()
     print(f"{feeds} feeds, {total} entries (feedparser's reading of each original)")
     print("| field | agree | share |")
     print("|---|---|---|")
-    for field in FIELDS + ["all"]:
-        share = agree[field] / total if total else 1.0
-        print(f"| {field} | {agree[field]} / {total} | {share:.2%} |")
+    agree["all fields"] = sum(agree[f] for f in FIELDS)
+    of = {f: total for f in FIELDS + ["whole entries"]}
+    of["all fields"] = total * len(FIELDS)
+    for field in FIELDS + ["all fields", "whole entries"]:
+        share = agree[field] / of[field] if of[field] else 1.0
+        print(f"| {field} | {agree[field]} / {of[field]} | {share:.2%} |")
     for field in FIELDS:
         if disagreements[field]:
             print(f"\n{field}: {len(disagreements[field])} disagree")
@@ -343,10 +349,10 @@ def main():
                 print("  " + line)
     if args.json:
         Path(args.json).write_text(json.dumps({"total": total, "agree": agree}, indent=1))
-    shares = {f: (agree[f] / total if total else 1.0) for f in FIELDS + ["all"]}
+    shares = {f: (agree[f] / of[f] if of[f] else 1.0) for f in of}
     failed = [f for f in FIELDS if args.min_field and shares[f] < args.min_field]
-    if args.min_all and shares["all"] < args.min_all:
-        failed.append("all")
+    if args.min_all and shares["all fields"] < args.min_all:
+        failed.append("all fields")
     if failed:
         print(f"\nbelow the bar: {', '.join(failed)}", file=sys.stderr)
         return 1

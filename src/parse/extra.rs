@@ -1,6 +1,9 @@
 //! What an entry says that feed-rs does not read, from the same text, in one more pass over
 //! the XML taken only when the feed has such elements and an entry lacks what they give:
-//! - dates: Dublin Core terms' `created`, `issued`, `modified` and Atom 0.3's `created`;
+//! - dates: Dublin Core terms' `created`, `issued`, `modified` and Atom 0.3's `created`; and
+//!   an RSS item's `pubDate` where it also has a `dc:date`, which feed-rs lets replace it
+//!   (or erase it, where unreadable);
+//! - titles: `dc:title`, for items without an RSS `<title>`;
 //! - bylines: `dc:author`, `itunes:author` (the item's, else the channel's: how podcasts name
 //!   their host);
 //! - bodies: `xhtml:body`, `dc:description`, `itunes:summary`, `itunes:subtitle`; and an RSS
@@ -26,6 +29,10 @@ pub(super) struct Extra {
     pub(super) published: Option<String>,
     /// Its last change as written (`dcterms:modified`, Atom 0.3's `modified`).
     pub(super) updated: Option<String>,
+    /// Its `dc:title`.
+    pub(super) title: Option<String>,
+    /// Its RSS `<pubDate>` as written.
+    pub(super) pub_date: Option<String>,
     /// Its bylines (`dc:author`, `itunes:author`).
     pub(super) authors: Vec<String>,
     /// Its bodies: rank (the lowest is used), text, and whether it is markup (`xhtml:body`)
@@ -64,6 +71,7 @@ pub(super) struct FeedExtra {
 pub(super) fn needed(text: &str, entries: &[Entry]) -> bool {
     let lacks = |lacking: fn(&Entry) -> bool| entries.iter().any(lacking);
     let names = |markers: &[&str]| markers.iter().any(|m| text.contains(m));
+    let untitled = lacks(|e| e.title.is_none());
     let (undated, unsigned, empty, unlinked) = (
         lacks(|e| e.published.is_none() && e.updated.is_none()),
         lacks(|e| e.authors.is_empty()),
@@ -73,8 +81,10 @@ pub(super) fn needed(text: &str, entries: &[Entry]) -> bool {
     text.contains("xml:base")
         || (undated && names(&["purl.org/dc/terms", "created>"]))
         || (unsigned && names(&["itunes.com/dtds", ":author>", "<author xmlns"]))
-        || (empty && names(&["xhtml", "itunes.com/dtds", "dc:description"]))
+        || (empty && names(&["xhtml", "itunes.com/dtds", "purl.org/dc/elements"]))
+        || (untitled && names(&["purl.org/dc/elements"]))
         || (unlinked && names(&["isPermaLink", "www.w3.org/2005/Atom"]))
+        || (names(&["<pubDate>"]) && names(&["<dc:date>"]))
         || marked_up_description(text)
 }
 
@@ -92,6 +102,8 @@ fn marked_up_description(text: &str) -> bool {
 enum Field {
     Published,
     Updated,
+    PubDate,
+    Title,
     Author,
     /// A body, with its rank (lower wins) and whether it is markup.
     Body(u8, bool),
@@ -110,12 +122,14 @@ fn field(ns: Ns, local: &str) -> Option<Field> {
         // Atom 0.3's `created` (`decode` renames its `issued` and `modified` as Atom 1.0's).
         (Ns::DcTerms, "issued" | "created") | (Ns::Atom, "created") => Field::Published,
         (Ns::DcTerms, "modified") => Field::Updated,
+        (Ns::Plain, "pubDate") => Field::PubDate,
         (Ns::Dc | Ns::ITunes, "author") => Field::Author,
         // An Atom person in an RSS item (`<a10:author><a10:name>`), or RSS's `<author>` written
         // as one: feed-rs reads neither's name.
         (Ns::Plain | Ns::Atom, "author") => Field::Person,
         (Ns::Xhtml, "body") => Field::Body(0, true),
         (Ns::Dc, "description") => Field::Body(1, false),
+        (Ns::Dc, "title") => Field::Title,
         (Ns::ITunes, "summary") => Field::Body(2, false),
         (Ns::ITunes, "subtitle") => Field::Body(3, false),
         (Ns::Plain, "link") => Field::Link,
@@ -303,6 +317,12 @@ fn finish(r: Reading, raw: &str, entry: Option<&mut Extra>, feed: &mut FeedExtra
         Field::Updated => {
             entry.updated.get_or_insert(text);
         }
+        Field::PubDate => {
+            entry.pub_date.get_or_insert(text);
+        }
+        Field::Title => {
+            entry.title.get_or_insert(text);
+        }
         Field::Person if r.elements => {
             if let Some(name) = child_text(raw, "name").filter(|n| !entry.authors.contains(n)) {
                 entry.authors.push(name);
@@ -381,9 +401,16 @@ pub(super) fn link(entry: &feed_rs::model::Entry, extra: &Extra, feed_url: &Url)
 
 /// Gives `entry` what `extra` offers where feed-rs read nothing: dates, bylines (else
 /// `byline`, the feed's), a body; and the markup of an RSS description that holds elements,
-/// of which feed-rs read only the first text.
+/// of which feed-rs read only the first text; a `dc:title` where it read no title. A readable `pubDate` is the publication date
+/// even where a later `dc:date` replaced it.
 pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, byline: &[Person]) {
     use super::date::parse_date;
+    if let Some(date) = extra.pub_date.as_deref().and_then(parse_date) {
+        entry.published = Some(date);
+    }
+    if entry.title.is_none() {
+        entry.title = extra.title.take().map(|title| text_of(title, PLAIN));
+    }
     if entry.published.is_none() {
         entry.published = extra.published.as_deref().and_then(parse_date);
     }
@@ -403,14 +430,7 @@ pub(super) fn fill(entry: &mut feed_rs::model::Entry, mut extra: Extra, byline: 
     if entry.summary.is_none() && entry.content.is_none() && !described {
         if let Some((body, markup)) = extra.body() {
             let html = markup || body.contains('<') || body.contains('&');
-            entry.summary = Some(match html {
-                true => html_text(body.to_owned()),
-                false => feed_rs::model::Text {
-                    content_type: mediatype::MediaTypeBuf::new(TEXT, PLAIN),
-                    src: None,
-                    content: body.to_owned(),
-                },
-            });
+            entry.summary = Some(text_of(body.to_owned(), if html { HTML } else { PLAIN }));
         }
     }
 }
@@ -427,9 +447,14 @@ pub(super) fn person(name: String) -> Person {
 
 /// `markup` as a text feed-rs would have read as HTML.
 pub(super) fn html_text(markup: String) -> feed_rs::model::Text {
+    text_of(markup, HTML)
+}
+
+/// `content` as a text feed-rs would have read as `text/{subtype}`.
+fn text_of(content: String, subtype: mediatype::Name<'static>) -> feed_rs::model::Text {
     feed_rs::model::Text {
-        content_type: mediatype::MediaTypeBuf::new(TEXT, HTML),
+        content_type: mediatype::MediaTypeBuf::new(TEXT, subtype),
         src: None,
-        content: markup,
+        content,
     }
 }

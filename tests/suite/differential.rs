@@ -33,7 +33,7 @@ fn feedmerge_reads_what_feedparser_reads() {
     let out = Command::new(&python)
         .arg(root.join("benches/compare/differential.py"))
         .args(["--feedmerge", env!("CARGO_BIN_EXE_feedmerge")])
-        .args(["--jobs", "2", "--min-field", "0.94", "--min-all", "0.92"])
+        .args(["--jobs", "2", "--min-field", "0.94", "--min-all", "0.97"])
         .arg(root.join("tests/fixtures/real"))
         .output()
         .expect("run differential.py");

@@ -89,6 +89,21 @@ fn a_slashed_date_is_read() {
     assert!(feed.articles.iter().all(|a| a.published.is_some()));
 }
 
+/// An item's `pubDate` is its publication date beside a `dc:date` that differs from it or
+/// cannot be read (a Unix timestamp): feed-rs lets the later element replace it.
+#[test]
+fn pubdate_stands_beside_dc_date() {
+    let feed = parse_bytes(&fixture("real/dc-date-beside-pubdate.xml"));
+    let dates: Vec<_> = feed.articles.iter().map(|a| a.published).collect();
+    assert_eq!(
+        dates,
+        [
+            Some(Utc.with_ymd_and_hms(2017, 10, 16, 15, 10, 0).unwrap()),
+            Some(Utc.with_ymd_and_hms(2017, 10, 17, 12, 17, 0).unwrap()),
+        ]
+    );
+}
+
 /// A relative `<guid isPermaLink="true">` under the document's `xml:base` is the link of an
 /// item that has no `<link>`.
 #[test]
@@ -180,8 +195,9 @@ async fn a_malformed_feed_is_read_after_a_repair() {
 
 /// Elements the usual parser leaves behind: a podcast's `content:encoded` under a namespace
 /// written without its slash, Reddit's description written as markup rather than escaped,
-/// an Atom author inside an RSS item, an Atom feed's author for its entries, twice-encoded UTF-8 (eldiario.es), and RSS 1.0
-/// descriptions that hold HTML (Craigslist).
+/// an Atom author inside an RSS item, an Atom feed's author for its entries, twice-encoded
+/// UTF-8 (eldiario.es), RSS 1.0 descriptions that hold HTML (Craigslist), and an item told
+/// only in Dublin Core under a prefix of its own (`dublincore:title`).
 #[test]
 fn what_other_parsers_leave_behind_is_read() {
     let podcast = parse_bytes(&fixture("real/itunes-missing-image.rss"));
@@ -217,4 +233,8 @@ fn what_other_parsers_leave_behind_is_read() {
             a.text
         );
     }
+
+    let dublin = parse_bytes(&fixture("real/dublin-core-item.xml"));
+    assert_eq!(dublin.articles[0].title, "Title");
+    assert_eq!(dublin.articles[0].text, "Description");
 }
