@@ -25,7 +25,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::store::{
     from_millis, Health, Outlet, Removed, Retention, SearchOrder, SourceState, Store, StoreError,
 };
-use crate::websub::{self, Hub, Subscriber, WebSub};
+use crate::websub::{Hub, Subscriber};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
 /// it closes the database anyway (well inside the 10 s that service managers allow).
@@ -470,14 +470,14 @@ impl App {
         let (store, fetcher, live) = (&self.store, &self.fetcher, &self.live);
         let subscriber = Subscriber::new(store.clone(), fetcher.clone(), live.clone());
         let hub = Hub::new(store.clone(), fetcher.clone(), live.clone());
-        let poller = self.poller.clone().with_push(subscriber.clone());
+        let poller = self.poller.clone().with_push(Arc::new(subscriber.clone()));
         tokio::spawn(subscriber.clone().run(shutdown.clone()));
         tokio::spawn(hub.clone().run(shutdown.clone()));
-        let websub = WebSub {
+        let websub = server::WebSub {
             subscriber,
             hub,
             poller: poller.clone(),
-            deliveries: Arc::new(tokio::sync::Semaphore::new(websub::DELIVERIES_AT_ONCE)),
+            deliveries: Arc::new(tokio::sync::Semaphore::new(server::DELIVERIES_AT_ONCE)),
         };
 
         let engine = Engine::new(poller, self.store.clone(), self.live.clone());

@@ -17,6 +17,8 @@ mod sources;
 mod status;
 mod websub;
 
+pub(crate) use websub::{WebSub, DELIVERIES_AT_ONCE};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +52,7 @@ pub(crate) struct Context {
     /// What `/healthz` last read, for when the database keeps it waiting.
     pub(super) last_seen: Arc<std::sync::Mutex<Option<health::Seen>>>,
     /// WebSub's subscriber, hub and the poller that stores pushes (the daemon's only).
-    pub(crate) websub: Option<crate::websub::WebSub>,
+    pub(crate) websub: Option<websub::WebSub>,
 }
 
 impl Context {
@@ -69,7 +71,7 @@ impl Context {
     }
 
     /// This context, with WebSub's routes served by `websub`.
-    pub(crate) fn with_websub(self, websub: crate::websub::WebSub) -> Context {
+    pub(crate) fn with_websub(self, websub: websub::WebSub) -> Context {
         Context {
             websub: Some(websub),
             ..self

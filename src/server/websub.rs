@@ -10,7 +10,25 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 
 use super::Context;
-use crate::websub::{Delivery, Request, Verification};
+use crate::poll::Poller;
+use crate::websub::{Delivery, Hub, Request, Subscriber, Verification};
+
+/// What the WebSub routes reach.
+#[derive(Debug, Clone)]
+pub(crate) struct WebSub {
+    /// Our subscriptions at outlets' hubs.
+    pub(crate) subscriber: Subscriber,
+    /// Our own hub.
+    pub(crate) hub: Hub,
+    /// Stores what a hub pushes, as a poll's fetch is stored.
+    pub(crate) poller: Poller,
+    /// Deliveries read and stored at once.
+    pub(crate) deliveries: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// How many deliveries are read and stored at once: each holds a body of up to
+/// `[poll].max_body`.
+pub(crate) const DELIVERIES_AT_ONCE: usize = 4;
 
 pub(super) fn routes() -> Router<Context> {
     Router::new()

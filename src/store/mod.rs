@@ -20,6 +20,7 @@ use crate::config::{Database, Dedup};
 use crate::dedup::Index;
 
 mod claims;
+mod counts;
 mod engine;
 mod group;
 mod hub;
@@ -36,10 +37,11 @@ mod stories;
 mod story_index;
 mod writable;
 
+pub use counts::Counts;
 use engine::Db;
 pub(crate) use hub::HubSubscription;
 pub(crate) use push::{PushCount, PushSubscription};
-pub use record::{Attempt, Counts, Next};
+pub use record::{Attempt, Next};
 pub use retention::Removed;
 pub(crate) use retention::Retention;
 pub(crate) use search::SearchOrder;

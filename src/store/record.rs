@@ -1,6 +1,5 @@
 //! Recording one fetch of a source: its articles (see `ingest`), its validators, its status or
-//! error and when it is next due, all or nothing. The writer (`writer.rs`) writes each result
-//! in a savepoint of the transaction it commits several results in.
+//! error and when it is next due, all or nothing.
 
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use super::group::GroupRows;
 use super::ingest::Ingest;
 use super::known::Known;
 use super::story_index::Pending;
-use super::{millis, Store, StoreError};
+use super::{millis, Counts, Store, StoreError};
 use crate::dedup::Keyed;
 use crate::fetch::Validators;
 
@@ -86,31 +85,10 @@ impl Next {
     }
 }
 
-/// How the articles of one fetch compared with what was stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Articles that are new stories: each a new entry of the merged feed.
-    pub new: u32,
-    /// Stored articles whose title or text changed, updated in place.
-    pub updated: u32,
-    /// Articles already stored as they are.
-    pub unchanged: u32,
-    /// Articles that are another version of a stored story (the same link, or nearly the
-    /// same text), now credited to this source too.
-    pub merged: u32,
-}
-
-impl Counts {
-    /// Whether the articles changed what the feeds show.
-    pub(super) fn changed(&self) -> bool {
-        self.new + self.updated + self.merged > 0
-    }
-}
-
 impl Store {
     /// Records one fetch of `source` — articles, validators, status, and when it is next due —
     /// all or nothing, and says how its articles compared with what was stored. Waits for the
-    /// writer to commit it, with whatever other results were waiting (see `writer.rs`).
+    /// recorder to commit it, with whatever other results were waiting (see `recorder.rs`).
     pub async fn record(
         &self,
         source: &str,
@@ -122,10 +100,10 @@ impl Store {
         result
     }
 
-    /// Writes one result inside `tx` (the writer's transaction for a group of results),
+    /// Writes one result inside `tx` (the recorder's transaction for a group of results),
     /// placing its new articles in the story index through `pending` and leaving their search
-    /// index entries, sketches and headlines to `group`, for the writer to write once for the
-    /// group. Says whether it changed what the feeds show, beside the counts.
+    /// index entries, sketches and headlines to `group`, for the recorder to write once for
+    /// the group; returns how its articles compared with what was stored.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_result<'k>(
         &self,

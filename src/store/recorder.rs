@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::group::GroupRows;
-use super::record::{Attempt, Counts, Next};
 use super::story_index::Pending;
+use super::{Attempt, Counts, Next};
 use super::{Store, StoreError};
 
 /// Results written in one transaction at most: a bound on how long one commit makes the

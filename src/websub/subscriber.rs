@@ -18,7 +18,7 @@ use url::Url;
 use super::signature;
 use crate::config::{Config, Source};
 use crate::fetch::{Fetcher, Outgoing};
-use crate::poll::Discovered;
+use crate::poll::{Discovered, Push};
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Counts, PushCount, PushSubscription, Store};
@@ -92,7 +92,7 @@ impl Subscriber {
 
     /// How far apart polls of `source` must be at least: `[websub].safety_poll` while a
     /// hub pushes its feed, else nothing.
-    pub(crate) fn safety_net(&self, source: &str) -> Option<Duration> {
+    fn safety_net(&self, source: &str) -> Option<Duration> {
         let now = Utc::now();
         lock(&self.known)
             .get(source)
@@ -103,7 +103,7 @@ impl Subscriber {
     /// After a stored poll of `source`: subscribes at the hub it `found`, if it names one we
     /// are not subscribed to; counts the new stories the poll found while push was active
     /// (what the hub did not push).
-    pub(crate) async fn polled(&self, source: &Source, found: Option<Discovered>, counts: Counts) {
+    async fn polled(&self, source: &Source, found: Option<Discovered>, counts: Counts) {
         let now = Utc::now();
         let current = lock(&self.known).get(&source.name).cloned();
         if counts.new > 0 && current.as_ref().is_some_and(|s| s.active_at(now)) {
@@ -456,4 +456,19 @@ pub(crate) fn callback_url(config: &Config, token: &str) -> Url {
     let base = &config.feed.base_url;
     base.join(&format!("websub/callback/{token}"))
         .unwrap_or_else(|_| base.clone())
+}
+
+impl Push for Subscriber {
+    fn safety_net(&self, source: &str) -> Option<Duration> {
+        Subscriber::safety_net(self, source)
+    }
+
+    fn polled<'a>(
+        &'a self,
+        source: &'a Source,
+        found: Option<Discovered>,
+        counts: Counts,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(Subscriber::polled(self, source, found, counts))
+    }
 }
