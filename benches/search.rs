@@ -236,7 +236,7 @@ async fn main() {
     for relevance in [false, true] {
         for (kind, query) in &queries {
             let started = Instant::now();
-            app.search(query, None, relevance, None)
+            feedmerge::cli::search(&app, query, None, relevance, None)
                 .await
                 .expect("search");
             let took = started.elapsed();

@@ -1,13 +1,15 @@
-//! The commands, in library terms: what `run`, `fetch`, `stories` and `export` do with the
-//! stages.
+//! The commands, in library terms: what `run`, `fetch`, `stories`, `search`, `sources` and
+//! `export` do with the stages.
 //!
 //! Owns the wiring only — opening the store with the settings fixed at start, building the
-//! poller, starting the engine and the server side by side and stopping both on shutdown.
-//! The work is the stages'.
+//! poller, starting the engine, the server and the background tasks side by side and stopping
+//! them all on shutdown. The work is the stages'; what the one-shot commands print is `cli`'s.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures_util::stream::StreamExt;
 
 use crate::config::{Config, Source};
@@ -15,16 +17,13 @@ use crate::engine::Engine;
 use crate::fetch::{FetchError, Fetcher};
 use crate::metrics::Metrics;
 use crate::poll::{Claim, Poller};
-use crate::publish::{human, Format};
-use crate::publish::{FeedError, Feeds};
+use crate::publish::{self, FeedError, Feeds, Format, SourceRow};
 use crate::query::{Query, QueryError};
 use crate::reload::{self, Live};
 use crate::report::PollReport;
 use crate::server::{self, Context};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{
-    from_millis, Health, Outlet, Removed, Retention, SearchOrder, SourceState, Store, StoreError,
-};
+use crate::store::{Removed, Retention, SearchOrder, Store, StoreError, Story};
 use crate::websub::{Hub, Subscriber};
 
 /// How long the daemon waits for polls and requests in flight after a shutdown signal before
@@ -190,84 +189,31 @@ impl App {
         Ok(reports.into_iter().map(|(_, r)| r).collect())
     }
 
-    /// Every configured source's state as a table: name, status, last success, next due,
-    /// consecutive failures, the WebSub subscription and the last error (or why it is
-    /// disabled, or where it moved).
-    pub async fn sources_table(&self) -> Result<String, AppError> {
+    /// Every configured source's row, in config order (without its article count, which
+    /// only `/status` shows).
+    pub(crate) async fn source_rows(&self) -> Result<Vec<SourceRow>, AppError> {
         let states = self.store.source_states().await?;
         let push = self.store.push_states().await?;
-        let now = chrono::Utc::now();
-        let ago = |ms: Option<i64>| {
-            ms.map_or("never".to_owned(), |t| {
-                format!("{} ago", human(now - from_millis(t)))
-            })
-        };
-        let mut rows = vec![[
-            "NAME",
-            "STATUS",
-            "LAST SUCCESS",
-            "NEXT DUE",
-            "FAILURES",
-            "PUSH",
-            "PROBLEM",
-        ]
-        .map(String::from)];
         let config = self.live.current();
-        for source in &config.sources {
-            let st = states.get(&source.name);
-            let health = Health::of(source, st);
-            let status = match (health, st.and_then(|s| s.last_status)) {
-                (Health::Ok | Health::Failing, Some(code)) => format!("{} {code}", health.word()),
-                (Health::Ok | Health::Failing, None) => format!("{} -", health.word()),
-                _ => health.word().to_owned(),
-            };
-            let next_due = match st.and_then(|s| s.next_due_at) {
-                _ if matches!(health, Health::Off | Health::Disabled) => "-".to_owned(),
-                Some(t) if from_millis(t) > now => format!("in {}", human(from_millis(t) - now)),
-                _ => "now".to_owned(),
-            };
-            let problem = st.and_then(SourceState::problem).unwrap_or_default();
-            rows.push([
-                source.name.clone(),
-                status,
-                ago(st.and_then(|s| s.last_success_at)),
-                next_due,
-                st.map_or(0, |s| s.consecutive_failures).to_string(),
-                push.get(&source.name)
-                    .cloned()
-                    .unwrap_or_else(|| "none".into()),
-                problem,
-            ]);
-        }
-        let widths: Vec<usize> = (0..7)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for row in &rows {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                if c == 6 {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        Ok(out)
+        Ok(publish::source_rows(
+            &config.sources,
+            &states,
+            &HashMap::new(),
+            &push,
+        ))
     }
 
     /// The stories `text` finds (published within `since`, if given), newest first or, if
-    /// `relevance`, best match first: as a list for people, or as a feed in `format`.
-    /// Articles stored before the search index existed are indexed first.
-    pub async fn search(
+    /// `relevance`, best match first: the first page of them and whether there are more, or
+    /// a feed of them in `format`. Articles stored before the search index existed are
+    /// indexed first.
+    pub(crate) async fn search(
         &self,
         text: &str,
         since: Option<Duration>,
         relevance: bool,
         format: Option<Format>,
-    ) -> Result<String, AppError> {
+    ) -> Result<Found, AppError> {
         let order = match relevance {
             true => SearchOrder::Relevance,
             false => SearchOrder::Newest,
@@ -279,39 +225,23 @@ impl App {
         let feeds = Feeds::new(&self.store, &config);
         if let Some(format) = format {
             let (feed, _) = feeds.search_feed(&query, text, order, format, 1).await?;
-            return Ok(feed);
+            return Ok(Found::Feed(feed));
         }
         let (stories, more) = feeds.found(&query, order, 1).await?;
-        let mut out = String::new();
-        for story in &stories {
-            let outlets: Vec<&str> = std::iter::once(&story.source)
-                .chain(&story.also)
-                .map(|o| o.name.as_str())
-                .collect();
-            out.push_str(&format!(
-                "{}  {}\n    {}  {}\n",
-                story.published.format("%Y-%m-%d %H:%MZ"),
-                story.title,
-                outlets.join(", "),
-                story.link.as_deref().unwrap_or("(no link)")
-            ));
-        }
-        out.push_str(&match (stories.len(), more) {
-            (0, _) => "no story matches".to_owned(),
-            (n, false) => format!("{n} stories match"),
-            (n, true) => {
-                format!("the newest {n} matching stories; narrow the search to see others")
-            }
-        });
-        Ok(out)
+        Ok(Found::Stories { stories, more })
     }
 
     /// Indexes, a batch at a time, the articles stored before search existed (after an
-    /// upgrade), logging when it starts and ends.
-    async fn index_backlog(self) {
+    /// upgrade), logging when it starts and ends; stops at `shutdown` (between batches, or
+    /// dropping the one in flight, whose transaction is then not committed).
+    async fn index_backlog(self, mut shutdown: Shutdown) {
         let mut indexed = 0;
         loop {
-            match self.store.index_backlog().await {
+            let batch = tokio::select! {
+                batch = self.store.index_backlog() => batch,
+                _ = shutdown.recv() => return,
+            };
+            match batch {
                 Ok(0) => break,
                 Ok(n) => {
                     if indexed == 0 {
@@ -321,7 +251,10 @@ impl App {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot index stored articles for search; trying again in a minute");
-                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                        _ = shutdown.recv() => return,
+                    }
                 }
             }
         }
@@ -331,48 +264,17 @@ impl App {
     }
 
     /// The stories published in the last `since` that more than one outlet carried, newest
-    /// first: when, how many outlets, the headline, then each outlet and its link.
-    pub async fn stories_report(&self, since: Duration) -> Result<String, AppError> {
-        let now = chrono::Utc::now();
+    /// first, and the time `since` ago.
+    pub(crate) async fn multi_outlet(
+        &self,
+        since: Duration,
+    ) -> Result<(DateTime<Utc>, Vec<Story>), AppError> {
+        let now = Utc::now();
         let from = chrono::Duration::from_std(since)
             .ok()
             .and_then(|d| now.checked_sub_signed(d))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let stories = self.store.multi_outlet(from).await?;
-        if stories.is_empty() {
-            return Ok(format!(
-                "no story carried by more than one outlet since {}",
-                from.format("%Y-%m-%d %H:%MZ")
-            ));
-        }
-        let mut out = String::new();
-        for story in &stories {
-            out.push_str(&format!(
-                "{}  {} outlets  {}\n",
-                story.published.format("%Y-%m-%d %H:%MZ"),
-                1 + story.also.len(),
-                story.title
-            ));
-            let outlets: Vec<&Outlet> = std::iter::once(&story.source).chain(&story.also).collect();
-            let width = outlets
-                .iter()
-                .map(|o| o.name.chars().count())
-                .max()
-                .unwrap_or(0);
-            for o in outlets {
-                out.push_str(&format!(
-                    "    {:<width$}  {}\n",
-                    o.name,
-                    o.link.as_deref().unwrap_or("(no link)")
-                ));
-            }
-        }
-        out.push_str(&format!(
-            "{} stories carried by more than one outlet since {}",
-            stories.len(),
-            from.format("%Y-%m-%d %H:%MZ")
-        ));
-        Ok(out)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok((from, self.store.multi_outlet(from).await?))
     }
 
     fn select(&self, names: &[String]) -> Result<Vec<Source>, AppError> {
@@ -457,7 +359,7 @@ impl App {
 
     /// The daemon: polls every enabled source on its schedule and serves HTTP until
     /// `shutdown` fires; then stops polling (cancelling fetches in flight), finishes the
-    /// requests in flight and closes the database.
+    /// requests in flight, joins every background task and closes the database.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), AppError> {
         let config = self.live.current();
         let addr = config.startup.listen;
@@ -471,8 +373,10 @@ impl App {
         let subscriber = Subscriber::new(store.clone(), fetcher.clone(), live.clone());
         let hub = Hub::new(store.clone(), fetcher.clone(), live.clone());
         let poller = self.poller.clone().with_push(Arc::new(subscriber.clone()));
-        tokio::spawn(subscriber.clone().run(shutdown.clone()));
-        tokio::spawn(hub.clone().run(shutdown.clone()));
+        // Every background task, each stopping at `shutdown`, joined before the store closes.
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(subscriber.clone().run(shutdown.clone()));
+        tasks.spawn(hub.clone().run(shutdown.clone()));
         let websub = server::WebSub {
             subscriber,
             hub,
@@ -481,10 +385,10 @@ impl App {
         };
 
         let engine = Engine::new(poller, self.store.clone(), self.live.clone());
-        let engine = tokio::spawn(engine.run(shutdown.clone()));
-        tokio::spawn(self.clone().cleanups(shutdown.clone()));
-        tokio::spawn(self.clone().index_backlog());
-        tokio::spawn(reload::watch(
+        tasks.spawn(engine.run(shutdown.clone()));
+        tasks.spawn(self.clone().cleanups(shutdown.clone()));
+        tasks.spawn(self.clone().index_backlog(shutdown.clone()));
+        tasks.spawn(reload::watch(
             self.live.clone(),
             self.store.clone(),
             shutdown.clone(),
@@ -495,14 +399,37 @@ impl App {
             shutdown.clone(),
         )
         .await;
-        // The server returns once shutdown fired and its requests are done; give the polls
-        // the same chance, within bounds.
-        if tokio::time::timeout(DRAIN_TIMEOUT, engine).await.is_err() {
-            tracing::warn!("polls did not stop in time; closing the database anyway");
+        // The server returns once shutdown fired and its requests are done (or it failed: then
+        // nothing is left to wait for); give the polls and the other tasks the same chance,
+        // within bounds, and stop those that are still running.
+        if served.is_err() {
+            tasks.abort_all();
+        }
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, join_all(&mut tasks)).await;
+        if drained.is_err() {
+            tracing::warn!("polls did not stop in time; stopping them");
+            tasks.abort_all();
+            join_all(&mut tasks).await;
         }
         self.store.close().await;
         tracing::info!("stopped");
         served.map_err(AppError::Serve)
+    }
+}
+
+/// What a search found: a feed, or a page of stories and whether there are more.
+pub(crate) enum Found {
+    Feed(String),
+    Stories { stories: Vec<Story>, more: bool },
+}
+
+/// Waits for every task of `tasks` to end, logging any that panicked.
+async fn join_all(tasks: &mut tokio::task::JoinSet<()>) {
+    while let Some(ended) = tasks.join_next().await {
+        match ended {
+            Err(e) if e.is_panic() => tracing::error!(error = %e, "a background task panicked"),
+            _ => {}
+        }
     }
 }
 

@@ -23,7 +23,7 @@
 //! config in force and replaces it when the file changes; `metrics` counts the reports;
 //! `import` adds an OPML file's feeds to the config; `query` reads a search query into what
 //! the store runs; `websub` has news pushed to us by
-//! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands;
+//! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands, and `cli` renders what the one-shot ones print;
 //! `shutdown` is the stop signal they share; `address` tells public IP addresses from the
 //! others; `memory` keeps the allocator near what is live;
 //! `priority` has parsing yield the cores to the writer and to serving.
@@ -35,6 +35,7 @@
 
 mod address;
 mod app;
+pub mod cli;
 mod config;
 mod dedup;
 mod engine;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use feedmerge::Format;
 use feedmerge::Outcome;
-use feedmerge::{shutdown_on_signals, App};
+use feedmerge::{cli, shutdown_on_signals, App};
 use feedmerge::{Config, ConfigError, DEFAULT_PATH};
 
 /// A self-hosted news aggregator: polls many outlets' feeds, stores each article once, and
@@ -208,8 +208,25 @@ fn causes(e: &anyhow::Error) -> String {
 
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let app = App::open(config).await.context("cannot start")?;
-    match command {
-        Command::Run => app.run(shutdown_on_signals()).await?,
+    if let Command::Run = command {
+        return Ok(app.run(shutdown_on_signals()).await?);
+    }
+    let done = one_shot(&app, command).await;
+    // Closed on every path, so that the database's log is folded back into it.
+    app.close().await;
+    let (out, summary) = done?;
+    if !out.is_empty() {
+        print(&out)?;
+    }
+    if let Some(summary) = summary {
+        eprintln!("{summary}");
+    }
+    Ok(())
+}
+
+/// Runs a one-shot command on `app`: what it prints, and a summary for stderr.
+async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option<String>)> {
+    Ok(match command {
         Command::Fetch { sources, force } => {
             // A progress bar on a terminal (indicatif draws nothing elsewhere).
             let bar = indicatif::ProgressBar::new(0);
@@ -218,27 +235,23 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             {
                 bar.set_style(style);
             }
+            let progress = |report: &feedmerge::PollReport, finished: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(finished as u64);
+                bar.set_message(report.source.clone());
+            };
             let reports = app
-                .fetch(
-                    &sources,
-                    force,
-                    shutdown_on_signals(),
-                    |report, finished, total| {
-                        bar.set_length(total as u64);
-                        bar.set_position(finished as u64);
-                        bar.set_message(report.source.clone());
-                    },
-                )
-                .await?;
+                .fetch(&sources, force, shutdown_on_signals(), progress)
+                .await;
             bar.finish_and_clear();
-            app.close().await;
+            let reports = reports?;
             let failed = reports
                 .iter()
                 .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
                 .count();
             let lines: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
-            print(&lines.join("\n"))?;
-            eprintln!("{} sources polled, {failed} failed", reports.len());
+            let summary = format!("{} sources polled, {failed} failed", reports.len());
+            (lines.join("\n"), Some(summary))
         }
         Command::Export { format } => {
             let feed = match format {
@@ -247,14 +260,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 ExportFormat::Json => app.export(Format::Json).await?,
                 ExportFormat::Opml => app.sources_opml(),
             };
-            app.close().await;
-            print(&feed)?;
+            (feed, None)
         }
-        Command::Stories { since } => {
-            let report = app.stories_report(since.into()).await?;
-            app.close().await;
-            print(&report)?;
-        }
+        Command::Stories { since } => (cli::stories_report(app, since.into()).await?, None),
         Command::Search {
             query,
             since,
@@ -268,28 +276,17 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 SearchFormat::Json => Some(Format::Json),
             };
             let relevance = sort == SearchSort::Relevance;
-            let found = app
-                .search(&query, since.map(Into::into), relevance, format)
-                .await;
-            app.close().await;
-            print(found?.trim_end())?;
+            let since = since.map(Into::into);
+            (
+                cli::search(app, &query, since, relevance, format).await?,
+                None,
+            )
         }
-        Command::Cleanup => {
-            let r = app.cleanup().await?;
-            app.close().await;
-            print(&format!(
-                "removed {} stories ({} articles); pruned {} tombstones; {} articles left the story index; {} bytes freed",
-                r.stories, r.articles, r.tombstones, r.unindexed, r.bytes_freed
-            ))?;
-        }
-        Command::Sources => {
-            let table = app.sources_table().await?;
-            app.close().await;
-            print(table.trim_end())?;
-        }
-        Command::Check | Command::Import { .. } => {}
-    }
-    Ok(())
+        Command::Cleanup => (cli::removed(&app.cleanup().await?), None),
+        Command::Sources => (cli::sources_table(app).await?, None),
+        // Handled before the app is opened, or above.
+        Command::Run | Command::Check | Command::Import { .. } => (String::new(), None),
+    })
 }
 
 /// `feedmerge import`: reports what was added and what was already there.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{moved_permanently, Counts};
+use crate::publish::moved_permanently;
+use crate::store::Counts;
 
 /// What polling one source came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

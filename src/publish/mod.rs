@@ -22,6 +22,7 @@ use crate::store::{Outlet, Story};
 
 mod atom;
 mod feeds;
+mod health;
 mod json;
 mod opml;
 mod pages;
@@ -30,10 +31,11 @@ mod search;
 mod status;
 pub use feeds::FeedError;
 pub(crate) use feeds::{Feed, Feeds, MAX_PAGE};
+pub(crate) use health::{moved_permanently, source_rows, Health, SourceRow};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, FeedLink};
 pub(crate) use search::{encoded, results, Results};
-pub(crate) use status::{human, sort_rows, status, Sort, SourceRow, StatusPage};
+pub(crate) use status::{human, sort_rows, status, Sort, StatusPage};
 
 /// Query parameters taken out of a published feed address: their names, in lower case, end
 /// with one of these (`api_key`, `access_token`, `client_secret`, `sig`) or start with `auth`.

@@ -4,31 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::escape_html;
-use crate::store::Health;
+use super::health::{Health, SourceRow};
 use crate::store::Totals;
-
-/// One source's line on the status page.
-#[derive(Debug, Clone)]
-pub(crate) struct SourceRow {
-    /// Its name.
-    pub(crate) name: String,
-    /// Its feed's address.
-    pub(crate) url: String,
-    /// How it is doing.
-    pub(crate) health: Health,
-    /// The last HTTP status.
-    pub(crate) status: Option<i64>,
-    /// The last successful poll.
-    pub(crate) last_success: Option<DateTime<Utc>>,
-    /// When it is next polled.
-    pub(crate) next_poll: Option<DateTime<Utc>>,
-    /// Articles it carries.
-    pub(crate) articles: i64,
-    /// Its last error, why it is disabled, or where it moved.
-    pub(crate) problem: Option<String>,
-    /// Its WebSub subscription: `none`, `pending`, `active until T`, `failed: why`.
-    pub(crate) push: String,
-}
 
 /// The column the sources are sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]

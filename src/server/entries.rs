@@ -27,13 +27,13 @@ async fn entry(
     };
     // Entry ids are 32 hex digits: anything else is answered without a query.
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(HttpError::NotFound);
+        return Err(HttpError::NoSuchStory);
     }
     let generation = ctx.generation();
     let rendered = ctx
         .pages
         .get_or_build(file.clone(), generation, || async {
-            let story = ctx.store.story(id).await?.ok_or(HttpError::NotFound)?;
+            let story = ctx.store.story(id).await?.ok_or(HttpError::NoSuchStory)?;
             let config = ctx.config();
             let (body, content_type) = if json {
                 let url = config

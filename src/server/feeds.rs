@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
 use super::cache::Rendered;
 use super::{Context, HttpError};
-use crate::publish::{Feed, Feeds, Format, MAX_PAGE};
+use crate::publish::{Feed, Feeds, Format};
 
 pub(super) fn routes() -> Router<Context> {
     Router::new()
@@ -28,12 +28,21 @@ pub(super) fn routes() -> Router<Context> {
 /// `?page=N`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Paging {
-    page: Option<u32>,
+    page: Option<String>,
+}
+
+/// The paging asked for, or the 400 for a query string that cannot be read.
+type Asked = Result<Query<Paging>, axum::extract::rejection::QueryRejection>;
+
+/// The page `asked` names (see [`super::page_number`]).
+fn page_of(asked: Asked) -> Result<u32, HttpError> {
+    let Query(paging) = asked.map_err(|_| HttpError::BadRequest("a feed takes page=N".into()))?;
+    super::page_number(paging.page.as_deref())
 }
 
 async fn all(
     State(ctx): State<Context>,
-    Query(paging): Query<Paging>,
+    paging: Asked,
     headers: HeaderMap,
     format: Format,
 ) -> Result<Response, HttpError> {
@@ -45,7 +54,7 @@ async fn all(
 async fn category(
     State(ctx): State<Context>,
     Path(file): Path<String>,
-    Query(paging): Query<Paging>,
+    paging: Asked,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     named(&ctx, &file, paging, &headers, |f, n| f.category(n)).await
@@ -54,7 +63,7 @@ async fn category(
 async fn view(
     State(ctx): State<Context>,
     Path(file): Path<String>,
-    Query(paging): Query<Paging>,
+    paging: Asked,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     named(&ctx, &file, paging, &headers, |f, n| f.view(n)).await
@@ -64,7 +73,7 @@ async fn view(
 async fn named(
     ctx: &Context,
     file: &str,
-    paging: Paging,
+    paging: Asked,
     headers: &HeaderMap,
     find: impl for<'a> Fn(&Feeds<'a>, &str) -> Option<Feed<'a>>,
 ) -> Result<Response, HttpError> {
@@ -72,12 +81,8 @@ async fn named(
     let feeds = Feeds::new(&ctx.store, &config);
     match split(file).and_then(|(name, format)| Some((find(&feeds, name)?, format))) {
         Some((feed, format)) => serve(ctx, &feeds, &feed, format, paging, headers).await,
-        None => Ok(not_found()),
+        None => Err(HttpError::NotFound("no such feed")),
     }
-}
-
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "no such feed\n").into_response()
 }
 
 /// `name.atom` → (`name`, Atom).
@@ -94,13 +99,10 @@ async fn serve(
     feeds: &Feeds<'_>,
     feed: &Feed<'_>,
     format: Format,
-    paging: Paging,
+    paging: Asked,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
-    let page = paging.page.unwrap_or(1).max(1);
-    if page > MAX_PAGE {
-        return Ok(not_found());
-    }
+    let page = page_of(paging)?;
     let key = format!("{}.{}?{page}", feed.path, format.extension());
     let generation = ctx.generation();
     let rendered: Arc<Rendered> = ctx

@@ -207,47 +207,90 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// A handler's failure. The details go to the log; the client gets a short message, since
-/// database errors can name files and queries that are none of its business.
+/// A handler's failure, each with its status. The details of a 500 go to the log; the client
+/// gets a short message, since database errors can name files and queries that are none of
+/// its business. Every other answer says plainly what was wrong.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HttpError {
-    /// The database failed.
+    /// The database failed: 500.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A feed could not be made.
+    /// A feed could not be made: 500.
     #[error(transparent)]
     Feed(#[from] crate::publish::FeedError),
-    /// No story has that id (any more: retention may have removed it).
+    /// No story has that id (any more: retention may have removed it): 404, as a page.
     #[error("no such story")]
-    NotFound,
-    /// The database kept the request waiting for longer than it may (the health check).
-    #[error("the database is busy")]
+    NoSuchStory,
+    /// Nothing is at that address (a feed, a page of one, a subscription): 404.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The parameters are not what the route takes: 400, saying what it takes.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A search that cannot be run, as the search page showing why: 400.
+    #[error("the search cannot be run")]
+    BadSearch(String),
+    /// A body larger than the route takes: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request our WebSub hub refused, with the status the protocol gives the reason
+    /// (400, 403, 404, 429, 503).
+    #[error("{why}")]
+    Refused { status: StatusCode, why: String },
+    /// The database kept the request waiting for longer than it may (the health check): 503.
+    #[error("the database is busy; try again")]
     Busy,
+}
+
+/// The page that a `page=` parameter asks for, the same on every paged route: the first if
+/// it is absent or 0; a 404 past the last page any feed has; a 400 if it is not a number.
+pub(crate) fn page_number(raw: Option<&str>) -> Result<u32, HttpError> {
+    match raw.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(1),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(page) if page <= crate::publish::MAX_PAGE => Ok(page.max(1)),
+            Ok(_) => Err(HttpError::NotFound("no such page")),
+            Err(_) => Err(HttpError::BadRequest(format!(
+                "page= takes a page number, from 1 to {}",
+                crate::publish::MAX_PAGE
+            ))),
+        },
+    }
+}
+
+impl HttpError {
+    /// The status it answers with.
+    fn status(&self) -> StatusCode {
+        match self {
+            HttpError::Store(_) | HttpError::Feed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::NoSuchStory | HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::BadRequest(_) | HttpError::BadSearch(_) => StatusCode::BAD_REQUEST,
+            HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Refused { status, .. } => *status,
+            HttpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        if let HttpError::NotFound = self {
-            let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-                <title>No such story</title></head>\n<body><h1>No such story</h1>\n\
-                <p>It may have been removed as it aged. <a href=\"../\">The newest stories</a></p>\
-                </body></html>\n";
-            return (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
+        let status = self.status();
+        match self {
+            HttpError::NoSuchStory => {
+                let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                    <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                    <title>No such story</title></head>\n<body><h1>No such story</h1>\n\
+                    <p>It may have been removed as it aged. <a href=\"../\">The newest stories</a></p>\
+                    </body></html>\n";
+                (status, axum::response::Html(page)).into_response()
+            }
+            HttpError::BadSearch(page) => (status, axum::response::Html(page)).into_response(),
+            HttpError::Store(_) | HttpError::Feed(_) => {
+                tracing::error!(error = %self, "request failed");
+                (status, "internal error; see the server's log\n").into_response()
+            }
+            _ => (status, format!("{self}\n")).into_response(),
         }
-        if let HttpError::Busy = self {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is busy; try again\n",
-            )
-                .into_response();
-        }
-        tracing::error!(error = %self, "request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; see the server's log\n",
-        )
-            .into_response()
     }
 }
 

@@ -3,15 +3,15 @@
 //! conditional and paged like every feed. A query that cannot be run is a 400 that says why.
 
 use axum::extract::{Query as Params, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
 use super::cache::Rendered;
 use super::{Context, HttpError};
-use crate::publish::{self, Feeds, Format, Results, MAX_PAGE};
+use crate::publish::{self, Feeds, Format, Results};
 use crate::query::Query;
 use crate::store::SearchOrder;
 
@@ -30,7 +30,7 @@ struct Search {
     q: String,
     #[serde(default)]
     sort: SearchOrder,
-    page: Option<u32>,
+    page: Option<String>,
 }
 
 /// What the 400 for parameters that are not a search's says.
@@ -39,8 +39,12 @@ const TAKES: &str = "a search takes q=, sort=newest|relevance and page=N";
 /// The parameters, or the 400 for parameters that are not what a search takes.
 type Asked = Result<Params<Search>, axum::extract::rejection::QueryRejection>;
 
-fn bad_request(why: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
+/// The search asked for and its page, or the 400 (or 404, past the last page) for parameters
+/// that are not a search's.
+fn search_of(asked: Asked) -> Result<(Search, u32), HttpError> {
+    let Params(search) = asked.map_err(|_| HttpError::BadRequest(TAKES.into()))?;
+    let page = super::page_number(search.page.as_deref())?;
+    Ok((search, page))
 }
 
 async fn page(
@@ -48,11 +52,8 @@ async fn page(
     asked: Asked,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let Ok(Params(search)) = asked else {
-        return Ok(bad_request(TAKES));
-    };
+    let (search, page) = search_of(asked)?;
     let config = ctx.config();
-    let page = search.page.unwrap_or(1).clamp(1, MAX_PAGE);
     let sort = (search.sort == SearchOrder::Relevance).then_some("relevance");
     let results = Results {
         site: &config.feed.title,
@@ -66,8 +67,8 @@ async fn page(
     let query = match Query::parse(&search.q, &config) {
         Ok(query) => query,
         Err(e) => {
-            let body = publish::results(&results, Some(&e.to_string()));
-            return Ok((StatusCode::BAD_REQUEST, Html(body)).into_response());
+            let page = publish::results(&results, Some(&e.to_string()));
+            return Err(HttpError::BadSearch(page));
         }
     };
     let key = format!("page {page} {sort:?} {}", search.q);
@@ -100,18 +101,10 @@ async fn feed(
     headers: HeaderMap,
     format: Format,
 ) -> Result<Response, HttpError> {
-    let Ok(Params(search)) = asked else {
-        return Ok(bad_request(TAKES));
-    };
-    let page = search.page.unwrap_or(1).max(1);
-    if page > MAX_PAGE {
-        return Ok((StatusCode::NOT_FOUND, "no such page\n").into_response());
-    }
+    let (search, page) = search_of(asked)?;
     let config = ctx.config();
-    let query = match Query::parse(&search.q, &config) {
-        Ok(query) => query,
-        Err(e) => return Ok(bad_request(e)),
-    };
+    let query =
+        Query::parse(&search.q, &config).map_err(|e| HttpError::BadRequest(e.to_string()))?;
     let key = format!(
         "{} {page} {:?} {}",
         format.extension(),

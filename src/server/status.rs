@@ -8,8 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{Context, HttpError};
-use crate::publish::{self, Sort, SourceRow, StatusPage};
-use crate::store::{from_millis, Health, SourceState};
+use crate::publish::{self, Sort, StatusPage};
 
 /// Days the chart covers.
 const DAYS: u32 = 30;
@@ -55,28 +54,7 @@ async fn status(
                 .and_utc(),
         )
         .await?;
-    let mut rows: Vec<SourceRow> = config
-        .sources
-        .iter()
-        .map(|source| {
-            let st = states.get(&source.name);
-            SourceRow {
-                name: source.name.clone(),
-                // The page is public: credentials in the address are not.
-                url: publish::public_url(source.url.as_str()).unwrap_or_default(),
-                health: Health::of(source, st),
-                status: st.and_then(|s| s.last_status),
-                last_success: st.and_then(|s| s.last_success_at).map(from_millis),
-                next_poll: st.and_then(|s| s.next_due_at).map(from_millis),
-                articles: articles.get(&source.name).copied().unwrap_or(0),
-                problem: st.and_then(SourceState::problem),
-                push: push
-                    .get(&source.name)
-                    .cloned()
-                    .unwrap_or_else(|| "none".into()),
-            }
-        })
-        .collect();
+    let mut rows = publish::source_rows(&config.sources, &states, &articles, &push);
     publish::sort_rows(&mut rows, sort, reverse);
     let config_error = ctx.live.rejected();
     let storage_error = ctx.store.unwritable();

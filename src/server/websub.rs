@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 
-use super::Context;
+use super::{Context, HttpError};
 use crate::poll::Poller;
 use crate::websub::{Delivery, Hub, Request, Subscriber, Verification};
 
@@ -42,17 +42,24 @@ fn answer(status: StatusCode, text: impl Into<String>) -> Response {
     (status, text).into_response()
 }
 
+/// No subscription at that callback.
+const NO_SUCH_SUBSCRIPTION: HttpError = HttpError::NotFound("no such subscription");
+
 /// A reader's subscribe or unsubscribe request: 202, its intent verified next.
-async fn subscribe(State(ctx): State<Context>, Form(request): Form<Request>) -> Response {
-    let Some(websub) = &ctx.websub else {
-        return answer(StatusCode::NOT_FOUND, "this server runs no WebSub hub");
-    };
+async fn subscribe(
+    State(ctx): State<Context>,
+    Form(request): Form<Request>,
+) -> Result<Response, HttpError> {
+    let websub = ctx
+        .websub
+        .as_ref()
+        .ok_or(HttpError::NotFound("this server runs no WebSub hub"))?;
     match websub.hub.request(request).await {
-        Ok(()) => answer(
+        Ok(()) => Ok(answer(
             StatusCode::ACCEPTED,
             "accepted; the callback will be asked to verify",
-        ),
-        Err((status, why)) => answer(status, why),
+        )),
+        Err((status, why)) => Err(HttpError::Refused { status, why }),
     }
 }
 
@@ -61,19 +68,17 @@ async fn verify(
     State(ctx): State<Context>,
     Path(token): Path<String>,
     query: Result<Query<Verification>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, HttpError> {
     let (Some(websub), Ok(Query(v))) = (&ctx.websub, query) else {
-        return answer(StatusCode::NOT_FOUND, "no such subscription");
+        return Err(NO_SUCH_SUBSCRIPTION);
     };
-    match websub.subscriber.verify(&token, v).await {
-        Some(challenge) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain")],
-            challenge,
-        )
-            .into_response(),
-        None => answer(StatusCode::NOT_FOUND, "no such subscription"),
-    }
+    let challenge = websub
+        .subscriber
+        .verify(&token, v)
+        .await
+        .ok_or(NO_SUCH_SUBSCRIPTION)?;
+    let plain = [(header::CONTENT_TYPE, "text/plain")];
+    Ok((StatusCode::OK, plain, challenge).into_response())
 }
 
 /// A hub delivering a source's feed: stored if its signature is good; acknowledged either
@@ -83,30 +88,23 @@ async fn deliver(
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let Some(websub) = &ctx.websub else {
-        return answer(StatusCode::NOT_FOUND, "no such subscription");
-    };
+) -> Result<Response, HttpError> {
+    let websub = ctx.websub.as_ref().ok_or(NO_SUCH_SUBSCRIPTION)?;
     // Unknown callbacks are turned away before their bodies are read; known ones take turns
     // (a few bodies of up to [poll].max_body in memory at once).
-    let Some(subscription) = websub.subscriber.receiving(&token).await else {
-        return answer(StatusCode::NOT_FOUND, "no such subscription");
-    };
+    let subscription = websub
+        .subscriber
+        .receiving(&token)
+        .await
+        .ok_or(NO_SUCH_SUBSCRIPTION)?;
     let _turn = websub.deliveries.acquire().await;
     let limit = ctx.config().startup.limits.max_body;
-    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
-    {
-        Ok(body) => body,
-        Err(_) => {
-            return answer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the feed is larger than {limit} bytes"),
-            )
-        }
-    };
+    let body = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| HttpError::TooLarge(format!("the feed is larger than {limit} bytes")))?;
     let delivery = websub.subscriber.delivery(subscription, &headers, &body);
     let (source, topic) = match delivery.await {
-        Delivery::Rejected => return answer(StatusCode::ACCEPTED, "received"),
+        Delivery::Rejected => return Ok(answer(StatusCode::ACCEPTED, "received")),
         Delivery::Accept { source, topic } => (source, topic),
     };
     let content_type = headers
@@ -120,12 +118,12 @@ async fn deliver(
     {
         Ok(counts) => {
             tracing::info!(source = %source, new = counts.new, updated = counts.updated, merged = counts.merged, "stored a pushed feed");
-            answer(StatusCode::OK, "stored")
+            Ok(answer(StatusCode::OK, "stored"))
         }
         Err(why) => {
             // The hub cannot fix our storage or the outlet's feed: acknowledged, logged.
             tracing::warn!(source = %source, error = %why, "a pushed feed was not stored");
-            answer(StatusCode::ACCEPTED, "received")
+            Ok(answer(StatusCode::ACCEPTED, "received"))
         }
     }
 }

@@ -45,7 +45,7 @@ pub use record::{Attempt, Next};
 pub use retention::Removed;
 pub(crate) use retention::Retention;
 pub(crate) use search::SearchOrder;
-pub(crate) use sources::{moved_permanently, Health, SourceState};
+pub(crate) use sources::SourceState;
 pub use stats::Totals;
 pub use stories::{Outlet, Story};
 

@@ -1,5 +1,5 @@
 //! Source rows: registering the configured sources, reading their stored state, moving when
-//! one is next due; and what that state says of a source's health.
+//! one is next due, and whether its host asked to wait.
 
 use std::collections::HashMap;
 
@@ -45,70 +45,13 @@ pub(crate) struct SourceState {
     pub(crate) last_warning: Option<String>,
 }
 
-/// How a configured source is doing, from its stored state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Health {
-    /// Its last attempt failed.
-    Failing,
-    /// No longer polled: the feed is gone (410), until the config changes.
-    Disabled,
-    /// Not polled yet.
-    New,
-    /// Its last attempt succeeded.
-    Ok,
-    /// Turned off in the config (`enabled = false`).
-    Off,
-}
-
-impl Health {
-    /// The health of `source`, whose stored state is `state`.
-    pub(crate) fn of(source: &Source, state: Option<&SourceState>) -> Health {
-        match state {
-            _ if !source.enabled => Health::Off,
-            Some(st) if st.disabled_reason.is_some() => Health::Disabled,
-            Some(st) if st.last_attempt_at.is_none() => Health::New,
-            Some(st) if st.last_error.is_some() => Health::Failing,
-            Some(_) => Health::Ok,
-            None => Health::New,
-        }
-    }
-
-    /// A word for it.
-    pub(crate) fn word(self) -> &'static str {
-        match self {
-            Health::Failing => "failing",
-            Health::Disabled => "disabled",
-            Health::New => "new",
-            Health::Ok => "ok",
-            Health::Off => "off (config)",
-        }
-    }
-}
-
 impl SourceState {
-    /// What is wrong with the source, in words for the person who must act: why it is
-    /// disabled, else its last error, else where it moved (its config still names the old
-    /// URL), else what its feed held that was not read. `None` when nothing is.
-    pub(crate) fn problem(&self) -> Option<String> {
-        self.disabled_reason
-            .clone()
-            .or_else(|| self.last_error.clone())
-            .or_else(|| self.effective_url.as_deref().map(moved_permanently))
-            .or_else(|| self.last_warning.clone())
-    }
-
     /// Until when its host asked to be left alone, if it still does: its last answer was 429
     /// Too Many Requests, and it is not due again yet (its due time honours the Retry-After).
     pub(crate) fn asked_to_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let until = self.next_due_at.map(super::from_millis)?;
         (self.last_status == Some(429) && self.last_error.is_some() && until > now).then_some(until)
     }
-}
-
-/// What to tell the person running feedmerge about a source whose feed moved permanently to
-/// `url`.
-pub(crate) fn moved_permanently(url: &str) -> String {
-    format!("moved permanently to {url}: update its url in the config")
 }
 
 /// The query for [`SourceState`] rows, to which a condition is appended.

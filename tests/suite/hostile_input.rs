@@ -326,14 +326,34 @@ async fn the_daemon_publishes_no_credentials_and_serves_hostile_stories_at_once(
         error.len()
     );
 
-    // Page 100 is the last a feed has; further ones are not looked for.
-    for (page, status) in [(100, 200), (101, 404), (9999, 404)] {
-        let r = http
-            .get(format!("{base}/feed.atom?page={page}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), status, "page {page}");
+    // Page 100 is the last a feed has; further ones are not looked for. The same page gets
+    // the same answer on every paged route: 0 is the first, past 100 a 404, a word a 400.
+    for path in [
+        "/feed.atom?",
+        "/feed.json?",
+        "/search?q=a&",
+        "/search.atom?q=a&",
+    ] {
+        for (page, status) in [
+            ("100", 200),
+            ("0", 200),
+            ("101", 404),
+            ("9999", 404),
+            ("x", 400),
+        ] {
+            let r = http
+                .get(format!("{base}{path}page={page}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{path}page={page}");
+            let said = r.text().await.unwrap();
+            match status {
+                404 => assert_eq!(said, "no such page\n", "{path}page={page}"),
+                400 => assert!(said.contains("page"), "{path}page={page}: {said}"),
+                _ => {}
+            }
+        }
     }
 
     for path in ["/", "/status", "/feed.atom", "/healthz", "/nothing-here"] {
