@@ -2,8 +2,9 @@
 //! conditional GET (`ETag`, `Last-Modified`, 304), content coding (brotli, gzip) and
 //! `Cache-Control`. A feed is rendered and compressed once per change, so serving one that
 //! has not changed costs no query, no rendering and no compression; requests that miss at
-//! once wait for one render, and a render runs off the async workers, so that a slow one
-//! never holds up other requests (`/healthz` above all).
+//! once wait for one render. A page is built asynchronously (its queries wait on the
+//! database, not on a thread) and compressed, the heavy part, on a blocking thread, so that a
+//! large one never holds up other requests (`/healthz` above all).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,13 +37,36 @@ pub(crate) struct Rendered {
     content_type: &'static str,
 }
 
-impl Rendered {
-    /// Compresses `body` once for every coding it may be served in.
+/// A page as built, before it is compressed.
+pub(crate) struct Page {
+    body: String,
+    last_modified: DateTime<Utc>,
+    content_type: &'static str,
+}
+
+impl Page {
+    /// `body`, of `content_type`, last changed at `last_modified`.
     pub(crate) fn new(
         body: String,
         last_modified: DateTime<Utc>,
         content_type: &'static str,
-    ) -> Rendered {
+    ) -> Page {
+        Page {
+            body,
+            last_modified,
+            content_type,
+        }
+    }
+}
+
+impl Rendered {
+    /// Compresses `page` once for every coding it may be served in.
+    fn new(page: Page) -> Rendered {
+        let Page {
+            body,
+            last_modified,
+            content_type,
+        } = page;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         // Writing to a Vec cannot fail.
         let gzip = gz
@@ -175,8 +199,8 @@ type Kept = (u64, Instant, Arc<Rendered>);
 impl FeedCache {
     /// The feed under `key`, rendered by `build` unless a copy built at `generation` (and not
     /// older than [`MAX_AGE`]) is kept. One `build` at a time per key: requests that miss
-    /// together get the first one's render. On the multi-threaded runtime (the daemon's),
-    /// `build` runs on a thread of its own, its worker's other tasks handed to another.
+    /// together get the first one's render. `build` runs here; the compression of what it
+    /// built, on a blocking thread.
     pub(crate) async fn get_or_build<F, Fut>(
         &self,
         key: String,
@@ -185,7 +209,7 @@ impl FeedCache {
     ) -> Result<Arc<Rendered>, HttpError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Rendered, HttpError>>,
+        Fut: std::future::Future<Output = Result<Page, HttpError>>,
     {
         if let Some(kept) = self.fresh(&key, generation) {
             return Ok(kept);
@@ -195,11 +219,11 @@ impl FeedCache {
         if let Some(kept) = self.fresh(&key, generation) {
             return Ok(kept);
         }
-        let built = match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(build()))
-            }
-            _ => build().await,
+        let built = match build().await {
+            Ok(page) => tokio::task::spawn_blocking(|| Rendered::new(page))
+                .await
+                .map_err(HttpError::from),
+            Err(e) => Err(e),
         };
         lock(&self.building).remove(&key);
         let rendered = Arc::new(built?);

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::cache::Rendered;
+use super::cache::Page;
 use super::{Context, HttpError};
 use crate::publish;
 
@@ -49,7 +49,7 @@ async fn entry(
                 let body = publish::story_page(&config.feed.title, &story);
                 (body, "text/html; charset=utf-8")
             };
-            Ok(Rendered::new(body, story.changed, content_type))
+            Ok(Page::new(body, story.changed, content_type))
         })
         .await?;
     Ok(rendered.respond(&headers))

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::cache::Rendered;
+use super::cache::{Page, Rendered};
 use super::{Context, HttpError};
 use crate::publish::{Feed, Feeds, Format};
 
@@ -109,7 +109,7 @@ async fn serve(
         .feeds
         .get_or_build(key, generation, || async move {
             let (body, last_modified) = feeds.page(feed, format, page).await?;
-            Ok(Rendered::new(body, last_modified, format.content_type()))
+            Ok(Page::new(body, last_modified, format.content_type()))
         })
         .await?;
     let mut response = rendered.respond(headers);

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::DateTime;
 
-use super::cache::Rendered;
+use super::cache::Page;
 use super::{Context, HttpError};
 use crate::publish::{self, Feeds};
 
@@ -29,7 +29,7 @@ async fn river(State(ctx): State<Context>, headers: HeaderMap) -> Result<Respons
             let config = ctx.config();
             let feeds = Feeds::new(&ctx.store, &config).links();
             let changed = stories.iter().map(|s| s.changed).max();
-            Ok(Rendered::new(
+            Ok(Page::new(
                 publish::river(&config.feed.title, &stories, &feeds),
                 changed.unwrap_or(DateTime::UNIX_EPOCH),
                 "text/html; charset=utf-8",

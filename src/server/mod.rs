@@ -237,6 +237,9 @@ pub(crate) enum HttpError {
     /// (400, 403, 404, 429, 503).
     #[error("{why}")]
     Refused { status: StatusCode, why: String },
+    /// Compressing a page failed (its thread panicked): 500.
+    #[error("compressing the page failed: {0}")]
+    Compress(#[from] tokio::task::JoinError),
     /// The database kept the request waiting for longer than it may (the health check): 503.
     #[error("the database is busy; try again")]
     Busy,
@@ -262,7 +265,9 @@ impl HttpError {
     /// The status it answers with.
     fn status(&self) -> StatusCode {
         match self {
-            HttpError::Store(_) | HttpError::Feed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Store(_) | HttpError::Feed(_) | HttpError::Compress(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             HttpError::NoSuchStory | HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::BadRequest(_) | HttpError::BadSearch(_) => StatusCode::BAD_REQUEST,
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -285,7 +290,7 @@ impl IntoResponse for HttpError {
                 (status, axum::response::Html(page)).into_response()
             }
             HttpError::BadSearch(page) => (status, axum::response::Html(page)).into_response(),
-            HttpError::Store(_) | HttpError::Feed(_) => {
+            HttpError::Store(_) | HttpError::Feed(_) | HttpError::Compress(_) => {
                 tracing::error!(error = %self, "request failed");
                 (status, "internal error; see the server's log\n").into_response()
             }

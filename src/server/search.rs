@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::cache::Rendered;
+use super::cache::Page;
 use super::{Context, HttpError};
 use crate::publish::{self, Feeds, Format, Results};
 use crate::query::Query;
@@ -85,7 +85,7 @@ async fn page(
                 ..results
             };
             let changed = stories.iter().map(|s| s.changed).max();
-            Ok(Rendered::new(
+            Ok(Page::new(
                 publish::results(&found, None),
                 changed.unwrap_or(chrono::DateTime::UNIX_EPOCH),
                 "text/html; charset=utf-8",
@@ -118,7 +118,7 @@ async fn feed(
             let (body, changed) = feeds
                 .search_feed(&query, &search.q, search.sort, format, page)
                 .await?;
-            Ok(Rendered::new(body, changed, format.content_type()))
+            Ok(Page::new(body, changed, format.content_type()))
         })
         .await?;
     Ok(rendered.respond(&headers))

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::DateTime;
 
-use super::cache::Rendered;
+use super::cache::Page;
 use super::{Context, HttpError};
 use crate::publish;
 
@@ -26,7 +26,7 @@ async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response
                 .and_then(|m| m.modified())
                 .map(DateTime::<chrono::Utc>::from)
                 .unwrap_or(DateTime::UNIX_EPOCH);
-            Ok(Rendered::new(
+            Ok(Page::new(
                 publish::opml(&title, &config.sources),
                 edited,
                 "text/x-opml; charset=utf-8",
