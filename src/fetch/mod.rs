@@ -11,11 +11,14 @@
 //! or otherwise non-public address (as `address` tells them) is refused, unless its source
 //! sets `allow_private`. An IP address written in the config as the source's own host (and
 //! port) is taken as meant. WebSub's requests to hubs and readers' callbacks go through the
-//! same guard (`Fetcher::send`).
+//! same guard (`Fetcher::send`). The guard is `guard.rs`.
+
+mod guard;
 
 use crate::address::non_public;
 use crate::config::Limits;
-use std::net::{IpAddr, SocketAddr};
+use guard::{NotPublic, PublicOnly};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -268,69 +271,9 @@ impl Fetcher {
         validators: &Validators,
         allow_private: bool,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static(
-                "application/atom+xml, application/rss+xml, application/feed+json, \
-                 application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
-            ),
-        );
-        // Validators come from servers; one that is not a legal header value is not sent.
-        if let Some(v) = validators
-            .etag
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            headers.insert(header::IF_NONE_MATCH, v);
-        }
-        if let Some(v) = validators
-            .last_modified
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            headers.insert(header::IF_MODIFIED_SINCE, v);
-        }
+        let headers = request_headers(validators);
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut current = url.clone();
-        let mut moved_to = None;
-        let mut all_permanent = true;
-        let mut redirects = 0;
-        let mut response = loop {
-            let client = self.client_for(&current, url, allow_private)?;
-            let request = client.get(current.clone()).headers(headers.clone()).send();
-            let response = tokio::time::timeout_at(deadline, request)
-                .await
-                .map_err(|_| FetchError::Timeout(self.timeout))?
-                .map_err(|e| self.classify(e))?;
-            let status = response.status();
-            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
-                break response;
-            }
-            redirects += 1;
-            if redirects > MAX_REDIRECTS {
-                return Err(FetchError::Redirects);
-            }
-            let next = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| current.join(l).ok())
-                .ok_or(FetchError::BadRedirect { status })?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(FetchError::RedirectScheme {
-                    scheme: next.scheme().to_owned(),
-                });
-            }
-            all_permanent &= matches!(
-                status,
-                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
-            );
-            if all_permanent {
-                moved_to = Some(next.clone());
-            }
-            current = next;
-        };
+        let (mut response, moved_to) = self.follow(url, &headers, allow_private, deadline).await?;
         let status = response.status();
         let header = |name| {
             response
@@ -397,6 +340,57 @@ impl Fetcher {
         })
     }
 
+    /// Requests `url` with `headers`, following up to [`MAX_REDIRECTS`] redirects (each
+    /// checked by the guard), by `deadline`: the final response, and where permanent
+    /// redirects led if every one on the way was permanent.
+    async fn follow(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        allow_private: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<(reqwest::Response, Option<Url>), FetchError> {
+        let mut current = url.clone();
+        let mut moved_to = None;
+        let mut all_permanent = true;
+        let mut redirects = 0;
+        loop {
+            let client = self.client_for(&current, url, allow_private)?;
+            let request = client.get(current.clone()).headers(headers.clone()).send();
+            let response = tokio::time::timeout_at(deadline, request)
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?
+                .map_err(|e| self.classify(e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                return Ok((response, moved_to));
+            }
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(FetchError::Redirects);
+            }
+            let next = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| current.join(l).ok())
+                .ok_or(FetchError::BadRedirect { status })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::RedirectScheme {
+                    scheme: next.scheme().to_owned(),
+                });
+            }
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            if all_permanent {
+                moved_to = Some(next.clone());
+            }
+            current = next;
+        }
+    }
+
     /// Sends a WebSub request, within the fetch timeout, following no redirect, refusing a
     /// non-public address unless the request allows it (the address a name resolves to is
     /// checked as for feeds). Only an answer's first [`MAX_ANSWER`] bytes are read.
@@ -431,84 +425,6 @@ impl Fetcher {
         Ok(Answer { status, body })
     }
 
-    /// The client for an IP address written in a URL, if it is public.
-    fn literal(&self, ip: IpAddr) -> Result<&reqwest::Client, FetchError> {
-        match non_public(ip) {
-            Some(kind) => Err(FetchError::Private {
-                host: ip.to_string(),
-                address: ip,
-                kind,
-            }),
-            None => Ok(&self.client),
-        }
-    }
-
-    /// Whether `url` may be sent a WebSub request: its host is public (a name resolving
-    /// only to public addresses), or `allow_private`. Checked before a subscription is taken,
-    /// so that a reader hears at once why its callback is refused; each request checks again.
-    pub(crate) async fn check_address(url: &Url, allow_private: bool) -> Result<(), FetchError> {
-        if allow_private {
-            return Ok(());
-        }
-        let host = match url.host() {
-            Some(url::Host::Ipv4(ip)) => return Self::refuse(&ip.to_string(), IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => return Self::refuse(&ip.to_string(), IpAddr::V6(ip)),
-            Some(url::Host::Domain(name)) => name.to_owned(),
-            None => return Err(FetchError::Other("the URL has no host".into())),
-        };
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addresses = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| FetchError::Connect(format!("cannot resolve {host}: {e}")))?;
-        for address in addresses {
-            Self::refuse(&host, address.ip())?;
-        }
-        Ok(())
-    }
-
-    fn refuse(host: &str, ip: IpAddr) -> Result<(), FetchError> {
-        match non_public(ip) {
-            Some(kind) => Err(FetchError::Private {
-                host: host.to_owned(),
-                address: ip,
-                kind,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// The client for a request to `current` on the way to `url`'s feed, or the refusal.
-    fn client_for(
-        &self,
-        current: &Url,
-        url: &Url,
-        allow_private: bool,
-    ) -> Result<&reqwest::Client, FetchError> {
-        let ip = match current.host() {
-            _ if allow_private => return Ok(&self.client),
-            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
-            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-            // A name: the resolver keeps to public addresses.
-            _ => return Ok(&self.public),
-        };
-        match non_public(ip) {
-            // The address the user wrote as the source's own is taken as meant: that host and
-            // port, not the host's other ports.
-            Some(_)
-                if current.host() == url.host()
-                    && current.port_or_known_default() == url.port_or_known_default() =>
-            {
-                Ok(&self.client)
-            }
-            Some(kind) => Err(FetchError::Private {
-                host: ip.to_string(),
-                address: ip,
-                kind,
-            }),
-            None => Ok(&self.client),
-        }
-    }
-
     fn classify(&self, e: reqwest::Error) -> FetchError {
         // The URL may hold credentials, and these messages are logged and stored; the
         // source's name says which feed it was.
@@ -539,38 +455,33 @@ impl Fetcher {
     }
 }
 
-/// Why a name was not resolved: every address it has is not public. Raised by [`PublicOnly`]
-/// and found again in the transport error's causes.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to non-public addresses, such as {address}")]
-struct NotPublic {
-    host: String,
-    address: IpAddr,
-}
-
-/// A resolver that hands out a name's public addresses only, and fails if it has none.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all
-                .iter()
-                .filter(|a| non_public(a.ip()).is_none())
-                .copied()
-                .collect();
-            match (public.is_empty(), all.first()) {
-                (true, Some(first)) => Err(Box::new(NotPublic {
-                    host,
-                    address: first.ip(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>),
-                _ => Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs),
-            }
-        })
+/// The headers of a feed's request: what it accepts, and the `validators` it has, so that an
+/// unchanged feed costs a 304.
+fn request_headers(validators: &Validators) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(
+            "application/atom+xml, application/rss+xml, application/feed+json, \
+                 application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
+        ),
+    );
+    // Validators come from servers; one that is not a legal header value is not sent.
+    if let Some(v) = validators
+        .etag
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::IF_NONE_MATCH, v);
     }
+    if let Some(v) = validators
+        .last_modified
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::IF_MODIFIED_SINCE, v);
+    }
+    headers
 }
 
 /// `max-age` from a `Cache-Control` header (`no-cache`/`no-store` say nothing about interval).

@@ -11,14 +11,16 @@
 //! read in a second pass over the text when an entry lacks it (`extra.rs`); a feed refused
 //! for a harmless break of its format is read again, repaired (`repair.rs`).
 //!
-//! Every article leaves this stage normalised: plain-text title, HTML summary and content
+//! Every article leaves this stage normalised (`article.rs`): plain-text title, HTML summary and content
 //! sanitised (no scripts, handlers or `javascript:` links) with relative URLs made absolute
 //! against the entry's `xml:base`, else the article's own page, else the feed's address; and
 //! its files and picture (`media.rs`), read from the same text.
+mod article;
 mod bound;
 mod cap;
 mod date;
 mod decode;
+mod elements;
 mod extra;
 mod media;
 mod page;
@@ -26,7 +28,7 @@ mod repair;
 mod text;
 mod vocab;
 
-use bound::{bound, floor_boundary};
+use article::{article, plain_text};
 pub use cap::DEFAULT_MAX_ITEMS;
 pub(crate) use decode::{decode, xml_safe};
 use extra::Extra;
@@ -36,13 +38,12 @@ use page::{advertised_feeds, embedded_atom, looks_like_html};
 use repair::{repaired_json_feed, repaired_xml, rss_090_as_rss_10};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use text::html_to_text;
 pub use text::SearchTerms;
 pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
 
 use chrono::{DateTime, Utc};
 
-use feed_rs::model::{Entry, Feed, FeedType, Text};
+use feed_rs::model::{Feed, FeedType};
 use url::Url;
 
 /// One entry of a feed, normalised. `dedup` decides its identity, `store` its dates if the
@@ -390,213 +391,3 @@ fn is_web(url: &Url) -> bool {
 /// Bytes of an address published (a page, a file, a picture): longer ones are no real
 /// address, and a reader's database may refuse them.
 const MAX_URL: usize = 2_048;
-
-/// The article of `entry`, whose page is `link`, its HTML cleaned by `sanitiser` (which allows
-/// only web addresses' schemes; the article's own base for relative ones is set here).
-fn article(
-    entry: Entry,
-    link: Option<String>,
-    feed_url: &Url,
-    mut media: Candidates,
-    sanitiser: &mut ammonia::Builder<'static>,
-) -> Article {
-    // An `xml:base` that is not a web address (`javascript:`) is no base: relative links
-    // resolved against it would not be web addresses either.
-    let explicit_base = entry
-        .base
-        .as_deref()
-        .and_then(|b| feed_url.join(b).ok())
-        .filter(is_web);
-    let base = explicit_base.clone().unwrap_or_else(|| feed_url.clone());
-    // Where the feed names the page behind its link (FeedBurner's `~r` redirects, whose
-    // `origLink` is the outlet's page, or a canonical link), the page is the link: readers
-    // skip the redirect, and the article is identified by the page, as other outlets link it.
-    let original = media
-        .original
-        .take()
-        .filter(|o| !o.trim().is_empty())
-        .and_then(|o| base.join(o.trim()).ok())
-        .filter(is_web)
-        .map(String::from);
-    let link = original.or(link);
-    // Relative URLs in the text are the article page's: resolve them against an explicit
-    // xml:base, else the article's link (the feed may live on another host), else the feed.
-    let content_base = match (explicit_base, &link) {
-        (None, Some(link)) => Url::parse(link).unwrap_or_else(|_| base.clone()),
-        _ => base.clone(),
-    };
-    // Links and pictures in the text are web addresses, relative ones resolved against a web
-    // address: nothing else is published.
-    sanitiser.url_relative(ammonia::UrlRelative::RewriteWithBase(content_base.clone()));
-    let sanitiser = &*sanitiser;
-    let html = |t: &Text| -> Option<String> {
-        let out = if is_html(t.content_type.as_ref()) {
-            sanitiser.clean(&bound(&t.content)).to_string()
-        } else {
-            escape_html(&t.content)
-        };
-        let out = without_forbidden(out.trim().to_owned());
-        (!out.is_empty()).then_some(out)
-    };
-    let content = entry.content.as_ref().and_then(|c| {
-        let body = c.body.as_deref()?;
-        html(&Text {
-            content_type: c.content_type.clone(),
-            src: None,
-            content: body.to_owned(),
-        })
-    });
-    // An entry whose only text is its media's description (a YouTube video's) has that text.
-    let summary = entry.summary.as_ref().and_then(html).or_else(|| {
-        let described = entry.media.iter().find_map(|m| m.description.as_ref());
-        described.filter(|_| content.is_none()).and_then(html)
-    });
-    let text = content
-        .as_deref()
-        .or(summary.as_deref())
-        .map(|html| {
-            let text = sanitised_text(html);
-            text.split_whitespace().collect::<Vec<_>>().join(" ")
-        })
-        .unwrap_or_default();
-    let title = entry
-        .title
-        .as_ref()
-        .map(plain_text)
-        .filter(|t| !t.is_empty())
-        .or_else(|| {
-            // An untitled entry (allowed in RSS) is titled by the start of its text.
-            let start = match &summary {
-                Some(summary) => sanitised_text(summary),
-                None => text.clone(),
-            };
-            let words: Vec<&str> = start.split_whitespace().take(12).collect();
-            (!words.is_empty()).then(|| words.join(" "))
-        })
-        .or_else(|| link.clone())
-        .map(|t| clip(&t, MAX_TITLE))
-        .unwrap_or_else(|| "(untitled)".to_owned());
-    let guid = Some(without_forbidden(entry.id.trim().to_owned())).filter(|g| !g.is_empty());
-    let media = Media::chosen(
-        media,
-        &content_base,
-        &[content.as_deref(), summary.as_deref()],
-    );
-    Article {
-        guid,
-        link,
-        title,
-        summary,
-        content,
-        text,
-        authors: entry
-            .authors
-            .iter()
-            .filter_map(|p| {
-                let name = plain(p.name.as_deref().or(p.email.as_deref())?, false);
-                // `email (Name)`, as RSS writes a byline, leaves the name in parentheses.
-                let name = name.trim_start_matches('(').trim_end_matches(')').trim();
-                (!name.is_empty()).then(|| clip(name, MAX_NAME))
-            })
-            .collect(),
-        categories: entry
-            .categories
-            .iter()
-            .map(|c| {
-                clip(
-                    &plain(c.label.as_deref().unwrap_or(&c.term), false),
-                    MAX_NAME,
-                )
-            })
-            .filter(|c| !c.is_empty())
-            .collect(),
-        published: entry
-            .published
-            .filter(writable)
-            .or(entry.updated.filter(writable)),
-        updated: entry.updated.filter(writable),
-        media,
-    }
-}
-
-/// Whether a date can be written in every output format (RFC 3339 and RFC 822 have four-digit
-/// years) and is not before the web: anything else is a broken date, as if none were given.
-fn writable(date: &DateTime<Utc>) -> bool {
-    (1970..=9999).contains(&chrono::Datelike::year(date))
-}
-
-/// Characters of a title kept: a headline is a line, and a 10 MB one would be copied into every
-/// feed that shows it.
-const MAX_TITLE: usize = 1_000;
-/// Characters of an author's name or a category kept.
-const MAX_NAME: usize = 200;
-
-/// `text` cut to at most `max` characters, marked with an ellipsis where it was cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", text[..end].trim_end()),
-        None => text.to_owned(),
-    }
-}
-
-fn is_html(media_type: &str) -> bool {
-    media_type.contains("html")
-}
-
-/// A text field as plain text: markup removed, entities decoded, whitespace collapsed.
-fn plain_text(t: &Text) -> String {
-    plain(&t.content, is_html(t.content_type.as_ref()))
-}
-
-/// `raw` as plain text. Whatever looks like markup is treated as markup, even in a field
-/// declared as text: many feeds escape HTML into titles and names, and a reader may show
-/// them as HTML.
-///
-/// HTML that decoding reveals (a title escaped twice, `&amp;lt;script&amp;gt;`) is markup
-/// too, and goes: a title is text wherever it is shown.
-fn plain(raw: &str, html: bool) -> String {
-    let mut text = if html || raw.contains('<') || raw.contains('&') {
-        html_to_text(&raw[..floor_boundary(raw, MAX_PLAIN)])
-    } else {
-        raw.to_owned()
-    };
-    for _ in 0..2 {
-        if !reveals_markup(&text) {
-            break;
-        }
-        text = html_to_text(&text);
-    }
-    without_forbidden(text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// Bytes of a title's or name's markup read: far more than is kept ([`MAX_TITLE`]).
-const MAX_PLAIN: usize = 64 * 1024;
-
-/// Whether `text` holds an HTML tag or comment (`<b>`, `</script>`, `<!--`; not a word in
-/// angle brackets, `<balanced>`).
-fn reveals_markup(text: &str) -> bool {
-    text.match_indices('<').any(|(i, _)| {
-        let after = &text[i + 1..];
-        if after.starts_with("!--") {
-            return true;
-        }
-        let name: String = after
-            .strip_prefix('/')
-            .unwrap_or(after)
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .take(16)
-            .collect();
-        bound::is_html_element(&name.to_ascii_lowercase())
-    })
-}
-
-/// `text` without the characters XML forbids. An XML feed's text is rid of them before it is
-/// parsed ([`decode`]); a JSON Feed's strings may still hold them as escapes (`\u0000`), which
-/// no output format may carry and PostgreSQL will not store.
-fn without_forbidden(text: String) -> String {
-    match xml_safe(&text) {
-        Cow::Borrowed(_) => text,
-        Cow::Owned(safe) => safe,
-    }
-}
