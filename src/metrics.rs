@@ -1,8 +1,9 @@
 //! The daemon's counters since it started, for `/metrics` (Prometheus text format).
 //!
-//! Owns the counting only: every finished poll's report is handed to [`Metrics::observe`]; the
-//! server takes the counters ([`Metrics::counters`]) and renders them with the gauges it then
-//! reads from the store (database size, stories, each source's last success).
+//! Owns the counting and the text format: every finished poll's report is handed to
+//! [`Metrics::observe`]; the server takes a copy of the counters ([`Metrics::counters`]) and
+//! has them render themselves ([`Counters::render`]) beside the gauges it reads from the
+//! store (database size, stories, each source's last success).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -143,69 +144,75 @@ impl Counters {
             "Time from sending a request to having the whole feed body.",
             buckets,
         );
-        for (name, help, value) in [
-            (
-                "feedmerge_database_bytes",
-                "Size of the SQLite database: its pages, some of which may still be in the write-ahead log.",
-                gauges.database_bytes as f64,
-            ),
-            (
-                "feedmerge_stories",
-                "Stories stored: entries of the merged feed.",
-                gauges.stories as f64,
-            ),
-            (
-                "feedmerge_articles",
-                "Articles stored: every version of every story.",
-                gauges.articles as f64,
-            ),
-            (
-                "feedmerge_config_rejected",
-                "1 if the config file holds an edit that did not validate (the previous config runs).",
-                f64::from(u8::from(gauges.config_rejected)),
-            ),
-        ] {
-            family(&mut out, name, "gauge", help, [format!(" {value}")]);
-        }
-        family(
-            &mut out,
-            "feedmerge_source_last_success_timestamp_seconds",
-            "gauge",
-            "When each source was last polled successfully (Unix time).",
-            gauges.last_success.iter().filter_map(|(source, at)| {
-                at.map(|at| format!("{{source=\"{}\"}} {at}", label(source)))
-            }),
-        );
-        family(
-            &mut out,
-            "feedmerge_source_push_state",
-            "gauge",
-            "Each source's WebSub subscription: 1 for its state (none, pending, active, failed, unsubscribing).",
-            gauges.push.iter().map(|(source, state, _, _)| {
-                format!("{{source=\"{}\",state=\"{}\"}} 1", label(source), label(state))
-            }),
-        );
-        family(
-            &mut out,
-            "feedmerge_source_pushes_total",
-            "counter",
-            "Signed WebSub deliveries stored, per source, since its subscription began.",
-            gauges
-                .push
-                .iter()
-                .map(|(source, _, pushes, _)| format!("{{source=\"{}\"}} {pushes}", label(source))),
-        );
-        family(
-            &mut out,
-            "feedmerge_source_push_missed_total",
-            "counter",
-            "New stories a poll found while the source's push was active: what its hub did not push.",
-            gauges.push.iter().map(|(source, _, _, missed)| {
-                format!("{{source=\"{}\"}} {missed}", label(source))
-            }),
-        );
+        gauge_families(&mut out, gauges);
         out
     }
+}
+
+/// The store's gauges (and the WebSub counters it keeps) as metric families, onto `out`.
+fn gauge_families(out: &mut String, gauges: &Gauges) {
+    for (name, help, value) in [
+        (
+            "feedmerge_database_bytes",
+            "Size of the SQLite database: its pages, some of which may still be in the write-ahead log.",
+            gauges.database_bytes as f64,
+        ),
+        (
+            "feedmerge_stories",
+            "Stories stored: entries of the merged feed.",
+            gauges.stories as f64,
+        ),
+        (
+            "feedmerge_articles",
+            "Articles stored: every version of every story.",
+            gauges.articles as f64,
+        ),
+        (
+            "feedmerge_config_rejected",
+            "1 if the config file holds an edit that did not validate (the previous config runs).",
+            f64::from(u8::from(gauges.config_rejected)),
+        ),
+    ] {
+        family(out, name, "gauge", help, [format!(" {value}")]);
+    }
+    family(
+        out,
+        "feedmerge_source_last_success_timestamp_seconds",
+        "gauge",
+        "When each source was last polled successfully (Unix time).",
+        gauges.last_success.iter().filter_map(|(source, at)| {
+            at.map(|at| format!("{{source=\"{}\"}} {at}", label(source)))
+        }),
+    );
+    family(
+        out,
+        "feedmerge_source_push_state",
+        "gauge",
+        "Each source's WebSub subscription: 1 for its state (none, pending, active, failed, unsubscribing).",
+        gauges.push.iter().map(|(source, state, _, _)| {
+            format!("{{source=\"{}\",state=\"{}\"}} 1", label(source), label(state))
+        }),
+    );
+    family(
+        out,
+        "feedmerge_source_pushes_total",
+        "counter",
+        "Signed WebSub deliveries stored, per source, since its subscription began.",
+        gauges
+            .push
+            .iter()
+            .map(|(source, _, pushes, _)| format!("{{source=\"{}\"}} {pushes}", label(source))),
+    );
+    family(
+        out,
+        "feedmerge_source_push_missed_total",
+        "counter",
+        "New stories a poll found while the source's push was active: what its hub did not push.",
+        gauges
+            .push
+            .iter()
+            .map(|(source, _, _, missed)| format!("{{source=\"{}\"}} {missed}", label(source))),
+    );
 }
 
 impl Counters {

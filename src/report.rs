@@ -1,6 +1,6 @@
 //! What polling one source came to: the report that the engine, `feedmerge fetch`, the log
-//! and `/metrics` all read. Its own module so that `poll`, which writes reports, and
-//! `metrics`, which counts them, both depend on it and not on each other.
+//! and `/metrics` all read. Its own module so that `metrics`, which counts reports, does not
+//! depend on `poll`, which writes them (and counts each in the metrics).
 
 use std::fmt;
 use std::time::Duration;

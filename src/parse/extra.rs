@@ -227,14 +227,7 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
             }
             Event::GeneralRef(r) => {
                 if let Some(reading) = &mut reading {
-                    let name = r.xml10_content();
-                    match r.resolve_char_ref().ok().flatten() {
-                        Some(c) => reading.text.push(c),
-                        None => match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => reading.text.push_str(s),
-                            None => reading.text.push_str(&format!("&{name};")),
-                        },
-                    }
+                    push_reference(&mut reading.text, &r);
                 }
             }
             Event::End(_) => {
@@ -258,6 +251,19 @@ pub(super) fn xml_extras(text: &str, feed_url: &Url) -> Option<(FeedExtra, Vec<E
         }
     }
     Some((feed, entries))
+}
+
+/// Appends to `text` what the reference `r` stands for: a character, a predefined entity, or
+/// else the reference as written.
+fn push_reference(text: &mut String, r: &quick_xml::events::BytesRef) {
+    let name = r.xml10_content();
+    match r.resolve_char_ref().ok().flatten() {
+        Some(c) => text.push(c),
+        None => match quick_xml::escape::resolve_predefined_entity(&name) {
+            Some(s) => text.push_str(s),
+            None => text.push_str(&format!("&{name};")),
+        },
+    }
 }
 
 /// Notes what an entry's child element `e` says in its attributes (an RSS `<guid>`'s

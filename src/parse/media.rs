@@ -305,81 +305,109 @@ pub(super) fn xml_media(text: &str) -> Option<Vec<Candidates>> {
             continue;
         };
         depth += usize::from(!empty);
-        let attrs = || attributes(element);
-        match (space, local.as_str()) {
-            (Ns::Plain, "enclosure") => {
-                let a = attrs();
-                if let Some(e) = enclosure(&a, "url", "type", "length") {
-                    add_image_file(found, &e);
-                    found.enclosures.push(e);
-                }
-            }
-            (Ns::Atom | Ns::Plain, "link") => {
-                let a = attrs();
-                match get(&a, "rel") {
-                    Some("enclosure") => {
-                        if let Some(e) = enclosure(&a, "href", "type", "length") {
-                            add_image_file(found, &e);
-                            found.enclosures.push(e);
-                        }
-                    }
-                    Some("canonical") if found.original.is_none() => {
-                        found.original = get(&a, "href").map(str::to_owned);
-                    }
-                    _ => {}
-                }
-            }
-            (Ns::MediaRss, "group") if !empty => group = Some(Vec::new()),
-            (Ns::MediaRss, "content") => {
-                let a = attrs();
-                let Some(mut e) = enclosure(&a, "url", "type", "filesize") else {
-                    continue;
-                };
-                e.duration = get(&a, "duration").and_then(seconds);
-                let image = get(&a, "medium") == Some("image")
-                    || e.mime_type
-                        .as_deref()
-                        .is_some_and(|m| m.starts_with("image/"));
-                if image {
-                    found.images.push(Image {
-                        url: e.url,
-                        width: number(&a, "width"),
-                        height: number(&a, "height"),
-                    });
-                } else if let Some(alternatives) = &mut group {
-                    alternatives.push((get(&a, "isdefault") == Some("true"), e));
-                } else {
-                    found.enclosures.push(e);
-                }
-            }
-            (Ns::MediaRss, "thumbnail") => {
-                let a = attrs();
-                if let Some(url) = get(&a, "url") {
-                    found.images.push(Image {
-                        url: url.to_owned(),
-                        width: number(&a, "width"),
-                        height: number(&a, "height"),
-                    });
-                }
-            }
-            (Ns::ITunes, "image") => {
-                if let Some(url) = get(&attrs(), "href") {
-                    found.images.push(Image {
-                        url: url.to_owned(),
-                        width: None,
-                        height: None,
-                    });
-                }
-            }
-            (Ns::ITunes, "duration") if !empty => in_duration = true,
-            (Ns::FeedBurner, "origLink") if !empty && found.original.is_none() => {
-                found.original = Some(String::new());
-                in_original = true;
-            }
-            _ => {}
+        match child(found, &mut group, space, &local, element, empty) {
+            Text::Duration => in_duration = true,
+            Text::Original => in_original = true,
+            Text::None => {}
         }
     }
     Some(entries)
+}
+
+/// Which text of an entry's child element is read next.
+enum Text {
+    None,
+    /// `itunes:duration`'s.
+    Duration,
+    /// FeedBurner's `origLink`.
+    Original,
+}
+
+/// Notes in `found` (or among the alternatives of the `media:group` being read) what the
+/// entry's child `element`, named `local` in vocabulary `space`, says in its attributes; and
+/// says whose text is to be read next.
+fn child(
+    found: &mut Candidates,
+    group: &mut Option<Vec<(bool, Enclosure)>>,
+    space: Ns,
+    local: &str,
+    element: &BytesStart,
+    empty: bool,
+) -> Text {
+    let attrs = || attributes(element);
+    match (space, local) {
+        (Ns::Plain, "enclosure") => {
+            let a = attrs();
+            if let Some(e) = enclosure(&a, "url", "type", "length") {
+                add_image_file(found, &e);
+                found.enclosures.push(e);
+            }
+        }
+        (Ns::Atom | Ns::Plain, "link") => {
+            let a = attrs();
+            match get(&a, "rel") {
+                Some("enclosure") => {
+                    if let Some(e) = enclosure(&a, "href", "type", "length") {
+                        add_image_file(found, &e);
+                        found.enclosures.push(e);
+                    }
+                }
+                Some("canonical") if found.original.is_none() => {
+                    found.original = get(&a, "href").map(str::to_owned);
+                }
+                _ => {}
+            }
+        }
+        (Ns::MediaRss, "group") if !empty => *group = Some(Vec::new()),
+        (Ns::MediaRss, "content") => {
+            let a = attrs();
+            let Some(mut e) = enclosure(&a, "url", "type", "filesize") else {
+                return Text::None;
+            };
+            e.duration = get(&a, "duration").and_then(seconds);
+            let image = get(&a, "medium") == Some("image")
+                || e.mime_type
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("image/"));
+            if image {
+                found.images.push(Image {
+                    url: e.url,
+                    width: number(&a, "width"),
+                    height: number(&a, "height"),
+                });
+            } else if let Some(alternatives) = group {
+                alternatives.push((get(&a, "isdefault") == Some("true"), e));
+            } else {
+                found.enclosures.push(e);
+            }
+        }
+        (Ns::MediaRss, "thumbnail") => {
+            let a = attrs();
+            if let Some(url) = get(&a, "url") {
+                found.images.push(Image {
+                    url: url.to_owned(),
+                    width: number(&a, "width"),
+                    height: number(&a, "height"),
+                });
+            }
+        }
+        (Ns::ITunes, "image") => {
+            if let Some(url) = get(&attrs(), "href") {
+                found.images.push(Image {
+                    url: url.to_owned(),
+                    width: None,
+                    height: None,
+                });
+            }
+        }
+        (Ns::ITunes, "duration") if !empty => return Text::Duration,
+        (Ns::FeedBurner, "origLink") if !empty && found.original.is_none() => {
+            found.original = Some(String::new());
+            return Text::Original;
+        }
+        _ => {}
+    }
+    Text::None
 }
 
 /// An enclosure from attributes named `url`, `kind` and `length`; `None` without a URL.

@@ -85,6 +85,38 @@ impl Next {
     }
 }
 
+/// A 304: the source is well, nothing else changed. Ends with what `Next::bound` binds.
+const RECORD_NOT_MODIFIED: &str = "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+             last_status = 304, last_error = NULL, consecutive_failures = 0,
+             min_interval_secs = $3,
+             next_due_at = $4, effective_url = COALESCE($5, effective_url),
+             disabled_reason = $6, lease_owner = NULL, lease_until = NULL
+         WHERE name = $1";
+
+/// A failure: counted, and said. Ends with what `Next::bound` binds.
+const RECORD_FAILED: &str =
+    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
+             consecutive_failures = consecutive_failures + 1,
+             next_due_at = $5, effective_url = COALESCE($6, effective_url),
+             disabled_reason = $7, lease_owner = NULL, lease_until = NULL
+         WHERE name = $1";
+
+/// A push: counted on its subscription.
+const RECORD_PUSHED: &str = "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
+         pushed_new = pushed_new + $3
+     WHERE token = $1";
+
+/// A feed read: the source is well, its validators and what its feed says of itself kept.
+/// Ends with what `Next::bound` binds.
+const RECORD_FETCHED: &str = "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
+             last_status = $3, last_error = NULL, consecutive_failures = 0,
+             etag = $4, last_modified = $5,
+             title = COALESCE($6, title), site_url = COALESCE($7, site_url),
+             min_interval_secs = $8, last_warning = $9,
+             next_due_at = $10, effective_url = COALESCE($11, effective_url),
+             disabled_reason = $12, lease_owner = NULL, lease_until = NULL
+         WHERE name = $1";
+
 impl Store {
     /// Records one fetch of `source` — articles, validators, status, and when it is next due —
     /// all or nothing, and says how its articles compared with what was stored. Waits for the
@@ -135,50 +167,33 @@ impl Store {
         // ends with what `next` sets.
         let done = match attempt {
             Attempt::NotModified { min_interval } => on_tx!(tx, |e| {
-                let query = sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                         last_status = 304, last_error = NULL, consecutive_failures = 0,
-                         min_interval_secs = $3,
-                         next_due_at = $4, effective_url = COALESCE($5, effective_url),
-                         disabled_reason = $6, lease_owner = NULL, lease_until = NULL
-                     WHERE name = $1",
-                )
-                .bind(source)
-                .bind(millis(now))
-                .bind(min_interval.map(|d| d.as_secs() as i64));
+                let query = sqlx::query(RECORD_NOT_MODIFIED)
+                    .bind(source)
+                    .bind(millis(now))
+                    .bind(min_interval.map(|d| d.as_secs() as i64));
                 next.bound(query)
                     .execute(e)
                     .await
                     .map(|r| r.rows_affected())
             })?,
             Attempt::Failed { status, error } => on_tx!(tx, |e| {
-                let query = sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
-                         consecutive_failures = consecutive_failures + 1,
-                         next_due_at = $5, effective_url = COALESCE($6, effective_url),
-                         disabled_reason = $7, lease_owner = NULL, lease_until = NULL
-                     WHERE name = $1",
-                )
-                .bind(source)
-                .bind(millis(now))
-                .bind(status.map(i64::from))
-                .bind(error);
+                let query = sqlx::query(RECORD_FAILED)
+                    .bind(source)
+                    .bind(millis(now))
+                    .bind(status.map(i64::from))
+                    .bind(error);
                 next.bound(query)
                     .execute(e)
                     .await
                     .map(|r| r.rows_affected())
             })?,
-            Attempt::Pushed { token, .. } => on_tx!(tx, |e| sqlx::query(
-                "UPDATE push_subscriptions SET last_push_at = $2, pushes = pushes + 1,
-                     pushed_new = pushed_new + $3
-                 WHERE token = $1",
-            )
-            .bind(token)
-            .bind(millis(now))
-            .bind(i64::from(counts.new))
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))?,
+            Attempt::Pushed { token, .. } => on_tx!(tx, |e| sqlx::query(RECORD_PUSHED,)
+                .bind(token)
+                .bind(millis(now))
+                .bind(i64::from(counts.new))
+                .execute(e)
+                .await
+                .map(|r| r.rows_affected()))?,
             Attempt::Fetched {
                 status,
                 validators,
@@ -188,25 +203,16 @@ impl Store {
                 warning,
                 ..
             } => on_tx!(tx, |e| {
-                let query = sqlx::query(
-                    "UPDATE sources SET last_attempt_at = $2, last_success_at = $2,
-                         last_status = $3, last_error = NULL, consecutive_failures = 0,
-                         etag = $4, last_modified = $5,
-                         title = COALESCE($6, title), site_url = COALESCE($7, site_url),
-                         min_interval_secs = $8, last_warning = $9,
-                         next_due_at = $10, effective_url = COALESCE($11, effective_url),
-                         disabled_reason = $12, lease_owner = NULL, lease_until = NULL
-                     WHERE name = $1",
-                )
-                .bind(source)
-                .bind(millis(now))
-                .bind(i64::from(*status))
-                .bind(&validators.etag)
-                .bind(&validators.last_modified)
-                .bind(title)
-                .bind(site_url)
-                .bind(min_interval.map(|d| d.as_secs() as i64))
-                .bind(warning);
+                let query = sqlx::query(RECORD_FETCHED)
+                    .bind(source)
+                    .bind(millis(now))
+                    .bind(i64::from(*status))
+                    .bind(&validators.etag)
+                    .bind(&validators.last_modified)
+                    .bind(title)
+                    .bind(site_url)
+                    .bind(min_interval.map(|d| d.as_secs() as i64))
+                    .bind(warning);
                 next.bound(query)
                     .execute(e)
                     .await

@@ -45,6 +45,23 @@ pub struct Removed {
     pub bytes_freed: u64,
 }
 
+/// The stories every article of which is older than `$1` (ms) or past the `$2` newest of its
+/// source, and none of which is shown (`$3`, a JSON list of entry ids).
+const EXPIRED_STORIES: &str = "WITH expired AS (
+         SELECT id FROM articles WHERE published < $1
+         UNION
+         SELECT id FROM (
+             SELECT id, ROW_NUMBER() OVER (
+                 PARTITION BY source_id ORDER BY published DESC, id DESC) AS rank
+             FROM articles) AS ranked
+         WHERE rank > $2
+     )
+     SELECT st.id FROM stories st
+     WHERE st.entry_id NOT IN (SELECT value FROM json_each($3))
+       AND NOT EXISTS (SELECT 1 FROM articles a
+                       WHERE a.story_id = st.id
+                         AND a.id NOT IN (SELECT id FROM expired))";
+
 impl Store {
     /// Deletes the stories whose every version is past `retention`'s limits (and that no served
     /// feed shows), leaving tombstones of their entries; prunes old tombstones and index keys;
@@ -65,27 +82,12 @@ impl Store {
             let max = retention.max_per_source.map_or(i64::MAX, i64::from);
             let shown: Vec<&str> = retention.shown.iter().map(String::as_str).collect();
             let shown = json(&shown);
-            let stories: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
-                "WITH expired AS (
-                     SELECT id FROM articles WHERE published < $1
-                     UNION
-                     SELECT id FROM (
-                         SELECT id, ROW_NUMBER() OVER (
-                             PARTITION BY source_id ORDER BY published DESC, id DESC) AS rank
-                         FROM articles) AS ranked
-                     WHERE rank > $2
-                 )
-                 SELECT st.id FROM stories st
-                 WHERE st.entry_id NOT IN (SELECT value FROM json_each($3))
-                   AND NOT EXISTS (SELECT 1 FROM articles a
-                                   WHERE a.story_id = st.id
-                                     AND a.id NOT IN (SELECT id FROM expired))",
-            )
-            .bind(cutoff)
-            .bind(max)
-            .bind(&shown)
-            .fetch_all(e)
-            .await)?;
+            let stories: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(EXPIRED_STORIES,)
+                .bind(cutoff)
+                .bind(max)
+                .bind(&shown)
+                .fetch_all(e)
+                .await)?;
             let list = json(&stories);
             let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
                 "SELECT id FROM articles
@@ -127,33 +129,39 @@ impl Store {
         if removed.stories > 0 {
             self.changed();
         }
-        {
-            let too_old = millis(now) - 2 * duration_ms(self.dedup.window);
-            let mut writer = self.writer.lock().await;
-            removed.unindexed = on_pool!(&self.db, |p| sqlx::query(
-                "UPDATE sketches SET bands = NULL WHERE bands IS NOT NULL AND published < $1",
-            )
-            .bind(too_old)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-            on_pool!(&self.db, |p| sqlx::query(
-                "DELETE FROM headlines WHERE published < $1"
-            )
-            .bind(too_old)
-            .execute(p)
-            .await
-            .map(drop))?;
-            if let Some(index) = writer.as_mut() {
-                index.prune(too_old);
-            }
-        }
+        removed.unindexed = self.unindex_old(now).await?;
         {
             let _writer = self.writer.lock().await;
             self.db.vacuum().await?;
         }
         removed.bytes_freed = size_before.saturating_sub(self.file_size().await?);
         Ok(removed)
+    }
+
+    /// Takes articles older than twice the story window out of the near-duplicate index (their
+    /// sketches' bands) and the headline index: a new article is not compared with them. Says
+    /// how many left the index.
+    async fn unindex_old(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let too_old = millis(now) - 2 * duration_ms(self.dedup.window);
+        let mut writer = self.writer.lock().await;
+        let unindexed = on_pool!(&self.db, |p| sqlx::query(
+            "UPDATE sketches SET bands = NULL WHERE bands IS NOT NULL AND published < $1",
+        )
+        .bind(too_old)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        on_pool!(&self.db, |p| sqlx::query(
+            "DELETE FROM headlines WHERE published < $1"
+        )
+        .bind(too_old)
+        .execute(p)
+        .await
+        .map(drop))?;
+        if let Some(index) = writer.as_mut() {
+            index.prune(too_old);
+        }
+        Ok(unindexed)
     }
 
     /// Deletes the source named `name` and the articles only it carried. An article another

@@ -184,14 +184,15 @@ impl Store {
         Ok(stories)
     }
 
-    async fn stories(&self, which: Which<'_>) -> Result<Vec<Story>, StoreError> {
+    /// The rows of the stories `which` names, in its order.
+    async fn story_rows(&self, which: Which<'_>) -> Result<Vec<StoryRow>, StoreError> {
         const COLUMNS: &str = "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title,
                     a.link, a.summary, a.content, a.plain_text, a.authors, a.categories, a.media, st.published,
                     st.updated, s.name AS source_name, s.url AS source_url, s.site_url
              FROM stories st
              JOIN articles a ON a.id = st.representative
              JOIN sources s ON s.id = a.source_id";
-        let rows: Vec<StoryRow> = match which {
+        Ok(match which {
             Which::Page {
                 since,
                 offset,
@@ -235,7 +236,14 @@ impl Store {
                 rows.sort_by_key(|r| place.get(&r.story_id).copied().unwrap_or(usize::MAX));
                 rows
             }
-        };
+        })
+    }
+
+    /// Every appearance of the stories of `rows`, by story, first seen first.
+    async fn appearances(
+        &self,
+        rows: &[StoryRow],
+    ) -> Result<HashMap<i64, Vec<AppearanceRow>>, StoreError> {
         let ids = json(&rows.iter().map(|r| r.story_id).collect::<Vec<_>>());
         let appearances: Vec<AppearanceRow> = on_pool!(&self.db, |p| sqlx::query_as(
             "SELECT a.story_id, ap.source_id, s.name, s.url, s.site_url, ap.link, ap.title,
@@ -253,6 +261,12 @@ impl Store {
         for a in appearances {
             by_story.entry(a.story_id).or_default().push(a);
         }
+        Ok(by_story)
+    }
+
+    async fn stories(&self, which: Which<'_>) -> Result<Vec<Story>, StoreError> {
+        let rows = self.story_rows(which).await?;
+        let mut by_story = self.appearances(&rows).await?;
         Ok(rows
             .into_iter()
             .map(|r| {

@@ -93,6 +93,28 @@ pub(super) async fn open_sqlite(
             (pool, Some(why))
         }
     };
+    migrate(&pool, read_only.as_deref(), &open_err).await?;
+    let read_only = read_only.map(|why| {
+        format!(
+            "{why}: it is open read-only, so nothing is polled or stored until feedmerge runs where it \
+             can write"
+        )
+    });
+    // The writer's connection (see `Db::Sqlite`), opened when it first writes: with the same
+    // settings, so a read-only file gives a read-only writer, which nothing asks to write.
+    let writer = pool_options
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    Ok((pool, writer, read_only))
+}
+
+/// Brings the database of `pool` to this feedmerge's schema; a new file is first set to give
+/// back free pages. `read_only` says why the file cannot be written, if it cannot.
+async fn migrate(
+    pool: &SqlitePool,
+    read_only: Option<&str>,
+    open_err: &impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
+) -> Result<(), StoreError> {
     // One connection for both: the vacuum mode must be set where the first table is made.
     let mut conn = pool.acquire().await?;
     let fresh: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
@@ -107,7 +129,7 @@ pub(super) async fn open_sqlite(
             .await?;
     }
     let migrated = sqlx::migrate!("./migrations/sqlite").run(&mut *conn).await;
-    if let (Err(e), Some(why)) = (&migrated, &read_only) {
+    if let (Err(e), Some(why)) = (&migrated, read_only) {
         return Err(open_err(
             format!(
                 "{why}, and the database's schema is older than this feedmerge's ({e}): \
@@ -117,19 +139,7 @@ pub(super) async fn open_sqlite(
         ));
     }
     migrated?;
-    drop(conn);
-    let read_only = read_only.map(|why| {
-        format!(
-            "{why}: it is open read-only, so nothing is polled or stored until feedmerge runs where it \
-             can write"
-        )
-    });
-    // The writer's connection (see `Db::Sqlite`), opened when it first writes: with the same
-    // settings, so a read-only file gives a read-only writer, which nothing asks to write.
-    let writer = pool_options
-        .max_connections(1)
-        .connect_lazy_with((*pool.connect_options()).clone());
-    Ok((pool, writer, read_only))
+    Ok(())
 }
 
 /// Why the existing SQLite file at `path` cannot be written, if that is because its folder
