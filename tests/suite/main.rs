@@ -18,6 +18,7 @@ mod hostile;
 mod hostile_input;
 mod import;
 mod ingest;
+mod layout;
 mod media;
 mod metrics;
 mod operators;
