@@ -72,6 +72,23 @@ pub(super) fn after_hold(plan: &Plan, until: DateTime<Utc>, now: DateTime<Utc>) 
     until + chrono::Duration::from_std(plan.offset(now)).unwrap_or_default()
 }
 
+/// What a feed read held that was not read as written: a repair of its format (`repaired`
+/// says why), entries past the first `max_items` (`items_cut` of them).
+fn warning(repaired: Option<String>, items_cut: usize, max_items: usize) -> Option<String> {
+    let cut = (items_cut > 0).then(|| {
+        format!(
+            "the feed lists {} entries; only its first {max_items} are read",
+            items_cut + max_items,
+        )
+    });
+    let repaired =
+        repaired.map(|why| format!("the feed is malformed and was read after a repair ({why})"));
+    [repaired, cut]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| a + "; " + &b)
+}
+
 /// What to record after a fetch that came to `got`, knowing `known`.
 pub(super) fn decide(got: Got, known: &Known) -> Decision {
     let hint = |feed_hint: Option<Duration>| {
@@ -104,20 +121,7 @@ pub(super) fn decide(got: Got, known: &Known) -> Decision {
             } = *read;
             let min_interval = hint(feed.min_interval);
             next.due = Some(success(min_interval));
-            let cut = (feed.items_cut > 0).then(|| {
-                format!(
-                    "the feed lists {} entries; only its first {} are read",
-                    feed.items_cut + known.max_items,
-                    known.max_items
-                )
-            });
-            let repaired = feed
-                .repaired
-                .map(|why| format!("the feed is malformed and was read after a repair ({why})"));
-            let warning = [repaired, cut]
-                .into_iter()
-                .flatten()
-                .reduce(|a, b| a + "; " + &b);
+            let warning = warning(feed.repaired, feed.items_cut, known.max_items);
             let attempt = Attempt::Fetched {
                 status,
                 validators,

@@ -3,7 +3,9 @@
 //!
 //! Owns the output formats: Atom 1.0 (RFC 4287, `atom.rs`), RSS 2.0 (`rss.rs`) and JSON
 //! Feed 1.1 (`json.rs`), and the HTML pages made of the same stories: the river page and
-//! each story's page (`pages.rs`), and a search's results (`search.rs`). Every entry credits the outlet whose version it publishes
+//! each story's page (`pages.rs`), a search's results (`search.rs`), the status page
+//! (`status.rs`, with each source's health row in `health.rs`, which the CLI shows too) and
+//! the sources as OPML (`opml.rs`). Every entry credits the outlet whose version it publishes
 //! (Atom `atom:source`, RSS `<source>`, JSON Feed `_feedmerge.source`) and links every other
 //! outlet that carried the story (Atom `link rel="related"`, a credits line at the end of
 //! the RSS description, `_feedmerge.also`); it names its author, or else that outlet, and

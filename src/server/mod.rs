@@ -1,10 +1,11 @@
 //! Stage 8 of the pipeline: the HTTP server.
 //!
 //! Owns the routes, the connections (their timeouts, their number, closing them at a stop),
-//! and how failures become HTTP responses. One module per group of routes, all sharing one
+//! and how failures become HTTP responses: one [`HttpError`], a status per variant, that
+//! every handler answers with. One module per group of routes, all sharing one
 //! [`Context`] (the config and the store); handlers ask `publish`'s feeds service which
 //! stories a feed shows and read the rest from the store. They never write, but for the
-//! WebSub routes, which hand what they receive to `websub`.
+//! WebSub routes, which hand what they receive to `websub` and, a pushed feed, to `poll`.
 
 mod cache;
 mod entries;
