@@ -193,7 +193,7 @@ impl App {
     /// only `/status` shows).
     pub(crate) async fn source_rows(&self) -> Result<Vec<SourceRow>, AppError> {
         let states = self.store.source_states().await?;
-        let push = self.store.push_states().await?;
+        let push = self.store.push_subscriptions().await?;
         let config = self.live.current();
         Ok(publish::source_rows(
             &config.sources,

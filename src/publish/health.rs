@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::config::Source;
-use crate::store::{from_millis, SourceState};
+use crate::store::{from_millis, PushSubscription, SourceState};
 
 /// How a configured source is doing, from its stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,13 +74,17 @@ pub(crate) struct SourceRow {
 }
 
 /// Every configured source's row, in config order, from the stored `states`, the articles
-/// each carries and each one's WebSub subscription (`push`).
+/// each carries and the WebSub subscriptions (`push`).
 pub(crate) fn source_rows(
     sources: &[Source],
     states: &HashMap<String, SourceState>,
     articles: &HashMap<String, i64>,
-    push: &HashMap<String, String>,
+    push: &[PushSubscription],
 ) -> Vec<SourceRow> {
+    let push: HashMap<&str, String> = push
+        .iter()
+        .map(|s| (s.source.as_str(), push_words(s)))
+        .collect();
     sources
         .iter()
         .map(|source| {
@@ -97,12 +101,34 @@ pub(crate) fn source_rows(
                 articles: articles.get(&source.name).copied().unwrap_or(0),
                 problem: st.and_then(problem),
                 push: push
-                    .get(&source.name)
+                    .get(source.name.as_str())
                     .cloned()
                     .unwrap_or_else(|| "none".into()),
             }
         })
         .collect()
+}
+
+/// A source's WebSub subscription in words: `pending`, `active until T`, `failed: why`,
+/// `unsubscribing`, and what deliveries brought, if any came.
+fn push_words(sub: &PushSubscription) -> String {
+    let mut text = match (sub.state.as_str(), sub.lease_until) {
+        ("active", Some(until)) => {
+            format!(
+                "active until {}",
+                from_millis(until).format("%Y-%m-%d %H:%M:%SZ")
+            )
+        }
+        ("failed", _) => format!("failed: {}", sub.error.as_deref().unwrap_or("unknown")),
+        (state, _) => state.to_owned(),
+    };
+    if sub.pushes + sub.rejected + sub.missed > 0 {
+        text.push_str(&format!(
+            " (deliveries {}, new stories {}, missed by push {}, bad signatures {})",
+            sub.pushes, sub.pushed_new, sub.missed, sub.rejected
+        ));
+    }
+    text
 }
 
 /// What is wrong with a source whose stored state is `state`: why it is disabled, else its

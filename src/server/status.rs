@@ -43,7 +43,7 @@ async fn status(
     let totals = ctx.store.totals().await?;
     let states = ctx.store.source_states().await?;
     let articles = ctx.store.articles_by_source().await?;
-    let push = ctx.store.push_states().await?;
+    let push = ctx.store.push_subscriptions().await?;
     let since = now - chrono::Days::new(u64::from(DAYS - 1));
     let per_day = ctx
         .store

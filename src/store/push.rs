@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::engine::on_pool;
-use super::{from_millis, millis, Store, StoreError};
+use super::{millis, Store, StoreError};
 
 /// One subscription at an outlet's hub, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -43,28 +43,6 @@ pub(crate) struct PushSubscription {
 }
 
 impl PushSubscription {
-    /// Its state in words: `pending`, `active until T`, `failed: why`, `unsubscribing`, and
-    /// what deliveries brought, if any came.
-    pub(crate) fn describe(&self) -> String {
-        let mut text = match (self.state.as_str(), self.lease_until) {
-            ("active", Some(until)) => {
-                format!(
-                    "active until {}",
-                    from_millis(until).format("%Y-%m-%d %H:%M:%SZ")
-                )
-            }
-            ("failed", _) => format!("failed: {}", self.error.as_deref().unwrap_or("unknown")),
-            (state, _) => state.to_owned(),
-        };
-        if self.pushes + self.rejected + self.missed > 0 {
-            text.push_str(&format!(
-                " (deliveries {}, new stories {}, missed by push {}, bad signatures {})",
-                self.pushes, self.pushed_new, self.missed, self.rejected
-            ));
-        }
-        text
-    }
-
     /// Whether the hub has verified it and its lease runs at `now`.
     pub(crate) fn active_at(&self, now: DateTime<Utc>) -> bool {
         self.state == "active" && self.lease_until.is_some_and(|t| t > millis(now))
@@ -83,17 +61,6 @@ impl Store {
             .fetch_all(p)
             .await)?;
         Ok(rows)
-    }
-
-    /// Each source's subscription in words ([`PushSubscription::describe`]), by name.
-    pub(crate) async fn push_states(
-        &self,
-    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-        let subs = self.push_subscriptions().await?;
-        Ok(subs
-            .into_iter()
-            .map(|s| (s.source.clone(), s.describe()))
-            .collect())
     }
 
     /// The subscription whose callback token is `token`.
