@@ -46,6 +46,9 @@ pub(crate) fn non_public(ip: IpAddr) -> Option<&'static str> {
             } else if s[..6] == [0; 6] {
                 // IPv4-compatible (`::127.0.0.1`): deprecated, never public.
                 non_public(v4_at(12)).or(Some("reserved"))
+            } else if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                // IPv4-translated (`::ffff:0:127.0.0.1`, RFC 2765): the IPv4 address it names.
+                non_public(v4_at(12)).or(Some("reserved"))
             } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
                 // NAT64 reaches the IPv4 address it embeds.
                 non_public(v4_at(12))
@@ -61,9 +64,11 @@ pub(crate) fn non_public(ip: IpAddr) -> Option<&'static str> {
             } else if s[0] & 0xffc0 == 0xfe80 {
                 Some("link-local")
             } else if v6.is_multicast()
-                // Teredo, documentation, discard-only.
+                // Teredo, benchmarking, documentation (both ranges), discard-only.
                 || s[..2] == [0x2001, 0]
+                || s[..3] == [0x2001, 2, 0]
                 || s[..2] == [0x2001, 0xdb8]
+                || s[0] & 0xfff0 == 0x3ff0
                 || s[..4] == [0x100, 0, 0, 0]
             {
                 Some("reserved")
