@@ -166,7 +166,10 @@ pub(crate) fn read_opml(path: &Path, text: &str) -> Result<Vec<Outline>, ImportE
         let mut attr: std::collections::HashMap<String, String> = Default::default();
         for a in element.attributes().flatten() {
             let key = a.key.local_name().into_inner().to_lowercase();
+            // Names and categories become the config's and are logged and printed: no
+            // control character (a newline, an escape sequence) comes with them.
             if let Ok(value) = a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+                let value: String = value.chars().filter(|c| !c.is_control()).collect();
                 attr.insert(key, value.trim().to_owned());
             }
         }

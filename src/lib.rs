@@ -25,7 +25,7 @@
 //! the store runs; `websub` has news pushed to us by
 //! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands, and `cli` renders what the one-shot ones print;
 //! `shutdown` is the stop signal they share; `address` tells public IP addresses from the
-//! others; `memory` keeps the allocator near what is live;
+//! others; `untrusted` makes outside text fit to store, log and print; `memory` keeps the allocator near what is live;
 //! `priority` has parsing yield the cores to the writer and to serving.
 //!
 //! The modules are private. What the binary, the tests, the benchmarks and the fuzz target
@@ -54,6 +54,7 @@ mod schedule;
 mod server;
 mod shutdown;
 mod store;
+mod untrusted;
 mod websub;
 
 pub use app::{shutdown_on_signals, App, AppError};

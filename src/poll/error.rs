@@ -6,10 +6,6 @@ use crate::fetch::FetchError;
 use crate::parse::ParseError;
 use crate::store::StoreError;
 
-/// Bytes of a failure's message kept: it is stored, logged and shown on every `/status`, and
-/// a hostile feed can make one of megabytes (a page naming 80,000 feeds).
-const MAX_ERROR: usize = 2_000;
-
 /// Why a poll or a push stored no feed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PollError {
@@ -39,17 +35,10 @@ impl PollError {
         }
     }
 
-    /// The message recorded and shown for it, bounded.
+    /// The message recorded, logged and shown for it: it is stored, logged and shown on
+    /// every `/status`, and a hostile feed can make one of megabytes (a page naming 80,000
+    /// feeds) or one that forges a log line.
     pub(crate) fn message(&self) -> String {
-        let mut message = self.to_string();
-        if message.len() > MAX_ERROR {
-            let mut end = MAX_ERROR;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push_str(" […]");
-        }
-        message
+        crate::untrusted::printable(&self.to_string(), crate::untrusted::MAX_SAID)
     }
 }

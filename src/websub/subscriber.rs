@@ -22,7 +22,10 @@ use crate::poll::{Discovered, Push};
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{from_millis, Counts, PushCount, PushSubscription, Store};
+use crate::untrusted::{printable, MAX_SAID};
 
+/// The longest lease a hub's verification is taken at.
+const LONGEST_LEASE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How long a hub has to verify a subscription we asked for before it counts as failed.
 const VERIFY_WITHIN: Duration = Duration::from_secs(300);
 /// How long a failed subscription waits before a poll that finds the hub again retries it.
@@ -237,7 +240,7 @@ impl Subscriber {
             return Ok(());
         }
         let said = String::from_utf8_lossy(&answer.body);
-        let said: String = said.trim().chars().take(200).collect();
+        let said = printable(said.trim(), 200);
         Err(format!(
             "it answered {}{}",
             answer.status,
@@ -260,11 +263,16 @@ impl Subscriber {
         let now = Utc::now();
         let (state, lease_until, error, answer) = match (v.mode.as_str(), sub.state.as_str()) {
             ("subscribe", "pending" | "active") => {
+                // A hub's lease is taken at its word up to a year: a longer one (or one past
+                // the end of time) is renewed as a year's would be.
                 let lease = v
                     .lease_seconds
-                    .map(Duration::from_secs)
+                    .map(|s| Duration::from_secs(s.min(LONGEST_LEASE.as_secs())))
                     .unwrap_or(self.live.current().websub.lease);
-                let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+                let until = chrono::Duration::from_std(lease)
+                    .ok()
+                    .and_then(|lease| now.checked_add_signed(lease))
+                    .unwrap_or(now);
                 tracing::info!(source = %sub.source, until = %until.format("%Y-%m-%d %H:%M:%SZ"), "the WebSub hub verified the subscription; news is pushed");
                 ("active", Some(until), None, v.challenge?)
             }
@@ -278,7 +286,12 @@ impl Subscriber {
                 return v.challenge;
             }
             ("denied", _) => {
-                let reason = v.reason.unwrap_or_else(|| "no reason given".into());
+                // A hub's words are stored, logged and shown: bounded, and without control
+                // characters.
+                let reason = v
+                    .reason
+                    .as_deref()
+                    .map_or("no reason given".into(), |r| printable(r.trim(), MAX_SAID));
                 tracing::warn!(source = %sub.source, reason = %reason, "the WebSub hub denied the subscription");
                 (
                     "failed",

@@ -239,3 +239,33 @@ fn import_keeps_mode_and_links_and_follows_no_planted_link() {
     assert_eq!(mode, 0o600, "{mode:o}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
+
+/// An OPML file whose outline names carry a newline (a forged second line of `import`'s
+/// report and of the log) and a terminal escape sequence: the names imported, the report
+/// and the config hold neither.
+#[test]
+fn control_characters_in_outline_names_reach_no_terminal() {
+    let setup = Setup::new(CONFIG);
+    let opml = setup.dir.path().join("hostile.opml");
+    std::fs::write(
+        &opml,
+        "<?xml version=\"1.0\"?><opml version=\"2.0\"><body>\
+         <outline type=\"rss\" text=\"Evil&#10;added    forged&#x1b;[2J\" \
+          xmlUrl=\"https://evil.example/feed\"/></body></opml>",
+    )
+    .expect("write opml");
+    let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(!report.contains('\u{1b}'), "{report:?}");
+    assert!(
+        !report.lines().any(|l| l.starts_with("added    forged")),
+        "{report:?}"
+    );
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    assert!(config.contains("name = \"Evil"), "{config}");
+    assert!(
+        !config.contains("\\u001b") && !config.contains("\\n"),
+        "{config}"
+    );
+}
