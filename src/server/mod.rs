@@ -8,6 +8,7 @@
 //! WebSub routes, which hand what they receive to `websub` and, a pushed feed, to `poll`.
 
 mod cache;
+mod clients;
 mod entries;
 mod feeds;
 mod health;
@@ -153,13 +154,15 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `shutdown` fires, then lets the requests in flight
 /// finish for at most [`GRACE`] and closes every connection. HTTP/1.1, each connection
-/// bounded by [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once.
+/// bounded by [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once and
+/// [`clients::MAX_PER_CLIENT`] from one client address.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let clients = clients::Clients::default();
     let mut connections = tokio::task::JoinSet::new();
     loop {
         // The semaphore is never closed: acquiring only waits.
@@ -167,9 +170,9 @@ pub(crate) async fn serve(
             place = places.clone().acquire_owned() => place.ok(),
             _ = shutdown.recv() => break,
         };
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     // Out of descriptors, most likely: wait for connections to close.
                     tracing::warn!(error = %e, "cannot accept a connection; retrying in 1 s");
@@ -179,10 +182,15 @@ pub(crate) async fn serve(
             },
             _ = shutdown.recv() => break,
         };
+        // A client that holds its share already is turned away at once.
+        let Some(held) = clients.admit(client) else {
+            drop(stream);
+            continue;
+        };
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         let mut stop = shutdown.clone();
         connections.spawn(async move {
-            let _place = place;
+            let _place = (place, held);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT);
@@ -234,6 +242,9 @@ pub(crate) enum HttpError {
     /// A body larger than the route takes: 413.
     #[error("{0}")]
     TooLarge(String),
+    /// A body that did not arrive within [`BODY_DEADLINE`]: 408.
+    #[error("the request's body did not arrive within {} s", BODY_DEADLINE.as_secs())]
+    TooSlow,
     /// A request our WebSub hub refused, with the status the protocol gives the reason
     /// (400, 403, 404, 429, 503).
     #[error("{why}")]
@@ -244,6 +255,24 @@ pub(crate) enum HttpError {
     /// The database kept the request waiting for longer than it may (the health check): 503.
     #[error("the database is busy; try again")]
     Busy,
+}
+
+/// How long a request's body may take to arrive, once its headers have.
+pub(crate) const BODY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A request's body, whole: at most `limit` bytes (413 beyond), arrived within
+/// [`BODY_DEADLINE`] (408 after), so that a slow or endless sender holds nothing for long.
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, HttpError> {
+    match tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(HttpError::TooSlow),
+        Ok(Err(_)) => Err(HttpError::TooLarge(format!(
+            "the body is larger than {limit} bytes"
+        ))),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 /// The page that a `page=` parameter asks for, the same on every paged route: the first if
@@ -272,6 +301,7 @@ impl HttpError {
             HttpError::NoSuchStory | HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::BadRequest(_) | HttpError::BadSearch(_) => StatusCode::BAD_REQUEST,
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             HttpError::Refused { status, .. } => *status,
             HttpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }

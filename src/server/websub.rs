@@ -45,16 +45,29 @@ fn answer(status: StatusCode, text: impl Into<String>) -> Response {
 /// No subscription at that callback.
 const NO_SUCH_SUBSCRIPTION: HttpError = HttpError::NotFound("no such subscription");
 
-/// A reader's subscribe or unsubscribe request: 202, its intent verified next.
+/// The largest subscribe request read: a form of four short fields and a secret.
+const MAX_SUBSCRIBE: usize = 8 * 1024;
+
+/// A reader's subscribe or unsubscribe request: 202, its intent verified next. Nothing is
+/// read of a request to a hub that is off; the form is read within [`super::BODY_DEADLINE`]
+/// and [`MAX_SUBSCRIBE`] bytes.
 async fn subscribe(
     State(ctx): State<Context>,
-    Form(request): Form<Request>,
+    request: axum::extract::Request,
 ) -> Result<Response, HttpError> {
-    let websub = ctx
-        .websub
-        .as_ref()
-        .ok_or(HttpError::NotFound("this server runs no WebSub hub"))?;
-    match websub.hub.request(request).await {
+    let off = HttpError::NotFound("this server runs no WebSub hub");
+    let websub = ctx.websub.as_ref().ok_or(off)?;
+    if !ctx.config().websub.hub {
+        return Err(HttpError::NotFound("this server runs no WebSub hub"));
+    }
+    let (parts, body) = request.into_parts();
+    let body = super::read_body(body, MAX_SUBSCRIBE).await?;
+    let request = axum::extract::Request::from_parts(parts, Body::from(body));
+    let Form(form) =
+        <Form<Request> as axum::extract::FromRequest<Context>>::from_request(request, &ctx)
+            .await
+            .map_err(|e| HttpError::BadRequest(e.body_text()))?;
+    match websub.hub.request(form).await {
         Ok(()) => Ok(answer(
             StatusCode::ACCEPTED,
             "accepted; the callback will be asked to verify",
@@ -90,18 +103,17 @@ async fn deliver(
     body: Body,
 ) -> Result<Response, HttpError> {
     let websub = ctx.websub.as_ref().ok_or(NO_SUCH_SUBSCRIPTION)?;
-    // Unknown callbacks are turned away before their bodies are read; known ones take turns
-    // (a few bodies of up to [poll].max_body in memory at once).
+    // Unknown callbacks are turned away before their bodies are read; known ones are read
+    // within the deadline, then take turns to be stored.
     let subscription = websub
         .subscriber
         .receiving(&token)
         .await
         .ok_or(NO_SUCH_SUBSCRIPTION)?;
-    let _turn = websub.deliveries.acquire().await;
+    // Read before taking a turn, within the deadline: a slow sender holds no turn.
     let limit = ctx.config().startup.limits.max_body;
-    let body = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|_| HttpError::TooLarge(format!("the feed is larger than {limit} bytes")))?;
+    let body = super::read_body(body, usize::try_from(limit).unwrap_or(usize::MAX)).await?;
+    let _turn = websub.deliveries.acquire().await;
     let delivery = websub.subscriber.delivery(subscription, &headers, &body);
     let (source, topic) = match delivery.await {
         Delivery::Rejected => return Ok(answer(StatusCode::ACCEPTED, "received")),

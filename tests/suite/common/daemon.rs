@@ -100,6 +100,19 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A connection to the daemon's `port` on 127.0.0.1 from the loopback address `from`
+/// (127.0.0.2, ...), which stands in for another client host.
+pub async fn connect_from(from: [u8; 4], port: u16) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("bind another loopback address");
+    socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .expect("connect")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
