@@ -51,6 +51,8 @@ pub(crate) struct Gauges {
     /// Each source's WebSub subscription: its state (`none`, `pending`, `active`, `failed`,
     /// `unsubscribing`), signed deliveries stored, new stories polls found that no push had.
     pub(crate) push: Vec<(String, String, i64, i64)>,
+    /// Our hub's tasks delivering to subscribers, and the bytes of the changes they hold.
+    pub(crate) hub_load: (usize, usize),
 }
 
 impl Metrics {
@@ -166,6 +168,16 @@ fn gauge_families(out: &mut String, gauges: &Gauges) {
             "feedmerge_articles",
             "Articles stored: every version of every story.",
             gauges.articles as f64,
+        ),
+        (
+            "feedmerge_hub_delivery_tasks",
+            "Tasks our WebSub hub runs to deliver to subscribers: one per subscriber owed a change, at most.",
+            gauges.hub_load.0 as f64,
+        ),
+        (
+            "feedmerge_hub_owed_bytes",
+            "Bytes of the changes our WebSub hub holds for subscribers: each one's latest undelivered one, shared.",
+            gauges.hub_load.1 as f64,
         ),
         (
             "feedmerge_config_rejected",

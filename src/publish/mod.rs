@@ -37,7 +37,7 @@ pub(crate) use health::{moved_permanently, source_rows, Health, SourceRow};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, FeedLink};
 pub(crate) use search::{encoded, results, Results};
-pub(crate) use status::{human, sort_rows, status, Sort, StatusPage};
+pub(crate) use status::{human, sort_rows, status, Paused, Sort, StatusPage};
 
 /// Query parameters taken out of a published feed address: their names, in lower case, end
 /// with one of these (`api_key`, `access_token`, `client_secret`, `sig`) or start with `auth`.

@@ -73,6 +73,19 @@ pub(crate) struct StatusPage<'a> {
     pub(crate) sort: Sort,
     /// Whether that order is reversed.
     pub(crate) reversed: bool,
+    /// Readers subscribed to our hub that are paused, every delivery to them having failed.
+    pub(crate) paused_readers: &'a [Paused],
+}
+
+/// A reader subscribed to our hub that is paused, as `/status` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Paused {
+    /// Its callback's host (not the whole callback, which may hold a secret).
+    pub(crate) host: String,
+    /// Until when.
+    pub(crate) until: DateTime<Utc>,
+    /// Why its last delivery failed.
+    pub(crate) error: String,
 }
 
 /// A duration as a person reads it: "45s", "12m", "3h", "2d".
@@ -116,6 +129,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
             escape_html(error)
         ));
     }
+    paused_readers(&mut out, page);
     let last_poll = t.last_poll.map_or("never".to_owned(), |at| {
         format!("{} ago", human(page.now - at))
     });
@@ -227,3 +241,23 @@ th a{color:inherit}td.n{text-align:right}.problem{color:#b00020;min-width:10rem;
 .badge{border-radius:.6rem;padding:0 .5rem;background:#ddd}.failing .badge{background:#b00020;color:#fff}\
 .ok .badge{background:#1e7e34;color:#fff}.disabled .badge{background:#795548;color:#fff}\
 @media (max-width:40rem){td:nth-child(5),th:nth-child(5),td:nth-child(6),th:nth-child(6){display:none}}";
+
+/// The readers of our hub that are paused, if any, as an alert section of `out`.
+fn paused_readers(out: &mut String, page: &StatusPage) {
+    if page.paused_readers.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section class=\"alert\"><h2>Readers our hub cannot reach; each is sent the \
+         latest change when its pause ends</h2><ul>\n",
+    );
+    for p in page.paused_readers {
+        out.push_str(&format!(
+            "<li>{}: paused for {}; {}</li>\n",
+            escape_html(&p.host),
+            human(p.until - page.now),
+            escape_html(&p.error)
+        ));
+    }
+    out.push_str("</ul></section>\n");
+}

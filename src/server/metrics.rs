@@ -49,6 +49,7 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
                 None => (s.name.clone(), "none".to_owned(), 0, 0),
             })
             .collect(),
+        hub_load: ctx.websub.as_ref().map_or((0, 0), |w| w.hub.load()),
     };
     Ok((
         [(

@@ -58,6 +58,11 @@ async fn status(
     publish::sort_rows(&mut rows, sort, reverse);
     let config_error = ctx.live.rejected();
     let storage_error = ctx.store.unwritable();
+    let paused_readers = ctx
+        .websub
+        .as_ref()
+        .map(|w| w.hub.paused())
+        .unwrap_or_default();
     Ok(Html(publish::status(&StatusPage {
         title: &config.feed.title,
         now,
@@ -69,5 +74,6 @@ async fn status(
         sources: &rows,
         sort,
         reversed: reverse,
+        paused_readers: &paused_readers,
     })))
 }

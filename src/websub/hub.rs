@@ -8,16 +8,18 @@
 //! one delivered (a digest in the store, moved on by one replica only), `POST`ed to every
 //! subscriber, signed with its secret, retried with backoff, dropped when its lease ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use chrono::Utc;
 use url::Url;
 
+use super::owed::{Change, Owed};
 use super::signature;
 use crate::config::Config;
 use crate::fetch::{Fetcher, Outgoing};
-use crate::publish::Feeds;
+use crate::publish::{Feeds, Paused};
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{HubSubscription, Store};
@@ -39,6 +41,8 @@ const RETRIES: [Duration; 5] = [
     Duration::from_secs(600),
     Duration::from_secs(3600),
 ];
+/// How long a subscriber that failed every attempt to deliver a change is left alone.
+const PAUSE: Duration = Duration::from_secs(6 * 3600);
 /// How often the hub looks for a change to deliver.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
@@ -66,6 +70,8 @@ pub(crate) struct Hub {
     /// Wakes the delivery loop: a subscription was verified (its topic's digest is then
     /// stored, so that its first change is known as one).
     wake: std::sync::Arc<tokio::sync::Notify>,
+    /// What each subscriber is owed.
+    owed: Arc<Owed>,
 }
 
 impl Hub {
@@ -76,7 +82,18 @@ impl Hub {
             fetcher,
             live,
             wake: Default::default(),
+            owed: Default::default(),
         }
+    }
+
+    /// The subscribers paused now, having failed every attempt to deliver a change.
+    pub(crate) fn paused(&self) -> Vec<Paused> {
+        self.owed.paused(Utc::now())
+    }
+
+    /// Tasks delivering to subscribers, and the bytes of the changes held for them.
+    pub(crate) fn load(&self) -> (usize, usize) {
+        self.owed.load()
     }
 
     /// Takes a reader's request: `Ok` (202) once it is checked, its intent then verified
@@ -286,83 +303,114 @@ impl Hub {
             if !self.store.advance_topic(url, &digest).await? {
                 continue;
             }
-            let body = std::sync::Arc::new(body);
+            let change = Arc::new(Change {
+                body,
+                content_type: format.content_type(),
+            });
             for sub in topic {
-                let hub = self.clone();
-                let (sub, body, config) = (sub.clone(), body.clone(), config.clone());
-                tokio::spawn(async move {
-                    hub.deliver(&config, &sub, &body, format.content_type())
-                        .await;
-                });
+                if self.owed.offer(sub, change.clone()) {
+                    tokio::spawn(self.clone().deliver_owed(config.clone(), sub.clone()));
+                }
             }
         }
         Ok(())
     }
 
-    /// `POST`s `body` to `sub`'s callback until it takes it (2xx) or [`RETRIES`] run out; a
-    /// 410 Gone ends the subscription.
-    async fn deliver(
-        &self,
-        config: &Config,
-        sub: &HubSubscription,
-        body: &str,
-        content_type: &str,
-    ) {
+    /// Delivers to `sub` what it is owed, the latest change each time, until it is owed
+    /// nothing: a failed attempt is tried again after each of [`RETRIES`], with whatever
+    /// change is then the latest; after the last, `sub` is paused for [`PAUSE`]. A 410 Gone,
+    /// or the end of its lease, ends the subscription.
+    async fn deliver_owed(self, config: Arc<Config>, sub: HubSubscription) {
+        while let Some((change, sub)) = self.owed.next(&sub) {
+            if Utc::now().timestamp_millis() >= sub.lease_until {
+                self.owed.forget(&sub);
+                return;
+            }
+            let place = self.owed.place().await;
+            let sent = self.send(&config, &sub, &change).await;
+            drop(place);
+            let host = Url::parse(&sub.callback)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            let why = match sent {
+                Sent::Taken => {
+                    self.owed.delivered(&sub);
+                    continue;
+                }
+                Sent::Gone => {
+                    let _ = self
+                        .store
+                        .forget_hub_subscription(&sub.topic, &sub.callback)
+                        .await;
+                    self.owed.forget(&sub);
+                    return;
+                }
+                Sent::Failed(why) => why,
+            };
+            tracing::info!(callback = %host, topic = %sub.topic, error = %why, "a WebSub delivery failed; trying again later");
+            let failures = self.owed.failed(&sub, change, why);
+            let wait = match RETRIES.get(failures as usize - 1) {
+                Some(wait) => *wait,
+                None => {
+                    tracing::warn!(callback = %host, topic = %sub.topic, pause = ?PAUSE, "every WebSub delivery to a subscriber failed; it is paused, then sent the latest change");
+                    let until = Utc::now() + chrono::Duration::from_std(PAUSE).unwrap_or_default();
+                    self.owed.pause(&sub, until);
+                    PAUSE
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `POST`s `change` to `sub`'s callback once.
+    async fn send(&self, config: &Config, sub: &HubSubscription, change: &Change) -> Sent {
         let Ok(callback) = Url::parse(&sub.callback) else {
-            return;
+            return Sent::Gone;
         };
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_str(content_type)
+            HeaderValue::from_str(change.content_type)
                 .unwrap_or(HeaderValue::from_static("application/xml")),
         );
         let link = Feeds::new(&self.store, config).link_header(&sub.topic);
         if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LINK, link);
         }
+        let body = change.body.as_bytes();
         if let Some(secret) = &sub.secret {
-            if let Ok(v) =
-                HeaderValue::from_str(&signature::sign(secret.as_bytes(), body.as_bytes()))
-            {
+            if let Ok(v) = HeaderValue::from_str(&signature::sign(secret.as_bytes(), body)) {
                 headers.insert("x-hub-signature", v);
             }
         }
-        let host = callback.host_str().unwrap_or_default().to_owned();
-        for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
-            tokio::time::sleep(wait).await;
-            if Utc::now().timestamp_millis() >= sub.lease_until {
-                return;
-            }
-            let answer = self
-                .fetcher
-                .send(Outgoing {
-                    method: reqwest::Method::POST,
-                    url: &callback,
-                    headers: headers.clone(),
-                    body: Some(body.as_bytes().to_vec()),
-                    allow_private: config.websub.allow_private_callbacks,
-                })
-                .await;
-            match answer {
-                Ok(a) if a.status.is_success() => return,
-                Ok(a) if a.status == StatusCode::GONE => {
-                    let _ = self
-                        .store
-                        .forget_hub_subscription(&sub.topic, &sub.callback)
-                        .await;
-                    return;
-                }
-                Ok(a) => {
-                    tracing::info!(callback = %host, topic = %sub.topic, status = %a.status, "a WebSub delivery was refused; trying again later")
-                }
-                Err(e) => {
-                    tracing::info!(callback = %host, topic = %sub.topic, error = %e, "a WebSub delivery failed; trying again later")
-                }
-            }
+        let answer = self
+            .fetcher
+            .send(Outgoing {
+                method: reqwest::Method::POST,
+                url: &callback,
+                headers,
+                body: Some(body.to_vec()),
+                allow_private: config.websub.allow_private_callbacks,
+            })
+            .await;
+        match answer {
+            Ok(a) if a.status.is_success() => Sent::Taken,
+            Ok(a) if a.status == StatusCode::GONE => Sent::Gone,
+            Ok(a) => Sent::Failed(format!("it answered {}", a.status)),
+            Err(e) => Sent::Failed(e.to_string()),
         }
-        tracing::warn!(callback = %host, topic = %sub.topic, "a WebSub delivery was given up after every retry");
     }
+}
+
+/// How one delivery went.
+enum Sent {
+    /// 2xx.
+    Taken,
+    /// 410 Gone: the subscriber wants no more.
+    Gone,
+    /// Anything else, and why.
+    Failed(String),
 }
 
 /// Why a callback's address is refused, in the reader's terms.

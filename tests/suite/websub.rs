@@ -25,19 +25,6 @@ fn atom(url: &str, hub: &str, entries: &[(&str, &str)]) -> Vec<u8> {
     feed.into_bytes()
 }
 
-/// `POST url` with `pairs` as a form.
-async fn post_form(http: &reqwest::Client, url: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    http.post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn feed_has(http: &reqwest::Client, port: u16, text: &str) -> bool {
     crate::common::text(http, &format!("http://127.0.0.1:{port}/feed.atom"))
         .await
@@ -516,6 +503,7 @@ async fn a_callback_on_a_private_address_is_refused() {
         (reader.url(), "hub.callback refused: 127.0.0.1 is 127.0.0.1, a loopback address; this hub delivers only to public addresses"),
         ("http://169.254.169.254/latest/".into(), "hub.callback refused: 169.254.169.254 is 169.254.169.254, a link-local (cloud metadata) address; this hub delivers only to public addresses"),
         ("http://localhost:9/".into(), "hub.callback refused: localhost is "),
+        ("http://[::ffff:0:7f00:1]:9/".into(), "hub.callback refused: ::ffff:0:7f00:1 is ::ffff:0:7f00:1, a loopback address; this hub delivers only to public addresses"),
     ] {
         let form = [("hub.mode", "subscribe"), ("hub.topic", topic.as_str()), ("hub.callback", callback.as_str())];
         let answer = post_form(&http, &format!("http://127.0.0.1:{port}/websub"), &form).await;

@@ -134,6 +134,8 @@ pub struct Delivered {
 struct CallbackWorld {
     verifications: Vec<Form>,
     deliveries: Vec<Delivered>,
+    /// What deliveries are answered, if not 204.
+    refuse_with: Option<StatusCode>,
 }
 
 /// A reader's callback: echoes every verification, keeps every delivery.
@@ -153,6 +155,13 @@ impl Callback {
             addr: serve_apart(app),
             world,
         }
+    }
+
+    /// A callback that verifies, but answers every delivery with `status` (after keeping it).
+    pub fn refusing(status: StatusCode) -> Callback {
+        let callback = Callback::start();
+        callback.world.lock().unwrap().refuse_with = Some(status);
+        callback
     }
 
     pub fn url(&self) -> String {
@@ -191,9 +200,27 @@ async fn keep(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    world.lock().unwrap().deliveries.push(Delivered {
+    let mut world = world.lock().unwrap();
+    world.deliveries.push(Delivered {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
-    StatusCode::NO_CONTENT
+    world.refuse_with.unwrap_or(StatusCode::NO_CONTENT)
+}
+
+/// `POST url` with `pairs` as a form.
+pub async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
