@@ -79,7 +79,9 @@ impl Media {
     /// sizeable `<img>` of `html` (the article's sanitised text).
     pub(super) fn chosen(found: Candidates, base: &Url, html: &[Option<&str>]) -> Media {
         let absolute = |url: &str| {
-            let url = base.join(url.trim()).ok()?;
+            let mut url = base.join(url.trim()).ok()?;
+            // Credentials are the outlet's, not every reader's.
+            let _ = (url.set_username(""), url.set_password(None));
             (matches!(url.scheme(), "http" | "https")
                 && public_host(&url)
                 && url.as_str().len() <= super::MAX_URL)
@@ -147,6 +149,34 @@ fn public_host(url: &Url) -> bool {
         Some(url::Host::Domain(d)) => d.trim_end_matches('.').contains('.'),
         Some(url::Host::Ipv4(_)) => true,
         _ => false,
+    }
+}
+
+/// Whether `url` names a non-public IP address (in any of the forms an IPv4 address can be
+/// written: the URL parser has read them all as one).
+fn on_non_public_address(url: &str) -> bool {
+    use crate::address::non_public;
+    match Url::parse(url).ok().as_ref().and_then(Url::host) {
+        Some(url::Host::Ipv4(ip)) => non_public(std::net::IpAddr::V4(ip)).is_some(),
+        Some(url::Host::Ipv6(ip)) => non_public(std::net::IpAddr::V6(ip)).is_some(),
+        _ => false,
+    }
+}
+
+impl Media {
+    /// This media without its pictures and files on non-public addresses (the cloud's
+    /// metadata service, a router's admin page): published, they would have each reader's
+    /// software reach into its own network. Kept for a source allowed private addresses,
+    /// whose readers share its network.
+    pub(crate) fn drop_non_public(&mut self) {
+        self.enclosures.retain(|e| !on_non_public_address(&e.url));
+        if self
+            .image
+            .as_ref()
+            .is_some_and(|i| on_non_public_address(&i.url))
+        {
+            self.image = None;
+        }
     }
 }
 

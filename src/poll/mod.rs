@@ -390,7 +390,8 @@ impl Poller {
         if let Some(fetched) = outcome.content {
             let status = fetched.status;
             attempted.bytes = fetched.body.len() as u64;
-            attempted.got = match self.reader.read(fetched).await {
+            let allow_private = job.source.allow_private;
+            attempted.got = match self.reader.read(fetched, allow_private).await {
                 Ok(read) => {
                     attempted.discovered = Discovered::of(&read.links, &read.feed);
                     Got::Read {
@@ -426,7 +427,12 @@ impl Poller {
             validators: Validators::default(),
             links: Links::default(),
         };
-        let read = self.reader.read(fetched).await?;
+        let config = self.live.current();
+        let allow_private = config
+            .sources
+            .iter()
+            .any(|s| s.name == source && s.allow_private);
+        let read = self.reader.read(fetched, allow_private).await?;
         let attempt = Attempt::Pushed {
             token: token.to_owned(),
             articles: read.articles,

@@ -52,7 +52,13 @@ impl Reader {
     }
 
     /// Parses, sanitises and fingerprints `fetched`; the writer then receives only rows.
-    pub(super) async fn read(&self, fetched: Fetched) -> Result<Read, PollError> {
+    /// Pictures and files on non-public addresses are dropped unless `allow_private` (the
+    /// source's), as the fetcher refuses such addresses.
+    pub(super) async fn read(
+        &self,
+        fetched: Fetched,
+        allow_private: bool,
+    ) -> Result<Read, PollError> {
         let max_items = self.max_items;
         // The semaphore is never closed: acquiring only waits.
         let core = self.cores.clone().acquire_owned().await.ok();
@@ -69,7 +75,12 @@ impl Reader {
             } = fetched;
             let mut feed = parse::parse_feed_upto(&body, content_type.as_deref(), &url, max_items)?;
             drop(body);
-            let articles = std::mem::take(&mut feed.articles);
+            let mut articles = std::mem::take(&mut feed.articles);
+            if !allow_private {
+                for a in &mut articles {
+                    a.media.drop_non_public();
+                }
+            }
             let articles = dedup::identify(articles, feed.site_url.as_deref());
             Ok::<_, PollError>(Read {
                 feed,

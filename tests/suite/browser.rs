@@ -195,7 +195,12 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
             "categories = [\"world\"]",
         )
         .source("Partner Wire", &server.url("/partner.atom"))
-        .source("Pictured", &server.url("/pictured.rss"))
+        // Its picture is on this machine, which a source must be allowed to publish.
+        .source_with(
+            "Pictured",
+            &server.url("/pictured.rss"),
+            "allow_private = true",
+        )
         .raw("[[views]]\nname = \"ukraine\"\ninclude = [\"ukraine\"]")
         .setup();
     let _daemon = Daemon::start(&setup, "warn");

@@ -409,3 +409,78 @@ async fn a_story_without_a_picture_shows_another_versions() {
         "the published version's outlet"
     );
 }
+
+/// Picture and file addresses on non-public hosts — the cloud's metadata service, this
+/// machine, a router's reboot page, the private ranges, and IPv4 written in hex or as one
+/// number — are not published (each reader's software would reach into its own network)
+/// unless the source is allowed private addresses; credentials in an address are dropped.
+#[test]
+fn media_on_non_public_hosts_is_dropped_and_credentials_stripped() {
+    let hostile = [
+        "http://169.254.169.254/latest/meta-data/a.jpg",
+        "http://127.0.0.1:8080/b.jpg",
+        "http://192.168.0.1/reboot.cgi?c.jpg",
+        "http://10.1.2.3/d.jpg",
+        "http://172.16.0.9/e.jpg",
+        "http://0xa9fea9fe/f.jpg",
+        "http://2852039166/g.jpg",
+        "http://[::1]/h.jpg",
+    ];
+    let mut items = String::new();
+    for (i, url) in hostile.iter().enumerate() {
+        items.push_str(&format!(
+            "<item><guid>h{i}</guid><title>Hostile picture number {i}</title>\
+             <description>Story {i} of its own, told in words no other shares: {i}{i}{i}.</description>\
+             <enclosure url=\"{url}\" type=\"audio/mpeg\" length=\"1\"/>\
+             <media:thumbnail url=\"{url}\" width=\"600\" height=\"400\"/></item>"
+        ));
+    }
+    items.push_str(
+        "<item><guid>ok</guid><title>The public one</title><description>Nothing hostile.</description>\
+         <enclosure url=\"https://user:secret@cdn.example.com/show.mp3\" type=\"audio/mpeg\" length=\"9\"/>\
+         <media:thumbnail url=\"https://user:secret@img.example.com/p.jpg\" width=\"600\" height=\"400\"/></item>",
+    );
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+         <channel><title>O</title>{items}</channel></rss>"
+    );
+    let server = FeedServer::start();
+    server.put(
+        "/feed.rss",
+        Resource::new(feed.into_bytes(), "application/rss+xml"),
+    );
+    let exported = |allow_private: bool| {
+        let setup = ConfigBuilder::new()
+            .schedule(NEVER)
+            .source_with(
+                "Outlet",
+                &server.url("/feed.rss"),
+                &format!("allow_private = {allow_private}"),
+            )
+            .setup();
+        assert!(setup.feedmerge(&["fetch"]).status.success());
+        let out = setup.feedmerge(&["export", "--format", "json"]);
+        let feed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON Feed");
+        feed["items"].as_array().expect("items").clone()
+    };
+    let items = exported(false);
+    assert_eq!(items.len(), hostile.len() + 1);
+    for item in items.iter().filter(|i| i["title"] != "The public one") {
+        assert!(item.get("attachments").is_none(), "{item}");
+        assert!(item.get("image").is_none(), "{item}");
+    }
+    let public = items
+        .iter()
+        .find(|i| i["title"] == "The public one")
+        .unwrap();
+    assert_eq!(
+        public["attachments"][0]["url"],
+        "https://cdn.example.com/show.mp3"
+    );
+    assert_eq!(public["image"], "https://img.example.com/p.jpg");
+    // A source allowed private addresses keeps them: its readers share its network.
+    let kept = exported(true);
+    // (All but `[::1]`: an IPv6 literal is never published, as before.)
+    let pictured = kept.iter().filter(|i| i.get("image").is_some()).count();
+    assert_eq!(pictured, hostile.len());
+}
