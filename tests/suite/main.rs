@@ -15,6 +15,7 @@ mod entries;
 mod full_disk;
 mod headlines;
 mod hostile;
+mod hostile_hub;
 mod hostile_input;
 mod import;
 mod ingest;

@@ -1,0 +1,262 @@
+//! Hostile round three: what WebSub and search added, attacked from clients, hubs and
+//! subscribers on this machine's loopback. Each test is built from the attack's recipe and
+//! asserts the bound the daemon keeps; times are generous limits that only a stall exceeds.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{connect_from, free_port, health_until, ConfigBuilder, Daemon, NEVER};
+
+/// A `POST /websub` whose headers promise 10 MB and whose body never comes, from `from`.
+async fn slow_post(from: [u8; 4], port: u16) -> tokio::net::TcpStream {
+    let mut stream = connect_from(from, port).await;
+    stream
+        .write_all(
+            b"POST /websub HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 10000000\r\n\r\nh",
+        )
+        .await
+        .expect("send the headers");
+    stream
+}
+
+/// What the server answers on `stream` within `limit`: its status line, or `None` if it
+/// closed without one, or said nothing in time.
+async fn status_line(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + limit;
+    while !got.contains(&b'\n') {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().map(str::to_owned)
+}
+
+/// 1,000 connections from another host each `POST /websub` with a 10 MB `Content-Length`
+/// and a body that never comes: the daemon answers `/healthz` throughout (every probe within
+/// 5 s), the slow senders past their host's share are turned away at once, and each admitted
+/// one gets a 408 once the body deadline (5 s) passes. A route that is off answers 404
+/// before it reads anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_starve_nothing() {
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("websub", "hub", "true")
+        .source("Outlet", "http://127.0.0.1:9/feed.rss")
+        .setup();
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    health_until(&http, port, Duration::from_secs(15), |h| !h.is_null()).await;
+
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..1_000 {
+        slow.push(slow_post([127, 0, 0, 2], port).await);
+    }
+    for probe in 0..3 {
+        let asked = Instant::now();
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("probe {probe}: {e}"));
+        assert_eq!(r.status(), 200);
+        eprintln!("probe {probe}: /healthz in {:?}", asked.elapsed());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Past the host's share the server closed the connection without a word.
+    let turned_away = status_line(&mut slow[999], Duration::from_secs(5)).await;
+    assert_eq!(turned_away, None);
+    // An admitted one is answered 408 once its body is late.
+    let late = status_line(&mut slow[0], Duration::from_secs(20)).await;
+    assert_eq!(late.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
+    eprintln!("408 after {:?}", started.elapsed());
+    drop(slow);
+
+    // With the hub off, nothing of the body is waited for.
+    let port = free_port();
+    let off = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("websub", "hub", "false")
+        .source("Outlet", "http://127.0.0.1:9/feed.rss")
+        .setup();
+    let _off = Daemon::start(&off, "warn");
+    health_until(&http, port, Duration::from_secs(15), |h| !h.is_null()).await;
+    let mut one = slow_post([127, 0, 0, 2], port).await;
+    let answer = status_line(&mut one, Duration::from_secs(3)).await;
+    assert_eq!(answer.as_deref(), Some("HTTP/1.1 404 Not Found"));
+}
+
+/// The value of the metric `name` in the daemon's `/metrics` on `port`.
+async fn metric(http: &reqwest::Client, port: u16, name: &str) -> f64 {
+    let text = crate::common::text(http, &format!("http://127.0.0.1:{port}/metrics")).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Three readers subscribed to our hub whose callbacks answer 500, and a merged feed that
+/// changes 15 times: the hub keeps one task and the latest change per reader (not one task
+/// and one body per change and reader, which grew memory by gigabytes), and each reader is
+/// sent the latest change, not every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_subscribers_hold_only_the_latest_change() {
+    use crate::common::{post_form, Callback, FeedServer, Resource};
+    let outlet = FeedServer::start();
+    let rss = |n: usize| {
+        let mut feed =
+            String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>O</title>");
+        for i in 0..=n {
+            feed.push_str(&format!(
+                "<item><guid>g{i}</guid><title>Story number {i} of the day</title>\
+                 <description>{}</description></item>",
+                format!("Words about story {i}. ").repeat(200)
+            ));
+        }
+        feed.push_str("</channel></rss>");
+        Resource::new(feed.into_bytes(), "application/rss+xml")
+    };
+    outlet.put("/feed.rss", rss(0));
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("websub", "hub", "true")
+        .set("websub", "allow_private_callbacks", "true")
+        .source("Outlet", &outlet.url("/feed.rss"))
+        .setup();
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    health_until(&http, port, Duration::from_secs(15), |h| h["articles"] == 1).await;
+    let hub = format!("http://127.0.0.1:{port}/websub");
+    let topic = format!("http://127.0.0.1:{port}/feed.atom");
+    let readers: Vec<Callback> = (0..3)
+        .map(|_| Callback::refusing(axum::http::StatusCode::INTERNAL_SERVER_ERROR))
+        .collect();
+    for reader in &readers {
+        let form = [
+            ("hub.mode", "subscribe"),
+            ("hub.topic", topic.as_str()),
+            ("hub.callback", &reader.url()),
+        ];
+        assert_eq!(post_form(&http, &hub, &form).await.status(), 202);
+        reader.until(10, |v, _| !v.is_empty()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for n in 1..=15 {
+        outlet.put("/feed.rss", rss(n));
+        assert!(setup.feedmerge(&["fetch"]).status.success());
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+    }
+    let feed = crate::common::text(&http, &topic).await;
+    let tasks = metric(&http, port, "feedmerge_hub_delivery_tasks").await;
+    let owed = metric(&http, port, "feedmerge_hub_owed_bytes").await;
+    eprintln!(
+        "tasks {tasks}, owed {owed} bytes, the feed {} bytes",
+        feed.len()
+    );
+    assert!(tasks <= 3.0, "{tasks} delivery tasks for 3 readers");
+    assert!(owed <= 2.0 * feed.len() as f64, "{owed} bytes owed");
+    // Each reader was tried at the first change and then at its retries (5 s, 30 s): with
+    // the latest change each time, never once per change.
+    for reader in &readers {
+        let tried = reader.deliveries().len();
+        assert!((1..=4).contains(&tried), "{tried} deliveries");
+    }
+    let status = crate::common::text(&http, &format!("http://127.0.0.1:{port}/status")).await;
+    assert!(
+        !status.contains("Readers our hub cannot reach"),
+        "not paused yet"
+    );
+}
+
+/// A hostile outlet's hub: it grants a lease of 99,999,999,999,999 s (which overflowed the
+/// daemon's clock arithmetic and panicked it), then denies the subscription with a 60 KB
+/// reason carrying a forged log line and a terminal escape. The lease is taken as a year;
+/// the reason is stored, shown and logged bounded (2,000 bytes) and with its control
+/// characters escaped.
+#[tokio::test]
+async fn a_hostile_hubs_lease_and_reason_are_bounded() {
+    use crate::common::{stdout, FeedServer, Resource, TestHub};
+    let outlet = FeedServer::start();
+    let hub = TestHub::start(99_999_999_999_999);
+    let feed_url = outlet.url("/feed.atom");
+    let feed = format!(
+        "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>O</title>\
+         <id>{feed_url}</id><updated>2026-12-01T10:00:00Z</updated>\
+         <link rel=\"self\" href=\"{feed_url}\"/><link rel=\"hub\" href=\"{}\"/>\
+         <entry><id>urn:x:1</id><title>A story</title><updated>2026-12-01T10:00:00Z</updated>\
+         <link href=\"https://outlet.example/1\"/><content>Its text.</content></entry></feed>",
+        hub.url()
+    );
+    outlet.put(
+        "/feed.atom",
+        Resource::new(feed.into_bytes(), "application/atom+xml"),
+    );
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule("* * * * * *")
+        .set("websub", "subscribe", "true")
+        .source_with("Outlet", &feed_url, "allow_private = true")
+        .setup();
+    let daemon = Daemon::start(&setup, "info");
+    // The first poll finds the hub, which verifies at once.
+    hub.until(15, |_, verified| {
+        verified.iter().any(|(m, ok)| m == "subscribe" && *ok)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let healthy = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(healthy.is_ok_and(|r| r.status() == 200), "the daemon died");
+    let table = stdout(&setup.feedmerge(&["sources"]));
+    let next_year = chrono::Utc::now() + chrono::Duration::days(366);
+    let until = table
+        .split("active until ")
+        .nth(1)
+        .and_then(|rest| rest.get(..20))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
+        .unwrap_or_else(|| panic!("no lease in {table}"));
+    assert!(until < next_year, "{until}");
+
+    let forged = "bad\n2026-12-06T00:00:00Z  INFO feedmerge: forged line\u{1b}[2J";
+    let reason = format!("{}{}", forged, "x".repeat(60_000));
+    let mut denied = url::Url::parse(&hub.requests()[0]["hub.callback"]).unwrap();
+    denied
+        .query_pairs_mut()
+        .append_pair("hub.mode", "denied")
+        .append_pair("hub.topic", &feed_url)
+        .append_pair("hub.reason", &reason);
+    assert_eq!(http.get(denied).send().await.unwrap().status(), 200);
+    let table = stdout(&setup.feedmerge(&["sources"]));
+    assert!(!table.contains('\u{1b}'), "an escape reached the terminal");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("Outlet"))
+        .expect("row");
+    assert!(
+        row.contains("failed: denied by the hub: bad\\n2026"),
+        "{row}"
+    );
+    assert!(row.len() < 2_300, "{} bytes", row.len());
+    daemon.signal("TERM");
+    let (_, log) = daemon.wait(Duration::from_secs(10));
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-06T00:00:00Z")),
+        "a forged line reached the log"
+    );
+}
