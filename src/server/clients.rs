@@ -11,6 +11,39 @@ use std::sync::{Arc, Mutex};
 /// under this.
 pub(super) const MAX_PER_CLIENT: usize = super::MAX_CONNECTIONS / 16;
 
+/// The address of the client a request came from, among the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+/// The router, serving one connection: it files the client's address with each request.
+#[derive(Clone)]
+pub(super) struct Served {
+    pub(super) router: axum::Router,
+    pub(super) client: IpAddr,
+}
+
+impl<B> tower_service::Service<axum::http::Request<B>> for Served
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <axum::Router as tower_service::Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(ClientAddr(self.client));
+        self.router.call(request)
+    }
+}
+
 /// Connections held, by client address.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Clients(Arc<Mutex<HashMap<IpAddr, usize>>>);

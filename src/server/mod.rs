@@ -19,6 +19,7 @@ mod sources;
 mod status;
 mod websub;
 
+pub(crate) use clients::ClientAddr;
 pub(crate) use websub::{WebSub, DELIVERIES_AT_ONCE};
 
 use std::sync::Arc;
@@ -187,7 +188,11 @@ pub(crate) async fn serve(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let served = clients::Served {
+            router: router.clone(),
+            client,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(served);
         let mut stop = shutdown.clone();
         connections.spawn(async move {
             let _place = (place, held);

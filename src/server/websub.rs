@@ -61,13 +61,15 @@ async fn subscribe(
         return Err(HttpError::NotFound("this server runs no WebSub hub"));
     }
     let (parts, body) = request.into_parts();
+    let parts_client = parts.extensions.get::<super::ClientAddr>().copied();
     let body = super::read_body(body, MAX_SUBSCRIBE).await?;
     let request = axum::extract::Request::from_parts(parts, Body::from(body));
     let Form(form) =
         <Form<Request> as axum::extract::FromRequest<Context>>::from_request(request, &ctx)
             .await
             .map_err(|e| HttpError::BadRequest(e.body_text()))?;
-    match websub.hub.request(form).await {
+    let client = parts_client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    match websub.hub.request(form, client).await {
         Ok(()) => Ok(answer(
             StatusCode::ACCEPTED,
             "accepted; the callback will be asked to verify",

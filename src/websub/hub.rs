@@ -17,6 +17,7 @@ use url::Url;
 
 use super::owed::{Change, Owed};
 use super::signature;
+use super::verifying::{self, Verifying};
 use crate::config::Config;
 use crate::fetch::{Fetcher, Outgoing};
 use crate::publish::{Feeds, Paused};
@@ -72,6 +73,8 @@ pub(crate) struct Hub {
     wake: std::sync::Arc<tokio::sync::Notify>,
     /// What each subscriber is owed.
     owed: Arc<Owed>,
+    /// The verifications of intent in flight, and who asked how often.
+    verifying: Arc<Verifying>,
 }
 
 impl Hub {
@@ -83,6 +86,7 @@ impl Hub {
             live,
             wake: Default::default(),
             owed: Default::default(),
+            verifying: Default::default(),
         }
     }
 
@@ -96,9 +100,22 @@ impl Hub {
         self.owed.load()
     }
 
-    /// Takes a reader's request: `Ok` (202) once it is checked, its intent then verified
-    /// apart; `Err` with the status and the reason, for the reader.
-    pub(crate) async fn request(&self, r: Request) -> Result<(), (StatusCode, String)> {
+    /// Takes a reader's request from the address `client`: `Ok` (202) once it is checked,
+    /// its intent then verified apart; `Err` with the status and the reason, for the reader.
+    pub(crate) async fn request(
+        &self,
+        r: Request,
+        client: std::net::IpAddr,
+    ) -> Result<(), (StatusCode, String)> {
+        if !self.verifying.allow(client, std::time::Instant::now()) {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this hub takes at most {} requests a minute from one address",
+                    verifying::PER_MINUTE
+                ),
+            ));
+        }
         let bad = |why: String| Err((StatusCode::BAD_REQUEST, why));
         let config = self.live.current();
         if !config.websub.hub {
@@ -162,17 +179,18 @@ impl Hub {
                 "that callback is not subscribed to that topic".into(),
             ));
         }
-        if mode == "subscribe" && !subscribed {
-            // A renewal is always taken; a new subscription only under the caps.
-            let (on_topic, on_host) = self.store.hub_load(&topic, &host).await.map_err(busy)?;
-            if on_topic >= MAX_PER_TOPIC || on_host >= MAX_PER_HOST {
-                return Err((StatusCode::TOO_MANY_REQUESTS, format!(
-                    "this hub takes at most {MAX_PER_TOPIC} subscriptions per topic and {MAX_PER_HOST} per callback host"
-                )));
-            }
-        }
+        // A renewal is always taken; a new subscription only under the caps, counting those
+        // being verified; every verification under the caps on verifications at once.
+        let new = mode == "subscribe" && !subscribed;
+        let stored = match new {
+            true => self.store.hub_load(&topic, &host).await.map_err(busy)?,
+            false => (0, 0),
+        };
+        let limits = (MAX_PER_TOPIC, MAX_PER_HOST);
+        let ticket = self.verifying.reserve(&topic, &host, new, stored, limits)?;
         let hub = self.clone();
         tokio::spawn(async move {
+            let _ticket = ticket;
             hub.verify(&config, mode, topic, callback, host, secret, lease)
                 .await;
         });

@@ -260,3 +260,68 @@ async fn a_hostile_hubs_lease_and_reason_are_bounded() {
         "a forged line reached the log"
     );
 }
+
+/// 1,500 subscribe requests at once, 100 from each of 15 client addresses, for 1,500
+/// callbacks on one host and one topic: what is verified and stored stays under the hub's
+/// limits (100 per callback host), as it does one request at a time — the verifications in
+/// flight count, each client address is limited to 30 requests a minute, and no more than 8
+/// verifications reach one host at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_subscriptions_stay_under_the_limits() {
+    use crate::common::{post_form, Callback};
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("websub", "hub", "true")
+        .set("websub", "allow_private_callbacks", "true")
+        .source("Outlet", "http://127.0.0.1:9/feed.rss")
+        .setup();
+    let _daemon = Daemon::start(&setup, "warn");
+    let plain = reqwest::Client::new();
+    health_until(&plain, port, Duration::from_secs(15), |h| !h.is_null()).await;
+    let reader = Callback::start();
+    let hub = format!("http://127.0.0.1:{port}/websub");
+    let topic = format!("http://127.0.0.1:{port}/feed.atom");
+    let mut asks = tokio::task::JoinSet::new();
+    for client in 2..17u8 {
+        let http = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, client]))
+            .build()
+            .unwrap();
+        for n in 0..100 {
+            let (http, hub, topic) = (http.clone(), hub.clone(), topic.clone());
+            let callback = format!("{}?client={client}&n={n}", reader.url());
+            asks.spawn(async move {
+                let form = [
+                    ("hub.mode", "subscribe"),
+                    ("hub.topic", topic.as_str()),
+                    ("hub.callback", callback.as_str()),
+                ];
+                post_form(&http, &hub, &form).await.status().as_u16()
+            });
+        }
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while let Some(status) = asks.join_next().await {
+        *answers.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    eprintln!("answers: {answers:?}");
+    assert!(
+        answers.get(&202).copied().unwrap_or(0) <= 100,
+        "{answers:?}"
+    );
+    assert!(
+        answers.get(&429).copied().unwrap_or(0) >= 1_000,
+        "{answers:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stored = setup.count("hub_subscriptions").await;
+    let verified = reader.verifications().len();
+    eprintln!("{stored} stored, {verified} verifications sent");
+    assert!(
+        stored <= 100 && verified <= 100,
+        "{stored} stored, {verified} verified"
+    );
+    assert!(stored >= 1, "none stored");
+}
