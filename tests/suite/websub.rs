@@ -132,6 +132,27 @@ async fn an_outlets_hub_pushes_its_news_within_a_second(engine: Engine) {
         daemon.fail("the pushed story is not in /feed.atom a second after its delivery");
     }
 
+    // The same signed delivery replayed (WebSub has no replay protection) changes nothing:
+    // the merged feed, its `updated` times included, stays byte for byte.
+    let before = crate::common::text(&http, &format!("http://127.0.0.1:{port}/feed.atom")).await;
+    let replayed = atom(
+        &feed_url,
+        &hub.url(),
+        &[("two", "A pushed story"), ("one", "The first story")],
+    );
+    let answer = http
+        .post(&callback)
+        .header("content-type", "application/atom+xml")
+        .header("x-hub-signature", hub_signature("sha512", &secret, &replayed))
+        .body(replayed)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = crate::common::text(&http, &format!("http://127.0.0.1:{port}/feed.atom")).await;
+    assert_eq!(before, after, "a replayed push changed the merged feed");
+
     // A delivery with a bad signature is acknowledged and changes nothing.
     let forged = atom(&feed_url, &hub.url(), &[("three", "A forged story")]);
     for signature in [
@@ -165,7 +186,7 @@ async fn an_outlets_hub_pushes_its_news_within_a_second(engine: Engine) {
     let status = crate::common::text(&http, &format!("http://127.0.0.1:{port}/status")).await;
     assert!(status.contains("active until"), "{status}");
     assert!(
-        status.contains("(deliveries 1, new stories 1, missed by push 0, bad signatures 2)"),
+        status.contains("(deliveries 2, new stories 1, missed by push 0, bad signatures 2)"),
         "{status}"
     );
     let metrics = crate::common::text(&http, &format!("http://127.0.0.1:{port}/metrics")).await;
@@ -174,7 +195,7 @@ async fn an_outlets_hub_pushes_its_news_within_a_second(engine: Engine) {
         "{metrics}"
     );
     assert!(
-        metrics.contains("feedmerge_source_pushes_total{source=\"Outlet\"} 1"),
+        metrics.contains("feedmerge_source_pushes_total{source=\"Outlet\"} 2"),
         "{metrics}"
     );
     let table = stdout(&setup.feedmerge(&["sources"]));
