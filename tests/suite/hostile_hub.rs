@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{connect_from, free_port, health_until, ConfigBuilder, Daemon, NEVER};
+use crate::common::{
+    connect_from, free_port, health_until, hub_daemon, ConfigBuilder, Daemon, NEVER,
+};
 
 /// A `POST /websub` whose headers promise 10 MB and whose body never comes, from `from`.
 async fn slow_post(from: [u8; 4], port: u16) -> tokio::net::TcpStream {
@@ -45,17 +47,8 @@ async fn status_line(stream: &mut tokio::net::TcpStream, limit: Duration) -> Opt
 /// before it reads anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_request_bodies_starve_nothing() {
-    let port = free_port();
-    let setup = ConfigBuilder::new()
-        .serve(port)
-        .schedule(NEVER)
-        .set("websub", "hub", "true")
-        .source("Outlet", "http://127.0.0.1:9/feed.rss")
-        .setup();
-    let _daemon = Daemon::start(&setup, "warn");
+    let (_setup, _daemon, port) = hub_daemon(true, false).await;
     let http = reqwest::Client::new();
-    health_until(&http, port, Duration::from_secs(15), |h| !h.is_null()).await;
-
     let started = Instant::now();
     let mut slow = Vec::new();
     for _ in 0..1_000 {
@@ -83,15 +76,7 @@ async fn slow_request_bodies_starve_nothing() {
     drop(slow);
 
     // With the hub off, nothing of the body is waited for.
-    let port = free_port();
-    let off = ConfigBuilder::new()
-        .serve(port)
-        .schedule(NEVER)
-        .set("websub", "hub", "false")
-        .source("Outlet", "http://127.0.0.1:9/feed.rss")
-        .setup();
-    let _off = Daemon::start(&off, "warn");
-    health_until(&http, port, Duration::from_secs(15), |h| !h.is_null()).await;
+    let (_off, _off_daemon, port) = hub_daemon(false, false).await;
     let mut one = slow_post([127, 0, 0, 2], port).await;
     let answer = status_line(&mut one, Duration::from_secs(3)).await;
     assert_eq!(answer.as_deref(), Some("HTTP/1.1 404 Not Found"));
@@ -269,17 +254,7 @@ async fn a_hostile_hubs_lease_and_reason_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_subscriptions_stay_under_the_limits() {
     use crate::common::{post_form, Callback};
-    let port = free_port();
-    let setup = ConfigBuilder::new()
-        .serve(port)
-        .schedule(NEVER)
-        .set("websub", "hub", "true")
-        .set("websub", "allow_private_callbacks", "true")
-        .source("Outlet", "http://127.0.0.1:9/feed.rss")
-        .setup();
-    let _daemon = Daemon::start(&setup, "warn");
-    let plain = reqwest::Client::new();
-    health_until(&plain, port, Duration::from_secs(15), |h| !h.is_null()).await;
+    let (setup, _daemon, port) = hub_daemon(true, true).await;
     let reader = Callback::start();
     let hub = format!("http://127.0.0.1:{port}/websub");
     let topic = format!("http://127.0.0.1:{port}/feed.atom");

@@ -143,7 +143,10 @@ async fn an_outlets_hub_pushes_its_news_within_a_second(engine: Engine) {
     let answer = http
         .post(&callback)
         .header("content-type", "application/atom+xml")
-        .header("x-hub-signature", hub_signature("sha512", &secret, &replayed))
+        .header(
+            "x-hub-signature",
+            hub_signature("sha512", &secret, &replayed),
+        )
         .body(replayed)
         .send()
         .await
@@ -508,16 +511,8 @@ async fn readers_subscribe_to_our_hub(engine: Engine) {
 /// on this machine or the local network is refused before anything is sent to it.
 #[tokio::test]
 async fn a_callback_on_a_private_address_is_refused() {
-    let port = free_port();
-    let setup = ConfigBuilder::new()
-        .serve(port)
-        .schedule(NEVER)
-        .set("websub", "hub", "true")
-        .source("Outlet", "http://127.0.0.1:9/feed.rss")
-        .setup();
-    let _daemon = Daemon::start(&setup, "warn");
+    let (_setup, _daemon, port) = hub_daemon(true, false).await;
     let http = reqwest::Client::new();
-    health_until(&http, port, Duration::from_secs(15), |h| !h.is_null()).await;
     let reader = Callback::start();
     let topic = format!("http://127.0.0.1:{port}/feed.atom");
     for (callback, refusal) in [

@@ -224,3 +224,32 @@ pub async fn post_form(
         .await
         .unwrap()
 }
+
+/// A daemon serving on a port of its own, its one source never polled, its hub on or off
+/// (`hub`), delivering to callbacks on this machine if `private_callbacks`; ready when this
+/// returns. Keep the `Daemon`: dropping it stops the daemon.
+pub async fn hub_daemon(
+    hub: bool,
+    private_callbacks: bool,
+) -> (crate::common::Setup, crate::common::Daemon, u16) {
+    use crate::common::{free_port, health_until, ConfigBuilder, Daemon, NEVER};
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("websub", "hub", &hub.to_string())
+        .set(
+            "websub",
+            "allow_private_callbacks",
+            &private_callbacks.to_string(),
+        )
+        .source("Outlet", "http://127.0.0.1:9/feed.rss")
+        .setup();
+    let daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    health_until(&http, port, std::time::Duration::from_secs(15), |h| {
+        !h.is_null()
+    })
+    .await;
+    (setup, daemon, port)
+}
