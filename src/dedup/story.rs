@@ -24,6 +24,25 @@ pub(crate) fn represents(prefer: &[String], challenger: &Version, current: &Vers
     order(prefer, challenger) < order(prefer, current)
 }
 
+/// How long after a story is first stored (ms) a version may still take it over by being
+/// published earlier: long enough for the first polls of every outlet carrying it, which
+/// come in in any order, to settle which is the original.
+pub(crate) const SETTLED_MS: i64 = 10 * 60 * 1000;
+
+/// Whether `challenger` takes a settled story over from `current`, the version readers were
+/// served: only if `prefer` ranks its source above `current`'s, however early it says it was
+/// published. Otherwise a later copy claiming an earlier date, under a headline and link of
+/// its own, could replace what readers trusted.
+pub(crate) fn takes_over(prefer: &[String], challenger: &Version, current: &Version) -> bool {
+    let rank = |v: &Version| {
+        prefer
+            .iter()
+            .position(|p| p == v.source)
+            .unwrap_or(prefer.len())
+    };
+    rank(challenger) < rank(current)
+}
+
 /// The version of `versions` that represents their story (see [`represents`]); `None` if there
 /// are none.
 pub(crate) fn representative<'a>(
@@ -85,6 +104,10 @@ mod tests {
         assert!(represents(&prefer, &late, &early));
         // Same source and date: the first stored stays.
         assert!(!represents(&none, &v(3, "Wire", 100), &early));
+        // A settled story is taken over by a preferred source only.
+        assert!(!takes_over(&none, &early, &late));
+        assert!(takes_over(&prefer, &late, &early));
+        assert!(!takes_over(&prefer, &early, &late));
         assert_eq!(representative(&prefer, [early, late]), Some(late));
         assert_eq!(representative(&none, [late, early]), Some(early));
         assert_eq!(representative(&none, []), None);

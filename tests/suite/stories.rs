@@ -664,6 +664,45 @@ async fn a_preferred_source_represents_the_stories_it_carries(engine: Engine) {
     assert_eq!(related(now), [GT_LINK]);
 }
 
+/// A copy that says it was published an hour before the original, under a headline and a
+/// link of its own ("URGENT: ..." elsewhere), arriving once the story has been served for an
+/// hour: it is credited among the other outlets and takes nothing over; the story keeps its
+/// headline, link, id and `updated`. (Arriving while the first polls settle, the earlier
+/// version still represents the story: see the test above.)
+#[tokio::test]
+async fn an_earlier_dated_copy_does_not_take_over_a_served_story() {
+    let (title, paras) = seed();
+    let story = Versions { title, paras };
+    let server = FeedServer::start();
+    let xml = "application/xml";
+    server.put("/gt.rss", Resource::new(story.global_times(false), xml));
+    let phishing = String::from_utf8(story.early()).unwrap().replace(
+        "Putin: Russia open to dialogue on Ukraine",
+        "URGENT: verify your bank account now",
+    );
+    server.put("/early.rss", Resource::new(phishing.into_bytes(), xml));
+    let setup = ConfigBuilder::new()
+        .schedule(NEVER)
+        .source("Global Times", &server.url("/gt.rss"))
+        .source("Early Wire", &server.url("/early.rss"))
+        .setup();
+    fetch(&setup, "Global Times");
+    let first = seed_entry(&atom_entries(&setup)).clone();
+    setup.age_stories(3_600_000).await;
+    let out = fetch(&setup, "Early Wire");
+    assert!(
+        out.contains("0 new, 0 updated, 0 unchanged, 1 merged"),
+        "{out}"
+    );
+    let entries = atom_entries(&setup);
+    let now = seed_entry(&entries);
+    assert_eq!(now.id(), first.id());
+    assert_eq!(now.title().as_str(), first.title().as_str());
+    assert_eq!(now.source().unwrap().title().as_str(), "Global Times");
+    assert_eq!(now.updated(), first.updated());
+    assert_eq!(related(now), [EARLY_LINK]);
+}
+
 /// A database written before the story index moved into memory (its band keys in a
 /// `story_bands` table) is converted at open, and its stories still take new versions.
 #[tokio::test]

@@ -385,7 +385,7 @@ impl<'k> Ingest<'_, '_, 'k> {
     /// article that joined it, and the others join that one.
     async fn resolve(&mut self, plan: &mut Plan<'k>) -> Result<Settled, StoreError> {
         // Each story's representative: (article, source, published).
-        let mut reps = self.representatives(plan).await?;
+        let (mut reps, settled_stories) = self.representatives(plan).await?;
         let mut settled = Settled::default();
         let mut restarted: HashMap<i64, i64> = HashMap::new();
         let mut changed: HashSet<i64> = HashSet::new();
@@ -432,7 +432,12 @@ impl<'k> Ingest<'_, '_, 'k> {
                         source: &rep.1,
                         published: rep.2,
                     };
-                    if story::represents(&self.dedup.prefer, &mine, &theirs) {
+                    let prefer = &self.dedup.prefer;
+                    let wins = match settled_stories.contains(&story) {
+                        true => story::takes_over(prefer, &mine, &theirs),
+                        false => story::represents(prefer, &mine, &theirs),
+                    };
+                    if wins {
                         *rep = (id, self.source.to_owned(), published);
                         changed.insert(story);
                     }
@@ -468,11 +473,12 @@ impl<'k> Ingest<'_, '_, 'k> {
     }
 
     /// The representative of each stored story the articles of `plan` join: (article,
-    /// source, published), by story.
+    /// source, published), by story; and which of those stories have settled (were first
+    /// stored [`story::SETTLED_MS`] ago or more: readers have been served them).
     async fn representatives(
         &mut self,
         plan: &Plan<'k>,
-    ) -> Result<HashMap<i64, (i64, String, i64)>, StoreError> {
+    ) -> Result<(HashMap<i64, (i64, String, i64)>, HashSet<i64>), StoreError> {
         let started: HashSet<i64> = plan.stories.iter().map(|s| s.id).collect();
         let stored: HashSet<i64> = plan
             .articles
@@ -481,10 +487,12 @@ impl<'k> Ingest<'_, '_, 'k> {
             .map(|a| a.story)
             .collect();
         let mut reps: HashMap<i64, (i64, String, i64)> = HashMap::new();
+        let mut settled = HashSet::new();
         if !stored.is_empty() {
             let ids = json(&stored.into_iter().collect::<Vec<_>>());
-            let rows: Vec<(i64, i64, String, i64)> = on_tx!(self.tx, |e| sqlx::query_as(
-                "SELECT st.id, st.representative, s.name, st.published FROM stories st
+            let rows: Vec<(i64, i64, String, i64, i64)> = on_tx!(self.tx, |e| sqlx::query_as(
+                "SELECT st.id, st.representative, s.name, st.published, st.first_seen
+                 FROM stories st
                  JOIN articles a ON a.id = st.representative
                  JOIN sources s ON s.id = a.source_id
                  WHERE st.id IN (SELECT CAST(value AS BIGINT) FROM json_each($1))",
@@ -492,11 +500,14 @@ impl<'k> Ingest<'_, '_, 'k> {
             .bind(&ids)
             .fetch_all(e)
             .await)?;
-            reps.extend(
-                rows.into_iter()
-                    .map(|(id, rep, src, at)| (id, (rep, src, at))),
-            );
+            let now = millis(self.now);
+            for (id, rep, source, published, first_seen) in rows {
+                if first_seen <= now - story::SETTLED_MS {
+                    settled.insert(id);
+                }
+                reps.insert(id, (rep, source, published));
+            }
         }
-        Ok(reps)
+        Ok((reps, settled))
     }
 }

@@ -262,6 +262,18 @@ impl Setup {
         db.close().await;
     }
 
+    /// Moves every story's first sighting `ms` earlier, as if it had been served that long
+    /// (SQLite).
+    pub async fn age_stories(&self, ms: i64) {
+        let db = self.writable().await;
+        sqlx::query("UPDATE stories SET first_seen = first_seen - $1")
+            .bind(ms)
+            .execute(&db)
+            .await
+            .expect("update");
+        db.close().await;
+    }
+
     /// Each stored sketch's article and band keys (8 bytes each), by article.
     pub async fn sketch_bands(&self) -> Vec<(i64, Option<Vec<u8>>)> {
         let db = self.db().await;
