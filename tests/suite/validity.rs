@@ -352,10 +352,13 @@ async fn the_feeds_are_valid_whatever_the_outlets_left_out() {
         server.put_fixture(&path, name, "application/xml");
         config = config.source(&format!("Fixture {name}"), &server.url(&path));
     }
+    // Their files and pictures are on this machine, which a source must be allowed to
+    // publish.
     for format in ["rss", "atom", "json"] {
-        config = config.source(
+        config = config.source_with(
             &format!("Gaps {format}"),
             &server.url(&format!("/gaps.{format}")),
+            "allow_private = true",
         );
     }
     let setup = config.setup();
