@@ -265,6 +265,16 @@ impl<'a> Feeds<'a> {
         page: u32,
     ) -> Result<(String, DateTime<Utc>), FeedError> {
         let (stories, has_next) = self.found(query, order, page).await?;
+        // Each story's start, not its whole text: any query makes a feed, and thirty stories
+        // of the longest texts made one of megabytes.
+        let stories: Vec<Story> = stories
+            .into_iter()
+            .map(|mut story| {
+                story.summary = Some(super::escape_html(&super::pages::excerpt(&story)));
+                (story.content, story.text) = (None, None);
+                story
+            })
+            .collect();
         let title = format!("{}: {written}", self.config.feed.title);
         let mut link_query = format!("q={}", super::encoded(written));
         if order == SearchOrder::Relevance {

@@ -24,6 +24,10 @@ use super::{lock, HttpError};
 const MAX_AGE: Duration = Duration::from_secs(60);
 /// Rendered feeds kept at most (every view, format and page is one).
 const CAPACITY: usize = 512;
+/// Bytes of rendered feeds kept at most in one cache (each body in its three codings): what
+/// expired goes first, then the oldest. Any search query makes one; a render larger than a
+/// quarter of this is served and not kept.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// One feed, rendered, with everything needed to answer a request for it.
 #[derive(Debug)]
@@ -91,6 +95,11 @@ impl Rendered {
             last_modified: SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
             content_type,
         }
+    }
+
+    /// Bytes it holds: its body in every coding.
+    fn size(&self) -> usize {
+        self.body.len() + self.gzip.len() + self.brotli.len()
     }
 
     /// The response to a request with `headers`: 304 if the client's copy is current, else
@@ -227,11 +236,26 @@ impl FeedCache {
         };
         lock(&self.building).remove(&key);
         let rendered = Arc::new(built?);
+        let size = rendered.size();
+        if size > MAX_BYTES / 4 {
+            return Ok(rendered);
+        }
         let mut entries = self.lock();
-        if entries.len() >= CAPACITY {
+        let held: usize = entries.values().map(|(_, _, r)| r.size()).sum();
+        if entries.len() >= CAPACITY || held + size > MAX_BYTES {
             entries.retain(|_, (g, built, _)| *g == generation && built.elapsed() < MAX_AGE);
-            if entries.len() >= CAPACITY {
-                entries.clear();
+            let mut by_age: Vec<(Instant, String, usize)> = entries
+                .iter()
+                .map(|(k, (_, built, r))| (*built, k.clone(), r.size()))
+                .collect();
+            by_age.sort();
+            let mut held: usize = by_age.iter().map(|(_, _, n)| n).sum();
+            for (_, oldest, n) in by_age {
+                if entries.len() < CAPACITY && held + size <= MAX_BYTES {
+                    break;
+                }
+                entries.remove(&oldest);
+                held -= n;
             }
         }
         entries.insert(key, (generation, Instant::now(), rendered.clone()));

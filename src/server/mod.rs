@@ -52,6 +52,9 @@ pub(crate) struct Context {
     pub(crate) pages: Arc<cache::FeedCache>,
     /// Rendered searches, kept apart too: any query makes one.
     pub(crate) searches: Arc<cache::FeedCache>,
+    /// Turns to render a search: a few at once, so that many heavy ones at once cannot take
+    /// the memory and the cores the feeds need.
+    pub(crate) searching: Arc<Semaphore>,
     /// What `/healthz` last read, for when the database keeps it waiting.
     pub(super) last_seen: Arc<std::sync::Mutex<Option<health::Seen>>>,
     /// WebSub's subscriber, hub and the poller that stores pushes (the daemon's only).
@@ -68,6 +71,7 @@ impl Context {
             feeds: Default::default(),
             pages: Default::default(),
             searches: Default::default(),
+            searching: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
             last_seen: Default::default(),
             websub: None,
         }
@@ -142,6 +146,9 @@ async fn hardened(mut response: Response) -> Response {
     }
     response
 }
+
+/// Searches rendered at once; one more is answered 503, to be asked again in a few seconds.
+const SEARCHES_AT_ONCE: usize = 4;
 
 /// How long a client has to send a request's headers, from when the connection opens or
 /// its last response was sent: an idle or half-sent connection is closed after it.
@@ -257,6 +264,9 @@ pub(crate) enum HttpError {
     /// Compressing a page failed (its thread panicked): 500.
     #[error("compressing the page failed: {0}")]
     Compress(#[from] tokio::task::JoinError),
+    /// Too many searches are being rendered: 503, with `Retry-After`.
+    #[error("too many searches are running; try again in a few seconds")]
+    Overloaded,
     /// The database kept the request waiting for longer than it may (the health check): 503.
     #[error("the database is busy; try again")]
     Busy,
@@ -308,7 +318,7 @@ impl HttpError {
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             HttpError::Refused { status, .. } => *status,
-            HttpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Busy | HttpError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -326,6 +336,12 @@ impl IntoResponse for HttpError {
                 (status, axum::response::Html(page)).into_response()
             }
             HttpError::BadSearch(page) => (status, axum::response::Html(page)).into_response(),
+            HttpError::Overloaded => (
+                status,
+                [(axum::http::header::RETRY_AFTER, "5")],
+                format!("{self}\n"),
+            )
+                .into_response(),
             HttpError::Store(_) | HttpError::Feed(_) | HttpError::Compress(_) => {
                 tracing::error!(error = %self, "request failed");
                 (status, "internal error; see the server's log\n").into_response()

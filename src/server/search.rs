@@ -1,6 +1,7 @@
 //! Search: `GET /search?q=…` (a page of the stories found, `&sort=relevance` for best match
 //! first, `&page=N`) and `/search.{atom,rss,json}?q=…`, the same search as feeds, cached,
-//! conditional and paged like every feed. A query that cannot be run is a 400 that says why.
+//! conditional and paged like every feed. A query that cannot be run is a 400 that says why;
+//! beyond a few searches rendered at once, a 503 asks to try again.
 
 use axum::extract::{Query as Params, State};
 use axum::http::HeaderMap;
@@ -42,7 +43,9 @@ type Asked = Result<Params<Search>, axum::extract::rejection::QueryRejection>;
 /// The search asked for and its page, or the 400 (or 404, past the last page) for parameters
 /// that are not a search's.
 fn search_of(asked: Asked) -> Result<(Search, u32), HttpError> {
-    let Params(search) = asked.map_err(|_| HttpError::BadRequest(TAKES.into()))?;
+    let Params(mut search) = asked.map_err(|_| HttpError::BadRequest(TAKES.into()))?;
+    // Queries that differ only in spaces are one search, rendered and kept once.
+    search.q = search.q.split_whitespace().collect::<Vec<_>>().join(" ");
     let page = super::page_number(search.page.as_deref())?;
     Ok((search, page))
 }
@@ -75,6 +78,10 @@ async fn page(
     let rendered = ctx
         .searches
         .get_or_build(key, ctx.generation(), || async {
+            let _turn = ctx
+                .searching
+                .try_acquire()
+                .map_err(|_| HttpError::Overloaded)?;
             let feeds = Feeds::new(&ctx.store, &config);
             let (stories, more) = feeds.found(&query, search.sort, page).await?;
             let terms = query.highlights();
@@ -114,6 +121,10 @@ async fn feed(
     let rendered = ctx
         .searches
         .get_or_build(key, ctx.generation(), || async {
+            let _turn = ctx
+                .searching
+                .try_acquire()
+                .map_err(|_| HttpError::Overloaded)?;
             let feeds = Feeds::new(&ctx.store, &config);
             let (body, changed) = feeds
                 .search_feed(&query, &search.q, search.sort, format, page)

@@ -300,3 +300,81 @@ async fn concurrent_subscriptions_stay_under_the_limits() {
     );
     assert!(stored >= 1, "none stored");
 }
+
+/// 32 distinct searches at once, each matching 30 stories of the longest texts (about 200 KB
+/// each): the feeds keep answering (every probe of `/feed.atom` within 5 s), searches beyond
+/// the few rendered at once are answered 503 with a `Retry-After`, a search feed carries each
+/// story's start (not megabytes of text), and the daemon stays under 300 MiB (it grew to
+/// 2.3 GB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_heavy_searches_keep_the_feeds_answering() {
+    use crate::common::{FeedServer, Resource};
+    let mut items = String::new();
+    for i in 0..30 {
+        let text = format!(
+            "<p>needle story {i} {}</p>",
+            "words of a long article ".repeat(8_000)
+        );
+        items.push_str(&format!(
+            "<item><guid>s{i}</guid><title>Needle story number {i}</title>\
+             <description><![CDATA[{text}]]></description></item>"
+        ));
+    }
+    let feed = format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>O</title>{items}</channel></rss>");
+    let outlet = FeedServer::start();
+    outlet.put(
+        "/feed.rss",
+        Resource::new(feed.into_bytes(), "application/rss+xml"),
+    );
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .set("dedup", "threshold", "1.0")
+        .source("Outlet", &outlet.url("/feed.rss"))
+        .setup();
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    let daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    health_until(&http, port, Duration::from_secs(15), |h| h["stories"] == 30).await;
+    let mut searches = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (http, url) = (
+            http.clone(),
+            format!("http://127.0.0.1:{port}/search.atom?q=needle+-absent{i}"),
+        );
+        searches.spawn(async move {
+            let r = http.get(url).send().await.unwrap();
+            let retry = r.headers().contains_key("retry-after");
+            (r.status().as_u16(), retry, r.bytes().await.unwrap().len())
+        });
+    }
+    for probe in 0..3 {
+        let asked = Instant::now();
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/feed.atom"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("probe {probe}: {e}"));
+        assert_eq!(r.status(), 200);
+        eprintln!("probe {probe}: /feed.atom in {:?}", asked.elapsed());
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = searches.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    for (status, retry, bytes) in &answers {
+        match status {
+            200 => assert!(*bytes < 200_000, "a search feed of {bytes} bytes"),
+            503 => assert!(retry, "a 503 without Retry-After"),
+            other => panic!("{other}"),
+        }
+    }
+    let served = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    eprintln!("{served} of 32 searches served, the others asked to retry");
+    assert!(served >= 1);
+    let peak = crate::hostile_input::peak_mib(daemon.0.id());
+    eprintln!("peak {peak} MiB");
+    assert!(peak < 300, "{peak} MiB");
+}

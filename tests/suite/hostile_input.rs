@@ -593,7 +593,7 @@ async fn a_million_items_cost_a_few_times_their_body() {
 /// The highest resident size process `pid` has had (its `VmHWM`), in MiB. Read from `/proc`
 /// while it runs: the rusage of a spawned child counts the test process's own peak, whose
 /// memory the child shared until it ran the binary.
-fn peak_mib(pid: u32) -> u64 {
+pub(crate) fn peak_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let kib: u64 = status
         .lines()
