@@ -313,6 +313,13 @@ fn normalise(
     // allowed tags and attributes) took as long as sanitising a short summary.
     let mut sanitiser = ammonia::Builder::default();
     sanitiser.url_schemes(["http", "https"].into());
+    // A picture or link in an entry's text to a non-public address (a router's reboot page,
+    // the cloud's metadata service) would have each reader's browser reach into its own
+    // network: such an address is dropped, as the media's are.
+    sanitiser.attribute_filter(|_, attribute, value| match attribute {
+        "src" | "href" if media::on_non_public_address(value) => None,
+        _ => Some(value.into()),
+    });
     // RSS 1.0's and 0.9x's descriptions are HTML, as RSS 2.0's are, to readers and to
     // feedparser; feed-rs reads them as plain text.
     let rss_before_2 = matches!(feed.feed_type, FeedType::RSS0 | FeedType::RSS1);

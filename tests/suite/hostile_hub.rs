@@ -166,8 +166,21 @@ async fn failing_subscribers_hold_only_the_latest_change() {
     );
 }
 
+/// The outlet's feed at `url`, naming `hub`, with a second story: what its hub pushes.
+fn pushed_feed(url: &str, hub: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>O</title>\
+         <id>{url}</id><updated>2026-12-01T11:00:00Z</updated>\
+         <link rel=\"self\" href=\"{url}\"/><link rel=\"hub\" href=\"{hub}\"/>\
+         <entry><id>urn:x:2</id><title>A pushed story</title><updated>2026-12-01T11:00:00Z</updated>\
+         <link href=\"https://outlet.example/2\"/><content>Another text entirely.</content></entry>\
+         </feed>"
+    )
+}
+
 /// A hostile outlet's hub: it grants a lease of 99,999,999,999,999 s (which overflowed the
-/// daemon's clock arithmetic and panicked it), then denies the subscription with a 60 KB
+/// daemon's clock arithmetic and panicked it), sees eight slow bodies sent to the callback
+/// (which hold no turn: its push is stored at once), then denies the subscription with a 60 KB
 /// reason carrying a forged log line and a terminal escape. The lease is taken as a year;
 /// the reason is stored, shown and logged bounded (2,000 bytes) and with its control
 /// characters escaped.
@@ -217,6 +230,41 @@ async fn a_hostile_hubs_lease_and_reason_are_bounded() {
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
         .unwrap_or_else(|| panic!("no lease in {table}"));
     assert!(until < next_year, "{until}");
+
+    // Slow bodies on the callback (whose address the hub knows) hold none of the turns
+    // deliveries take to be stored: a valid push sent after them is stored at once.
+    let callback = hub.requests()[0]["hub.callback"].clone();
+    let secret = hub.requests()[0]["hub.secret"].clone();
+    let path = url::Url::parse(&callback).unwrap().path().to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut stream = connect_from([127, 0, 0, 3], port).await;
+        stream
+            .write_all(
+                format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nx")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let pushed = pushed_feed(&feed_url, &hub.url());
+    let sent = Instant::now();
+    let answer = http
+        .post(&callback)
+        .header("content-type", "application/atom+xml")
+        .header(
+            "x-hub-signature",
+            crate::common::hub_signature("sha256", &secret, pushed.as_bytes()),
+        )
+        .body(pushed)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the push waited for the slow bodies");
+    assert_eq!(answer.status(), 200, "stored");
+    eprintln!("a push beside 8 slow bodies stored in {:?}", sent.elapsed());
+    drop(slow);
 
     let forged = "bad\n2026-12-06T00:00:00Z  INFO feedmerge: forged line\u{1b}[2J";
     let reason = format!("{}{}", forged, "x".repeat(60_000));

@@ -414,6 +414,7 @@ async fn a_story_without_a_picture_shows_another_versions() {
 /// machine, a router's reboot page, the private ranges, and IPv4 written in hex or as one
 /// number — are not published (each reader's software would reach into its own network)
 /// unless the source is allowed private addresses; credentials in an address are dropped.
+/// Pictures and links in an entry's text to such addresses go too.
 #[test]
 fn media_on_non_public_hosts_is_dropped_and_credentials_stripped() {
     let hostile = [
@@ -435,6 +436,12 @@ fn media_on_non_public_hosts_is_dropped_and_credentials_stripped() {
              <media:thumbnail url=\"{url}\" width=\"600\" height=\"400\"/></item>"
         ));
     }
+    items.push_str(
+        "<item><guid>inline</guid><title>Pictures in the text</title><description><![CDATA[\
+         <p>Text <img src=\"http://192.168.0.1/reboot.cgi\"> and <a href=\"http://169.254.169.254/latest/\">a link</a>, \
+         beside <img src=\"https://img.example.com/fine.jpg\"> and <a href=\"https://example.com/\">one</a>.</p>\
+         ]]></description></item>",
+    );
     items.push_str(
         "<item><guid>ok</guid><title>The public one</title><description>Nothing hostile.</description>\
          <enclosure url=\"https://user:secret@cdn.example.com/show.mp3\" type=\"audio/mpeg\" length=\"9\"/>\
@@ -464,8 +471,24 @@ fn media_on_non_public_hosts_is_dropped_and_credentials_stripped() {
         feed["items"].as_array().expect("items").clone()
     };
     let items = exported(false);
-    assert_eq!(items.len(), hostile.len() + 1);
-    for item in items.iter().filter(|i| i["title"] != "The public one") {
+    assert_eq!(items.len(), hostile.len() + 2);
+    let inline = items
+        .iter()
+        .find(|i| i["title"] == "Pictures in the text")
+        .unwrap();
+    let html = inline["content_html"].as_str().unwrap();
+    assert!(
+        !html.contains("192.168.0.1") && !html.contains("169.254.169.254"),
+        "{html}"
+    );
+    assert!(
+        html.contains("https://img.example.com/fine.jpg") && html.contains("https://example.com/"),
+        "{html}"
+    );
+    for item in items
+        .iter()
+        .filter(|i| i["title"].as_str().unwrap().starts_with("Hostile"))
+    {
         assert!(item.get("attachments").is_none(), "{item}");
         assert!(item.get("image").is_none(), "{item}");
     }
@@ -481,6 +504,9 @@ fn media_on_non_public_hosts_is_dropped_and_credentials_stripped() {
     // A source allowed private addresses keeps them: its readers share its network.
     let kept = exported(true);
     // (All but `[::1]`: an IPv6 literal is never published, as before.)
-    let pictured = kept.iter().filter(|i| i.get("image").is_some()).count();
+    let pictured = kept
+        .iter()
+        .filter(|i| i["title"] != "Pictures in the text" && i.get("image").is_some())
+        .count();
     assert_eq!(pictured, hostile.len());
 }
