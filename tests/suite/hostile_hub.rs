@@ -24,6 +24,23 @@ async fn slow_post(from: [u8; 4], port: u16) -> tokio::net::TcpStream {
     stream
 }
 
+/// Asks the daemon on `port` for `path` three times, `apart`: each must be a 200 within 5 s
+/// (a generous bound that only a stall exceeds); prints how long each took.
+async fn probe(http: &reqwest::Client, port: u16, path: &str, apart: Duration) {
+    for probe in 0..3 {
+        let asked = Instant::now();
+        let r = http
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("probe {probe} of {path}: {e}"));
+        assert_eq!(r.status(), 200, "{path}");
+        eprintln!("probe {probe}: {path} in {:?}", asked.elapsed());
+        tokio::time::sleep(apart).await;
+    }
+}
+
 /// What the server answers on `stream` within `limit`: its status line, or `None` if it
 /// closed without one, or said nothing in time.
 async fn status_line(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
@@ -54,18 +71,7 @@ async fn slow_request_bodies_starve_nothing() {
     for _ in 0..1_000 {
         slow.push(slow_post([127, 0, 0, 2], port).await);
     }
-    for probe in 0..3 {
-        let asked = Instant::now();
-        let r = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("probe {probe}: {e}"));
-        assert_eq!(r.status(), 200);
-        eprintln!("probe {probe}: /healthz in {:?}", asked.elapsed());
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    probe(&http, port, "/healthz", Duration::from_secs(1)).await;
     // Past the host's share the server closed the connection without a word.
     let turned_away = status_line(&mut slow[999], Duration::from_secs(5)).await;
     assert_eq!(turned_away, None);
@@ -397,17 +403,7 @@ async fn concurrent_heavy_searches_keep_the_feeds_answering() {
             (r.status().as_u16(), retry, r.bytes().await.unwrap().len())
         });
     }
-    for probe in 0..3 {
-        let asked = Instant::now();
-        let r = http
-            .get(format!("http://127.0.0.1:{port}/feed.atom"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("probe {probe}: {e}"));
-        assert_eq!(r.status(), 200);
-        eprintln!("probe {probe}: /feed.atom in {:?}", asked.elapsed());
-    }
+    probe(&http, port, "/feed.atom", Duration::ZERO).await;
     let mut answers = Vec::new();
     while let Some(answer) = searches.join_next().await {
         answers.push(answer.unwrap());
