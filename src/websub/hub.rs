@@ -368,7 +368,7 @@ impl Hub {
             };
             tracing::info!(callback = %host, topic = %sub.topic, error = %why, "a WebSub delivery failed; trying again later");
             let failures = self.owed.failed(&sub, change, why);
-            let wait = match RETRIES.get(failures as usize - 1) {
+            let wait = match RETRIES.get((failures as usize).saturating_sub(1)) {
                 Some(wait) => *wait,
                 None => {
                     tracing::warn!(callback = %host, topic = %sub.topic, pause = ?PAUSE, "every WebSub delivery to a subscriber failed; it is paused, then sent the latest change");
