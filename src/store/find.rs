@@ -6,7 +6,8 @@
 //! articles the index finds for the whole query (phrases, exclusions and all), among those no
 //! older than the [`SCOPE`]th newest holding its rarest word (`floor`): a phrase of common
 //! words found nowhere costs that many articles, not the whole index. On PostgreSQL they are
-//! the newest articles holding its words, on which phrases and exclusions are then checked.
+//! the newest articles holding its words, on which phrases and exclusions are then checked,
+//! all in one look at each (its excluded words one tsquery), however many they are.
 //! Sources, and clauses mixing sources and words, are checked on the candidates; the results
 //! are the stories among them, newest first. It reads them through a small window first (the
 //! newest few hundred), widened only when the window cannot be shown to hold the page
@@ -133,20 +134,62 @@ impl Sql {
                       WHERE ap.article_id = h.id AND so.name IN (SELECT value FROM json_each({list})))"
                 )
             }
-            Term::Text { terms, title_only } => {
+            Term::Text { terms, title_only } if self.sqlite => {
                 let expr = self.phrase(terms, *title_only);
-                if self.sqlite {
-                    self.in_window(expr)
-                } else {
-                    let q = self.bind(Bind::Text(expr));
-                    let column = if *title_only { "title" } else { "body" };
-                    format!(
-                        "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = h.id
-                          AND x.{column} @@ to_tsquery('simple', {q}))"
-                    )
-                }
+                self.in_window(expr)
+            }
+            Term::Text { .. } => {
+                let matches = self.matches(term).unwrap_or_default();
+                format!(
+                    "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = h.id AND {matches})"
+                )
             }
         }
+    }
+
+    /// A predicate on the candidate article `h` (PostgreSQL) that holds when it has every
+    /// one of the `phrases` clauses and none of the `excluded` ones: one look at its row,
+    /// whatever their number, with the excluded terms of each column one query (`a | b`).
+    fn textual_checks(&mut self, phrases: &[&Clause], excluded: &[&Clause]) -> Option<String> {
+        let mut conditions = Vec::new();
+        for clause in phrases {
+            let any: Vec<String> = clause.any.iter().filter_map(|t| self.matches(t)).collect();
+            conditions.push(format!("({})", any.join(" OR ")));
+        }
+        for title_only in [true, false] {
+            let terms: Vec<String> = excluded
+                .iter()
+                .flat_map(|c| &c.any)
+                .filter_map(|t| match t {
+                    Term::Text {
+                        terms,
+                        title_only: t,
+                    } if *t == title_only => Some(self.phrase(terms, title_only)),
+                    _ => None,
+                })
+                .collect();
+            if !terms.is_empty() {
+                let q = self.bind(Bind::Text(terms.join(" | ")));
+                let column = if title_only { "title" } else { "body" };
+                conditions.push(format!("NOT x.{column} @@ to_tsquery('simple', {q})"));
+            }
+        }
+        (!conditions.is_empty()).then(|| {
+            format!(
+                "EXISTS (SELECT 1 FROM article_search x WHERE x.rowid = h.id AND {})",
+                conditions.join(" AND ")
+            )
+        })
+    }
+
+    /// The condition on the candidate's index row `x` for a textual term (PostgreSQL).
+    fn matches(&mut self, term: &Term) -> Option<String> {
+        let Term::Text { terms, title_only } = term else {
+            return None;
+        };
+        let q = self.bind(Bind::Text(self.phrase(terms, *title_only)));
+        let column = if *title_only { "title" } else { "body" };
+        Some(format!("x.{column} @@ to_tsquery('simple', {q})"))
     }
 
     /// A predicate on the candidate article `h` for a whole clause.
@@ -188,11 +231,17 @@ impl Sql {
                  AND rowid >= {f} ORDER BY rowid DESC LIMIT {WINDOW}"
             )
         } else if !words.is_empty() {
-            // With `headlines`, the words are asked of the headline's column; phrases are
-            // checked on the candidates.
+            // With `headlines`, the words are asked of the headline's column; phrases and
+            // exclusions are checked on the candidates, in one look at each.
             let expr: Vec<String> = words.iter().map(|c| self.words(c)).collect();
-            checks.extend(words.iter().filter(|c| phrased(c)).map(|c| self.clause(c)));
-            rest.extend(query.clauses.iter().filter(|c| c.excluded || !textual(c)));
+            let phrases: Vec<&Clause> = words.iter().filter(|c| phrased(c)).map(|c| &**c).collect();
+            let excluded: Vec<&Clause> = query
+                .clauses
+                .iter()
+                .filter(|c| c.excluded && textual(c))
+                .collect();
+            checks.extend(self.textual_checks(&phrases, &excluded));
+            rest.extend(query.clauses.iter().filter(|c| !textual(c)));
             format!(
                 "SELECT s.rowid AS id FROM article_search s WHERE {}
                  ORDER BY s.rowid DESC LIMIT {WINDOW}",
@@ -201,6 +250,15 @@ impl Sql {
         } else {
             // Without words: the newest articles a source in the query carries, or the newest.
             rest.extend(&query.clauses);
+            if !self.sqlite {
+                let excluded: Vec<&Clause> = rest
+                    .iter()
+                    .copied()
+                    .filter(|c| c.excluded && textual(c))
+                    .collect();
+                checks.extend(self.textual_checks(&[], &excluded));
+                rest.retain(|c| !(c.excluded && textual(c)));
+            }
             match rest
                 .iter()
                 .position(|c| !c.excluded && c.any.iter().all(|t| matches!(t, Term::Sources(_))))

@@ -182,6 +182,13 @@ async fn the_query_language_finds_what_it_says(engine: Engine) {
         // Excluded.
         ("deal -strike", found(&[BREXIT, COUNCIL])),
         ("deal -\"no deal\"", found(&[BREXIT, COUNCIL])),
+        // Many exclusions at once: headlines', phrases and words, beside a phrase.
+        ("deal -title:brexit -\"no deal\" -zebra", found(&[COUNCIL])),
+        ("deal -title:council -fishing -\"no pay\"", found(&[STRIKE])),
+        (
+            "\"trade deal\" -title:council -strike -zebra",
+            found(&[BREXIT]),
+        ),
         // OR.
         ("brexit OR cafe", found(&[BREXIT, CAFE])),
         ("brexit OR cafe OR strike", found(&[BREXIT, CAFE, STRIKE])),
