@@ -59,8 +59,8 @@ mod websub;
 
 pub use app::{shutdown_on_signals, App, AppError};
 pub use config::{
-    Config, ConfigError, Database, Dedup, FeedSettings, Limits, OnRemove, PollSettings, Problem,
-    Source, Startup, StorageSettings, View, WebSub, DEFAULT_PATH,
+    locate, Config, ConfigError, Database, Dedup, FeedSettings, Limits, OnRemove, PollSettings,
+    Problem, Source, Startup, StorageSettings, View, WebSub,
 };
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};

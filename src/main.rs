@@ -9,16 +9,17 @@ use clap::{Parser, Subcommand};
 use feedmerge::Format;
 use feedmerge::Outcome;
 use feedmerge::{cli, shutdown_on_signals, App};
-use feedmerge::{Config, ConfigError, DEFAULT_PATH};
+use feedmerge::{Config, ConfigError};
 
 /// A self-hosted news aggregator: polls many outlets' feeds, stores each article once, and
 /// republishes one merged feed.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The config file.
-    #[arg(short, long, global = true, env = "FEEDMERGE_CONFIG", default_value = DEFAULT_PATH)]
-    config: PathBuf,
+    /// The config file [default: the first of config/feedmerge.toml, ./feedmerge.toml,
+    /// ~/.config/feedmerge/feedmerge.toml, /etc/feedmerge/feedmerge.toml]
+    #[arg(short, long, global = true, env = "FEEDMERGE_CONFIG")]
+    config: Option<PathBuf>,
     /// How log lines are written: for people, or one JSON object per line for collectors.
     #[arg(
         long,
@@ -143,17 +144,24 @@ fn main() -> ExitCode {
             .init(),
     }
 
+    let path = match feedmerge::locate(cli.config) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Command::Import { opml } = &cli.command {
-        return import(&cli.config, opml);
+        return import(&path, opml);
     }
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&path) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
             if let ConfigError::Invalid(problems) = &e {
                 eprintln!(
                     "{}: {} problem{} found; nothing was started",
-                    cli.config.display(),
+                    path.display(),
                     problems.len(),
                     if problems.len() == 1 { "" } else { "s" }
                 );
@@ -165,7 +173,7 @@ fn main() -> ExitCode {
         let enabled = config.sources.iter().filter(|s| s.enabled).count();
         println!(
             "{}: OK ({} sources, {} enabled)",
-            cli.config.display(),
+            path.display(),
             config.sources.len(),
             enabled
         );

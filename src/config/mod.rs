@@ -9,6 +9,7 @@
 //! the database, `[dedup]`, the fetch limits), handed to the components built from it; the rest
 //! is read live, from the config in force, and changes with each reload.
 
+mod locate;
 mod raw;
 mod validate;
 
@@ -23,8 +24,11 @@ use url::Url;
 use crate::address::non_public;
 use crate::schedule::{CronSchedule, Plan};
 
-/// The default location of the config file, relative to the working directory.
-pub const DEFAULT_PATH: &str = "config/feedmerge.toml";
+pub use locate::locate;
+
+/// The first place a config file is looked for, relative to the working directory (the
+/// repository's layout); `locate::default_places` lists the others.
+pub(crate) const DEFAULT_PATH: &str = "config/feedmerge.toml";
 
 /// Environment variables that override one setting each, for containers: the image sets them
 /// so that a user's mounted config works unchanged with the image's volume and port.
@@ -365,12 +369,22 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {source}", locate::absolute(path).display())]
     Read {
         /// The file we tried.
         path: PathBuf,
         /// What the OS said.
         source: std::io::Error,
+    },
+    /// No file was named, and none is in the places looked in.
+    #[error(
+        "no config file found; looked for {}\nname one with `-c FILE` (or FEEDMERGE_CONFIG=FILE), \
+         or start from the repository's example, config/feedmerge.toml",
+        .looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound {
+        /// Every place looked in, in order.
+        looked: Vec<PathBuf>,
     },
     /// The file was read, and these things are wrong with it.
     #[error("{}", display_problems(.0))]

@@ -110,10 +110,64 @@ fn every_problem_is_reported_at_once_in_file_order() {
         ],
         "{lines:#?}"
     );
-    let wrong_type = problems(&format!("[feed]\nmax_entries = \"lots\"\n{GOOD_SOURCE}"));
+    // A value of the wrong type hides nothing else: the others of its kind and every other
+    // mistake are reported with it.
+    let wrong_type = problems(&format!(
+        "[feed]\nmax_entries = \"lots\"\ncolour = 1\n[poll]\nconcurrency = \"four\"\n\
+         schedule = \"61 * * * *\"\n{GOOD_SOURCE}url2 = 1\n"
+    ));
     assert_eq!(
         wrong_type,
-        ["CONFIG:2:15: feed.max_entries: invalid type: string \"lots\", expected u32"]
+        [
+            "CONFIG:2:15: feed.max_entries: invalid type: string \"lots\", expected u32",
+            "CONFIG:3:1: feed.colour: unknown key (check its spelling and the table it is in)",
+            "CONFIG:5:15: poll.concurrency: invalid type: string \"four\", expected usize",
+            "CONFIG:6:12: poll.schedule: invalid cron expression \"61 * * * *\": minute 61 is out of range 0-59",
+            "CONFIG:10:1: sources[0].url2: unknown key (check its spelling and the table it is in)",
+        ]
+    );
+}
+
+/// With no `-c` and no `FEEDMERGE_CONFIG`, the config is looked for in the working
+/// directory, then the user's and the system's config folders; when none is there the error
+/// lists every place it looked and how to name a file.
+#[test]
+fn the_config_is_found_in_the_usual_places_or_the_error_says_where_it_looked() {
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .arg("check")
+            .current_dir(elsewhere.path())
+            .env_remove("FEEDMERGE_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let missing = check();
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let said = stderr(&missing);
+    for place in [
+        elsewhere.path().join("config/feedmerge.toml"),
+        elsewhere.path().join("feedmerge.toml"),
+        home.path().join(".config/feedmerge/feedmerge.toml"),
+        "/etc/feedmerge/feedmerge.toml".into(),
+    ] {
+        assert!(
+            said.contains(&place.display().to_string()),
+            "{place:?}: {said}"
+        );
+    }
+    assert!(said.contains("-c FILE"), "{said}");
+    let user = home.path().join(".config/feedmerge");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("feedmerge.toml"), GOOD_SOURCE).unwrap();
+    let found = check();
+    assert!(found.status.success(), "{found:?}");
+    assert!(
+        stdout(&found).contains(".config/feedmerge/feedmerge.toml: OK"),
+        "{found:?}"
     );
 }
 

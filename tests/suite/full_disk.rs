@@ -8,8 +8,8 @@
 //!   the file holds, polls nothing, and says why on `/healthz` and `/status`.
 //!
 //! The first and last need a tmpfs (`mount`, root); the second runs the daemon as `nobody`
-//! (`setpriv`, root), since root writes to read-only files. Without root the tests say so
-//! and pass, unless `FEEDMERGE_PRIVILEGED_TESTS=1` (set by `.ci/run`) requires them.
+//! (`setpriv`, root), since root writes to read-only files. They are ignored unless asked
+//! for (`--include-ignored`, as `.ci/run` does, as root), and fail without root.
 
 use crate::common;
 
@@ -55,6 +55,7 @@ impl Drop for Tmpfs {
 }
 
 #[tokio::test]
+#[ignore = "needs root (mounts a tmpfs, runs as another user): pass --include-ignored as root"]
 async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
@@ -70,12 +71,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
         .source("Partner Wire", &server.url("/partner.atom"))
         .setup();
     let Some(disk) = Tmpfs::mount(&setup.dir.path().join("db"), "4m") else {
-        assert!(
-            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
-            "FEEDMERGE_PRIVILEGED_TESTS is set but mount -t tmpfs failed"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-        return;
+        panic!("this test needs root: mount -t tmpfs failed");
     };
     let daemon = Daemon::start(&setup, "info");
     let client = reqwest::Client::new();
@@ -139,6 +135,7 @@ async fn a_full_disk_pauses_polling_keeps_serving_and_recovers() {
 }
 
 #[tokio::test]
+#[ignore = "needs root (mounts a tmpfs, runs as another user): pass --include-ignored as root"]
 async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
@@ -175,12 +172,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
     };
     let can_switch = Command::new("setpriv").arg("--version").output().is_ok();
     if !can_switch || !nobody(&["-R", "nobody"]) {
-        assert!(
-            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
-            "FEEDMERGE_PRIVILEGED_TESTS is set but chown or setpriv failed"
-        );
-        eprintln!("SKIPPED: cannot run the daemon as another user here (needs root)");
-        return;
+        panic!("this test needs root: chown or setpriv failed");
     }
     set_mode(0o444);
     let child = Command::new("setpriv")
@@ -261,6 +253,7 @@ async fn a_read_only_database_is_served_and_polling_waits_until_it_is_writable()
 }
 
 #[tokio::test]
+#[ignore = "needs root (mounts a tmpfs, runs as another user): pass --include-ignored as root"]
 async fn a_read_only_file_system_is_served_with_polling_paused() {
     let server = FeedServer::start();
     server.put_fixture("/gt.rss", "globaltimes.rss", "application/rss+xml");
@@ -276,12 +269,7 @@ async fn a_read_only_file_system_is_served_with_polling_paused() {
     let gt = ("Global Times", server.url("/gt.rss"));
     let setup = Setup::new(&config(std::slice::from_ref(&gt)));
     let Some(disk) = Tmpfs::mount(&setup.dir.path().join("db"), "16m") else {
-        assert!(
-            std::env::var_os("FEEDMERGE_PRIVILEGED_TESTS").is_none(),
-            "FEEDMERGE_PRIVILEGED_TESTS is set but mount -t tmpfs failed"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-        return;
+        panic!("this test needs root: mount -t tmpfs failed");
     };
     assert!(setup.feedmerge(&["fetch"]).status.success());
     // The snapshot is taken after a clean stop: the file alone holds every commit.

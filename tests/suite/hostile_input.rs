@@ -284,14 +284,14 @@ async fn the_daemon_publishes_no_credentials_and_serves_hostile_stories_at_once(
     let r = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < crate::common::STALL,
         "{:?}",
         started.elapsed()
     );
     let mut bodies = Vec::new();
     for render in renders {
         let (url, body, took) = render.await.unwrap();
-        assert!(took < Duration::from_secs(2), "{url}: {took:?}");
+        assert!(took < crate::common::STALL, "{url}: {took:?}");
         assert!(body.contains("deep"), "{url}");
         bodies.push(body);
     }
@@ -494,7 +494,7 @@ async fn idle_and_half_sent_connections_are_closed_and_stop_nothing() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < crate::common::STALL,
         "{:?}",
         started.elapsed()
     );
@@ -604,7 +604,7 @@ pub(crate) fn peak_mib(pid: u32) -> u64 {
 }
 
 /// `feedmerge run` with a dozen hostile sources beside a normal one on another host: the
-/// normal one is polled on time, `/healthz` and `/feed.atom` answer within a second
+/// normal one is polled on time, `/healthz` and `/feed.atom` answer without a stall
 /// throughout, SIGTERM stops the daemon within 10 s, and its peak memory stays under 300 MiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dozen_hostile_sources_slow_down_nothing() {
@@ -722,7 +722,7 @@ async fn a_dozen_hostile_sources_slow_down_nothing() {
                     r.bytes().await.expect(path);
                     slowest = slowest.max(asked.elapsed());
                     assert!(
-                        asked.elapsed() < Duration::from_secs(1),
+                        asked.elapsed() < crate::common::STALL,
                         "{path}: {:?}",
                         asked.elapsed()
                     );
@@ -764,9 +764,10 @@ async fn a_dozen_hostile_sources_slow_down_nothing() {
 }
 
 /// `/healthz` never waits for a database that keeps it waiting (every connection busy, a
-/// table locked): it answers within a second, with the last totals it read, degraded and
+/// table locked): it answers at once (no stall), with the last totals it read, degraded and
 /// saying why. On PostgreSQL, where another session can lock the table it reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set FEEDMERGE_TEST_POSTGRES=postgres://USER@HOST/DB and pass --include-ignored"]
 async fn health_answers_while_the_database_keeps_it_waiting() {
     use sqlx::Connection;
     let server = FeedServer::start();
@@ -805,7 +806,7 @@ async fn health_answers_while_the_database_keeps_it_waiting() {
         .await
         .unwrap();
     assert!(
-        asked.elapsed() < Duration::from_secs(1),
+        asked.elapsed() < crate::common::STALL,
         "{:?}",
         asked.elapsed()
     );
@@ -897,7 +898,7 @@ async fn an_edit_read_while_out_of_descriptors_is_applied_later() {
         }
     }
     assert!(
-        connecting.elapsed() < Duration::from_secs(5),
+        connecting.elapsed() < crate::common::STALL,
         "{:?}",
         connecting.elapsed()
     );

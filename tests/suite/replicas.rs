@@ -78,6 +78,7 @@ async fn feed(client: &reqwest::Client, port: u16) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set FEEDMERGE_TEST_POSTGRES=postgres://USER@HOST/DB and pass --include-ignored"]
 async fn three_replicas_share_the_polling_and_serve_the_same_feeds() {
     let server = FeedServer::start();
     let mut config = ConfigBuilder::new()

@@ -537,6 +537,7 @@ async fn results_are_a_page_and_feeds_and_a_command() {
 /// A search feed in a feed reader (feedparser) lists the matching stories, and after the next
 /// poll the new one that matches.
 #[tokio::test]
+#[ignore = "needs a Python with feedparser in FEEDMERGE_PYTHON: pass --include-ignored"]
 async fn a_search_feed_in_a_reader_picks_up_new_stories() {
     let python = std::env::var("FEEDMERGE_PYTHON").unwrap_or_else(|_| "python3".into());
     let reader = |url: &str| {
@@ -547,14 +548,7 @@ async fn a_search_feed_in_a_reader_picks_up_new_stories() {
     if !reader("")
         .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("ModuleNotFoundError"))
     {
-        assert!(
-            std::env::var_os("FEEDMERGE_VALIDATOR_TESTS").is_none(),
-            "FEEDMERGE_VALIDATOR_TESTS is set but {python} has no feedparser"
-        );
-        eprintln!(
-            "SKIPPED: the search feed test needs a Python with feedparser (FEEDMERGE_PYTHON)"
-        );
-        return;
+        panic!("this test needs a Python with feedparser: FEEDMERGE_PYTHON={python} has none");
     }
     let server = FeedServer::start();
     outlets(&server);

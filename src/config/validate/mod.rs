@@ -17,6 +17,9 @@ use super::*;
 mod sections;
 mod views;
 
+/// How many values of the wrong type one check reports before it stops.
+const MAX_RETRIES: usize = 20;
+
 /// Validates config text as if it had been read from `path`.
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut v = Validator {
@@ -199,8 +202,7 @@ impl<'a> Validator<'a> {
         self.doc = Some(doc);
 
         let mut unknown: Vec<Vec<Seg>> = Vec::new();
-        let raw: Result<RawConfig, _> = toml::Deserializer::parse(self.text)
-            .and_then(|de| serde_ignored::deserialize(de, |p| unknown.push(segments(&p))));
+        let raw = self.deserialize(&mut unknown);
         for path in unknown {
             let span = self.span_of(&path, true);
             let name = display_path(&path);
@@ -210,16 +212,47 @@ impl<'a> Validator<'a> {
                 "unknown key (check its spelling and the table it is in)".into(),
             );
         }
-        let raw = match raw {
-            Ok(raw) => raw,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let path = self.path_at(&span);
-                self.problem_at(span, display_path(&path), e.message().to_owned());
+        self.check(raw?)
+    }
+
+    /// The file as a [`RawConfig`], the keys it does not know in `unknown`. A value of the
+    /// wrong type is a problem, and the file is read again without its line (commented out
+    /// in place, so that every other place stays where it is), so that one such mistake does
+    /// not hide the others, the rest of the file checked as usual; `None` when the file
+    /// cannot be read past its mistakes.
+    fn deserialize(&mut self, unknown: &mut Vec<Vec<Seg>>) -> Option<RawConfig> {
+        let mut text = self.text.as_bytes().to_vec();
+        let mut wrong = false;
+        for _ in 0..MAX_RETRIES {
+            unknown.clear();
+            let utf8 = std::str::from_utf8(&text).ok()?;
+            let raw: Result<RawConfig, _> = toml::Deserializer::parse(utf8)
+                .and_then(|de| serde_ignored::deserialize(de, |p| unknown.push(segments(&p))));
+            let e = match raw {
+                Ok(raw) => return Some(raw),
+                Err(e) => e,
+            };
+            let span = e.span().unwrap_or(0..0);
+            let path = self.path_at(&span);
+            // A required key commented out below is missing now: said once already.
+            if wrong && e.message().starts_with("missing field") {
                 return None;
             }
-        };
-        self.check(raw)
+            self.problem_at(span.clone(), display_path(&path), e.message().to_owned());
+            wrong = true;
+            // Only a value on one `key = value` line is taken out and the file read again.
+            let start = self.lines[self.line_col(span.start).0 - 1];
+            let end = text[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |i| start + i);
+            if span.end > end || !text[start..span.start].contains(&b'=') || !text[start].is_ascii()
+            {
+                return None;
+            }
+            text[start] = b'#';
+        }
+        None
     }
 
     fn duration(&mut self, path: &[Seg], text: &str, example: &str) -> Option<Duration> {

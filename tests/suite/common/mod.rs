@@ -19,6 +19,11 @@ pub use database::*;
 pub use server::*;
 pub use websub::*;
 
+/// How long a request may take before a test calls it a stall: generous, so that only a hang
+/// exceeds it on a loaded 2-core machine running a debug build. Tests bound the shape of
+/// work with counts or CPU time, never with a tight wall time.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads a file from `tests/fixtures/`.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
