@@ -65,27 +65,71 @@ pub struct Imported {
     pub added: Vec<String>,
     /// Feeds left out: their name and the existing source with the same address.
     pub skipped: Vec<(String, String)>,
+    /// Outlines that could not be taken: their name, address, and why.
+    pub refused: Vec<(String, String, String)>,
 }
 
 /// Adds the feeds of the OPML file `opml` to the config file `config` (created if missing),
-/// skipping feeds whose address a source already has.
+/// skipping feeds whose address a source already has, and leaving out (and listing) an
+/// outline whose address is not a feed's (`feed://` ones are taken as the web addresses
+/// they stand for), rather than refusing the file.
 pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ImportError::Io { path, source }
     };
-    let outlines = read_opml(opml, &std::fs::read_to_string(opml).map_err(io(opml))?)?;
+    let mut outlines = read_opml(opml, &std::fs::read_to_string(opml).map_err(io(opml))?)?;
     let text = match std::fs::read_to_string(config) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(io(config)(e)),
     };
-    let (edited, imported) = add_sources(config, &text, &outlines)?;
+    let mut refused = Vec::new();
+    outlines.retain_mut(|o| match feed_address(&o.url) {
+        Ok(url) => {
+            o.url = url;
+            true
+        }
+        Err(why) => {
+            refused.push((o.name.clone(), o.url.clone(), why));
+            false
+        }
+    });
+    let (edited, mut imported) = add_sources(config, &text, &outlines)?;
     if !imported.added.is_empty() {
         Config::parse(config, &edited).map_err(ImportError::Invalid)?;
         replace(config, &edited).map_err(io(config))?;
     }
+    imported.refused = refused;
     Ok(imported)
+}
+
+/// A feed's address as polled: `feed://host/path` and `feed:https://...` (how some readers
+/// and pages write feed links) as the web addresses they stand for; an address that is not
+/// a web address gets why (the config's rule for a source's `url`).
+fn feed_address(url: &str) -> Result<String, String> {
+    let lower = url.to_ascii_lowercase();
+    let url = if let Some(rest) = lower.strip_prefix("feeds:").map(|_| &url[6..]) {
+        match rest.strip_prefix("//") {
+            Some(_) if !rest[2..].contains("://") => format!("https:{rest}"),
+            _ => rest.trim_start_matches('/').to_owned(),
+        }
+    } else if let Some(rest) = lower.strip_prefix("feed:").map(|_| &url[5..]) {
+        match rest.strip_prefix("//") {
+            Some(_) if !rest[2..].contains("://") => format!("http:{rest}"),
+            _ => rest.trim_start_matches('/').to_owned(),
+        }
+    } else {
+        url.to_owned()
+    };
+    match Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.into()),
+        Ok(u) => Err(format!(
+            "{}: addresses are polled over http:// or https:// only",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("not a web address: {e}")),
+    }
 }
 
 /// Replaces the file at `path` (a symlink's target, if it is one) with `text`: written to a

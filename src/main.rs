@@ -307,11 +307,18 @@ fn import(config: &std::path::Path, opml: &std::path::Path) -> ExitCode {
             for (name, existing) in &done.skipped {
                 println!("skipped  {name} (already there as {existing:?})");
             }
+            for (name, url, why) in &done.refused {
+                println!("left out {name} ({url}): {why}");
+            }
+            let left_out = match done.refused.len() {
+                0 => String::new(),
+                n => format!(", {n} left out"),
+            };
             println!(
-                "{}: {} sources added, {} already there",
+                "{}: {} sources added, {} already there{left_out}",
                 config.display(),
                 done.added.len(),
-                done.skipped.len()
+                done.skipped.len(),
             );
             ExitCode::SUCCESS
         }

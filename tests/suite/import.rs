@@ -269,3 +269,55 @@ fn control_characters_in_outline_names_reach_no_terminal() {
         "{config}"
     );
 }
+
+/// Outlines as readers and pages write them: `feed://` and `feed:https://` addresses are
+/// the web addresses they stand for; an outline whose address is no feed's (`ftp:`,
+/// `javascript:`, no address at all) is left out and listed, and the rest of the file is
+/// imported.
+#[test]
+fn feed_addresses_are_taken_and_what_cannot_be_is_left_out_and_listed() {
+    let setup = Setup::new(CONFIG);
+    let opml = setup.dir.path().join("reader.opml");
+    std::fs::write(
+        &opml,
+        r#"<?xml version="1.0"?><opml version="2.0"><head/><body>
+<outline text="Feedy" xmlUrl="feed://feedy.example/rss.xml"/>
+<outline text="Secure" xmlUrl="FEED:https://secure.example/atom"/>
+<outline text="Files" xmlUrl="ftp://files.example/feed"/>
+<outline text="Script" xmlUrl="javascript:alert(1)"/>
+<outline text="Good" xmlUrl="https://good.example/feed"/>
+</body></opml>"#,
+    )
+    .expect("write");
+    let out = setup.feedmerge(&["import", opml.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("left out Files (ftp://files.example/feed): ftp: addresses are polled over http:// or https:// only"),
+        "{report}"
+    );
+    assert!(
+        report.contains("left out Script (javascript:alert(1))"),
+        "{report}"
+    );
+    assert!(
+        report.contains("3 sources added, 0 already there, 2 left out"),
+        "{report}"
+    );
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    for url in [
+        "http://feedy.example/rss.xml",
+        "https://secure.example/atom",
+        "https://good.example/feed",
+    ] {
+        assert!(
+            config.contains(&format!("url = \"{url}\"")),
+            "{url}: {config}"
+        );
+    }
+    assert!(
+        !config.contains("ftp:") && !config.contains("javascript:"),
+        "{config}"
+    );
+    assert!(setup.feedmerge(&["check"]).status.success());
+}
