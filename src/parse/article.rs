@@ -147,8 +147,7 @@ fn bylines_and_categories(entry: &Entry) -> (Vec<String>, Vec<String>) {
         .iter()
         .filter_map(|p| {
             let name = plain(p.name.as_deref().or(p.email.as_deref())?, false);
-            // `email (Name)`, as RSS writes a byline, leaves the name in parentheses.
-            let name = name.trim_start_matches('(').trim_end_matches(')').trim();
+            let name = rss_byline(&name);
             (!name.is_empty()).then(|| clip(name, MAX_NAME))
         })
         .collect();
@@ -164,6 +163,20 @@ fn bylines_and_categories(entry: &Entry) -> (Vec<String>, Vec<String>) {
         .filter(|c| !c.is_empty())
         .collect();
     (authors, categories)
+}
+
+/// The name in a byline as RSS writes it, `email (Name)` (or, once the address is taken
+/// apart, `(Name)`); any other byline as it is, `Ann Lee (Reuters)` included.
+fn rss_byline(byline: &str) -> &str {
+    let byline = byline.trim();
+    let Some((before, inside)) = byline.strip_suffix(')').and_then(|b| b.split_once('(')) else {
+        return byline;
+    };
+    let before = before.trim();
+    match before.is_empty() || (before.contains('@') && !before.contains(char::is_whitespace)) {
+        true => inside.trim(),
+        false => byline,
+    }
 }
 
 /// Whether a date can be written in every output format (RFC 3339 and RFC 822 have four-digit

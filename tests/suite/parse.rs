@@ -462,3 +462,29 @@ fn a_feeds_hubs_and_self_link_are_read_in_every_format() {
         assert_eq!(feed.topic.as_ref().map(Url::as_str), topic);
     }
 }
+
+/// RSS writes a byline as `email (Name)`: the name is the byline, as feedparser reads it; a
+/// bare address stays the byline when there is nothing else.
+#[test]
+fn an_rss_byline_written_email_then_name_is_the_name() {
+    let doc = "<rss version=\"2.0\"><channel><title>T</title>\
+        <item><title>One</title><guid>1</guid><author>redaccion@20minutos.es (20minutos)</author></item>\
+        <item><title>Two</title><guid>2</guid><author>j.doe@example.com (Jane Doe (Madrid))</author></item>\
+        <item><title>Three</title><guid>3</guid><author>desk@example.com</author></item>\
+        <item><title>Four</title><guid>4</guid><author>Ann Lee (Reuters)</author></item>\
+        <item><title>Five</title><guid>5</guid><dc:creator xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n   \
+        <![CDATA[redaccion@20minutos.es (L. B.)]]>\n  </dc:creator></item>\
+        </channel></rss>";
+    let feed = parse_feed(doc.as_bytes(), None, &url()).expect("read");
+    let bylines: Vec<&[String]> = feed.articles.iter().map(|a| &a.authors[..]).collect();
+    assert_eq!(
+        bylines,
+        [
+            &["20minutos".to_owned()][..],
+            &["Jane Doe (Madrid)".to_owned()],
+            &["desk@example.com".to_owned()],
+            &["Ann Lee (Reuters)".to_owned()],
+            &["L. B.".to_owned()],
+        ]
+    );
+}
