@@ -3,6 +3,8 @@
 //! article. `store` applies them when it ingests and when retention deletes versions, so both
 //! decide alike.
 
+use chrono::{DateTime, Utc};
+
 /// How far back a new entry of an already-polled source may be dated and still be placed by
 /// its date rather than by when it was first seen.
 const BACKDATED_MS: i64 = 2 * 24 * 3600 * 1000;
@@ -73,6 +75,23 @@ pub(crate) fn placed_at(published: i64, now: i64, polled_before: bool) -> i64 {
     }
 }
 
+/// The date given to an entry without one, seen `now` in a fetch whose entries have the
+/// dates `dates`: when it was first seen, unless the fetch is its source's first
+/// (`polled_before` false), whose undated entries were there before anyone looked, and are
+/// dated with the oldest dated entry beside them (not in the future), below the news the
+/// source dates. A new source's undated items (advertisements, evergreen pages) would
+/// otherwise sit above every dated story.
+pub(crate) fn undated_at(
+    polled_before: bool,
+    dates: impl Iterator<Item = Option<DateTime<Utc>>>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if polled_before {
+        return now;
+    }
+    dates.flatten().filter(|d| *d <= now).min().unwrap_or(now)
+}
+
 /// Whether an entry of source `editor` whose text hashes to `new_hash` changes the stored
 /// article that source `owner` carried first with text `stored_hash`. Only the first outlet
 /// edits an article: another outlet's copy must not overwrite the text credited to the first.
@@ -92,6 +111,20 @@ mod tests {
             source,
             published,
         }
+    }
+
+    #[test]
+    fn undated_entries_of_a_backlog_sit_below_its_dated_ones() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let (old, older) = (
+            now - chrono::Duration::hours(5),
+            now - chrono::Duration::days(9),
+        );
+        let future = Some(now + chrono::Duration::days(1));
+        let dates = || [Some(old), None, future, Some(older)].into_iter();
+        assert_eq!(undated_at(false, dates(), now), older);
+        assert_eq!(undated_at(true, dates(), now), now);
+        assert_eq!(undated_at(false, [None, future].into_iter(), now), now);
     }
 
     #[test]

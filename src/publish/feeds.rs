@@ -24,7 +24,7 @@ fn rendered(
         .iter()
         .map(|s| s.changed)
         .max()
-        .unwrap_or(DateTime::UNIX_EPOCH);
+        .unwrap_or_else(super::empty_since);
     Ok((render(format, meta, stories)?, last_modified))
 }
 

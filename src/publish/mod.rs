@@ -35,7 +35,7 @@ pub use feeds::FeedError;
 pub(crate) use feeds::{Feed, Feeds, MAX_PAGE};
 pub(crate) use health::{moved_permanently, source_rows, Health, SourceRow};
 pub(crate) use opml::opml;
-pub(crate) use pages::{river, story_json, story_page, FeedLink};
+pub(crate) use pages::{river, story_json, story_page, Empty, FeedLink, River};
 pub(crate) use search::{encoded, results, Results};
 pub(crate) use status::{human, sort_rows, status, Paused, Sort, StatusPage};
 
@@ -299,13 +299,23 @@ fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {
         .fixed_offset()
 }
 
-/// The time the feed last changed: its newest entry's update.
+/// The time the feed last changed: its newest entry's update, or for a feed without entries
+/// [`empty_since`].
 fn feed_updated(articles: &[Story]) -> DateTime<Utc> {
     articles
         .iter()
         .map(|a| a.updated)
         .max()
-        .unwrap_or(DateTime::UNIX_EPOCH)
+        .unwrap_or_else(empty_since)
+}
+
+/// When a feed without entries is said to have changed: when this process first needed the
+/// time (its first empty feed), in whole seconds. Not 1970: readers show that date.
+pub(crate) fn empty_since() -> DateTime<Utc> {
+    static SINCE: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(|| {
+        DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
+    });
+    *SINCE
 }
 
 /// An outlet's name as HTML, linked to its entry if it has a link.

@@ -25,7 +25,9 @@ const STYLE: &str = "body{max-width:46rem;margin:0 auto;padding:0 1rem;\
     article{border-top:1px solid #ddd;padding:.8rem 0;overflow:hidden} article p{margin:.3rem 0}\n\
     .thumb{float:right;margin:0 0 .4rem .8rem;object-fit:cover;border-radius:4px;background:#eee}\n\
     .picture{max-width:100%;height:auto} .text img{max-width:100%;height:auto}\n\
-    .meta{color:#555;font-size:.875rem} nav ul{padding-left:1.2rem} footer{padding:1rem 0;color:#555}\n";
+    .meta{color:#555;font-size:.875rem} footer ul{padding-left:1.2rem} footer{padding:1rem 0;color:#555}\n\
+    header form{display:flex;gap:.4rem;margin:.5rem 0} header input{flex:1;min-width:0;font:inherit;padding:.2rem .4rem}\n\
+    .pages{display:flex;justify-content:space-between;border-top:1px solid #ddd;padding:.8rem 0}\n";
 
 /// A whole page: `head` goes in `<head>` after the title, `body` in `<body>`.
 pub(super) fn page(title: &str, head: &str, body: &str) -> String {
@@ -83,26 +85,61 @@ fn file_link(e: &Enclosure) -> String {
     )
 }
 
+/// Characters of a story's text an excerpt shows.
+const EXCERPT: usize = 320;
+
 /// The start of a story's text, as plain text.
 pub(super) fn excerpt(story: &Story) -> String {
+    clipped(&summary_text(story), 0)
+}
+
+/// A story's summary (or, without one, its text) as plain text on one line.
+pub(super) fn summary_text(story: &Story) -> String {
     let text = match (&story.summary, &story.text) {
         (Some(summary), _) => sanitised_text(summary),
         (None, Some(text)) => text.clone(),
         (None, None) => sanitised_text(story.content.as_deref().unwrap_or("")),
     };
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let excerpt: String = text.chars().take(320).collect();
-    if excerpt.len() < text.len() {
-        format!("{}…", excerpt.trim_end())
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// [`EXCERPT`] characters of `text` from character `start`, marked with an ellipsis where
+/// they were cut.
+pub(super) fn clipped(text: &str, start: usize) -> String {
+    let excerpt: String = text.chars().skip(start).take(EXCERPT).collect();
+    let before = if start > 0 { "…" } else { "" };
+    if start + excerpt.chars().count() < text.chars().count() {
+        format!("{before}{}…", excerpt.trim_end())
     } else {
-        excerpt
+        format!("{before}{excerpt}")
     }
 }
 
-/// The river page: the newest stories, each with its picture, time, outlets (linking to the
-/// story's page) and the start of its text, a link to its audio or video, and every feed in
-/// every format, with autodiscovery links.
-pub(crate) fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> String {
+/// Why the river page has no story to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empty {
+    /// No source has been polled yet.
+    NotPolled,
+    /// Every source polled so far failed.
+    AllFailing,
+    /// The sources were read, and carried nothing (or nothing kept).
+    NothingCarried,
+}
+
+/// One page of the river: its stories, its number (from 1), whether older ones follow, and
+/// why it is empty if it is.
+pub(crate) struct River<'a> {
+    pub(crate) stories: &'a [Story],
+    pub(crate) page: u32,
+    pub(crate) more: bool,
+    pub(crate) empty: Empty,
+}
+
+/// The river page: a search box and the merged feed's subscribe line, then the newest
+/// stories, each with its picture, time, outlets (linking to the story's page) and the start
+/// of its text, a link to its audio or video; links to newer and older stories; every feed
+/// in every format (folded, with autodiscovery links for all) and the status page.
+pub(crate) fn river(title: &str, river: &River, feeds: &[FeedLink]) -> String {
     let title = escape_html(title);
     let mut head = String::new();
     let mut nav = String::new();
@@ -120,8 +157,48 @@ pub(crate) fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> Strin
         }
         nav.push_str(&format!("<li>{name}: {}</li>\n", formats.join(" · ")));
     }
+    let subscribe: Vec<String> = Format::ALL
+        .iter()
+        .map(|f| format!("<a href=\"feed.{}\">{}</a>", f.extension(), f.name()))
+        .collect();
+    let items = river_items(river);
+    let newer = match river.page {
+        1 => String::new(),
+        2 => "<a href=\"./\" rel=\"prev\">← Newer stories</a>".to_owned(),
+        p => format!(
+            "<a href=\"?page={}\" rel=\"prev\">← Newer stories</a>",
+            p - 1
+        ),
+    };
+    let older = match river.more {
+        true => format!(
+            "<a href=\"?page={}\" rel=\"next\">Older stories →</a>",
+            river.page + 1
+        ),
+        false => String::new(),
+    };
+    let pages = match newer.is_empty() && older.is_empty() {
+        true => String::new(),
+        false => format!("<nav class=\"pages\"><span>{newer}</span><span>{older}</span></nav>\n"),
+    };
+    let body = format!(
+        "<header>\n<h1>{title}</h1>\n<form action=\"search\" role=\"search\">\
+         <input type=\"search\" name=\"q\" aria-label=\"Search the stories\" \
+         placeholder=\"Search the stories\"><button>Search</button></form>\n\
+         <p class=\"meta\">Subscribe in any feed reader: {} · <a href=\"#feeds\">other feeds</a></p>\n\
+         </header>\n<main>\n{items}</main>\n{pages}<footer>\n<details id=\"feeds\"><summary>Every feed \
+         ({})</summary>\n<ul>\n{nav}</ul></details>\n<p><a href=\"status\">Status of the sources</a> · \
+         <a href=\"sources.opml\">Sources (OPML)</a> · <a href=\"healthz\">Health (JSON)</a></p>\n</footer>\n",
+        subscribe.join(" · "),
+        feeds.len(),
+    );
+    page(&title, &head, &body)
+}
+
+/// The river's stories as HTML, or why there are none.
+fn river_items(river: &River) -> String {
     let mut items = String::new();
-    for story in stories {
+    for story in river.stories {
         let page = format!("entries/{}", story.entry_id);
         let headline = escape_html(&story.title);
         let headline = format!(
@@ -153,15 +230,19 @@ pub(crate) fn river(title: &str, stories: &[Story], feeds: &[FeedLink]) -> Strin
         ));
     }
     if items.is_empty() {
-        items.push_str("<p>No stories yet: the sources have not been polled.</p>\n");
+        items.push_str(match river.empty {
+            Empty::NotPolled => "<p>No stories yet: the sources have not been polled yet.</p>\n",
+            Empty::AllFailing => {
+                "<p>No stories yet: every source failed when it was polled. \
+                 <a href=\"status\">The status page</a> says why.</p>\n"
+            }
+            Empty::NothingCarried => {
+                "<p>No stories: the sources were read and carried none. \
+                 <a href=\"status\">The status page</a> lists them.</p>\n"
+            }
+        });
     }
-    let body = format!(
-        "<header>\n<h1>{title}</h1>\n\
-         <nav><p>Subscribe in any feed reader:</p>\n<ul>\n{nav}</ul></nav>\n</header>\n\
-         <main>\n{items}</main>\n<footer><a href=\"sources.opml\">Sources (OPML)</a> · \
-         <a href=\"healthz\">Status</a></footer>\n"
-    );
-    page(&title, &head, &body)
+    items
 }
 
 /// Every outlet that carried `story`, the earliest first.

@@ -5,7 +5,7 @@
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use super::pages::{excerpt, page, time};
+use super::pages::{clipped, page, summary_text, time};
 use super::{outlet_html, Format};
 use crate::parse::escape_html;
 use crate::store::Story;
@@ -43,6 +43,52 @@ pub(crate) fn marked(text: &str, terms: &[&str]) -> String {
     }
     flush(&mut word, &mut out);
     out
+}
+
+/// Characters of text shown before the first matching word of an excerpt.
+const LEAD: usize = 80;
+
+/// The part of a story's text that matched: from a little before the first word whose term
+/// is one of `terms`, in its summary or else in its whole text; the start of its summary
+/// when no word of its text matched (the headline did).
+fn matching_excerpt(story: &Story, terms: &[&str]) -> String {
+    let summary = summary_text(story);
+    let whole = story
+        .text
+        .as_deref()
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
+    for text in std::iter::once(&summary).chain(whole.as_ref()) {
+        if let Some(at) = first_match(text, terms) {
+            // From the start of a word, a little before the match.
+            let start = at.saturating_sub(LEAD);
+            let start = match start {
+                0 => 0,
+                s => text
+                    .chars()
+                    .skip(s)
+                    .position(char::is_whitespace)
+                    .map_or(s, |p| s + p + 1)
+                    .min(at),
+            };
+            return clipped(text, start);
+        }
+    }
+    clipped(&summary, 0)
+}
+
+/// The character offset of the first word of `text` whose search term is one of `terms`.
+fn first_match(text: &str, terms: &[&str]) -> Option<usize> {
+    let mut offset = 0;
+    for word in text.split(' ') {
+        if crate::parse::terms(word)
+            .iter()
+            .any(|t| terms.contains(&t.as_str()))
+        {
+            return Some(offset);
+        }
+        offset += word.chars().count() + 1;
+    }
+    None
 }
 
 /// `text` for a URL's query string.
@@ -110,7 +156,7 @@ pub(crate) fn results(r: &Results, problem: Option<&str>) -> String {
             escape_html(story.link.as_deref().unwrap_or(&link)),
             marked(&story.title, r.terms),
             time(story.published),
-            marked(&excerpt(story), r.terms),
+            marked(&matching_excerpt(story, r.terms), r.terms),
         ));
     }
     if problem.is_none() && r.stories.is_empty() {

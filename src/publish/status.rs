@@ -175,8 +175,10 @@ pub(crate) fn status(page: &StatusPage) -> String {
         };
         out.push_str(&format!(
             "<tr class=\"{class}\" data-health=\"{class}\"><td><a href=\"{url}\">{name}</a></td>\
-             <td><span class=\"badge\">{word}</span></td><td>{success}</td><td class=\"n\">{articles}</td>\
-             <td>{next}</td><td class=\"n\">{status}</td><td>{push}</td><td class=\"problem\">{problem}</td></tr>\n",
+             <td><span class=\"badge\">{word}</span></td><td data-label=\"Last success\">{success}</td>\
+             <td class=\"n\" data-label=\"Articles\">{articles}</td><td data-label=\"Next poll\">{next}</td>\
+             <td class=\"n\" data-label=\"Status\">{status}</td><td data-label=\"Push\">{push}</td>\
+             <td class=\"problem\">{problem}</td></tr>\n",
             class = s.health.word().split(' ').next().unwrap_or_default(),
             url = escape_html(&s.url),
             name = escape_html(&s.name),
@@ -240,7 +242,9 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;
 th a{color:inherit}td.n{text-align:right}.problem{color:#b00020;min-width:10rem;overflow-wrap:anywhere}\
 .badge{border-radius:.6rem;padding:0 .5rem;background:#ddd}.failing .badge{background:#b00020;color:#fff}\
 .ok .badge{background:#1e7e34;color:#fff}.disabled .badge{background:#795548;color:#fff}\
-@media (max-width:40rem){td:nth-child(5),th:nth-child(5),td:nth-child(6),th:nth-child(6){display:none}}";
+@media (max-width:40rem){table,tbody,tr,td{display:block}thead tr{display:flex;flex-wrap:wrap;gap:0 .8rem}\
+th{border:0;padding:.2rem 0}tbody tr{border-bottom:1px solid #ddd;padding:.4rem 0}td{border:0;padding:.1rem 0}\
+td.n{text-align:left}td[data-label]::before{content:attr(data-label) \": \";color:#555}.problem{min-width:0}}";
 
 /// The readers of our hub that are paused, if any, as an alert section of `out`.
 fn paused_readers(out: &mut String, page: &StatusPage) {

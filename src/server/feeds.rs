@@ -32,10 +32,10 @@ pub(super) struct Paging {
 }
 
 /// The paging asked for, or the 400 for a query string that cannot be read.
-type Asked = Result<Query<Paging>, axum::extract::rejection::QueryRejection>;
+pub(super) type Asked = Result<Query<Paging>, axum::extract::rejection::QueryRejection>;
 
 /// The page `asked` names (see [`super::page_number`]).
-fn page_of(asked: Asked) -> Result<u32, HttpError> {
+pub(super) fn page_of(asked: Asked) -> Result<u32, HttpError> {
     let Query(paging) = asked.map_err(|_| HttpError::BadRequest("a feed takes page=N".into()))?;
     super::page_number(paging.page.as_deref())
 }

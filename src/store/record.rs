@@ -241,11 +241,17 @@ impl Store {
         pushed: bool,
     ) -> Result<(), StoreError> {
         let known = Known::load(tx, source, articles).await?;
+        let polled_before = known.polled_before || pushed;
         Ingest {
             tx: &mut *tx,
             source,
             source_id: known.source_id,
-            polled_before: known.polled_before || pushed,
+            polled_before,
+            undated_at: crate::dedup::story::undated_at(
+                polled_before,
+                articles.iter().map(|k| k.article.published),
+                now,
+            ),
             dedup: &self.dedup,
             pending: &mut *pending,
             now,

@@ -46,16 +46,17 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Articles first seen on each UTC day since `since`, oldest day first; days without any
-    /// are left out.
+    /// Articles published on each UTC day since `since`, oldest day first; days without any
+    /// are left out. By publication, not by when they were first seen: a first poll of old
+    /// feeds spreads over the days they cover rather than making one bar.
     pub async fn articles_per_day(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, StoreError> {
         const DAY_MS: i64 = 24 * 3600 * 1000;
         let rows: Vec<(i64, i64)> = on_pool!(&self.db, |p| sqlx::query_as(
-            "SELECT first_seen / $2 AS day, COUNT(*) FROM articles
-             WHERE first_seen >= $1 GROUP BY day ORDER BY day",
+            "SELECT published / $2 AS day, COUNT(*) FROM articles
+             WHERE published >= $1 GROUP BY day ORDER BY day",
         )
         .bind(millis(since))
         .bind(DAY_MS)

@@ -26,6 +26,7 @@ mod operators;
 mod parse;
 mod polling;
 mod properties;
+mod quick_start;
 mod recorder;
 mod reload;
 mod replicas;

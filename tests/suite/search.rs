@@ -74,7 +74,10 @@ fn outlets(server: &FeedServer) {
             rss(&[(
                 "council",
                 COUNCIL,
-                "A deal between the parties gives the council a majority.",
+                &format!(
+                    "{} A deal between the parties gives the council a majority.",
+                    "The mayor spoke about parks, roads, budgets, libraries and buses. ".repeat(8)
+                ),
                 RECENT,
             )]),
             "application/rss+xml",
@@ -480,6 +483,12 @@ async fn results_are_a_page_and_feeds_and_a_command() {
         "{page}"
     );
     assert!(page.contains("<mark>经</mark><mark>济</mark>"), "{page}");
+    // An excerpt shows the words that matched, however far into the text.
+    let far = crate::common::text(&http, &format!("{base}/search?q=majority")).await;
+    assert!(
+        far.contains("<p>…budgets, libraries and buses. A deal between the parties gives the council a <mark>majority</mark>.</p>"),
+        "{far}"
+    );
     assert!(page.contains("<link rel=\"alternate\" type=\"application/atom+xml\" title=\"café OR 经济 (Atom)\" href=\"search.atom?q=caf%C3%A9%20OR%20%E7%BB%8F%E6%B5%8E\">"), "{page}");
     assert!(
         page.contains("<form action=\"search\" method=\"get\""),
@@ -585,7 +594,11 @@ async fn a_search_feed_in_a_reader_picks_up_new_stories() {
                 (
                     "council",
                     COUNCIL,
-                    "A deal between the parties gives the council a majority.",
+                    &format!(
+                        "{} A deal between the parties gives the council a majority.",
+                        "The mayor spoke about parks, roads, budgets, libraries and buses. "
+                            .repeat(8)
+                    ),
                     RECENT,
                 ),
             ]),

@@ -36,6 +36,8 @@ pub(super) struct Ingest<'a, 'i, 'k> {
     pub(super) source_id: i64,
     /// Whether the source had been fetched before: its first fetch brings its backlog.
     pub(super) polled_before: bool,
+    /// The date an entry without one is given (`dedup::story::undated_at`).
+    pub(super) undated_at: DateTime<Utc>,
     pub(super) dedup: &'a Dedup,
     pub(super) pending: &'a mut Pending<'i>,
     pub(super) now: DateTime<Utc>,
@@ -293,8 +295,8 @@ impl<'k> Ingest<'_, '_, 'k> {
         plan: &mut Plan<'k>,
     ) -> Result<(), StoreError> {
         let a = &keyed.article;
-        // An entry without a date is dated when first seen, once.
-        let published = millis(a.published.unwrap_or(self.now));
+        // An entry without a date is dated once, when first seen (or, in a backlog, with it).
+        let published = millis(a.published.unwrap_or(self.undated_at));
         let updated = a.updated.map_or(published, millis).max(published);
         let entry_id = blake3::hash(format!("{}\n{}", self.source, keyed.key).as_bytes()).to_hex()
             [..32]
