@@ -72,7 +72,7 @@ pub use parse::{
 };
 pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
 pub use query::QueryError;
-pub use report::{Outcome, PollReport};
+pub use report::{Outcome, PollReport, POLL_LOG};
 pub use schedule::{CronSchedule, Ended, Plan, ScheduleError};
 pub use shutdown::Shutdown;
 pub use store::{Attempt, Counts, Next, Outlet, Removed, Store, StoreError, Story, Totals};

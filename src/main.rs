@@ -126,13 +126,14 @@ fn main() -> ExitCode {
     // they log only what goes wrong. Other crates log errors only: what they warn about (an
     // HTML parser repairing a table, once per table) is nothing a user can act on. RUST_LOG
     // overrides all of it.
-    let default_level = if matches!(cli.command, Command::Run) {
-        "error,feedmerge=info"
-    } else {
-        "error,feedmerge=warn"
+    // `fetch` prints each poll's outcome in its table: not again as a log line.
+    let default_level = match cli.command {
+        Command::Run => "error,feedmerge=info".to_owned(),
+        Command::Fetch { .. } => format!("error,feedmerge=warn,{}=error", feedmerge::POLL_LOG),
+        _ => "error,feedmerge=warn".to_owned(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&default_level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

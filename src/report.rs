@@ -89,6 +89,10 @@ impl fmt::Display for PollReport {
     }
 }
 
+/// The target of the lines [`log`] writes: `feedmerge fetch`, which prints the same in its
+/// table, leaves them out.
+pub const POLL_LOG: &str = "feedmerge::polls";
+
 /// Logs one poll: a failure as a warning, the rest for debugging; a permanent redirect as a
 /// warning, since the config must change.
 pub(crate) fn log(report: &PollReport) {
@@ -99,9 +103,10 @@ pub(crate) fn log(report: &PollReport) {
         .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string());
     match &report.outcome {
         Outcome::Failed(error) => {
-            tracing::warn!(source = name, status, %error, next_due, "poll failed")
+            tracing::warn!(target: POLL_LOG, source = name, status, %error, next_due, "poll failed")
         }
         Outcome::Stored(c) => tracing::debug!(
+            target: POLL_LOG,
             source = name,
             status,
             new = c.new,
@@ -111,10 +116,11 @@ pub(crate) fn log(report: &PollReport) {
             next_due,
             "polled"
         ),
-        _ => tracing::debug!(source = name, status, next_due, "polled"),
+        _ => tracing::debug!(target: POLL_LOG, source = name, status, next_due, "polled"),
     }
     if let Some(url) = &report.moved_to {
         tracing::warn!(
+            target: POLL_LOG,
             source = name,
             problem = moved_permanently(url),
             "source moved"

@@ -463,6 +463,24 @@ async fn fetch_limits_and_failures_are_reported_plainly(engine: Engine) {
         .collect();
     assert_eq!(stored.len(), 4, "{stored:?}");
     assert!(stored.iter().all(|e| !e.contains("s3cret")), "{stored:?}");
+    // Each failure is said once, in the table, and not again as a log line (by default).
+    let again = setup
+        .command()
+        .arg("-c")
+        .arg(&setup.config)
+        .arg("fetch")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("fetch");
+    assert!(
+        line(&stdout(&again), "Too Big").contains("error:"),
+        "{again:?}"
+    );
+    assert!(
+        !crate::common::stderr(&again).contains("Too Big"),
+        "{}",
+        crate::common::stderr(&again)
+    );
 }
 
 async fn characters_xml_forbids_never_reach_the_output(engine: Engine) {

@@ -1,6 +1,6 @@
 //! The README's quick start, as a newcomer follows it: its config (with the outlets'
-//! addresses swapped for feeds served on 127.0.0.1, which a source must be allowed to reach)
-//! and its commands, run in order in an empty folder; then the addresses it says to open.
+//! addresses swapped for feeds served on 127.0.0.1) and its commands, run in order in an
+//! empty folder; then the addresses it says to open.
 
 use std::process::Command;
 use std::time::Duration;
@@ -45,10 +45,7 @@ async fn the_readmes_quick_start_works_as_written() {
     let config: String = config
         .lines()
         .map(|line| match line.starts_with("url = ") {
-            true => format!(
-                "url = \"{}\"\nallow_private = true\n",
-                served.next().expect("two outlets")
-            ),
+            true => format!("url = \"{}\"\n", served.next().expect("two outlets")),
             false => format!("{line}\n"),
         })
         .collect();
