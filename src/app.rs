@@ -219,7 +219,14 @@ impl App {
             false => SearchOrder::Newest,
         };
         let config = self.live.current();
-        let mut query = Query::parse(text, &config)?;
+        // A source taken out of the config keeps its stories: its name is searched too.
+        let mut query = match Query::parse(text, &config, &[]) {
+            Err(QueryError::UnknownSource { .. }) => {
+                let stored: Vec<String> = self.store.source_states().await?.into_keys().collect();
+                Query::parse(text, &config, &stored)?
+            }
+            other => other?,
+        };
         query.since = since.or(query.since);
         while self.store.index_backlog().await? > 0 {}
         let feeds = Feeds::new(&self.store, &config);

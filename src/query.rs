@@ -164,8 +164,13 @@ fn pieces(query: &str) -> Result<Vec<Option<Piece>>, QueryError> {
 }
 
 impl Query {
-    /// Reads `text` as a query over the sources and categories of `config`.
-    pub(crate) fn parse(text: &str, config: &Config) -> Result<Query, QueryError> {
+    /// Reads `text` as a query over the sources and categories of `config`, and the sources
+    /// no longer in it whose stories are still stored, named in `stored`.
+    pub(crate) fn parse(
+        text: &str,
+        config: &Config,
+        stored: &[String],
+    ) -> Result<Query, QueryError> {
         if text.chars().count() > MAX_QUERY {
             return Err(QueryError::TooLong);
         }
@@ -207,7 +212,7 @@ impl Query {
                 continue;
             }
             let term = match piece.field.as_deref() {
-                Some("source") => Term::Sources(vec![source(config, &piece.text)?]),
+                Some("source") => Term::Sources(vec![source(config, stored, &piece.text)?]),
                 Some("category") => Term::Sources(category(config, &piece.text)?),
                 field => {
                     let terms = terms(&piece.text);
@@ -272,14 +277,15 @@ impl Query {
     }
 }
 
-/// The configured source named `name` (case-insensitively), or the error listing some.
-fn source(config: &Config, name: &str) -> Result<String, QueryError> {
+/// The source named `name` (case-insensitively), configured or among the `stored` ones, or
+/// the error listing some.
+fn source(config: &Config, stored: &[String], name: &str) -> Result<String, QueryError> {
     let name = name.trim();
-    config
-        .sources
-        .iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name))
-        .map(|s| s.name.clone())
+    let configured = config.sources.iter().map(|s| &s.name);
+    configured
+        .chain(stored)
+        .find(|s| s.eq_ignore_ascii_case(name))
+        .cloned()
         .ok_or_else(|| QueryError::UnknownSource {
             name: name.to_owned(),
             known: listed(config.sources.iter().map(|s| s.name.as_str())),

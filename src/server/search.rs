@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::cache::Page;
 use super::{Context, HttpError};
+use crate::config::Config;
 use crate::publish::{self, Feeds, Format, Results};
-use crate::query::Query;
+use crate::query::{Query, QueryError};
 use crate::store::SearchOrder;
 
 pub(super) fn routes() -> Router<Context> {
@@ -67,7 +68,7 @@ async fn page(
         page,
         more: false,
     };
-    let query = match Query::parse(&search.q, &config) {
+    let query = match parsed(&ctx, &search.q, &config).await? {
         Ok(query) => query,
         Err(e) => {
             let page = publish::results(&results, Some(&e.to_string()));
@@ -110,8 +111,9 @@ async fn feed(
 ) -> Result<Response, HttpError> {
     let (search, page) = search_of(asked)?;
     let config = ctx.config();
-    let query =
-        Query::parse(&search.q, &config).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let query = parsed(&ctx, &search.q, &config)
+        .await?
+        .map_err(|e| HttpError::BadRequest(e.to_string()))?;
     let key = format!(
         "{} {page} {:?} {}",
         format.extension(),
@@ -133,4 +135,21 @@ async fn feed(
         })
         .await?;
     Ok(rendered.respond(&headers))
+}
+
+/// `text` as a query over the configured sources, or, when it names another, over the
+/// sources whose stories are still stored too (a source taken out of the config keeps them):
+/// the store is asked only then.
+async fn parsed(
+    ctx: &Context,
+    text: &str,
+    config: &Config,
+) -> Result<Result<Query, QueryError>, HttpError> {
+    match Query::parse(text, config, &[]) {
+        Err(QueryError::UnknownSource { .. }) => {
+            let stored: Vec<String> = ctx.store.source_states().await?.into_keys().collect();
+            Ok(Query::parse(text, config, &stored))
+        }
+        other => Ok(other),
+    }
 }

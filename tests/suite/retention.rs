@@ -123,3 +123,23 @@ async fn cleanup_removes_exactly_the_expired_stories_and_they_stay_removed(engin
     assert_eq!(guids().await, ["m1", "m2", "m3", "o2", "o4"]);
     setup.assert_intact().await;
 }
+
+/// A database just created gives back its free pages from the start: it is not converted
+/// (a full VACUUM announced as taking a while) on its first cleanup.
+#[test]
+fn a_new_database_needs_no_conversion() {
+    let setup = ConfigBuilder::new()
+        .source("Wire", "https://wire.example/feed.xml")
+        .setup();
+    let out = setup
+        .command()
+        .arg("-c")
+        .arg(&setup.config)
+        .arg("cleanup")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("cleanup");
+    assert!(out.status.success(), "{out:?}");
+    let said = common::stderr(&out);
+    assert!(!said.contains("converting the database"), "{said}");
+}

@@ -617,3 +617,32 @@ async fn a_search_feed_in_a_reader_picks_up_new_stories() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A source taken out of the config keeps its stories in the feed until retention removes
+/// them, and `source:` still finds them by its name; a name no source ever had is refused.
+#[tokio::test]
+async fn a_removed_sources_stories_are_found_by_its_name() {
+    let server = FeedServer::start();
+    outlets(&server);
+    let setup = config(&server, free_port()).setup();
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    let without_local = config(&server, free_port()).build().replace(
+        &format!(
+            "[[sources]]\nname = \"Local\"\nurl = \"{}\"\ncategories = [\"local\"]\n",
+            server.url("/local.rss")
+        ),
+        "",
+    );
+    assert!(!without_local.contains("Local"), "{without_local}");
+    std::fs::write(&setup.config, without_local).unwrap();
+    let found = setup.feedmerge(&["search", "source:local"]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    assert!(stdout(&found).contains(COUNCIL), "{}", stdout(&found));
+    let unknown = setup.feedmerge(&["search", "source:Nowhere"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no source is named \"Nowhere\""),
+        "{}",
+        stderr(&unknown)
+    );
+}

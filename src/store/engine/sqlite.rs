@@ -127,6 +127,9 @@ async fn migrate(
         sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
             .execute(&mut *conn)
             .await?;
+        // The WAL mode set on connecting already wrote the file's header: the new mode
+        // takes hold once the (empty, so instant) file is rebuilt.
+        sqlx::query("VACUUM").execute(&mut *conn).await?;
     }
     let migrated = sqlx::migrate!("./migrations/sqlite").run(&mut *conn).await;
     if let (Err(e), Some(why)) = (&migrated, read_only) {
