@@ -48,7 +48,20 @@ fn unknown_key_is_named_with_its_table() {
     ));
     assert_eq!(
         lines,
-        ["CONFIG:3:3: poll.schedul: unknown key (check its spelling and the table it is in)"]
+        ["CONFIG:3:3: poll.schedul: unknown key; did you mean \"schedule\"?"]
+    );
+    // The likely intended key, or the table a key belongs in, or nothing when none is close.
+    let lines = problems(&format!(
+        "[feed]\nschedule = \"* * * * *\"\n{GOOD_SOURCE}category = [\"world\"]\nallow_privat = true\nzzz = 1\n"
+    ));
+    assert_eq!(
+        lines,
+        [
+            "CONFIG:2:1: feed.schedule: unknown key; \"schedule\" belongs in [poll]",
+            "CONFIG:6:1: sources[0].category: unknown key; did you mean \"categories\"?",
+            "CONFIG:7:1: sources[0].allow_privat: unknown key; did you mean \"allow_private\"?",
+            "CONFIG:8:1: sources[0].zzz: unknown key (check its spelling and the table it is in)",
+        ]
     );
 }
 
@@ -123,7 +136,7 @@ fn every_problem_is_reported_at_once_in_file_order() {
             "CONFIG:3:1: feed.colour: unknown key (check its spelling and the table it is in)",
             "CONFIG:5:15: poll.concurrency: invalid type: string \"four\", expected usize",
             "CONFIG:6:12: poll.schedule: invalid cron expression \"61 * * * *\": minute 61 is out of range 0-59",
-            "CONFIG:10:1: sources[0].url2: unknown key (check its spelling and the table it is in)",
+            "CONFIG:10:1: sources[0].url2: unknown key; did you mean \"url\"?",
         ]
     );
 }

@@ -15,6 +15,7 @@ use super::raw::*;
 use super::*;
 
 mod sections;
+mod suggest;
 mod views;
 
 /// How many values of the wrong type one check reports before it stops.
@@ -206,11 +207,11 @@ impl<'a> Validator<'a> {
         for path in unknown {
             let span = self.span_of(&path, true);
             let name = display_path(&path);
-            self.problem_at(
-                span,
-                name,
-                "unknown key (check its spelling and the table it is in)".into(),
-            );
+            let message = match suggest::suggestion(&path) {
+                Some(hint) => format!("unknown key; {hint}"),
+                None => "unknown key (check its spelling and the table it is in)".into(),
+            };
+            self.problem_at(span, name, message);
         }
         self.check(raw?)
     }
