@@ -409,3 +409,18 @@ async fn future_and_backdated_entries_are_placed_when_first_seen() {
     top.sort();
     assert_eq!(top, ["From the future", "Slipped in"], "{titles:?}");
 }
+
+/// A feed without entries (nothing polled yet) says when it was made, not 1970-01-01, which
+/// readers show as its date.
+#[test]
+fn an_empty_feed_is_not_dated_1970() {
+    let setup = ConfigBuilder::new()
+        .source("Wire", "https://wire.example/feed.xml")
+        .setup();
+    let out = setup.feedmerge(&["export", "--format", "atom"]);
+    assert!(out.status.success(), "{out:?}");
+    let feed = atom(&out.stdout);
+    assert!(feed.entries().is_empty());
+    let age = chrono::Utc::now() - feed.updated().with_timezone(&chrono::Utc);
+    assert!(age.num_days().abs() < 1, "updated {}", feed.updated());
+}
