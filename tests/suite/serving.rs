@@ -424,3 +424,29 @@ fn an_empty_feed_is_not_dated_1970() {
     let age = chrono::Utc::now() - feed.updated().with_timezone(&chrono::Utc);
     assert!(age.num_days().abs() < 1, "updated {}", feed.updated());
 }
+
+/// The river page says why it has no story: nothing polled yet, or every source failing
+/// (with a link to the status page that says why).
+#[tokio::test]
+async fn an_empty_river_says_why() {
+    let server = FeedServer::start();
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source("Broken", &server.url("/missing.rss"))
+        .setup();
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = client();
+    let h = crate::common::health_until(&http, port, Duration::from_secs(15), |h| {
+        h["failing_sources"] == 1
+    })
+    .await;
+    assert_eq!(h["failing_sources"], 1, "{h}");
+    let river = crate::common::text(&http, &format!("http://127.0.0.1:{port}/")).await;
+    assert!(
+        river.contains("every source failed when it was polled")
+            && river.contains("<a href=\"status\">The status page</a> says why"),
+        "{river}"
+    );
+}
