@@ -5,14 +5,14 @@
 //! loses entries or fields fails here; the script names each disagreement. The same script
 //! measures the whole shared corpus (BENCHMARKS.md).
 //!
-//! Needs a Python with feedparser: the one `FEEDMERGE_PYTHON` names (CI sets it, and there
-//! the test fails without feedparser), else `python3`; without feedparser it prints SKIPPED.
+//! Needs a Python with feedparser: the one `FEEDMERGE_PYTHON` names (CI sets it), else
+//! `python3`. Ignored unless asked for (`--include-ignored`), and failing without it.
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
-#[ignore = "needs ../shared/corpus and a Python with feedparser in FEEDMERGE_PYTHON: pass --include-ignored"]
+#[ignore = "needs a Python with feedparser in FEEDMERGE_PYTHON: pass --include-ignored"]
 fn feedmerge_reads_what_feedparser_reads() {
     let named = std::env::var("FEEDMERGE_PYTHON").ok();
     let python = named.clone().unwrap_or_else(|| "python3".into());
