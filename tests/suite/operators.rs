@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use crate::common::{
-    free_port, run_for_cpu, stderr, ConfigBuilder, Daemon, FeedServer, Resource, Setup, NEVER,
+    free_port, run_for_cpu, stderr, stdout, ConfigBuilder, Daemon, FeedServer, Resource, Setup,
+    NEVER,
 };
 
 /// An article whose table html5ever must repair ("foster parenting"): the HTML crates log
 /// about it, once per table, and nobody can act on that. Third-party crates log errors only,
-/// unless `RUST_LOG` asks for more; feedmerge's own lines stay.
+/// unless `RUST_LOG` asks for more.
 #[test]
 fn third_party_crates_log_errors_only_by_default() {
     let server = FeedServer::start();
@@ -39,8 +40,13 @@ fn third_party_crates_log_errors_only_by_default() {
         .expect("feedmerge fetch");
     let log = stderr(&quiet);
     assert!(!log.contains("html5ever"), "{log}");
-    // Our own warning about the failing source is still there.
-    assert!(log.contains("Gone"), "{log}");
+    // The failing source is reported once, in fetch's table (not again as a log line).
+    assert!(
+        stdout(&quiet).contains("error: the server answered 404"),
+        "{}",
+        stdout(&quiet)
+    );
+    assert!(!log.contains("Gone"), "{log}");
 
     // RUST_LOG still raises them (a fresh database, so the articles are read again).
     std::fs::remove_dir_all(setup.dir.path().join("db")).ok();
