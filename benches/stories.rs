@@ -91,6 +91,7 @@ fn source(k: usize) -> Source {
         enabled: true,
         respect_feed_hints: true,
         allow_private: false,
+        full_text: None,
     }
 }
 

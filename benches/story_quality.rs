@@ -142,6 +142,7 @@ async fn main() {
             enabled: true,
             respect_feed_hints: true,
             allow_private: false,
+            full_text: None,
         })
         .collect();
     store.sync_sources(&sources).await.expect("sources");

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures_util::stream::StreamExt;
 
+use crate::config::ExtractOptions;
 use crate::config::{Config, Source};
 use crate::engine::Engine;
 use crate::fetch::{FetchError, Fetcher};
+use crate::fulltext::{Extracted, FullText, Read};
 use crate::metrics::Metrics;
 use crate::poll::{Claim, Poller};
 use crate::publish::{self, FeedError, Feeds, Format, SourceRow};
@@ -71,6 +73,14 @@ pub enum AppError {
     /// A search query that cannot be run.
     #[error("{0}")]
     Query(#[from] QueryError),
+    /// An article page gave no article.
+    #[error("{url}: {error}")]
+    Page {
+        /// The page.
+        url: String,
+        /// Why.
+        error: String,
+    },
 }
 
 /// An open feedmerge: its config, database and poller.
@@ -189,17 +199,61 @@ impl App {
         Ok(reports.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// Reads the article pages due of the sources that take their full text (after a
+    /// `fetch`, the new articles'), and stores their text.
+    pub async fn read_full_texts(&self) -> Result<Read, AppError> {
+        self.store.read_only()?;
+        let queue = FullText::new(self.store.clone(), self.fetcher.clone(), self.live.clone());
+        Ok(queue.drain().await?)
+    }
+
+    /// What the article page at `url` gives with `options` (nothing is stored).
+    pub async fn extract(
+        &self,
+        url: &str,
+        options: &ExtractOptions,
+        allow_private: bool,
+    ) -> Result<Extracted, AppError> {
+        let queue = FullText::new(self.store.clone(), self.fetcher.clone(), self.live.clone());
+        queue
+            .preview(url, options, allow_private)
+            .await
+            .map_err(|error| AppError::Page {
+                url: url.to_owned(),
+                error: error.replace(
+                    "set allow_private = true on the source",
+                    "pass --allow-private (a source's allow_private = true)",
+                ),
+            })
+    }
+
+    /// Forgets the full texts of what `source` carried first in the last `since` and reads
+    /// its pages again (after its selectors changed): how many were forgotten, and the
+    /// reading's outcome.
+    pub async fn refetch(&self, source: &str, since: Duration) -> Result<(u64, Read), AppError> {
+        let chosen = self.select(&[source.to_owned()])?;
+        let name = chosen.first().map_or(source, |s| s.name.as_str());
+        let from = chrono::Duration::from_std(since)
+            .ok()
+            .and_then(|d| Utc::now().checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let forgotten = self.store.forget_pages(name, from).await?;
+        Ok((forgotten, self.read_full_texts().await?))
+    }
+
     /// Every configured source's row, in config order (without its article count, which
     /// only `/status` shows).
     pub(crate) async fn source_rows(&self) -> Result<Vec<SourceRow>, AppError> {
         let states = self.store.source_states().await?;
         let push = self.store.push_subscriptions().await?;
+        let full = self.store.full_text_states().await?;
         let config = self.live.current();
         Ok(publish::source_rows(
             &config.sources,
             &states,
             &HashMap::new(),
             &push,
+            &full,
         ))
     }
 
@@ -395,6 +449,8 @@ impl App {
         tasks.spawn(engine.run(shutdown.clone()));
         tasks.spawn(self.clone().cleanups(shutdown.clone()));
         tasks.spawn(self.clone().index_backlog(shutdown.clone()));
+        let full_text = FullText::new(store.clone(), fetcher.clone(), live.clone());
+        tasks.spawn(full_text.run(shutdown.clone()));
         tasks.spawn(reload::watch(
             self.live.clone(),
             self.store.clone(),

@@ -7,8 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::app::{App, AppError, Found};
+use crate::fulltext::Extracted;
 use crate::publish::{human, Format, Health, SourceRow};
 use crate::store::{Outlet, Removed};
+use crate::untrusted::{self, MAX_SAID};
 
 /// Every configured source's state as a table: name, status, last success, next due,
 /// consecutive failures, the WebSub subscription and the problem (why it is disabled, its
@@ -25,6 +27,7 @@ fn table(sources: &[SourceRow], now: DateTime<Utc>) -> String {
         "NEXT DUE",
         "FAILURES",
         "PUSH",
+        "FULL TEXT",
         "PROBLEM",
     ];
     let mut rows = vec![header.map(String::from)];
@@ -50,6 +53,7 @@ fn table(sources: &[SourceRow], now: DateTime<Utc>) -> String {
             next_due,
             s.failures.to_string(),
             s.push.clone(),
+            s.full_text.clone(),
             s.problem.clone().unwrap_or_default(),
         ]);
     }
@@ -154,4 +158,40 @@ pub fn removed(r: &Removed) -> String {
         "removed {} stories ({} articles); pruned {} tombstones; {} articles left the story index; {} bytes freed",
         r.stories, r.articles, r.tombstones, r.unindexed, r.bytes_freed
     )
+}
+
+/// What an article page gives as its full text, as `feedmerge extract` prints it: what the
+/// page says of the article, then its text.
+pub fn extracted(article: &Extracted) -> String {
+    let field = |name: &str, value: Option<String>| {
+        format!("{name:<10} {}\n", value.unwrap_or_else(|| "-".into()))
+    };
+    let mut out = String::new();
+    out.push_str(&field(
+        "title:",
+        Some(untrusted::printable(&article.title, MAX_SAID)),
+    ));
+    out.push_str(&field(
+        "byline:",
+        article
+            .byline
+            .as_deref()
+            .map(|b| untrusted::printable(b, MAX_SAID)),
+    ));
+    out.push_str(&field(
+        "published:",
+        article.published.map(|t| t.to_rfc3339()),
+    ));
+    out.push_str(&field("picture:", article.image.clone()));
+    out.push_str(&field("language:", article.language.clone()));
+    let text = crate::parse::sanitised_text(&article.content);
+    let paragraphs: Vec<String> = text
+        .split('\n')
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .map(|p| untrusted::printable(&p, usize::MAX))
+        .collect();
+    out.push('\n');
+    out.push_str(&paragraphs.join("\n\n"));
+    out
 }

@@ -40,6 +40,7 @@ mod config;
 mod dedup;
 mod engine;
 mod fetch;
+mod fulltext;
 mod import;
 mod memory;
 mod metrics;
@@ -59,11 +60,12 @@ mod websub;
 
 pub use app::{shutdown_on_signals, App, AppError};
 pub use config::{
-    locate, Config, ConfigError, Database, Dedup, FeedSettings, Limits, OnRemove, PollSettings,
-    Problem, Source, Startup, StorageSettings, View, WebSub,
+    locate, Config, ConfigError, Database, Dedup, ExtractOptions, FeedSettings, Limits, OnRemove,
+    PollSettings, Problem, Source, Startup, StorageSettings, View, WebSub,
 };
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
 pub use fetch::{FetchError, Validators};
+pub use fulltext::{extract_article, ExtractError, Extracted, Read};
 pub use import::{import, ImportError, Imported};
 pub use memory::tune_allocator;
 pub use parse::{

@@ -73,6 +73,31 @@ enum Command {
     },
     /// Apply retention now ([storage] max_age, max_per_source) and report what it removed.
     Cleanup,
+    /// Print what feedmerge would take from an article page as its full text (title,
+    /// byline, time, picture, text), to try a source's selectors before setting them.
+    Extract {
+        /// The article page.
+        url: String,
+        /// The CSS selector of the article's content (a source's `content_selector`).
+        #[arg(long)]
+        selector: Option<String>,
+        /// A CSS selector of what to take out first (repeatable; a source's `remove`).
+        #[arg(long)]
+        remove: Vec<String>,
+        /// The page may be on this machine or the local network.
+        #[arg(long)]
+        allow_private: bool,
+    },
+    /// Read a source's article pages again for their full text (after its selectors
+    /// changed), and report what they gave.
+    Refetch {
+        /// The source.
+        #[arg(long = "source", value_name = "NAME")]
+        source: String,
+        /// How far back: the articles first seen this recently ("7d", "12h").
+        #[arg(long, default_value = "7d")]
+        since: humantime::Duration,
+    },
     /// Write the merged feed (or the source list, as OPML) to standard output.
     Export {
         /// The feed format, or `opml` for the list of sources.
@@ -259,7 +284,14 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
                 .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
                 .count();
             let lines: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
-            let summary = format!("{} sources polled, {failed} failed", reports.len());
+            let mut summary = format!("{} sources polled, {failed} failed", reports.len());
+            let read = app.read_full_texts().await?;
+            if read.stored + read.failed > 0 {
+                summary.push_str(&format!(
+                    "; {} article pages read for their full text, {} failed (see `sources`)",
+                    read.stored, read.failed
+                ));
+            }
             (lines.join("\n"), Some(summary))
         }
         Command::Export { format } => {
@@ -292,6 +324,26 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
             )
         }
         Command::Cleanup => (cli::removed(&app.cleanup().await?), None),
+        Command::Extract {
+            url,
+            selector,
+            remove,
+            allow_private,
+        } => {
+            let options = feedmerge::ExtractOptions { selector, remove };
+            (
+                cli::extracted(&app.extract(&url, &options, allow_private).await?),
+                None,
+            )
+        }
+        Command::Refetch { source, since } => {
+            let (forgotten, read) = app.refetch(&source, since.into()).await?;
+            let summary = format!(
+                "{forgotten} articles forgotten; {} article pages read for their full text, {} failed",
+                read.stored, read.failed
+            );
+            (String::new(), Some(summary))
+        }
         Command::Sources => (cli::sources_table(app).await?, None),
         // Handled before the app is opened, or above.
         Command::Run | Command::Check | Command::Import { .. } => (String::new(), None),

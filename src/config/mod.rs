@@ -54,6 +54,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Filtered views of the merged feed, in file order.
     pub views: Vec<View>,
+    /// Article pages read at once, for the sources that take their full text.
+    pub full_text_concurrency: usize,
 }
 
 /// `[feed]`: the merged feed.
@@ -318,6 +320,17 @@ pub struct Source {
     /// this machine or the local network). An IP address written as the url's host is always
     /// allowed.
     pub allow_private: bool,
+    /// Whether each new article's page is read for its full text, and how; `None` when not.
+    pub full_text: Option<ExtractOptions>,
+}
+
+/// How a source's article pages are read for their full text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// The CSS selector of the article's content, where automatic extraction picks wrong.
+    pub selector: Option<String>,
+    /// CSS selectors of what to take out first (share bars, "read more" boxes).
+    pub remove: Vec<String>,
 }
 
 /// Every category some source is filed under, once (categories match case-insensitively; the

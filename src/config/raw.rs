@@ -20,9 +20,29 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) websub: RawWebSub,
     #[serde(default)]
+    pub(super) full_text: RawFullText,
+    #[serde(default)]
     pub(super) sources: Vec<RawSource>,
     #[serde(default)]
     pub(super) views: Vec<RawView>,
+}
+
+/// `[full_text]`: the default of every source's `full_text`, and how many pages are read at
+/// once.
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawFullText {
+    pub(super) enabled: bool,
+    pub(super) concurrency: usize,
+}
+
+impl Default for RawFullText {
+    fn default() -> Self {
+        RawFullText {
+            enabled: false,
+            concurrency: 4,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -171,6 +191,10 @@ pub(super) struct RawSource {
     pub(super) respect_feed_hints: bool,
     #[serde(default)]
     pub(super) allow_private: bool,
+    pub(super) full_text: Option<bool>,
+    pub(super) content_selector: Option<String>,
+    #[serde(default)]
+    pub(super) remove: Vec<String>,
 }
 
 #[derive(Deserialize)]

@@ -59,10 +59,12 @@ impl Fetcher {
     }
 
     /// The client for a request to `current` on the way to `url`'s feed, or the refusal.
+    /// `written` is the address the user wrote in the config, if this request started there
+    /// (a feed's; not an article page's, which the feed names).
     pub(super) fn client_for(
         &self,
         current: &Url,
-        url: &Url,
+        written: Option<&Url>,
         allow_private: bool,
     ) -> Result<&reqwest::Client, FetchError> {
         let ip = match current.host() {
@@ -76,8 +78,10 @@ impl Fetcher {
             // The address the user wrote as the source's own is taken as meant: that host and
             // port, not the host's other ports.
             Some(_)
-                if current.host() == url.host()
-                    && current.port_or_known_default() == url.port_or_known_default() =>
+                if written.is_some_and(|url| {
+                    current.host() == url.host()
+                        && current.port_or_known_default() == url.port_or_known_default()
+                }) =>
             {
                 Ok(&self.client)
             }

@@ -262,18 +262,47 @@ impl Fetcher {
     ) -> Result<FetchOutcome, FetchError> {
         // Boxed: a poll waiting for its places holds a pointer, not the whole request's state
         // (thousands of polls may wait at once).
-        Box::pin(self.fetch_unboxed(url, validators, allow_private)).await
+        let headers = request_headers(validators);
+        let written = Some(url);
+        Box::pin(self.fetch_unboxed(url, written, headers, allow_private, self.max_body)).await
+    }
+
+    /// Fetches a web page (an article's, for its full text) as a feed is fetched (the same
+    /// guard, redirects, deadline and decompression), asking for HTML, its body at most
+    /// `max_body` bytes. The page's address comes from a feed, not from the config: an IP
+    /// address is not taken as meant, and must be public unless `allow_private`.
+    pub(crate) async fn fetch_page(
+        &self,
+        url: &Url,
+        allow_private: bool,
+        max_body: u64,
+    ) -> Result<Fetched, FetchError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/html, application/xhtml+xml;q=0.9, */*;q=0.5"),
+        );
+        let max_body = max_body.min(self.max_body);
+        let outcome =
+            Box::pin(self.fetch_unboxed(url, None, headers, allow_private, max_body)).await?;
+        outcome.content.ok_or(FetchError::Status {
+            status: StatusCode::NOT_MODIFIED,
+            retry_after: None,
+        })
     }
 
     async fn fetch_unboxed(
         &self,
         url: &Url,
-        validators: &Validators,
+        written: Option<&Url>,
+        headers: HeaderMap,
         allow_private: bool,
+        max_body: u64,
     ) -> Result<FetchOutcome, FetchError> {
-        let headers = request_headers(validators);
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let (mut response, moved_to) = self.follow(url, &headers, allow_private, deadline).await?;
+        let (mut response, moved_to) = self
+            .follow(url, written, &headers, allow_private, deadline)
+            .await?;
         let status = response.status();
         let header = |name| {
             response
@@ -319,10 +348,8 @@ impl Fetcher {
                 .map_err(|_| FetchError::Timeout(self.timeout))?
                 .map_err(|e| self.classify(e))?;
             let Some(chunk) = chunk else { break };
-            if body.len() as u64 + chunk.len() as u64 > self.max_body {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_body,
-                });
+            if body.len() as u64 + chunk.len() as u64 > max_body {
+                return Err(FetchError::TooLarge { limit: max_body });
             }
             body.extend_from_slice(&chunk);
         }
@@ -346,6 +373,7 @@ impl Fetcher {
     async fn follow(
         &self,
         url: &Url,
+        written: Option<&Url>,
         headers: &HeaderMap,
         allow_private: bool,
         deadline: tokio::time::Instant,
@@ -355,7 +383,7 @@ impl Fetcher {
         let mut all_permanent = true;
         let mut redirects = 0;
         loop {
-            let client = self.client_for(&current, url, allow_private)?;
+            let client = self.client_for(&current, written, allow_private)?;
             let request = client.get(current.clone()).headers(headers.clone()).send();
             let response = tokio::time::timeout_at(deadline, request)
                 .await

@@ -46,9 +46,22 @@ enum Token<'a> {
 /// `html` with its nesting bounded by [`MAX_DEPTH`] and its length by [`MAX_HTML`] (see the
 /// module's comment).
 pub(crate) fn bound(html: &str) -> String {
+    bounded(html, MAX_HTML).0
+}
+
+/// Whether a whole web page nests deeper than [`MAX_DEPTH`] anywhere, as html5ever would
+/// build it: such a page costs html5ever the square of its depth to parse, and is refused.
+pub(crate) fn nests_too_deep(page: &str) -> bool {
+    bounded(page, page.len()).1
+}
+
+/// `html` bounded by [`MAX_DEPTH`] and `max_html` bytes, and whether a start tag was dropped
+/// for the depth.
+fn bounded(html: &str, max_html: usize) -> (String, bool) {
     let mut model = Model {
-        out: String::with_capacity(html.len().min(MAX_HTML + CUT_SLACK)),
+        out: String::with_capacity(html.len().min(max_html + CUT_SLACK)),
         open: Vec::new(),
+        deep: false,
     };
     let mut at = 0;
     while at < html.len() {
@@ -56,10 +69,11 @@ pub(crate) fn bound(html: &str) -> String {
         at = end;
         let closed_block = match token {
             Token::Text(text) => {
-                let room = (MAX_HTML + CUT_SLACK).saturating_sub(model.out.len());
+                let room = (max_html + CUT_SLACK).saturating_sub(model.out.len());
                 if text.len() > room {
                     model.out.push_str(&text[..floor_boundary(text, room)]);
-                    return model.cut();
+                    let deep = model.deep;
+                    return (model.cut(), deep);
                 }
                 model.out.push_str(text);
                 false
@@ -105,19 +119,22 @@ pub(crate) fn bound(html: &str) -> String {
                 }
             },
         };
-        if model.out.len() >= MAX_HTML && (closed_block || model.out.len() >= MAX_HTML + CUT_SLACK)
+        if model.out.len() >= max_html && (closed_block || model.out.len() >= max_html + CUT_SLACK)
         {
-            return model.cut();
+            let deep = model.deep;
+            return (model.cut(), deep);
         }
     }
     model.close_all();
-    model.out
+    (model.out, model.deep)
 }
 
 /// The model of html5ever's stack of open elements, and the HTML written so far.
 struct Model {
     out: String,
     open: Vec<Open>,
+    /// Whether a start tag was dropped for the depth.
+    deep: bool,
 }
 
 /// An open element of the model, classified once (an end tag may look at every one).
@@ -156,6 +173,7 @@ impl Model {
             keep -= 1;
         }
         if keep >= MAX_DEPTH {
+            self.deep = true;
             return;
         }
         self.close_to(keep);

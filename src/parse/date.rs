@@ -12,7 +12,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// `raw` as an instant, if it is a date in any form this module knows.
-pub(super) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > 100 {
         return None;

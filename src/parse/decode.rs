@@ -35,6 +35,30 @@ pub(crate) fn decode(body: &[u8], content_type: Option<&str>) -> String {
     text
 }
 
+/// Decodes a web page to UTF-8 as a browser does: the BOM, else the HTTP `charset`, else a
+/// `<meta charset>` (or `http-equiv` content type) in its first kilobytes, else what its
+/// bytes are; characters XML forbids are dropped (the text may end up in a feed).
+pub(crate) fn decode_html(body: &[u8], content_type: Option<&str>) -> String {
+    let (encoding, bom_len) = Encoding::for_bom(body).unwrap_or_else(|| {
+        let named = http_charset(content_type).or_else(|| meta_charset(body));
+        (checked(body, named), 0)
+    });
+    let (text, _) = encoding.decode_without_bom_handling(&body[bom_len..]);
+    xml_safe(&text).into_owned()
+}
+
+/// The character set a page's `<meta>` names in its first 4 KB.
+fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    let at = head.find("charset=")? + "charset=".len();
+    let value: String = head[at..]
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+        .collect();
+    Encoding::for_label(value.as_bytes())
+}
+
 /// `text` with its UTF-8 encoded twice decoded once more: text that was read as Latin-1 and
 /// written as UTF-8 again shows each accented letter as two (`PolicÃ­a` for `Policía`). Each
 /// run of characters from U+0080 to U+00FF whose bytes, taken as Latin-1, are UTF-8 is read

@@ -29,8 +29,10 @@ mod text;
 mod vocab;
 
 use article::{article, plain_text};
+pub(crate) use bound::nests_too_deep;
 pub use cap::DEFAULT_MAX_ITEMS;
-pub(crate) use decode::{decode, xml_safe};
+pub(crate) use date::parse_date;
+pub(crate) use decode::{decode, decode_html, xml_safe};
 use extra::Extra;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
@@ -311,15 +313,7 @@ fn normalise(
         .filter(|t| !t.is_empty());
     // One sanitiser for the feed's entries: building ammonia's default one (its sets of
     // allowed tags and attributes) took as long as sanitising a short summary.
-    let mut sanitiser = ammonia::Builder::default();
-    sanitiser.url_schemes(["http", "https"].into());
-    // A picture or link in an entry's text to a non-public address (a router's reboot page,
-    // the cloud's metadata service) would have each reader's browser reach into its own
-    // network: such an address is dropped, as the media's are.
-    sanitiser.attribute_filter(|_, attribute, value| match attribute {
-        "src" | "href" if media::on_non_public_address(value) => None,
-        _ => Some(value.into()),
-    });
+    let mut sanitiser = sanitiser();
     // RSS 1.0's and 0.9x's descriptions are HTML, as RSS 2.0's are, to readers and to
     // feedparser; feed-rs reads them as plain text.
     let rss_before_2 = matches!(feed.feed_type, FeedType::RSS0 | FeedType::RSS1);
@@ -398,3 +392,25 @@ fn is_web(url: &Url) -> bool {
 /// Bytes of an address published (a page, a file, a picture): longer ones are no real
 /// address, and a reader's database may refuse them.
 const MAX_URL: usize = 2_048;
+
+/// The sanitiser of an outlet's HTML: ammonia's default rules, web addresses only, and no
+/// picture or link to a non-public address (a router's reboot page, the cloud's metadata
+/// service), which would have each reader's browser reach into its own network.
+fn sanitiser() -> ammonia::Builder<'static> {
+    let mut sanitiser = ammonia::Builder::default();
+    sanitiser.url_schemes(["http", "https"].into());
+    sanitiser.attribute_filter(|_, attribute, value| match attribute {
+        "src" | "href" if media::on_non_public_address(value) => None,
+        _ => Some(value.into()),
+    });
+    sanitiser
+}
+
+/// `html` (an article page's text) sanitised exactly as an entry's HTML is, its relative
+/// addresses resolved against `base`.
+pub(crate) fn clean_html(html: &str, base: &Url) -> String {
+    let mut sanitiser = sanitiser();
+    sanitiser.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
+    let clean = sanitiser.clean(&bound::bound(html)).to_string();
+    xml_safe(clean.trim()).into_owned()
+}

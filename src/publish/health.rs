@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::config::Source;
-use crate::store::{from_millis, PushSubscription, SourceState};
+use crate::store::{from_millis, FullTextState, PushSubscription, SourceState};
 
 /// How a configured source is doing, from its stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,15 +71,18 @@ pub(crate) struct SourceRow {
     pub(crate) problem: Option<String>,
     /// Its WebSub subscription: `none`, `pending`, `active until T`, `failed: why`.
     pub(crate) push: String,
+    /// Its full text: `off`, or how many articles have theirs and the last error.
+    pub(crate) full_text: String,
 }
 
 /// Every configured source's row, in config order, from the stored `states`, the articles
-/// each carries and the WebSub subscriptions (`push`).
+/// each carries, the WebSub subscriptions (`push`) and the full texts read (`full`).
 pub(crate) fn source_rows(
     sources: &[Source],
     states: &HashMap<String, SourceState>,
     articles: &HashMap<String, i64>,
     push: &[PushSubscription],
+    full: &[FullTextState],
 ) -> Vec<SourceRow> {
     let push: HashMap<&str, String> = push
         .iter()
@@ -104,9 +107,24 @@ pub(crate) fn source_rows(
                     .get(source.name.as_str())
                     .cloned()
                     .unwrap_or_else(|| "none".into()),
+                full_text: full_text_words(source, full),
             }
         })
         .collect()
+}
+
+/// A source's full text in words: `off`, `on: N articles`, and the last error if the last
+/// reading failed.
+fn full_text_words(source: &Source, full: &[FullTextState]) -> String {
+    if source.full_text.is_none() {
+        return "off".into();
+    }
+    let state = full.iter().find(|f| f.source == source.name);
+    let done = state.map_or(0, |f| f.done);
+    match state.and_then(|f| f.error.as_deref()) {
+        Some(error) => format!("{done} articles; last error: {error}"),
+        None => format!("{done} articles"),
+    }
 }
 
 /// A source's WebSub subscription in words: `pending`, `active until T`, `failed: why`,

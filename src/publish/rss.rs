@@ -57,7 +57,16 @@ fn media(a: &Story) -> BTreeMap<String, Vec<Extension>> {
 }
 
 fn item(meta: &FeedMeta, a: &Story) -> rss::Item {
-    let body = a.content.as_deref().or(a.summary.as_deref()).unwrap_or("");
+    // Text and summary both: the summary is the description and the text `content:encoded`,
+    // as readers expect (a full text read from the article's page, or an outlet's own
+    // pair); one of them alone is the description.
+    let (body, encoded) = match (&a.summary, &a.content) {
+        (Some(summary), Some(content)) => (summary.as_str(), Some(content.as_str())),
+        (summary, content) => (
+            content.as_deref().or(summary.as_deref()).unwrap_or(""),
+            None,
+        ),
+    };
     let mut extensions = ExtensionMap::new();
     let media = media(a);
     if !media.is_empty() {
@@ -67,6 +76,7 @@ fn item(meta: &FeedMeta, a: &Story) -> rss::Item {
         title: Some(x(&a.title)),
         link: Some(x(&meta.entry_link(a))),
         description: Some(x(&format!("{body}{}", credits_html(a)))),
+        content: encoded.map(|c| x(&format!("{c}{}", credits_html(a)))),
         guid: Some(rss::Guid {
             value: meta.entry_id(a),
             permalink: false,

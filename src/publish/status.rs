@@ -157,7 +157,9 @@ pub(crate) fn status(page: &StatusPage) -> String {
         };
         out.push_str(&format!("<th><a href=\"{href}\">{label}{mark}</a></th>"));
     }
-    out.push_str("<th>Status</th><th>Push</th><th>Problem</th></tr></thead>\n<tbody>\n");
+    out.push_str(
+        "<th>Status</th><th>Push</th><th>Full text</th><th>Problem</th></tr></thead>\n<tbody>\n",
+    );
     for s in page.sources {
         let when = |at: Option<DateTime<Utc>>, future: bool| match at {
             None => "—".to_owned(),
@@ -178,7 +180,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
              <td><span class=\"badge\">{word}</span></td><td data-label=\"Last success\">{success}</td>\
              <td class=\"n\" data-label=\"Articles\">{articles}</td><td data-label=\"Next poll\">{next}</td>\
              <td class=\"n\" data-label=\"Status\">{status}</td><td data-label=\"Push\">{push}</td>\
-             <td class=\"problem\">{problem}</td></tr>\n",
+             <td data-label=\"Full text\">{full_text}</td><td class=\"problem\">{problem}</td></tr>\n",
             class = s.health.word().split(' ').next().unwrap_or_default(),
             url = escape_html(&s.url),
             name = escape_html(&s.name),
@@ -188,6 +190,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
             status = s.status.map_or("—".to_owned(), |c| c.to_string()),
             problem = escape_html(s.problem.as_deref().unwrap_or_default()),
             push = escape_html(&s.push),
+            full_text = escape_html(&s.full_text),
         ));
     }
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");

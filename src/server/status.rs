@@ -54,7 +54,8 @@ async fn status(
                 .and_utc(),
         )
         .await?;
-    let mut rows = publish::source_rows(&config.sources, &states, &articles, &push);
+    let full = ctx.store.full_text_states().await?;
+    let mut rows = publish::source_rows(&config.sources, &states, &articles, &push, &full);
     publish::sort_rows(&mut rows, sort, reverse);
     let config_error = ctx.live.rejected();
     let storage_error = ctx.store.unwritable();

@@ -114,6 +114,11 @@ struct StoryRow {
     source_name: String,
     source_url: String,
     site_url: Option<String>,
+    /// The article's full text, read from its page, and what the page said of it.
+    full_text: Option<String>,
+    full_byline: Option<String>,
+    full_image: Option<String>,
+    full_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -188,10 +193,13 @@ impl Store {
     async fn story_rows(&self, which: Which<'_>) -> Result<Vec<StoryRow>, StoreError> {
         const COLUMNS: &str = "SELECT st.id AS story_id, a.source_id, st.entry_id, a.title,
                     a.link, a.summary, a.content, a.plain_text, a.authors, a.categories, a.media, st.published,
-                    st.updated, s.name AS source_name, s.url AS source_url, s.site_url
+                    st.updated, s.name AS source_name, s.url AS source_url, s.site_url,
+                    f.content AS full_text, f.byline AS full_byline, f.image AS full_image,
+                    f.done_at AS full_at
              FROM stories st
              JOIN articles a ON a.id = st.representative
-             JOIN sources s ON s.id = a.source_id";
+             JOIN sources s ON s.id = a.source_id
+             LEFT JOIN full_texts f ON f.article_id = a.id AND f.done_at IS NOT NULL";
         Ok(match which {
             Which::Page {
                 since,
@@ -283,8 +291,28 @@ impl Store {
                 };
                 let mut media = media_of(r.media.as_deref());
                 if media.image.is_none() {
-                    // Another version's picture stands in: the first seen that has one.
-                    media.image = seen.iter().find_map(|a| media_of(a.media.as_deref()).image);
+                    // Another version's picture stands in: the first seen that has one; else
+                    // the lead picture of the article's page.
+                    media.image = seen
+                        .iter()
+                        .find_map(|a| media_of(a.media.as_deref()).image)
+                        .or_else(|| {
+                            r.full_image.clone().map(|url| crate::parse::Image {
+                                url,
+                                width: None,
+                                height: None,
+                            })
+                        });
+                }
+                // With the full text read from its page, that is the content, and the feed's
+                // own text its summary.
+                let (summary, content) = match r.full_text {
+                    Some(full) => (r.summary.or(r.content), Some(full)),
+                    None => (r.summary, r.content),
+                };
+                let mut authors: Vec<String> = serde_json::from_str(&r.authors).unwrap_or_default();
+                if authors.is_empty() {
+                    authors.extend(r.full_byline);
                 }
                 // Each other outlet once, however many of its entries carry the story.
                 let mut credited = std::collections::HashSet::from([r.source_id]);
@@ -293,15 +321,15 @@ impl Store {
                     entry_id: r.entry_id,
                     title: r.title,
                     link: r.link,
-                    summary: r.summary,
-                    content: r.content,
+                    summary,
+                    content,
                     text: r.plain_text,
-                    authors: serde_json::from_str(&r.authors).unwrap_or_default(),
+                    authors,
                     categories: serde_json::from_str(&r.categories).unwrap_or_default(),
                     media,
                     published: from_millis(r.published),
                     updated: from_millis(r.updated),
-                    changed: from_millis(r.updated.max(joined)),
+                    changed: from_millis(r.updated.max(joined).max(r.full_at.unwrap_or(i64::MIN))),
                     source,
                     also: seen
                         .into_iter()

@@ -13,6 +13,7 @@ mod daemon;
 mod differential;
 mod entries;
 mod full_disk;
+mod full_text;
 mod headlines;
 mod hostile;
 mod hostile_hub;

@@ -19,6 +19,7 @@ fn source(name: &str) -> Source {
         enabled: true,
         respect_feed_hints: true,
         allow_private: false,
+        full_text: None,
     }
 }
 

@@ -23,7 +23,10 @@ impl Validator<'_> {
         let storage = self.storage(&raw.storage);
         let poll = self.poll(&raw.poll);
         let limits = self.limits(&raw.poll);
-        let sources = self.sources(raw.sources);
+        let sources = self.sources(raw.sources, raw.full_text.enabled);
+        if raw.full_text.concurrency == 0 {
+            self.problem(&key("full_text.concurrency"), "must be at least 1".into());
+        }
         let views = self.views(&raw.views, &sources, raw.feed.max_entries);
         let dedup = self.dedup(&raw.dedup, &sources);
         let websub = self.websub(&raw.websub, base_url.as_ref());
@@ -45,6 +48,7 @@ impl Validator<'_> {
             poll: poll?,
             sources,
             views,
+            full_text_concurrency: raw.full_text.concurrency.max(1),
         })
     }
 
@@ -237,7 +241,8 @@ impl Validator<'_> {
     }
 
     /// `[[sources]]`: each named once, at an http(s) address, on a valid schedule.
-    fn sources(&mut self, raw: Vec<RawSource>) -> Vec<Source> {
+    /// `[[sources]]`; `full_text` is `[full_text].enabled`, their default.
+    fn sources(&mut self, raw: Vec<RawSource>, full_text: bool) -> Vec<Source> {
         let mut sources = Vec::with_capacity(raw.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
         if raw.is_empty() {
@@ -261,6 +266,7 @@ impl Validator<'_> {
                 seen.insert(name.to_lowercase(), i);
             }
             let url = self.source_url(i, &s.url);
+            let extract = self.extract_options(i, &s, full_text);
             let schedule = match &s.schedule {
                 Some(expr) => self.cron(&source_key(i, "schedule"), expr).map(Some),
                 None => Some(None),
@@ -274,10 +280,38 @@ impl Validator<'_> {
                     enabled: s.enabled,
                     respect_feed_hints: s.respect_feed_hints,
                     allow_private: s.allow_private,
+                    full_text: extract,
                 });
             }
         }
         sources
+    }
+
+    /// How the `i`th source's pages are read for their full text, if they are (`full_text`,
+    /// else the default `enabled`): its CSS selectors checked.
+    fn extract_options(
+        &mut self,
+        i: usize,
+        s: &RawSource,
+        enabled: bool,
+    ) -> Option<ExtractOptions> {
+        let check = |this: &mut Self, path: Vec<Seg>, selector: &str| {
+            if dom_query::Matcher::new(selector).is_err() {
+                this.problem(&path, format!("{selector:?} is not a CSS selector"));
+            }
+        };
+        if let Some(selector) = &s.content_selector {
+            check(self, source_key(i, "content_selector"), selector);
+        }
+        for (j, selector) in s.remove.iter().enumerate() {
+            let mut path = source_key(i, "remove");
+            path.push(Seg::Index(j));
+            check(self, path, selector);
+        }
+        s.full_text.unwrap_or(enabled).then(|| ExtractOptions {
+            selector: s.content_selector.clone(),
+            remove: s.remove.clone(),
+        })
     }
 
     /// The feed address of the `i`th source: http or https, with a host.

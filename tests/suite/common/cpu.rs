@@ -16,6 +16,12 @@ fn cpu(usage: &libc::rusage) -> Duration {
 /// Runs `command` to its end: its output, and the CPU time (user and system) that process
 /// used, read from `wait4` for that child alone.
 pub fn run_for_cpu(command: &mut Command) -> (Output, Duration) {
+    let (output, cpu, _) = run_measured(command);
+    (output, cpu)
+}
+
+/// [`run_for_cpu`], and the child's peak resident memory in MiB.
+pub fn run_measured(command: &mut Command) -> (Output, Duration, u64) {
     // Files rather than pipes: nothing has to read them while the child runs.
     let stdout = tempfile::tempfile().expect("temp file");
     let stderr = tempfile::tempfile().expect("temp file");
@@ -45,7 +51,8 @@ pub fn run_for_cpu(command: &mut Command) -> (Output, Duration) {
         stdout: read(stdout),
         stderr: read(stderr),
     };
-    (output, cpu(&usage))
+    // `ru_maxrss` is in KiB on Linux.
+    (output, cpu(&usage), usage.ru_maxrss as u64 / 1024)
 }
 
 /// Runs `work` on this thread: what it returns, and the CPU time this thread spent on it.
