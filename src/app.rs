@@ -203,7 +203,12 @@ impl App {
     /// `fetch`, the new articles'), and stores their text.
     pub async fn read_full_texts(&self) -> Result<Read, AppError> {
         self.store.read_only()?;
-        let queue = FullText::new(self.store.clone(), self.fetcher.clone(), self.live.clone());
+        let queue = FullText::new(
+            self.store.clone(),
+            self.fetcher.clone(),
+            self.live.clone(),
+            self.metrics.clone(),
+        );
         Ok(queue.drain().await?)
     }
 
@@ -214,7 +219,12 @@ impl App {
         options: &ExtractOptions,
         allow_private: bool,
     ) -> Result<Extracted, AppError> {
-        let queue = FullText::new(self.store.clone(), self.fetcher.clone(), self.live.clone());
+        let queue = FullText::new(
+            self.store.clone(),
+            self.fetcher.clone(),
+            self.live.clone(),
+            self.metrics.clone(),
+        );
         queue
             .preview(url, options, allow_private)
             .await
@@ -449,7 +459,12 @@ impl App {
         tasks.spawn(engine.run(shutdown.clone()));
         tasks.spawn(self.clone().cleanups(shutdown.clone()));
         tasks.spawn(self.clone().index_backlog(shutdown.clone()));
-        let full_text = FullText::new(store.clone(), fetcher.clone(), live.clone());
+        let full_text = FullText::new(
+            store.clone(),
+            fetcher.clone(),
+            live.clone(),
+            self.metrics.clone(),
+        );
         tasks.spawn(full_text.run(shutdown.clone()));
         tasks.spawn(reload::watch(
             self.live.clone(),

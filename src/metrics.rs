@@ -29,6 +29,8 @@ pub(crate) struct Counters {
     bytes: BTreeMap<String, u64>,
     /// By (source, kind): new stories, updated articles, versions merged into a story.
     articles: BTreeMap<(String, &'static str), u64>,
+    /// Article pages read for their full text, by (source, outcome): stored, failed.
+    full_texts: BTreeMap<(String, &'static str), u64>,
     /// Fetch durations: count per bucket (not cumulative), then the sum and count.
     buckets: [u64; BUCKETS.len()],
     duration_sum: f64,
@@ -87,6 +89,15 @@ impl Metrics {
         }
     }
 
+    /// Counts one article page read for its full text, its text stored or not.
+    pub(crate) fn page_read(&self, source: &str, stored: bool) {
+        let outcome = if stored { "stored" } else { "failed" };
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *c.full_texts
+            .entry((source.to_owned(), outcome))
+            .or_default() += 1;
+    }
+
     /// The counters as they stand. Taken before the gauges are read, so that a scrape's
     /// gauges include at least what its counters report (a poll is counted once it is stored).
     pub(crate) fn counters(&self) -> Counters {
@@ -105,6 +116,15 @@ impl Counters {
             "counter",
             "Polls finished, by source and outcome (stored, not_modified, failed, deferred).",
             c.fetches.iter().map(|((source, outcome), n)| {
+                format!("{{source=\"{}\",outcome=\"{outcome}\"}} {n}", label(source))
+            }),
+        );
+        family(
+            &mut out,
+            "feedmerge_full_texts_total",
+            "counter",
+            "Article pages read for their full text, by source and outcome (stored, failed).",
+            c.full_texts.iter().map(|((source, outcome), n)| {
                 format!("{{source=\"{}\",outcome=\"{outcome}\"}} {n}", label(source))
             }),
         );

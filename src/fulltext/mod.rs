@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::config::ExtractOptions;
 use crate::fetch::{FetchError, Fetcher};
+use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{PageDue, PageText, Store, StoreError};
@@ -52,17 +53,24 @@ pub(crate) struct FullText {
     store: Store,
     fetcher: Fetcher,
     live: Live,
+    metrics: Arc<Metrics>,
     robots: Arc<Robots>,
     extracting: Arc<Semaphore>,
 }
 
 impl FullText {
-    pub(crate) fn new(store: Store, fetcher: Fetcher, live: Live) -> FullText {
+    pub(crate) fn new(
+        store: Store,
+        fetcher: Fetcher,
+        live: Live,
+        metrics: Arc<Metrics>,
+    ) -> FullText {
         FullText {
             robots: Arc::new(Robots::new(fetcher.clone())),
             store,
             fetcher,
             live,
+            metrics,
             extracting: Arc::new(Semaphore::new(EXTRACTING)),
         }
     }
@@ -168,6 +176,7 @@ impl FullText {
         let attempt = self.store.claim_page(&page, Utc::now()).await?;
         let outcome = self.fetch_and_extract(&page, options, allow_private).await;
         let stored = outcome.is_ok();
+        self.metrics.page_read(&page.source, stored);
         match &outcome {
             Ok(article) => {
                 let text = PageText {

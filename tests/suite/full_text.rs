@@ -343,3 +343,47 @@ fn selectors_extract_and_refetch() {
         stderr(&check)
     );
 }
+
+/// In the daemon, a hanging article page delays no feed poll: the outlet is polled on its
+/// schedule (every 2 s) all the while its page hangs, until the page's fetch gives up (its
+/// timeout, 8 s), which `/metrics` then counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_article_page_delays_no_feed_poll() {
+    use crate::common::{free_port, text, Daemon, STALL};
+    let server = FeedServer::start();
+    let mut hanging = Resource::new(b"<p>never in time</p>".to_vec(), "text/html");
+    hanging.delay = std::time::Duration::from_secs(60);
+    server.put("/hang.html", hanging);
+    server.put("/feed.rss", linking(&server, &["/hang.html"]));
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule("*/2 * * * * *")
+        .text("poll", "timeout", "8s")
+        .source_with(
+            "Outlet",
+            &server.url("/feed.rss"),
+            "full_text = true\nallow_private = true\nrespect_feed_hints = false",
+        )
+        .setup();
+    let _daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    // The first poll stores the article and its page is asked for at once; it hangs until
+    // the fetch gives up, 8 s later: every poll after the first happened while it hung.
+    let failed = "feedmerge_full_texts_total{source=\"Outlet\",outcome=\"failed\"} 1";
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let started = std::time::Instant::now();
+    while !text(&http, &metrics).await.contains(failed) {
+        assert!(
+            started.elapsed() < STALL + STALL,
+            "the page's fetch never gave up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let polls = server.seen("/feed.rss").len().saturating_sub(1);
+    eprintln!(
+        "{polls} polls of the feed while its page hung ({:?} in all)",
+        started.elapsed()
+    );
+    assert!(polls >= 2, "{polls} polls while the page hung");
+}
