@@ -8,10 +8,11 @@ CREATE TABLE full_texts (
     url         TEXT NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     next_try_at INTEGER,
-    -- sanitised HTML, and the page's byline and lead picture, once read
+    -- sanitised HTML, and the page's byline, lead picture and language, once read
     content     TEXT,
     byline      TEXT,
     image       TEXT,
+    language    TEXT,
     error       TEXT,
     done_at     INTEGER
 );

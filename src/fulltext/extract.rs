@@ -145,8 +145,18 @@ pub(crate) fn extract_typed(
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .map(String::from),
         published: meta.published_time.as_deref().and_then(parse::parse_date),
-        language: plain(meta.lang.as_ref()),
+        language: plain(meta.lang.as_ref()).filter(|l| language_tag(l)),
     })
+}
+
+/// Whether `tag` has the shape of a language tag (BCP 47: `en`, `fr-FR`, `zh-Hant-TW`), as
+/// `xml:lang` takes it.
+fn language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    parts
+        .next()
+        .is_some_and(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()))
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Pictures that load their address from `data-src`, `data-original` or `data-srcset` by

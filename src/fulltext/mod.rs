@@ -179,10 +179,18 @@ impl FullText {
         self.metrics.page_read(&page.source, stored);
         match &outcome {
             Ok(article) => {
+                // A picture on a non-public address would have readers' browsers reach into
+                // their own network: kept only for a source allowed private addresses.
+                let image = article
+                    .image
+                    .as_deref()
+                    .filter(|i| allow_private || !crate::parse::on_non_public_address(i));
                 let text = PageText {
                     content: &article.content,
                     byline: article.byline.as_deref(),
-                    image: article.image.as_deref(),
+                    image,
+                    language: article.language.as_deref(),
+                    published: article.published,
                 };
                 self.store
                     .page_read(&page, Ok(text), attempt, Utc::now())

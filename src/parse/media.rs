@@ -154,7 +154,7 @@ fn public_host(url: &Url) -> bool {
 
 /// Whether `url` names a non-public IP address (in any of the forms an IPv4 address can be
 /// written: the URL parser has read them all as one).
-pub(super) fn on_non_public_address(url: &str) -> bool {
+pub(crate) fn on_non_public_address(url: &str) -> bool {
     use crate::address::non_public;
     match Url::parse(url).ok().as_ref().and_then(Url::host) {
         Some(url::Host::Ipv4(ip)) => non_public(std::net::IpAddr::V4(ip)).is_some(),

@@ -34,6 +34,7 @@ pub use cap::DEFAULT_MAX_ITEMS;
 pub(crate) use date::parse_date;
 pub(crate) use decode::{decode, decode_html, xml_safe};
 use extra::Extra;
+pub(crate) use media::on_non_public_address;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
 use page::{advertised_feeds, embedded_atom, looks_like_html};

@@ -81,6 +81,7 @@ fn entry(meta: &FeedMeta, a: &Story) -> atom::Entry {
         content: a.content.as_deref().map(|c| atom::Content {
             value: Some(x(c)),
             content_type: Some("html".into()),
+            lang: a.language.clone(),
             ..Default::default()
         }),
         source: Some(atom::Source {

@@ -303,9 +303,14 @@ pub(crate) fn story_page(site_title: &str, story: &Story) -> String {
         })
         .collect();
     let plural = if outlets.len() == 1 { "" } else { "s" };
+    let lang = story
+        .language
+        .as_deref()
+        .map(|l| format!(" lang=\"{}\"", escape_html(l)))
+        .unwrap_or_default();
     let body = format!(
         "<header><p><a href=\"../\">{}</a></p></header>\n<main>\n<article>\n<h1>{linked}</h1>\n\
-         <p class=\"meta\">{} · {}</p>\n{picture}<div class=\"text\">{text}</div>\n{files}\
+         <p class=\"meta\">{} · {}</p>\n{picture}<div class=\"text\"{lang}>{text}</div>\n{files}\
          </article>\n<section>\n<h2>Carried by {} outlet{plural}</h2>\n<ol>\n{rows}</ol>\n\
          </section>\n</main>\n<footer><a href=\"{}.json\">This story as JSON</a></footer>\n",
         escape_html(site_title),

@@ -38,6 +38,10 @@ pub(crate) struct PageText<'a> {
     pub(crate) byline: Option<&'a str>,
     /// The lead picture's address, if the page names one.
     pub(crate) image: Option<&'a str>,
+    /// Its language, if the page says.
+    pub(crate) language: Option<&'a str>,
+    /// When it was published, if the page says: the article's time if its feed gave none.
+    pub(crate) published: Option<DateTime<Utc>>,
 }
 
 /// What the store knows of one source's full texts.
@@ -134,18 +138,42 @@ impl Store {
                     return Ok(());
                 };
                 on_tx!(&mut tx, |e| sqlx::query(
-                    "UPDATE full_texts SET content = $2, byline = $3, image = $4, error = NULL,
-                         next_try_at = NULL, done_at = $5
+                    "UPDATE full_texts SET content = $2, byline = $3, image = $4, language = $5,
+                         error = NULL, next_try_at = NULL, done_at = $6
                      WHERE article_id = $1"
                 )
                 .bind(page.article)
                 .bind(article.content)
                 .bind(article.byline)
                 .bind(article.image)
+                .bind(article.language)
                 .bind(now)
                 .execute(e)
                 .await
                 .map(drop))?;
+                // An article its feed did not date (dated when first seen) takes the page's
+                // time, as does its story if it represents it; where it is placed stays.
+                if let Some(published) = article.published.map(millis).filter(|p| *p <= now) {
+                    on_tx!(&mut tx, |e| sqlx::query(
+                        "UPDATE stories SET published = $2 WHERE representative = $1
+                           AND published = (SELECT first_seen FROM articles WHERE id = $1)"
+                    )
+                    .bind(page.article)
+                    .bind(published)
+                    .execute(e)
+                    .await
+                    .map(drop))?;
+                    on_tx!(&mut tx, |e| {
+                        sqlx::query(
+                        "UPDATE articles SET published = $2 WHERE id = $1 AND published = first_seen"
+                    )
+                    .bind(page.article)
+                    .bind(published)
+                    .execute(e)
+                    .await
+                    .map(drop)
+                    })?;
+                }
                 let text = crate::parse::sanitised_text(article.content);
                 search::unindex(&mut tx, &json(&[page.article])).await?;
                 search::index(&mut tx, &[Indexed::of(page.article, story, &title, &text)]).await?;

@@ -61,6 +61,8 @@ pub struct Story {
     /// The last time anything published about the story changed: its text, or an outlet
     /// joining. What `Last-Modified` is made of.
     pub changed: DateTime<Utc>,
+    /// The language of its text, where its page said (full text).
+    pub language: Option<String>,
 }
 
 impl Story {
@@ -92,6 +94,7 @@ impl Story {
             source: outlet,
             also: Vec::new(),
             changed: now,
+            language: None,
         }
     }
 }
@@ -118,6 +121,7 @@ struct StoryRow {
     full_text: Option<String>,
     full_byline: Option<String>,
     full_image: Option<String>,
+    full_language: Option<String>,
     full_at: Option<i64>,
 }
 
@@ -195,7 +199,7 @@ impl Store {
                     a.link, a.summary, a.content, a.plain_text, a.authors, a.categories, a.media, st.published,
                     st.updated, s.name AS source_name, s.url AS source_url, s.site_url,
                     f.content AS full_text, f.byline AS full_byline, f.image AS full_image,
-                    f.done_at AS full_at
+                    f.language AS full_language, f.done_at AS full_at
              FROM stories st
              JOIN articles a ON a.id = st.representative
              JOIN sources s ON s.id = a.source_id
@@ -330,6 +334,7 @@ impl Store {
                     published: from_millis(r.published),
                     updated: from_millis(r.updated),
                     changed: from_millis(r.updated.max(joined).max(r.full_at.unwrap_or(i64::MIN))),
+                    language: r.full_language,
                     source,
                     also: seen
                         .into_iter()

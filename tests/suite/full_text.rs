@@ -387,3 +387,57 @@ async fn a_hanging_article_page_delays_no_feed_poll() {
     );
     assert!(polls >= 2, "{polls} polls while the page hung");
 }
+
+/// The page's metadata fills what the feed left out: the byline, the lead picture, the
+/// language and, for an entry its feed did not date, the time.
+#[test]
+fn the_page_fills_what_the_feed_left_out() {
+    let server = FeedServer::start();
+    let paragraph = "<p>The harbour authority opened the new quay on Monday, after three years of \
+                     works that closed the old fish market and moved the ferries east.</p>";
+    let page = format!(
+        "<html lang=\"fr-FR\"><head><title>Quay opens</title>\
+         <meta property=\"article:published_time\" content=\"2026-11-30T08:00:00Z\">\
+         <meta name=\"author\" content=\"Anne Martin\">\
+         <meta property=\"og:image\" content=\"/pictures/quay.jpg\"></head>\
+         <body><nav>Home · News</nav><article><h1>Quay opens</h1>{}</article>\
+         <footer>© The Harbour Times</footer></body></html>",
+        paragraph.repeat(6)
+    );
+    server.put("/quay.html", Resource::new(page.into_bytes(), "text/html"));
+    server.put(
+        "/feed.rss",
+        Resource::new(
+            format!(
+                "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+                 <item><title>Quay opens</title><link>{}</link><description>The quay…</description></item>\
+                 </channel></rss>",
+                server.url("/quay.html")
+            )
+            .into_bytes(),
+            "application/rss+xml",
+        ),
+    );
+    let setup = ConfigBuilder::new()
+        .source_with(
+            "Harbour",
+            &server.url("/feed.rss"),
+            "full_text = true\nallow_private = true",
+        )
+        .setup();
+    assert!(setup.feedmerge(&["fetch"]).status.success());
+    let atom = stdout(&setup.feedmerge(&["export", "--format", "atom"]));
+    assert!(atom.contains("<name>Anne Martin</name>"), "{atom}");
+    assert!(
+        atom.contains(&format!(
+            "{}/pictures/quay.jpg",
+            server.url("").trim_end_matches('/')
+        )),
+        "{atom}"
+    );
+    assert!(atom.contains("xml:lang=\"fr-FR\""), "{atom}");
+    assert!(
+        atom.contains("<published>2026-11-30T08:00:00+00:00</published>"),
+        "{atom}"
+    );
+}
