@@ -6,6 +6,16 @@
 
 use crate::common::{stderr, stdout, ConfigBuilder, FeedServer, Resource};
 
+/// A config whose one source, "Outlet", polls `/feed.rss` on `server` and reads its articles'
+/// pages for their full text (pages on this machine, so allowed private addresses).
+fn reading(server: &FeedServer) -> ConfigBuilder {
+    ConfigBuilder::new().source_with(
+        "Outlet",
+        &server.url("/feed.rss"),
+        "full_text = true\nallow_private = true",
+    )
+}
+
 /// An RSS feed of (link path, title, the feed's truncated text).
 fn truncated(server: &FeedServer, items: &[(&str, &str, &str)]) -> Resource {
     let items: String = items
@@ -72,13 +82,7 @@ fn a_truncated_feed_is_published_whole() {
             ],
         ),
     );
-    let setup = ConfigBuilder::new()
-        .source_with(
-            "Outlet",
-            &server.url("/feed.rss"),
-            "full_text = true\nallow_private = true",
-        )
-        .setup();
+    let setup = reading(&server).setup();
     let fetched = setup.feedmerge(&["fetch"]);
     assert!(fetched.status.success(), "{}", stderr(&fetched));
     let said = stderr(&fetched);
@@ -183,14 +187,7 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
         "/slow.html",
     ];
     server.put("/feed.rss", linking(&server, &paths));
-    let setup = ConfigBuilder::new()
-        .text("poll", "timeout", "3s")
-        .source_with(
-            "Outlet",
-            &server.url("/feed.rss"),
-            "full_text = true\nallow_private = true",
-        )
-        .setup();
+    let setup = reading(&server).text("poll", "timeout", "3s").setup();
     let (out, cpu, peak) =
         crate::common::run_measured(setup.command().arg("-c").arg(&setup.config).arg("fetch"));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -266,13 +263,7 @@ fn selectors_extract_and_refetch() {
     server.put("/feed.rss", linking(&server, &["/news/herald.html"]));
     let page = server.url("/news/herald.html");
     // `extract`: what the page gives, as automatic extraction and with a selector.
-    let setup = ConfigBuilder::new()
-        .source_with(
-            "Outlet",
-            &server.url("/feed.rss"),
-            "full_text = true\nallow_private = true",
-        )
-        .setup();
+    let setup = reading(&server).setup();
     let shown = setup.feedmerge(&["extract", &page, "--allow-private"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
     let shown = stdout(&shown);
@@ -418,13 +409,7 @@ fn the_page_fills_what_the_feed_left_out() {
             "application/rss+xml",
         ),
     );
-    let setup = ConfigBuilder::new()
-        .source_with(
-            "Harbour",
-            &server.url("/feed.rss"),
-            "full_text = true\nallow_private = true",
-        )
-        .setup();
+    let setup = reading(&server).setup();
     assert!(setup.feedmerge(&["fetch"]).status.success());
     let atom = stdout(&setup.feedmerge(&["export", "--format", "atom"]));
     assert!(atom.contains("<name>Anne Martin</name>"), "{atom}");
