@@ -6,7 +6,7 @@ CREATE TABLE full_texts (
     article_id  BIGINT PRIMARY KEY REFERENCES articles (id) ON DELETE CASCADE,
     -- the page read: the article's link when it was claimed
     url         TEXT NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0,
+    attempts    BIGINT NOT NULL DEFAULT 0,
     next_try_at BIGINT,
     -- sanitised HTML, and the page's byline, lead picture and language, once read
     content     TEXT,

@@ -4,7 +4,7 @@
 //! its summary; a page that fails leaves its entry with the feed's text and the error on the
 //! source; robots.txt is honoured.
 
-use crate::common::{stderr, stdout, ConfigBuilder, FeedServer, Resource};
+use crate::common::{stderr, stdout, ConfigBuilder, Engine, FeedServer, Resource};
 
 /// A config whose one source, "Outlet", polls `/feed.rss` on `server` and reads its articles'
 /// pages for their full text (pages on this machine, so allowed private addresses).
@@ -38,8 +38,9 @@ fn truncated(server: &FeedServer, items: &[(&str, &str, &str)]) -> Resource {
 const ARS: &str = "The vulnerability stems from the fact that the client is allowed to send the server information about certain slots.";
 const HERALD: &str = "The roadshow featured the Prime Minister’s national security adviser, Andrew Shearer, Justin Bassi";
 
-#[test]
-fn a_truncated_feed_is_published_whole() {
+crate::on_both_engines!(a_truncated_feed_is_published_whole);
+
+async fn a_truncated_feed_is_published_whole(engine: Engine) {
     let server = FeedServer::start();
     server.put_fixture(
         "/news/ars.html",
@@ -82,7 +83,9 @@ fn a_truncated_feed_is_published_whole() {
             ],
         ),
     );
-    let setup = reading(&server).setup();
+    let Some(setup) = reading(&server).on(engine).await else {
+        return;
+    };
     let fetched = setup.feedmerge(&["fetch"]);
     assert!(fetched.status.success(), "{}", stderr(&fetched));
     let said = stderr(&fetched);
