@@ -29,7 +29,8 @@ const CAPACITY: usize = 512;
 /// quarter of this is served and not kept.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// One feed, rendered, with everything needed to answer a request for it.
+/// One feed, rendered, with everything needed to answer a request for it: its header values
+/// made once, so that answering (a 304 above all) formats nothing.
 #[derive(Debug)]
 pub(crate) struct Rendered {
     body: Bytes,
@@ -37,8 +38,13 @@ pub(crate) struct Rendered {
     brotli: Bytes,
     /// Hash of the body: the strong validator, suffixed per content coding.
     tag: String,
+    /// The `ETag` for the body as it is, gzipped and in brotli.
+    etags: [Option<HeaderValue>; 3],
     last_modified: SystemTime,
+    last_modified_value: Option<HeaderValue>,
     content_type: &'static str,
+    /// A `Link` header to send with it (WebSub discovery), if any.
+    link: Option<HeaderValue>,
 }
 
 /// A page as built, before it is compressed.
@@ -46,6 +52,7 @@ pub(crate) struct Page {
     body: String,
     last_modified: DateTime<Utc>,
     content_type: &'static str,
+    link: Option<String>,
 }
 
 impl Page {
@@ -59,7 +66,14 @@ impl Page {
             body,
             last_modified,
             content_type,
+            link: None,
         }
+    }
+
+    /// This page, sent with a `Link` header of `link`.
+    pub(crate) fn with_link(mut self, link: Option<String>) -> Page {
+        self.link = link;
+        self
     }
 }
 
@@ -70,6 +84,7 @@ impl Rendered {
             body,
             last_modified,
             content_type,
+            link,
         } = page;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         // Writing to a Vec cannot fail.
@@ -87,13 +102,19 @@ impl Rendered {
         }
         let tag = blake3::hash(body.as_bytes()).to_hex()[..24].to_owned();
         let seconds = u64::try_from(last_modified.timestamp()).unwrap_or(0);
+        let last_modified = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+        let etag = |suffix: &str| HeaderValue::from_str(&format!("\"{tag}{suffix}\"")).ok();
         Rendered {
             body: Bytes::from(body),
             gzip: Bytes::from(gzip),
             brotli: Bytes::from(brotli),
+            etags: [etag(""), etag("-gz"), etag("-br")],
             tag,
-            last_modified: SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+            last_modified,
+            last_modified_value: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified))
+                .ok(),
             content_type,
+            link: link.and_then(|l| HeaderValue::from_str(&l).ok()),
         }
     }
 
@@ -107,9 +128,9 @@ impl Rendered {
     pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
         let coding = coding(headers, !self.brotli.is_empty(), !self.gzip.is_empty());
         let etag = match coding {
-            Some("br") => format!("\"{}-br\"", self.tag),
-            Some(_) => format!("\"{}-gz\"", self.tag),
-            None => format!("\"{}\"", self.tag),
+            Some("br") => &self.etags[2],
+            Some(_) => &self.etags[1],
+            None => &self.etags[0],
         };
         let mut response = if self.not_modified(headers) {
             StatusCode::NOT_MODIFIED.into_response()
@@ -131,11 +152,14 @@ impl Rendered {
             r
         };
         let h = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, v);
+        if let Some(v) = etag {
+            h.insert(header::ETAG, v.clone());
         }
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(self.last_modified)) {
-            h.insert(header::LAST_MODIFIED, v);
+        if let Some(v) = &self.last_modified_value {
+            h.insert(header::LAST_MODIFIED, v.clone());
+        }
+        if let Some(v) = &self.link {
+            h.insert(header::LINK, v.clone());
         }
         h.insert(
             header::CACHE_CONTROL,
@@ -168,22 +192,24 @@ impl Rendered {
 /// The content coding to answer with: brotli, then gzip, by the client's Accept-Encoding
 /// (a coding with `q=0` is refused); `None` for the identity.
 fn coding(headers: &HeaderMap, brotli: bool, gzip: bool) -> Option<&'static str> {
-    let accepted = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|item| {
-            let mut parts = item.split(';');
-            let name = parts.next()?.trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (q > 0.0).then_some(name)
-        })
-        .collect::<Vec<_>>();
-    let ok = |name: &str| accepted.iter().any(|a| a == name || a == "*");
+    // Read in place, allocating nothing: this runs for every request, 304s included.
+    let accepted = || {
+        headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|item| {
+                let mut parts = item.split(';');
+                let name = parts.next()?.trim();
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (q > 0.0).then_some(name)
+            })
+    };
+    let ok = |name: &str| accepted().any(|a| a.eq_ignore_ascii_case(name) || a == "*");
     if brotli && ok("br") {
         Some("br")
     } else if gzip && (ok("gzip") || ok("x-gzip")) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -109,14 +109,10 @@ async fn serve(
         .feeds
         .get_or_build(key, generation, || async move {
             let (body, last_modified) = feeds.page(feed, format, page).await?;
-            Ok(Page::new(body, last_modified, format.content_type()))
+            // WebSub discovery (§4): our hub, and the topic (the first page) it pushes.
+            let link = feeds.link_header(&feeds.topic_url(feed, format));
+            Ok(Page::new(body, last_modified, format.content_type()).with_link(link))
         })
         .await?;
-    let mut response = rendered.respond(headers);
-    // WebSub discovery (§4): our hub, and the topic (the first page) it pushes.
-    let link = feeds.link_header(&feeds.topic_url(feed, format));
-    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+    Ok(rendered.respond(headers))
 }
