@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -40,33 +40,44 @@ pub(super) fn page_of(asked: Asked) -> Result<u32, HttpError> {
     super::page_number(paging.page.as_deref())
 }
 
+// Each handler takes the request itself last, and reads its headers there: extracting a
+// `HeaderMap` would copy them all, for every request (a 304 is mostly such work).
+
 async fn all(
     State(ctx): State<Context>,
     paging: Asked,
-    headers: HeaderMap,
+    request: Request,
     format: Format,
 ) -> Result<Response, HttpError> {
     let config = ctx.config();
     let feeds = Feeds::new(&ctx.store, &config);
-    serve(&ctx, &feeds, &feeds.merged(), format, paging, &headers).await
+    serve(
+        &ctx,
+        &feeds,
+        &feeds.merged(),
+        format,
+        paging,
+        request.headers(),
+    )
+    .await
 }
 
 async fn category(
     State(ctx): State<Context>,
     Path(file): Path<String>,
     paging: Asked,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, HttpError> {
-    named(&ctx, &file, paging, &headers, |f, n| f.category(n)).await
+    named(&ctx, &file, paging, request.headers(), |f, n| f.category(n)).await
 }
 
 async fn view(
     State(ctx): State<Context>,
     Path(file): Path<String>,
     paging: Asked,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, HttpError> {
-    named(&ctx, &file, paging, &headers, |f, n| f.view(n)).await
+    named(&ctx, &file, paging, request.headers(), |f, n| f.view(n)).await
 }
 
 /// The feed that `file` (`name.atom`) names, found among the feeds by `find`; 404 if none.

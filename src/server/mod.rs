@@ -37,9 +37,23 @@ use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
-/// What every handler can reach.
+/// What every handler can reach, shared: each request's handler gets a copy (axum's
+/// `State`), so a copy is one reference count, not a copy of the store's and the config's
+/// handles (which once cost a 304 half its instructions).
 #[derive(Debug, Clone)]
-pub(crate) struct Context {
+pub(crate) struct Context(Arc<Shared>);
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`Context`] holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
     /// The configuration in force, replaced when the file is edited.
     pub(crate) live: Live,
     /// The database.
@@ -64,7 +78,7 @@ pub(crate) struct Context {
 impl Context {
     /// The context for serving `config` from `store`.
     pub(crate) fn new(live: Live, store: Store, metrics: Arc<Metrics>) -> Context {
-        Context {
+        Context(Arc::new(Shared {
             live,
             metrics,
             store,
@@ -74,15 +88,16 @@ impl Context {
             searching: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
             last_seen: Default::default(),
             websub: None,
-        }
+        }))
     }
 
     /// This context, with WebSub's routes served by `websub`.
     pub(crate) fn with_websub(self, websub: websub::WebSub) -> Context {
-        Context {
+        let shared = Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone());
+        Context(Arc::new(Shared {
             websub: Some(websub),
-            ..self
-        }
+            ..shared
+        }))
     }
 }
 
