@@ -139,10 +139,11 @@ impl FullText {
             }
             while let Some(done) = tasks.join_next().await {
                 match done {
-                    Ok(Ok(true)) => read.stored += 1,
-                    Ok(Ok(false)) => read.failed += 1,
+                    Ok(Ok(Some(true))) => read.stored += 1,
+                    Ok(Ok(Some(false))) | Err(_) => read.failed += 1,
+                    // Another process read it.
+                    Ok(Ok(None)) => {}
                     Ok(Err(e)) => return Err(e),
-                    Err(_) => read.failed += 1,
                 }
             }
         }
@@ -166,14 +167,17 @@ impl FullText {
             .map_err(|(error, _)| error)
     }
 
-    /// Reads one page and stores what it gave: whether its text was stored.
+    /// Reads one page and stores what it gave: whether its text was stored, or `None` if
+    /// another process had claimed it.
     async fn read(
         &self,
         page: PageDue,
         options: &ExtractOptions,
         allow_private: bool,
-    ) -> Result<bool, StoreError> {
-        let attempt = self.store.claim_page(&page, Utc::now()).await?;
+    ) -> Result<Option<bool>, StoreError> {
+        let Some(attempt) = self.store.claim_page(&page, Utc::now()).await? else {
+            return Ok(None);
+        };
         let outcome = self.fetch_and_extract(&page, options, allow_private).await;
         let stored = outcome.is_ok();
         self.metrics.page_read(&page.source, stored);
@@ -203,7 +207,7 @@ impl FullText {
                     .await?
             }
         }
-        Ok(stored)
+        Ok(Some(stored))
     }
 
     /// The article of `page`, or why not, and whether trying again is pointless.

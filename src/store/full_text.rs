@@ -86,28 +86,33 @@ impl Store {
         .await)?)
     }
 
-    /// Claims the reading of `page` at `now`, so that it is not read twice at once: its
-    /// attempt (from 1; a changed link starts again).
+    /// Claims the reading of `page` at `now`, so that it is not read twice (by this process
+    /// or a replica): its attempt (from 1; a changed link starts again), or `None` when
+    /// another claimed it first or it is not due any more.
     pub(crate) async fn claim_page(
         &self,
         page: &PageDue,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.db.begin_own_row().await?;
-        let attempt: i64 = on_tx!(&mut tx, |e| {
+        let attempt: Option<i64> = on_tx!(&mut tx, |e| {
             sqlx::query_scalar(
-            "INSERT INTO full_texts (article_id, url, attempts, next_try_at) VALUES ($1, $2, 1, $3)
-             ON CONFLICT (article_id) DO UPDATE SET
-                 attempts = CASE WHEN full_texts.url = excluded.url
-                     THEN full_texts.attempts + 1 ELSE 1 END,
-                 url = excluded.url, next_try_at = excluded.next_try_at
-             RETURNING attempts"
-        )
-        .bind(page.article)
-        .bind(&page.url)
-        .bind(millis(now) + LEASE_MS)
-        .fetch_one(e)
-        .await
+                "INSERT INTO full_texts (article_id, url, attempts, next_try_at)
+                 VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (article_id) DO UPDATE SET
+                     attempts = CASE WHEN full_texts.url = excluded.url
+                         THEN full_texts.attempts + 1 ELSE 1 END,
+                     url = excluded.url, next_try_at = excluded.next_try_at
+                 WHERE full_texts.url <> excluded.url
+                    OR (full_texts.next_try_at IS NOT NULL AND full_texts.next_try_at <= $4)
+                 RETURNING attempts",
+            )
+            .bind(page.article)
+            .bind(&page.url)
+            .bind(millis(now) + LEASE_MS)
+            .bind(millis(now))
+            .fetch_optional(e)
+            .await
         })?;
         tx.commit().await?;
         Ok(attempt)
