@@ -82,11 +82,6 @@ pub(crate) fn extract_typed(
         return Err(ExtractError::TooDeep);
     }
     let document = Document::from(html);
-    if let Ok(all) = Matcher::new("*") {
-        if document.select_matcher(&all).length() > MAX_ELEMENTS {
-            return Err(ExtractError::TooLarge);
-        }
-    }
     for selector in &options.remove {
         let matcher =
             Matcher::new(selector).map_err(|_| ExtractError::Selector(selector.clone()))?;
@@ -114,7 +109,12 @@ pub(crate) fn extract_typed(
     let mut readability =
         dom_smoothie::Readability::with_document(document, Some(base.as_str()), Some(config))
             .map_err(|_| ExtractError::Address(url.to_owned()))?;
+    // dom_smoothie counts the elements before it scores them: past the bound, the page is
+    // refused whichever way its content is picked.
     let article = readability.parse();
+    if let Err(dom_smoothie::ReadabilityError::TooManyElements(..)) = article {
+        return Err(ExtractError::TooLarge);
+    }
     let (content, meta) = match (picked, article) {
         (Some(picked), article) => (picked, article.ok()),
         (None, Ok(article)) => (article.content.to_string(), Some(article)),

@@ -155,7 +155,7 @@ async fn errors(setup: &crate::common::Setup) -> Vec<(String, Option<String>)> {
     .expect("full texts")
 }
 
-/// Hostile article pages — huge, nested 300,000 deep, a decompression bomb, not HTML, slow —
+/// Hostile article pages — huge, of 60,000 elements, nested 300,000 deep, a decompression bomb, not HTML, slow —
 /// cost a bounded amount (the fetch's CPU time and peak memory, a generous bound only a
 /// runaway exceeds) and each is recorded as its article's error; the entries keep the
 /// feed's text.
@@ -165,6 +165,8 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
     let server = FeedServer::start();
     let huge = "<p>word word word word word word word word word</p>\n".repeat(100_000);
     server.put("/huge.html", Resource::new(huge.into_bytes(), "text/html"));
+    let many = format!("<html><body>{}</body></html>", "<p>a</p>".repeat(60_000));
+    server.put("/many.html", Resource::new(many.into_bytes(), "text/html"));
     let deep = format!(
         "<html><body>{}<p>deep</p></body></html>",
         "<div>".repeat(300_000)
@@ -184,6 +186,7 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
     server.put("/slow.html", slow);
     let paths = [
         "/huge.html",
+        "/many.html",
         "/deep.html",
         "/bomb.html",
         "/picture.html",
@@ -194,9 +197,9 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
     let (out, cpu, peak) =
         crate::common::run_measured(setup.command().arg("-c").arg(&setup.config).arg("fetch"));
     assert!(out.status.success(), "{}", stderr(&out));
-    eprintln!("fetch of 5 hostile pages: {cpu:?} of CPU, {peak} MiB peak");
+    eprintln!("fetch of 6 hostile pages: {cpu:?} of CPU, {peak} MiB peak");
     assert!(
-        stderr(&out).contains("0 article pages read for their full text, 5 failed"),
+        stderr(&out).contains("0 article pages read for their full text, 6 failed"),
         "{}",
         stderr(&out)
     );
@@ -211,6 +214,7 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
             .unwrap_or_else(|| panic!("{path}: no error in {errors:?}"))
     };
     assert!(error("/huge.html").contains("larger than"), "{errors:?}");
+    assert!(error("/many.html").contains("50000 elements"), "{errors:?}");
     assert!(
         error("/deep.html").contains("nests its elements too deeply"),
         "{errors:?}"
@@ -227,7 +231,7 @@ async fn hostile_article_pages_cost_little_and_are_recorded() {
     let atom = stdout(&setup.feedmerge(&["export", "--format", "atom"]));
     assert_eq!(
         atom.matches("The feed text of this item.").count(),
-        5,
+        6,
         "{atom}"
     );
 }
