@@ -306,7 +306,7 @@ async fn a_hostile_hubs_lease_and_reason_are_bounded() {
 /// callbacks on one host and one topic: what is verified and stored stays under the hub's
 /// limits (100 per callback host), as it does one request at a time — the verifications in
 /// flight count, each client address is limited to 30 requests a minute, and no more than 8
-/// verifications reach one host at once.
+/// verifications reach one host at once. Exactly what was accepted is verified and stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_subscriptions_stay_under_the_limits() {
     use crate::common::{post_form, Callback};
@@ -333,28 +333,34 @@ async fn concurrent_subscriptions_stay_under_the_limits() {
             });
         }
     }
-    let mut answers = std::collections::BTreeMap::new();
+    let mut answers = std::collections::BTreeMap::<u16, usize>::new();
     while let Some(status) = asks.join_next().await {
         *answers.entry(status.unwrap()).or_insert(0) += 1;
     }
-    eprintln!("answers: {answers:?}");
-    assert!(
-        answers.get(&202).copied().unwrap_or(0) <= 100,
-        "{answers:?}"
-    );
+    let accepted = answers.get(&202).copied().unwrap_or(0);
+    assert!((1..=100).contains(&accepted), "{answers:?}");
     assert!(
         answers.get(&429).copied().unwrap_or(0) >= 1_000,
         "{answers:?}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Each accepted request is verified and stored; on a loaded machine that takes a while,
+    // so wait for all of them (up to STALL), then a moment longer for any beyond them.
+    reader
+        .until(crate::common::STALL.as_secs(), |v, _| v.len() >= accepted)
+        .await;
+    let started = std::time::Instant::now();
+    while setup.count("hub_subscriptions").await < accepted as i64
+        && started.elapsed() < crate::common::STALL
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let stored = setup.count("hub_subscriptions").await;
     let verified = reader.verifications().len();
-    eprintln!("{stored} stored, {verified} verifications sent");
     assert!(
-        stored <= 100 && verified <= 100,
-        "{stored} stored, {verified} verified"
+        stored == accepted as i64 && verified == accepted,
+        "{answers:?}: {stored} stored, {verified} verifications sent"
     );
-    assert!(stored >= 1, "none stored");
 }
 
 /// 32 distinct searches at once, each matching 30 stories of the longest texts (about 200 KB
