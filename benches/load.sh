@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serving load: feedmerge's /feed.atom (100 entries) against nginx serving the same bytes as a
-# static file, with wrk: 64 connections for 10 s each, for 200 responses and for 304s
-# (If-None-Match with the current ETag). Prints both request rates and their ratio.
+# static file, with wrk: 64 and then 512 connections for 10 s each, for 200 responses and
+# for 304s (If-None-Match with the current ETag). Prints a table: both request rates, their
+# ratio, and each server's median and 99th percentile latency.
 #
 #   bash benches/load.sh [DURATION]        (default 10s; installs wrk and nginx if missing)
 #
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10s}
-CONNECTIONS=64
+CONNECTIONS="64 512"
 
 need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
@@ -43,7 +44,7 @@ cat > "$work/nginx.conf" <<NGINX
 worker_processes auto;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
-events { worker_connections 1024; }
+events { worker_connections 2048; }
 http {
   access_log off;
   types { application/atom+xml atom; application/rss+xml rss; }
@@ -58,6 +59,7 @@ base_url = "http://127.0.0.1:$FM_PORT/"
 max_entries = 100
 [server]
 listen = "127.0.0.1:$FM_PORT"
+connections_per_client = 1024   # wrk is one client address, with 512 connections
 [storage]
 database = "$work/feedmerge.db"
 [poll]
@@ -76,10 +78,15 @@ curl -sf "http://127.0.0.1:$FM_PORT/feed.atom" -o "$work/www/feed.atom"
 echo "feed: $(grep -o '<entry>' "$work/www/feed.atom" | wc -l) entries, $(wc -c < "$work/www/feed.atom") bytes"
 
 etag() { curl -sfI "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}'; }
-rate() { # url [header]
-  local args=(-t2 -c"$CONNECTIONS" -d"$DURATION" --latency)
-  [ -n "${2:-}" ] && args+=(-H "$2")
-  wrk "${args[@]}" "$1" | awk '/Requests\/sec/{print $2}'
+measure() { # connections url [header] -> "requests/s p50 p99"
+  local args=(-t2 -c"$1" -d"$DURATION" --latency)
+  [ -n "${3:-}" ] && args+=(-H "$3")
+  wrk "${args[@]}" "$2" | awk '
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = $2 }
+    $1 == "99%" { p99 = $2 }
+    /Non-2xx or 3xx|Socket errors/ { print "wrk: " $0 > "/dev/stderr" }
+    END { print rps, p50, p99 }'
 }
 check() { # url header expected-status
   local got; got=$(curl -s -o /dev/null -w '%{http_code}' -H "$2" "$1")
@@ -90,10 +97,15 @@ FM_ETAG=$(etag "$FM"); NG_ETAG=$(etag "$NG")
 check "$FM" "If-None-Match: $FM_ETAG" 304
 check "$NG" "If-None-Match: $NG_ETAG" 304
 
-echo "wrk -t2 -c$CONNECTIONS -d$DURATION, $(nproc) cores: requests/s"
+echo "wrk -t2 -d$DURATION --latency, $(nproc) cores"
+echo "| response | connections | feedmerge req/s | nginx req/s | ratio | feedmerge p50 / p99 | nginx p50 / p99 |"
+echo "|---|---|---|---|---|---|---|"
 for kind in 200 304; do
-  if [ "$kind" = 200 ]; then h1=""; h2=""; else h1="If-None-Match: $FM_ETAG"; h2="If-None-Match: $NG_ETAG"; fi
-  fm=$(rate "$FM" "$h1"); ng=$(rate "$NG" "$h2")
-  ratio=$(python3 -c "print(f'{$fm/$ng:.2f}')")
-  echo "$kind: feedmerge $fm  nginx $ng  ratio $ratio"
+  for connections in $CONNECTIONS; do
+    if [ "$kind" = 200 ]; then h1=""; h2=""; else h1="If-None-Match: $FM_ETAG"; h2="If-None-Match: $NG_ETAG"; fi
+    read -r fm fm50 fm99 < <(measure "$connections" "$FM" "$h1")
+    read -r ng ng50 ng99 < <(measure "$connections" "$NG" "$h2")
+    ratio=$(python3 -c "print(f'{$fm/$ng:.2f}')")
+    echo "| $kind | $connections | $fm | $ng | $ratio | $fm50 / $fm99 | $ng50 / $ng99 |"
+  done
 done

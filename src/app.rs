@@ -474,6 +474,7 @@ impl App {
         let served = server::serve(
             listener,
             server::router(self.context().with_websub(websub)),
+            config.startup.connections_per_client,
             shutdown.clone(),
         )
         .await;

@@ -76,5 +76,5 @@ pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
 pub use query::QueryError;
 pub use report::{Outcome, PollReport, POLL_LOG};
 pub use schedule::{CronSchedule, Ended, Plan, ScheduleError};
-pub use shutdown::Shutdown;
+pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
 pub use store::{Attempt, Counts, Next, Outlet, Removed, Store, StoreError, Story, Totals};

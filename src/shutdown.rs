@@ -9,21 +9,22 @@ use tokio::sync::watch;
 
 /// Fires the shutdown signal.
 #[derive(Debug)]
-pub(crate) struct ShutdownTrigger(watch::Sender<bool>);
+pub struct ShutdownTrigger(watch::Sender<bool>);
 
 /// Observes the shutdown signal.
 #[derive(Debug, Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
-/// Creates a trigger and its first observer.
-pub(crate) fn channel() -> (ShutdownTrigger, Shutdown) {
+/// Creates a trigger and its first observer: for a program that runs the daemon
+/// ([`crate::App::run`]) and decides itself when it stops.
+pub fn channel() -> (ShutdownTrigger, Shutdown) {
     let (tx, rx) = watch::channel(false);
     (ShutdownTrigger(tx), Shutdown(rx))
 }
 
 impl ShutdownTrigger {
     /// Tells every observer to stop.
-    pub(crate) fn fire(&self) {
+    pub fn fire(&self) {
         self.0.send_replace(true);
     }
 }

@@ -33,6 +33,10 @@ pub(crate) const DEFAULT_PATH: &str = "config/feedmerge.toml";
 /// Environment variables that override one setting each, for containers: the image sets them
 /// so that a user's mounted config works unchanged with the image's volume and port.
 const ENV_LISTEN: &str = "FEEDMERGE_LISTEN";
+/// Connections the server serves at once; more wait in the listen queue until one closes.
+/// Well below the unit's `LimitNOFILE`, so that the database and the fetches always have
+/// descriptors.
+pub(crate) const MAX_CONNECTIONS: usize = 4096;
 const ENV_DATABASE: &str = "FEEDMERGE_DATABASE";
 
 /// A validated configuration.
@@ -77,6 +81,8 @@ pub struct FeedSettings {
 pub struct Startup {
     /// `[server].listen`: the address the HTTP server binds to.
     pub listen: SocketAddr,
+    /// `[server].connections_per_client`: connections one client address may hold at once.
+    pub connections_per_client: usize,
     /// `[storage].database`: where the articles are kept.
     pub database: Database,
     /// `[dedup]`: how versions of one story are recognised.
@@ -108,6 +114,7 @@ impl Startup {
         // Taken apart field by field, so that a field added here must be named here too.
         let Startup {
             listen,
+            connections_per_client,
             database,
             dedup,
             limits:
@@ -123,6 +130,10 @@ impl Startup {
         let l = &new.limits;
         [
             ("server.listen", *listen != new.listen),
+            (
+                "server.connections_per_client",
+                *connections_per_client != new.connections_per_client,
+            ),
             ("storage.database", *database != new.database),
             ("dedup", *dedup != new.dedup),
             ("poll.concurrency", *concurrency != l.concurrency),

@@ -67,12 +67,14 @@ impl Default for RawFeed {
 #[serde(default)]
 pub(super) struct RawServer {
     pub(super) listen: String,
+    pub(super) connections_per_client: usize,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         RawServer {
             listen: "127.0.0.1:8080".into(),
+            connections_per_client: 256,
         }
     }
 }

@@ -45,6 +45,10 @@ pub(crate) struct Rendered {
     content_type: &'static str,
     /// A `Link` header to send with it (WebSub discovery), if any.
     link: Option<HeaderValue>,
+    /// The store generation it was built from, and when: it is current while both hold
+    /// ([`Rendered::current`]).
+    generation: u64,
+    built: Instant,
 }
 
 /// A page as built, before it is compressed.
@@ -78,8 +82,8 @@ impl Page {
 }
 
 impl Rendered {
-    /// Compresses `page` once for every coding it may be served in.
-    fn new(page: Page) -> Rendered {
+    /// Compresses `page`, built at `generation`, once for every coding it may be served in.
+    fn new(page: Page, generation: u64) -> Rendered {
         let Page {
             body,
             last_modified,
@@ -115,7 +119,15 @@ impl Rendered {
                 .ok(),
             content_type,
             link: link.and_then(|l| HeaderValue::from_str(&l).ok()),
+            generation,
+            built: Instant::now(),
         }
+    }
+
+    /// Whether it still shows what the store holds at `generation`: built from it, and not
+    /// longer than [`MAX_AGE`] ago.
+    pub(super) fn current(&self, generation: u64) -> bool {
+        self.generation == generation && self.built.elapsed() < MAX_AGE
     }
 
     /// Bytes it holds: its body in every coding.
@@ -171,7 +183,7 @@ impl Rendered {
 
     /// RFC 9110 §13.2.2: If-None-Match decides when present (weak comparison, any coding of
     /// this body matches); otherwise If-Modified-Since.
-    fn not_modified(&self, headers: &HeaderMap) -> bool {
+    pub(super) fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(list) = headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
@@ -223,13 +235,10 @@ fn coding(headers: &HeaderMap, brotli: bool, gzip: bool) -> Option<&'static str>
 /// from.
 #[derive(Debug, Default)]
 pub(crate) struct FeedCache {
-    entries: Mutex<HashMap<String, Kept>>,
+    entries: Mutex<HashMap<String, Arc<Rendered>>>,
     /// A turn per key being rendered: who misses while it is rendered waits for that render.
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
-
-/// A rendered feed, the store generation it was built from, and when.
-type Kept = (u64, Instant, Arc<Rendered>);
 
 impl FeedCache {
     /// The feed under `key`, rendered by `build` unless a copy built at `generation` (and not
@@ -255,7 +264,7 @@ impl FeedCache {
             return Ok(kept);
         }
         let built = match build().await {
-            Ok(page) => tokio::task::spawn_blocking(|| Rendered::new(page))
+            Ok(page) => tokio::task::spawn_blocking(move || Rendered::new(page, generation))
                 .await
                 .map_err(HttpError::from),
             Err(e) => Err(e),
@@ -267,12 +276,12 @@ impl FeedCache {
             return Ok(rendered);
         }
         let mut entries = self.lock();
-        let held: usize = entries.values().map(|(_, _, r)| r.size()).sum();
+        let held: usize = entries.values().map(|r| r.size()).sum();
         if entries.len() >= CAPACITY || held + size > MAX_BYTES {
-            entries.retain(|_, (g, built, _)| *g == generation && built.elapsed() < MAX_AGE);
+            entries.retain(|_, r| r.current(generation));
             let mut by_age: Vec<(Instant, String, usize)> = entries
                 .iter()
-                .map(|(k, (_, built, r))| (*built, k.clone(), r.size()))
+                .map(|(k, r)| (r.built, k.clone(), r.size()))
                 .collect();
             by_age.sort();
             let mut held: usize = by_age.iter().map(|(_, _, n)| n).sum();
@@ -284,18 +293,18 @@ impl FeedCache {
                 held -= n;
             }
         }
-        entries.insert(key, (generation, Instant::now(), rendered.clone()));
+        entries.insert(key, rendered.clone());
         Ok(rendered)
     }
 
     /// The copy kept under `key`, if it was built at `generation` less than [`MAX_AGE`] ago.
     fn fresh(&self, key: &str, generation: u64) -> Option<Arc<Rendered>> {
         let entries = self.lock();
-        let (g, built, rendered) = entries.get(key)?;
-        (*g == generation && built.elapsed() < MAX_AGE).then(|| rendered.clone())
+        let rendered = entries.get(key)?;
+        rendered.current(generation).then(|| rendered.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Rendered>>> {
         lock(&self.entries)
     }
 }

@@ -1,24 +1,23 @@
 //! Each client's share of the connections: no one address may hold more than
-//! [`MAX_PER_CLIENT`] at once, so that a flood from one client (idle, slow or half-sent
-//! requests) leaves places for everyone else.
+//! `[server].connections_per_client` at once (by default a sixteenth of all the places), so
+//! that a flood from one client (idle, slow or half-sent requests) leaves places for
+//! everyone else. A reverse proxy in front of feedmerge is one client: its pool of
+//! connections must stay under that share, or the share be raised.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// Connections one client address may hold at once: a sixteenth of all the places. A
-/// reverse proxy in front of feedmerge is one client: its pool of connections stays well
-/// under this.
-pub(super) const MAX_PER_CLIENT: usize = super::MAX_CONNECTIONS / 16;
-
 /// The address of the client a request came from, among the request's extensions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
-/// The router, serving one connection: it files the client's address with each request.
+/// The routes, serving one connection: a conditional request for a page served before is
+/// answered at once (see `revalidate`); any other is routed, with the client's address
+/// filed among its extensions.
 #[derive(Clone)]
 pub(super) struct Served {
-    pub(super) router: axum::Router,
+    pub(super) routes: super::Routes,
     pub(super) client: IpAddr,
 }
 
@@ -29,24 +28,34 @@ where
 {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = <axum::Router as tower_service::Service<axum::http::Request<B>>>::Future;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Self::Response, Self::Error>>,
+        <axum::Router as tower_service::Service<axum::http::Request<B>>>::Future,
+    >;
 
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.router, cx)
+        tower_service::Service::<axum::http::Request<B>>::poll_ready(&mut self.routes.router, cx)
     }
 
     fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        let ctx = &self.routes.ctx;
+        if let Some(answer) = ctx.revalidation.answer(&request, ctx.generation()) {
+            return futures_util::future::Either::Left(std::future::ready(Ok(answer)));
+        }
         request.extensions_mut().insert(ClientAddr(self.client));
-        self.router.call(request)
+        futures_util::future::Either::Right(self.routes.router.call(request))
     }
 }
 
-/// Connections held, by client address.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Clients(Arc<Mutex<HashMap<IpAddr, usize>>>);
+/// Connections held, by client address, and how many each may hold.
+#[derive(Debug, Clone)]
+pub(super) struct Clients {
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    share: usize,
+}
 
 /// One connection of a client, given back when dropped.
 pub(super) struct Held {
@@ -55,11 +64,19 @@ pub(super) struct Held {
 }
 
 impl Clients {
+    /// No connection held yet; each client may hold `share`.
+    pub(super) fn new(share: usize) -> Clients {
+        Clients {
+            held: Default::default(),
+            share,
+        }
+    }
+
     /// A place for a connection from `ip`, unless it holds its share already.
     pub(super) fn admit(&self, ip: IpAddr) -> Option<Held> {
-        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = super::lock(&self.held);
         let count = held.entry(ip).or_insert(0);
-        if *count >= MAX_PER_CLIENT {
+        if *count >= self.share {
             return None;
         }
         *count += 1;
@@ -72,7 +89,7 @@ impl Clients {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let mut held = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = super::lock(&self.clients.held);
         if let Some(count) = held.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

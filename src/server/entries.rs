@@ -2,8 +2,7 @@
 //! and `/entries/{id}.json`, the same for programs. Cached and served like the feeds, apart
 //! from them, so that a crawler walking every story cannot push the feeds out of the cache.
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -19,8 +18,9 @@ pub(super) fn routes() -> Router<Context> {
 async fn entry(
     State(ctx): State<Context>,
     Path(file): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, HttpError> {
+    let (request, _) = request.into_parts();
     let (id, json) = match file.strip_suffix(".json") {
         Some(id) => (id, true),
         None => (file.as_str(), false),
@@ -52,5 +52,5 @@ async fn entry(
             Ok(Page::new(body, story.changed, content_type))
         })
         .await?;
-    Ok(rendered.respond(&headers))
+    Ok(ctx.answer(&request, &rendered))
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -41,7 +41,8 @@ pub(super) fn page_of(asked: Asked) -> Result<u32, HttpError> {
 }
 
 // Each handler takes the request itself last, and reads its headers there: extracting a
-// `HeaderMap` would copy them all, for every request (a 304 is mostly such work).
+// `HeaderMap` would copy them all, for every request. Its body is set aside at once: what
+// is held across an await must be shareable, which a body is not.
 
 async fn all(
     State(ctx): State<Context>,
@@ -51,15 +52,8 @@ async fn all(
 ) -> Result<Response, HttpError> {
     let config = ctx.config();
     let feeds = Feeds::new(&ctx.store, &config);
-    serve(
-        &ctx,
-        &feeds,
-        &feeds.merged(),
-        format,
-        paging,
-        request.headers(),
-    )
-    .await
+    let (request, _) = request.into_parts();
+    serve(&ctx, &feeds, &feeds.merged(), format, paging, &request).await
 }
 
 async fn category(
@@ -68,7 +62,8 @@ async fn category(
     paging: Asked,
     request: Request,
 ) -> Result<Response, HttpError> {
-    named(&ctx, &file, paging, request.headers(), |f, n| f.category(n)).await
+    let (request, _) = request.into_parts();
+    named(&ctx, &file, paging, &request, |f, n| f.category(n)).await
 }
 
 async fn view(
@@ -77,7 +72,8 @@ async fn view(
     paging: Asked,
     request: Request,
 ) -> Result<Response, HttpError> {
-    named(&ctx, &file, paging, request.headers(), |f, n| f.view(n)).await
+    let (request, _) = request.into_parts();
+    named(&ctx, &file, paging, &request, |f, n| f.view(n)).await
 }
 
 /// The feed that `file` (`name.atom`) names, found among the feeds by `find`; 404 if none.
@@ -85,13 +81,13 @@ async fn named(
     ctx: &Context,
     file: &str,
     paging: Asked,
-    headers: &HeaderMap,
+    request: &Parts,
     find: impl for<'a> Fn(&Feeds<'a>, &str) -> Option<Feed<'a>>,
 ) -> Result<Response, HttpError> {
     let config = ctx.config();
     let feeds = Feeds::new(&ctx.store, &config);
     match split(file).and_then(|(name, format)| Some((find(&feeds, name)?, format))) {
-        Some((feed, format)) => serve(ctx, &feeds, &feed, format, paging, headers).await,
+        Some((feed, format)) => serve(ctx, &feeds, &feed, format, paging, request).await,
         None => Err(HttpError::NotFound("no such feed")),
     }
 }
@@ -111,7 +107,7 @@ async fn serve(
     feed: &Feed<'_>,
     format: Format,
     paging: Asked,
-    headers: &HeaderMap,
+    request: &Parts,
 ) -> Result<Response, HttpError> {
     let page = page_of(paging)?;
     let key = format!("{}.{}?{page}", feed.path, format.extension());
@@ -125,5 +121,5 @@ async fn serve(
             Ok(Page::new(body, last_modified, format.content_type()).with_link(link))
         })
         .await?;
-    Ok(rendered.respond(headers))
+    Ok(ctx.answer(request, &rendered))
 }

@@ -3,8 +3,7 @@
 //! server's address into a feed reader finds them. (The feeds link here as their web page.)
 //! Cached and served like the feeds.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -25,8 +24,9 @@ pub(super) fn routes() -> Router<Context> {
 async fn river(
     State(ctx): State<Context>,
     paging: Asked,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, HttpError> {
+    let (request, _) = request.into_parts();
     let page = page_of(paging)?;
     let generation = ctx.generation();
     let rendered = ctx
@@ -61,7 +61,7 @@ async fn river(
             ))
         })
         .await?;
-    Ok(rendered.respond(&headers))
+    Ok(ctx.answer(&request, &rendered))
 }
 
 /// Why no story is stored: no source polled yet, every one polled failing, or none carried

@@ -14,6 +14,7 @@ mod feeds;
 mod health;
 mod index;
 mod metrics;
+mod revalidate;
 mod search;
 mod sources;
 mod status;
@@ -25,13 +26,14 @@ pub(crate) use websub::{WebSub, DELIVERIES_AT_ONCE};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, MAX_CONNECTIONS};
 use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) pages: Arc<cache::FeedCache>,
     /// Rendered searches, kept apart too: any query makes one.
     pub(crate) searches: Arc<cache::FeedCache>,
+    /// The page each request target was last answered with, for 304s before routing.
+    revalidation: Arc<revalidate::Revalidation>,
     /// Turns to render a search: a few at once, so that many heavy ones at once cannot take
     /// the memory and the cores the feeds need.
     pub(crate) searching: Arc<Semaphore>,
@@ -85,6 +89,7 @@ impl Context {
             feeds: Default::default(),
             pages: Default::default(),
             searches: Default::default(),
+            revalidation: Default::default(),
             searching: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
             last_seen: Default::default(),
             websub: None,
@@ -113,11 +118,26 @@ impl Context {
     pub(crate) fn generation(&self) -> u64 {
         self.store.generation().wrapping_add(self.live.revision())
     }
+
+    /// The answer to `request` from the cached page `rendered`; the request's target is
+    /// remembered with it, so that the next conditional request for it is answered before
+    /// routing (see `revalidate`).
+    fn answer(&self, request: &Parts, rendered: &Arc<cache::Rendered>) -> Response {
+        self.revalidation.remember(&request.uri, rendered);
+        rendered.respond(&request.headers)
+    }
+}
+
+/// The routes and what they share, ready to serve.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    router: Router,
+    ctx: Context,
 }
 
 /// The routes, ready to serve.
-pub(crate) fn router(ctx: Context) -> Router {
-    Router::new()
+pub(crate) fn router(ctx: Context) -> Routes {
+    let router = Router::new()
         .merge(entries::routes())
         .merge(feeds::routes())
         .merge(health::routes())
@@ -127,8 +147,9 @@ pub(crate) fn router(ctx: Context) -> Router {
         .merge(sources::routes())
         .merge(status::routes())
         .merge(websub::routes())
-        .with_state(ctx)
-        .layer(axum::middleware::map_response(hardened))
+        .with_state(ctx.clone())
+        .layer(axum::middleware::map_response(hardened));
+    Routes { router, ctx }
 }
 
 /// What a page may do once a browser has it: nothing but show its own styles and the
@@ -138,12 +159,16 @@ pub(crate) fn router(ctx: Context) -> Router {
 const PAGE_POLICY: &str = "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+async fn hardened(mut response: Response) -> Response {
+    harden(response.headers_mut());
+    response
+}
+
 /// Every response: its type is not to be guessed (a feed or a JSON body read as HTML); and
 /// every HTML page: the policy above, and not to be framed (by browsers that predate
 /// `frame-ancestors`).
-async fn hardened(mut response: Response) -> Response {
+fn harden(headers: &mut axum::http::HeaderMap) {
     use axum::http::{header, HeaderValue};
-    let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -159,7 +184,6 @@ async fn hardened(mut response: Response) -> Response {
         );
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-    response
 }
 
 /// Searches rendered at once; one more is answered 503, to be asked again in a few seconds.
@@ -168,24 +192,22 @@ const SEARCHES_AT_ONCE: usize = 4;
 /// How long a client has to send a request's headers, from when the connection opens or
 /// its last response was sent: an idle or half-sent connection is closed after it.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the listen queue until one closes. Well below
-/// the unit's `LimitNOFILE`, so that the database and the fetches always have descriptors.
-const MAX_CONNECTIONS: usize = 4096;
 /// How long the requests in flight at a stop may take to finish before their connections
 /// are closed.
 const GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `shutdown` fires, then lets the requests in flight
 /// finish for at most [`GRACE`] and closes every connection. HTTP/1.1, each connection
-/// bounded by [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once and
-/// [`clients::MAX_PER_CLIENT`] from one client address.
+/// bounded by [`HEADER_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once and `per_client`
+/// from one client address.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: Routes,
+    per_client: usize,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let clients = clients::Clients::default();
+    let clients = clients::Clients::new(per_client);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         // The semaphore is never closed: acquiring only waits.
@@ -211,7 +233,7 @@ pub(crate) async fn serve(
             continue;
         };
         let served = clients::Served {
-            router: router.clone(),
+            routes: routes.clone(),
             client,
         };
         let service = hyper_util::service::TowerToHyperService::new(served);

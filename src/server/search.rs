@@ -3,8 +3,7 @@
 //! conditional and paged like every feed. A query that cannot be run is a 400 that says why;
 //! beyond a few searches rendered at once, a 503 asks to try again.
 
-use axum::extract::{Query as Params, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query as Params, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -54,8 +53,9 @@ fn search_of(asked: Asked) -> Result<(Search, u32), HttpError> {
 async fn page(
     State(ctx): State<Context>,
     asked: Asked,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, HttpError> {
+    let (request, _) = request.into_parts();
     let (search, page) = search_of(asked)?;
     let config = ctx.config();
     let sort = (search.sort == SearchOrder::Relevance).then_some("relevance");
@@ -100,15 +100,16 @@ async fn page(
             ))
         })
         .await?;
-    Ok(rendered.respond(&headers))
+    Ok(ctx.answer(&request, &rendered))
 }
 
 async fn feed(
     State(ctx): State<Context>,
     asked: Asked,
-    headers: HeaderMap,
+    request: Request,
     format: Format,
 ) -> Result<Response, HttpError> {
+    let (request, _) = request.into_parts();
     let (search, page) = search_of(asked)?;
     let config = ctx.config();
     let query = parsed(&ctx, &search.q, &config)
@@ -134,7 +135,7 @@ async fn feed(
             Ok(Page::new(body, changed, format.content_type()))
         })
         .await?;
-    Ok(rendered.respond(&headers))
+    Ok(ctx.answer(&request, &rendered))
 }
 
 /// `text` as a query over the configured sources, or, when it names another, over the

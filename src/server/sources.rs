@@ -1,7 +1,6 @@
 //! `GET /sources.opml`: the configured sources as OPML 2.0, grouped by category.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -15,7 +14,8 @@ pub(super) fn routes() -> Router<Context> {
     Router::new().route("/sources.opml", get(opml))
 }
 
-async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response, HttpError> {
+async fn opml(State(ctx): State<Context>, request: Request) -> Result<Response, HttpError> {
+    let (request, _) = request.into_parts();
     let generation = ctx.generation();
     let page = ctx
         .feeds
@@ -33,5 +33,5 @@ async fn opml(State(ctx): State<Context>, headers: HeaderMap) -> Result<Response
             ))
         })
         .await?;
-    Ok(page.respond(&headers))
+    Ok(ctx.answer(&request, &page))
 }

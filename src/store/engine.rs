@@ -163,10 +163,12 @@ const CHANGED: &str = "feedmerge_changed";
 impl Db {
     /// Connects to `database`, creating an SQLite file (and its folder) if need be, and
     /// brings its schema up to date. The second value says why it is open read-only, if it is
-    /// (an SQLite file in a folder that cannot be written).
+    /// (an SQLite file in a folder that cannot be written). `taken` counts the connections
+    /// taken from its pools: every query takes one.
     pub(crate) async fn open(
         database: &Database,
         writable_since: Arc<Mutex<Option<Instant>>>,
+        taken: Arc<AtomicU64>,
     ) -> Result<(Db, Option<String>), StoreError> {
         let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             database: database.to_string(),
@@ -174,13 +176,23 @@ impl Db {
         };
         match database {
             Database::Sqlite(path) => {
-                let (pool, writer, read_only) = open_sqlite(path, writable_since, open_err).await?;
+                let (pool, writer, read_only) =
+                    open_sqlite(path, writable_since, taken, open_err).await?;
                 Ok((Db::Sqlite { pool, writer }, read_only))
             }
             Database::Postgres(url) => {
+                let (idle, new) = (taken.clone(), taken);
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
+                    .before_acquire(move |_, _| {
+                        idle.fetch_add(1, Ordering::Relaxed);
+                        Box::pin(async { Ok(true) })
+                    })
+                    .after_connect(move |_, _| {
+                        new.fetch_add(1, Ordering::Relaxed);
+                        Box::pin(async { Ok(()) })
+                    })
                     .connect(url)
                     .await
                     .map_err(|e| open_err(Box::new(e)))?;

@@ -135,6 +135,8 @@ pub struct Store {
     listener: std::sync::Arc<engine::Listener>,
     /// Writes polls' results, several in one transaction.
     recorder: recorder::Recorder,
+    /// Connections taken from the pools so far (see [`Store::connections_taken`]).
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -173,7 +175,8 @@ impl Store {
     pub async fn open(database: &Database, dedup: Dedup) -> Result<Store, StoreError> {
         let writable_since: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
             Default::default();
-        let (db, read_only) = Db::open(database, writable_since.clone()).await?;
+        let taken: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
+        let (db, read_only) = Db::open(database, writable_since.clone(), taken.clone()).await?;
         let generation: std::sync::Arc<std::sync::atomic::AtomicU64> = Default::default();
         let listener = std::sync::Arc::new(db.listen(generation.clone()).await?);
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
@@ -185,6 +188,7 @@ impl Store {
             unwritable: Default::default(),
             read_only: read_only.map(Into::into),
             writable_since,
+            taken,
             replica: format!("{host}:{}:{}", std::process::id(), millis(Utc::now())).into(),
             listener,
             recorder: Default::default(),
@@ -204,6 +208,12 @@ impl Store {
     /// (a replica's NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite: `Db::listen`).
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How many times a connection has been taken from the store's pools: every query takes
+    /// one, so a span of work that leaves this unchanged read nothing from the database.
+    pub fn connections_taken(&self) -> u64 {
+        self.taken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn changed(&self) {

@@ -106,7 +106,7 @@ fn duplicate_source_name_points_at_both() {
 #[test]
 fn every_problem_is_reported_at_once_in_file_order() {
     let toml = "[feed]\nmax_entries = 0\ncolour = \"red\"\n[server]\nlisten = \"localhost\"\n\
-                [[sources]]\nname = \"A\"\nurl = \"ftp://example.com/feed\"\nschedule = \"* * * * 8\"\n";
+                connections_per_client = 0\n[[sources]]\nname = \"A\"\nurl = \"ftp://example.com/feed\"\nschedule = \"* * * * 8\"\n";
     let lines = problems(toml);
     let keys: Vec<&str> = lines
         .iter()
@@ -118,6 +118,7 @@ fn every_problem_is_reported_at_once_in_file_order() {
             "feed.max_entries",
             "feed.colour",
             "server.listen",
+            "server.connections_per_client",
             "sources[0].url",
             "sources[0].schedule"
         ],

@@ -33,6 +33,7 @@ mod reload;
 mod replicas;
 mod restart;
 mod retention;
+mod revalidation;
 mod schedule;
 mod search;
 mod serving;

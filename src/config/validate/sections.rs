@@ -18,6 +18,13 @@ impl Validator<'_> {
             self.problem(&key("feed.max_entries"), "must be at least 1".into());
         }
         let listen = self.listen(std::env::var(ENV_LISTEN).unwrap_or(raw.server.listen));
+        let per_client = raw.server.connections_per_client;
+        if !(1..=MAX_CONNECTIONS).contains(&per_client) {
+            self.problem(
+                &key("server.connections_per_client"),
+                format!("must be from 1 to {MAX_CONNECTIONS}, the connections served at once"),
+            );
+        }
         let database = std::env::var(ENV_DATABASE).unwrap_or_else(|_| raw.storage.database.clone());
         let database = self.database(&database);
         let storage = self.storage(&raw.storage);
@@ -40,6 +47,7 @@ impl Validator<'_> {
             },
             startup: Startup {
                 listen: listen?,
+                connections_per_client: per_client.clamp(1, MAX_CONNECTIONS),
                 database,
                 dedup: dedup?,
                 limits: limits?,

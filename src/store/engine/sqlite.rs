@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::store::StoreError;
 pub(super) async fn open_sqlite(
     path: &Path,
     writable_since: Arc<Mutex<Option<Instant>>>,
+    taken: Arc<AtomicU64>,
     open_err: impl Fn(Box<dyn std::error::Error + Send + Sync>) -> StoreError,
 ) -> Result<(SqlitePool, SqlitePool, Option<String>), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -49,6 +51,7 @@ pub(super) async fn open_sqlite(
         // NORMAL is durable across application crashes in WAL mode, and only risks the
         // last transactions on power loss, never consistency.
         .synchronous(SqliteSynchronous::Normal);
+    let (idle, new) = (taken.clone(), taken);
     let pool_options = SqlitePoolOptions::new()
         .max_connections(8)
         // When the disk is full SQLite may roll a transaction back by itself; sqlx's own
@@ -57,11 +60,16 @@ pub(super) async fn open_sqlite(
         // Likewise a connection opened before the database became writable again: one
         // opened on a read-only file stays read-only.
         .before_acquire(move |conn, meta| {
+            idle.fetch_add(1, Ordering::Relaxed);
             let stale = writable_since
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .is_some_and(|since| meta.age > since.elapsed());
             Box::pin(async move { Ok(!stale && !sqlx::Connection::is_in_transaction(conn)) })
+        })
+        .after_connect(move |_, _| {
+            new.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(()) })
         });
     let (pool, read_only) = match pool_options.clone().connect_with(writable).await {
         Ok(pool) => (pool, None),
