@@ -11,9 +11,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use super::{lock, HttpError};
@@ -29,27 +29,29 @@ const CAPACITY: usize = 512;
 /// quarter of this is served and not kept.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// One feed, rendered, with everything needed to answer a request for it: its header values
-/// made once, so that answering (a 304 above all) formats nothing.
+/// One feed, rendered, with everything needed to answer a request for it: the headers of
+/// each coding's answer made once, so that answering (a 304 above all) formats nothing and
+/// hashes no header name.
 #[derive(Debug)]
 pub(crate) struct Rendered {
-    body: Bytes,
-    gzip: Bytes,
-    brotli: Bytes,
+    /// The body as it is, gzipped and in brotli (either empty if it could not be made).
+    bodies: [Bytes; 3],
     /// Hash of the body: the strong validator, suffixed per content coding.
     tag: String,
-    /// The `ETag` for the body as it is, gzipped and in brotli.
-    etags: [Option<HeaderValue>; 3],
     last_modified: SystemTime,
-    last_modified_value: Option<HeaderValue>,
-    content_type: &'static str,
-    /// A `Link` header to send with it (WebSub discovery), if any.
-    link: Option<HeaderValue>,
+    /// The headers of a 304 in each coding: ETag, Last-Modified, the hub `Link` (WebSub
+    /// discovery) if any, caching and `nosniff`.
+    headers_304: [HeaderMap; 3],
+    /// The same with the body's type and coding: the headers of a 200.
+    headers_200: [HeaderMap; 3],
     /// The store generation it was built from, and when: it is current while both hold
     /// ([`Rendered::current`]).
     generation: u64,
     built: Instant,
 }
+
+/// The content codings, in the order of [`Rendered::bodies`].
+const CODINGS: [Option<&str>; 3] = [None, Some("gzip"), Some("br")];
 
 /// A page as built, before it is compressed.
 pub(crate) struct Page {
@@ -107,18 +109,42 @@ impl Rendered {
         let tag = blake3::hash(body.as_bytes()).to_hex()[..24].to_owned();
         let seconds = u64::try_from(last_modified.timestamp()).unwrap_or(0);
         let last_modified = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
-        let etag = |suffix: &str| HeaderValue::from_str(&format!("\"{tag}{suffix}\"")).ok();
+        let modified = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok();
+        let link = link.and_then(|l| HeaderValue::from_str(&l).ok());
+        let headers_304 = ["", "-gz", "-br"].map(|suffix| {
+            let mut h = HeaderMap::with_capacity(8);
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{tag}{suffix}\"")) {
+                h.insert(header::ETAG, etag);
+            }
+            if let Some(v) = &modified {
+                h.insert(header::LAST_MODIFIED, v.clone());
+            }
+            if let Some(v) = &link {
+                h.insert(header::LINK, v.clone());
+            }
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            );
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            super::harden(&mut h);
+            h
+        });
+        let headers_200 = std::array::from_fn(|i| {
+            let mut h = headers_304[i].clone();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Some(coding) = CODINGS[i] {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            }
+            super::harden(&mut h);
+            h
+        });
         Rendered {
-            body: Bytes::from(body),
-            gzip: Bytes::from(gzip),
-            brotli: Bytes::from(brotli),
-            etags: [etag(""), etag("-gz"), etag("-br")],
+            bodies: [Bytes::from(body), Bytes::from(gzip), Bytes::from(brotli)],
             tag,
             last_modified,
-            last_modified_value: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified))
-                .ok(),
-            content_type,
-            link: link.and_then(|l| HeaderValue::from_str(&l).ok()),
+            headers_304,
+            headers_200,
             generation,
             built: Instant::now(),
         }
@@ -132,65 +158,47 @@ impl Rendered {
 
     /// Bytes it holds: its body in every coding.
     fn size(&self) -> usize {
-        self.body.len() + self.gzip.len() + self.brotli.len()
+        self.bodies.iter().map(Bytes::len).sum()
+    }
+
+    /// The 304 for a request with `headers`, if the client's copy is current.
+    pub(super) fn unchanged(&self, headers: &HeaderMap) -> Option<Response> {
+        if !self.not_modified(headers) {
+            return None;
+        }
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        *r.headers_mut() = self.headers_304[self.coding(headers)].clone();
+        Some(r)
     }
 
     /// The response to a request with `headers`: 304 if the client's copy is current, else
     /// the body in the best coding the client accepts.
     pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
-        let coding = coding(headers, !self.brotli.is_empty(), !self.gzip.is_empty());
-        let etag = match coding {
-            Some("br") => &self.etags[2],
-            Some(_) => &self.etags[1],
-            None => &self.etags[0],
-        };
-        let mut response = if self.not_modified(headers) {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            let body = match coding {
-                Some("br") => self.brotli.clone(),
-                Some(_) => self.gzip.clone(),
-                None => self.body.clone(),
-            };
-            let mut r = body.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(self.content_type),
-            );
-            if let Some(coding) = coding {
-                r.headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-            }
-            r
-        };
-        let h = response.headers_mut();
-        if let Some(v) = etag {
-            h.insert(header::ETAG, v.clone());
+        if let Some(r) = self.unchanged(headers) {
+            return r;
         }
-        if let Some(v) = &self.last_modified_value {
-            h.insert(header::LAST_MODIFIED, v.clone());
-        }
-        if let Some(v) = &self.link {
-            h.insert(header::LINK, v.clone());
-        }
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        response
+        let i = self.coding(headers);
+        let mut r = Response::new(Body::from(self.bodies[i].clone()));
+        *r.headers_mut() = self.headers_200[i].clone();
+        r
     }
 
     /// RFC 9110 §13.2.2: If-None-Match decides when present (weak comparison, any coding of
     /// this body matches); otherwise If-Modified-Since.
-    pub(super) fn not_modified(&self, headers: &HeaderMap) -> bool {
+    fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(list) = headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
         {
-            return list.split(',').map(str::trim).any(|t| {
-                let t = t.trim_start_matches("W/").trim_matches('"');
-                t == "*" || t.split('-').next() == Some(self.tag.as_str())
+            let tag = self.tag.as_str();
+            return list.split(',').any(|t| {
+                let t = t.trim();
+                let t = t.strip_prefix("W/").unwrap_or(t).trim_matches('"');
+                // This body's tag, alone or with a coding's suffix ("-gz").
+                t == "*"
+                    || (t.starts_with(tag)
+                        && matches!(t.as_bytes().get(tag.len()), None | Some(b'-')))
             });
         }
         headers
@@ -199,35 +207,39 @@ impl Rendered {
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .is_some_and(|since| self.last_modified <= since)
     }
-}
 
-/// The content coding to answer with: brotli, then gzip, by the client's Accept-Encoding
-/// (a coding with `q=0` is refused); `None` for the identity.
-fn coding(headers: &HeaderMap, brotli: bool, gzip: bool) -> Option<&'static str> {
-    // Read in place, allocating nothing: this runs for every request, 304s included.
-    let accepted = || {
-        headers
+    /// Which of [`Rendered::bodies`] to answer with: brotli, then gzip, by the client's
+    /// Accept-Encoding (a coding with `q=0` is refused), where it could be made; else the
+    /// body as it is. One pass over the header, allocating nothing: this runs for every
+    /// request, 304s included.
+    fn coding(&self, headers: &HeaderMap) -> usize {
+        let (mut br, mut gzip) = (false, false);
+        let items = headers
             .get_all(header::ACCEPT_ENCODING)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|item| {
-                let mut parts = item.split(';');
-                let name = parts.next()?.trim();
-                let q = parts
-                    .filter_map(|p| p.trim().strip_prefix("q="))
-                    .find_map(|q| q.trim().parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                (q > 0.0).then_some(name)
-            })
-    };
-    let ok = |name: &str| accepted().any(|a| a.eq_ignore_ascii_case(name) || a == "*");
-    if brotli && ok("br") {
-        Some("br")
-    } else if gzip && (ok("gzip") || ok("x-gzip")) {
-        Some("gzip")
-    } else {
-        None
+            .flat_map(|v| v.split(','));
+        for item in items {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q=")?.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 {
+                let any = name == "*";
+                br |= any || name.eq_ignore_ascii_case("br");
+                gzip |=
+                    any || name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip");
+            }
+        }
+        let [_, gzipped, brotli] = &self.bodies;
+        if br && !brotli.is_empty() {
+            2
+        } else if gzip && !gzipped.is_empty() {
+            1
+        } else {
+            0
+        }
     }
 }
 

@@ -36,12 +36,10 @@ impl Revalidation {
         }
         let target = request.uri().path_and_query()?.as_str();
         let rendered = lock(&self.0).get(target)?.upgrade()?;
-        if !rendered.current(generation) || !rendered.not_modified(headers) {
+        if !rendered.current(generation) {
             return None;
         }
-        let mut response = rendered.respond(headers);
-        super::harden(response.headers_mut());
-        Some(response)
+        rendered.unchanged(headers)
     }
 
     /// Remembers that a request for `uri` was answered with `rendered`.
