@@ -195,3 +195,28 @@ pub fn extracted(article: &Extracted) -> String {
     out.push_str(&paragraphs.join("\n\n"));
     out
 }
+
+/// What `feedmerge add` did: the source, its feed, where the feed was found and the page's
+/// other feeds.
+pub fn added(config: &std::path::Path, added: &crate::Added) -> String {
+    let name = untrusted::printable(&added.name, MAX_SAID);
+    let mut out = if added.already {
+        format!("already there as {name:?}: {}", added.feed)
+    } else {
+        format!("added {name:?}: {}", added.feed)
+    };
+    if let Some(page) = &added.found_on {
+        let how = match added.advertised {
+            true => "advertised by",
+            false => "found beside",
+        };
+        out.push_str(&format!("\n  {how} {page}"));
+    }
+    for other in &added.others {
+        out.push_str(&format!("\n  also advertised (not added): {other}"));
+    }
+    if !added.already {
+        out.push_str(&format!("\n{}: 1 source added", config.display()));
+    }
+    out
+}

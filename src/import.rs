@@ -1,5 +1,6 @@
 //! `feedmerge import FILE.opml`: adds the feeds of an OPML subscription list (what every feed
-//! reader exports) to the config file as `[[sources]]`.
+//! reader exports) to the config file as `[[sources]]`; `feedmerge add` (see `discover`)
+//! adds one the same way.
 //!
 //! Owns reading OPML and editing the config file in place. The file is edited, not rewritten:
 //! its comments, order and layout stay as the user wrote them (`toml_edit`), the new sources are
@@ -79,11 +80,6 @@ pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
         move |source| ImportError::Io { path, source }
     };
     let mut outlines = read_opml(opml, &std::fs::read_to_string(opml).map_err(io(opml))?)?;
-    let text = match std::fs::read_to_string(config) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io(config)(e)),
-    };
     let mut refused = Vec::new();
     outlines.retain_mut(|o| match feed_address(&o.url) {
         Ok(url) => {
@@ -95,12 +91,31 @@ pub fn import(config: &Path, opml: &Path) -> Result<Imported, ImportError> {
             false
         }
     });
-    let (edited, mut imported) = add_sources(config, &text, &outlines)?;
+    let mut imported = add_to_config(config, outlines)?;
+    imported.refused = refused;
+    Ok(imported)
+}
+
+/// Appends a `[[sources]]` table to the config file `config` (created if missing) for each
+/// of `outlines` whose address no source has yet; written only if the result validates.
+pub(crate) fn add_to_config(
+    config: &Path,
+    outlines: Vec<Outline>,
+) -> Result<Imported, ImportError> {
+    let io = |source| ImportError::Io {
+        path: config.to_owned(),
+        source,
+    };
+    let text = match std::fs::read_to_string(config) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(e)),
+    };
+    let (edited, imported) = add_sources(config, &text, &outlines)?;
     if !imported.added.is_empty() {
         Config::parse(config, &edited).map_err(ImportError::Invalid)?;
-        replace(config, &edited).map_err(io(config))?;
+        replace(config, &edited).map_err(io)?;
     }
-    imported.refused = refused;
     Ok(imported)
 }
 

@@ -21,7 +21,7 @@
 //! Around them: `poll` runs one source through fetch, parse, dedup and store, and says what
 //! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
 //! config in force and replaces it when the file changes; `metrics` counts the reports;
-//! `import` adds an OPML file's feeds to the config; `query` reads a search query into what
+//! `import` adds an OPML file's feeds to the config, `discover` a site's feed found from its address; `query` reads a search query into what
 //! the store runs; `websub` has news pushed to us by
 //! outlets' hubs and pushes our feeds to readers; `app` wires the stages into the commands, and `cli` renders what the one-shot ones print;
 //! `shutdown` is the stop signal they share; `address` tells public IP addresses from the
@@ -38,6 +38,7 @@ mod app;
 pub mod cli;
 mod config;
 mod dedup;
+mod discover;
 mod engine;
 mod fetch;
 mod fulltext;
@@ -64,6 +65,7 @@ pub use config::{
     PollSettings, Problem, Source, Startup, StorageSettings, View, WebSub,
 };
 pub use dedup::{canonical_link, identify, Fingerprint, Keyed};
+pub use discover::{add, AddError, AddOptions, Added};
 pub use fetch::{FetchError, Validators};
 pub use fulltext::{extract_article, ExtractError, Extracted, Read};
 pub use import::{import, ImportError, Imported};

@@ -110,6 +110,22 @@ enum Command {
         /// The OPML file.
         opml: PathBuf,
     },
+    /// Add a source by its web address: a feed, or a site's page, whose feed is found (the
+    /// feeds it advertises, else the usual places such as /feed). Keeps the config's comments
+    /// and layout; a running daemon picks the source up.
+    Add {
+        /// The feed's or the site's address.
+        url: String,
+        /// The source's name (by default the feed's title).
+        #[arg(long)]
+        name: Option<String>,
+        /// A category to file it under (repeatable).
+        #[arg(long = "category")]
+        categories: Vec<String>,
+        /// The address may be on this machine or the local network.
+        #[arg(long)]
+        allow_private: bool,
+    },
 }
 
 /// `--log-format`.
@@ -179,6 +195,20 @@ fn main() -> ExitCode {
     };
     if let Command::Import { opml } = &cli.command {
         return import(&path, opml);
+    }
+    if let Command::Add {
+        url,
+        name,
+        categories,
+        allow_private,
+    } = &cli.command
+    {
+        let options = feedmerge::AddOptions {
+            name: name.clone(),
+            categories: categories.clone(),
+            allow_private: *allow_private,
+        };
+        return add(&path, url, options);
     }
     let config = match Config::load(&path) {
         Ok(config) => config,
@@ -346,7 +376,9 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
         }
         Command::Sources => (cli::sources_table(app).await?, None),
         // Handled before the app is opened, or above.
-        Command::Run | Command::Check | Command::Import { .. } => (String::new(), None),
+        Command::Run | Command::Check | Command::Import { .. } | Command::Add { .. } => {
+            (String::new(), None)
+        }
     })
 }
 
@@ -377,6 +409,23 @@ fn import(config: &std::path::Path, opml: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `feedmerge add`: reports what was added, and where it was found.
+fn add(config: &std::path::Path, url: &str, options: feedmerge::AddOptions) -> ExitCode {
+    let added = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| Ok(rt.block_on(feedmerge::add(config, url, options))?));
+    match added {
+        Ok(added) => {
+            println!("{}", feedmerge::cli::added(config, &added));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", causes(&e));
             ExitCode::FAILURE
         }
     }

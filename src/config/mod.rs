@@ -108,6 +108,14 @@ pub struct Limits {
     pub max_items: usize,
 }
 
+impl Limits {
+    /// The limits of a config that sets none, for a command run before any file is written
+    /// (`feedmerge add`).
+    pub(crate) fn defaults() -> Limits {
+        validate::default_limits()
+    }
+}
+
 impl Startup {
     /// The keys whose value differs in `new`, as the config file names them.
     pub fn changes(&self, new: &Startup) -> Vec<&'static str> {

@@ -3,6 +3,7 @@
 //! wait on a daemon, a server or a timer, not on the CPU). `cargo test --locked` runs it;
 //! `cargo test --test suite polling::` runs one area.
 
+mod add;
 mod browser;
 mod common;
 mod config;

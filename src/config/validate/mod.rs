@@ -21,6 +21,19 @@ mod views;
 /// How many values of the wrong type one check reports before it stops.
 const MAX_RETRIES: usize = 20;
 
+/// `[poll]`'s limits where no config file is written yet: the defaults.
+pub(super) fn default_limits() -> Limits {
+    let mut v = Validator {
+        path: Path::new(""),
+        text: "",
+        lines: vec![0],
+        doc: None,
+        problems: Vec::new(),
+    };
+    v.limits(&RawPoll::default())
+        .expect("the default [poll] limits are valid")
+}
+
 /// Validates config text as if it had been read from `path`.
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut v = Validator {

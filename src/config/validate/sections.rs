@@ -163,7 +163,7 @@ impl Validator<'_> {
     }
 
     /// `[poll]`'s limits, fixed at start.
-    fn limits(&mut self, raw: &RawPoll) -> Option<Limits> {
+    pub(super) fn limits(&mut self, raw: &RawPoll) -> Option<Limits> {
         for (name, value) in [
             ("poll.max_items", raw.max_items),
             ("poll.concurrency", raw.concurrency),

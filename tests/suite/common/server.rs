@@ -89,7 +89,13 @@ struct World {
 /// Serves `app` on 127.0.0.1 from a thread and runtime of its own, so that a test may block
 /// (running the feedmerge binary) while it serves; says where.
 pub fn serve_apart(app: Router) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    serve_apart_on([127, 0, 0, 1], app)
+}
+
+/// [`serve_apart`] on another loopback address (127.0.0.2, …), standing for another host.
+pub fn serve_apart_on(ip: [u8; 4], app: Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))
+        .expect("bind a loopback address");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("local addr");
     std::thread::spawn(move || {
@@ -117,10 +123,15 @@ impl FeedServer {
     /// Starts the server on its own thread and runtime, so that a test may block (running
     /// the feedmerge binary) while it serves.
     pub fn start() -> FeedServer {
+        FeedServer::start_on([127, 0, 0, 1])
+    }
+
+    /// The same on another loopback address, standing for another host.
+    pub fn start_on(ip: [u8; 4]) -> FeedServer {
         let world = Arc::new(Mutex::new(World::default()));
         let app = Router::new().fallback(serve).with_state(world.clone());
         FeedServer {
-            addr: serve_apart(app),
+            addr: serve_apart_on(ip, app),
             world,
         }
     }
