@@ -139,6 +139,7 @@ async fn main() {
                 respect_feed_hints: true,
                 allow_private: false,
                 full_text: None,
+                http: Default::default(),
             })
             .collect();
         store.sync_sources(&sources).await.expect("sources");

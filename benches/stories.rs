@@ -92,6 +92,7 @@ fn source(k: usize) -> Source {
         respect_feed_hints: true,
         allow_private: false,
         full_text: None,
+        http: Default::default(),
     }
 }
 

@@ -225,6 +225,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     if let Command::Check = cli.command {
         let enabled = config.sources.iter().filter(|s| s.enabled).count();
         println!(

@@ -60,6 +60,8 @@ pub struct Config {
     pub views: Vec<View>,
     /// Article pages read at once, for the sources that take their full text.
     pub full_text_concurrency: usize,
+    /// What is allowed but unwise (a password written in the file), for `check` to say.
+    pub warnings: Vec<Problem>,
 }
 
 /// `[feed]`: the merged feed.
@@ -341,6 +343,20 @@ pub struct Source {
     pub allow_private: bool,
     /// Whether each new article's page is read for its full text, and how; `None` when not.
     pub full_text: Option<ExtractOptions>,
+    /// How its feed is asked for: its own user agent, headers and credentials.
+    pub http: SourceHttp,
+}
+
+/// How a source's feed is asked for beyond a plain GET: its own user agent, its own headers
+/// (`headers`, `basic_auth` as `Authorization`, `cookie_env` as `Cookie`). Every header
+/// value is marked sensitive, so that `Debug` shows none, and the headers go to the feed's
+/// own host only: a redirect to another drops them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceHttp {
+    /// `user_agent`: sent instead of `[poll].user_agent`, to every host.
+    pub user_agent: Option<reqwest::header::HeaderValue>,
+    /// The headers sent to the feed's own host.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// How a source's article pages are read for their full text.

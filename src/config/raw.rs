@@ -197,6 +197,20 @@ pub(super) struct RawSource {
     pub(super) content_selector: Option<String>,
     #[serde(default)]
     pub(super) remove: Vec<String>,
+    pub(super) user_agent: Option<String>,
+    #[serde(default)]
+    pub(super) headers: std::collections::BTreeMap<String, String>,
+    pub(super) basic_auth: Option<RawBasicAuth>,
+    pub(super) cookie_env: Option<String>,
+}
+
+/// A source's `basic_auth`: a user, and the password from one of three places.
+#[derive(Deserialize)]
+pub(super) struct RawBasicAuth {
+    pub(super) user: String,
+    pub(super) password: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_file: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -16,7 +16,7 @@
 mod guard;
 
 use crate::address::non_public;
-use crate::config::Limits;
+use crate::config::{Limits, SourceHttp};
 use guard::{NotPublic, PublicOnly};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -251,20 +251,23 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `url`, sending `validators` so an unchanged feed costs a 304, following up to
-    /// five redirects. Unless `allow_private`, every address on the way must be public, except
-    /// an IP address that is `url`'s own host (written so in the config).
+    /// Fetches `url`, sending `validators` so an unchanged feed costs a 304, and the
+    /// source's own user agent and headers (`own`), following up to five redirects. Unless
+    /// `allow_private`, every address on the way must be public, except an IP address that
+    /// is `url`'s own host (written so in the config).
     pub(crate) async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
         allow_private: bool,
+        own: &SourceHttp,
     ) -> Result<FetchOutcome, FetchError> {
         // Boxed: a poll waiting for its places holds a pointer, not the whole request's state
         // (thousands of polls may wait at once).
         let headers = request_headers(validators);
         let written = Some(url);
-        Box::pin(self.fetch_unboxed(url, written, headers, allow_private, self.max_body)).await
+        let request = (headers, own);
+        Box::pin(self.fetch_unboxed(url, written, request, allow_private, self.max_body)).await
     }
 
     /// Fetches a web page (an article's, for its full text) as a feed is fetched (the same
@@ -283,8 +286,14 @@ impl Fetcher {
             HeaderValue::from_static("text/html, application/xhtml+xml;q=0.9, */*;q=0.5"),
         );
         let max_body = max_body.min(self.max_body);
-        let outcome =
-            Box::pin(self.fetch_unboxed(url, None, headers, allow_private, max_body)).await?;
+        let outcome = Box::pin(self.fetch_unboxed(
+            url,
+            None,
+            (headers, &SourceHttp::default()),
+            allow_private,
+            max_body,
+        ))
+        .await?;
         outcome.content.ok_or(FetchError::Status {
             status: StatusCode::NOT_MODIFIED,
             retry_after: None,
@@ -295,13 +304,13 @@ impl Fetcher {
         &self,
         url: &Url,
         written: Option<&Url>,
-        headers: HeaderMap,
+        request: (HeaderMap, &SourceHttp),
         allow_private: bool,
         max_body: u64,
     ) -> Result<FetchOutcome, FetchError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let (mut response, moved_to) = self
-            .follow(url, written, &headers, allow_private, deadline)
+            .follow(url, written, request, allow_private, deadline)
             .await?;
         let status = response.status();
         let header = |name| {
@@ -374,7 +383,7 @@ impl Fetcher {
         &self,
         url: &Url,
         written: Option<&Url>,
-        headers: &HeaderMap,
+        (headers, own): (HeaderMap, &SourceHttp),
         allow_private: bool,
         deadline: tokio::time::Instant,
     ) -> Result<(reqwest::Response, Option<Url>), FetchError> {
@@ -384,7 +393,17 @@ impl Fetcher {
         let mut redirects = 0;
         loop {
             let client = self.client_for(&current, written, allow_private)?;
-            let request = client.get(current.clone()).headers(headers.clone()).send();
+            let mut request = client.get(current.clone()).headers(headers.clone());
+            if let Some(agent) = &own.user_agent {
+                request = request.header(header::USER_AGENT, agent.clone());
+            }
+            // The source's headers (its credentials among them) go to its own host only,
+            // and never from https down to http.
+            let downgraded = url.scheme() == "https" && current.scheme() == "http";
+            if current.host_str() == url.host_str() && !downgraded {
+                request = request.headers(own.headers.clone());
+            }
+            let request = request.send();
             let response = tokio::time::timeout_at(deadline, request)
                 .await
                 .map_err(|_| FetchError::Timeout(self.timeout))?

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::config::{Limits, Source};
+use crate::config::{Limits, Source, SourceHttp};
 use crate::fetch::{Fetched, Fetcher, Links, Validators};
 use crate::metrics::Metrics;
 use crate::reload::Live;
@@ -361,10 +361,19 @@ impl Poller {
             etag: job.state.etag.clone(),
             last_modified: job.state.last_modified.clone(),
         };
+        // A feed that moved permanently to another host is not sent the source's headers:
+        // its credentials were given for the host in the config.
+        let own = match job.url.host_str() == job.source.url.host_str() {
+            true => job.source.http.clone(),
+            false => SourceHttp {
+                user_agent: job.source.http.user_agent.clone(),
+                ..SourceHttp::default()
+            },
+        };
         let started = Instant::now();
         let fetched = self
             .fetcher
-            .fetch(&job.url, &validators, job.source.allow_private)
+            .fetch(&job.url, &validators, job.source.allow_private, &own)
             .await;
         let mut attempted = Attempted {
             permits,

@@ -174,7 +174,7 @@ impl Rendered {
 
     /// The response to a request with `headers`: 304 if the client's copy is current, else
     /// the body in the best coding the client accepts.
-    pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
+    pub(super) fn respond(&self, headers: &HeaderMap) -> Response {
         if let Some(r) = self.unchanged(headers) {
             return r;
         }

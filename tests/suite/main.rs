@@ -38,6 +38,7 @@ mod revalidation;
 mod schedule;
 mod search;
 mod serving;
+mod source_http;
 mod stories;
 mod story_pages;
 mod validity;

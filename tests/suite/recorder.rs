@@ -20,6 +20,7 @@ fn source(name: &str) -> Source {
         respect_feed_hints: true,
         allow_private: false,
         full_text: None,
+        http: Default::default(),
     }
 }
 

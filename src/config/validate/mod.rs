@@ -14,6 +14,7 @@ use crate::schedule::CronSchedule;
 use super::raw::*;
 use super::*;
 
+mod http;
 mod sections;
 mod suggest;
 mod views;
@@ -29,6 +30,7 @@ pub(super) fn default_limits() -> Limits {
         lines: vec![0],
         doc: None,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     v.limits(&RawPoll::default())
         .expect("the default [poll] limits are valid")
@@ -44,6 +46,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .collect(),
         doc: None,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     let config = v.validate();
     v.problems.sort_by_key(|p| (p.line, p.column));
@@ -96,6 +99,7 @@ pub(super) struct Validator<'a> {
     lines: Vec<usize>,
     doc: Option<toml::Spanned<DeTable<'a>>>,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl<'a> Validator<'a> {
@@ -119,6 +123,19 @@ impl<'a> Validator<'a> {
             line,
             column,
             key,
+            message,
+        });
+    }
+
+    /// Records a warning about the value at `path`: valid, but unwise.
+    fn warn(&mut self, path: &[Seg], message: String) {
+        let span = self.span_of(path, false);
+        let (line, column) = self.line_col(span.start);
+        self.warnings.push(Problem {
+            file: self.path.to_owned(),
+            line,
+            column,
+            key: display_path(path),
             message,
         });
     }

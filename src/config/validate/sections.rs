@@ -57,6 +57,7 @@ impl Validator<'_> {
             sources,
             views,
             full_text_concurrency: raw.full_text.concurrency.max(1),
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -275,6 +276,7 @@ impl Validator<'_> {
             }
             let url = self.source_url(i, &s.url);
             let extract = self.extract_options(i, &s, full_text);
+            let http = self.source_http(i, &s);
             let schedule = match &s.schedule {
                 Some(expr) => self.cron(&source_key(i, "schedule"), expr).map(Some),
                 None => Some(None),
@@ -289,6 +291,7 @@ impl Validator<'_> {
                     respect_feed_hints: s.respect_feed_hints,
                     allow_private: s.allow_private,
                     full_text: extract,
+                    http,
                 });
             }
         }

@@ -74,6 +74,8 @@ pub struct Seen {
     pub if_none_match: Option<String>,
     pub user_agent: Option<String>,
     pub referer: Option<String>,
+    /// Every header of the request.
+    pub headers: axum::http::HeaderMap,
     /// When the answer was sent.
     pub at: std::time::Instant,
 }
@@ -187,6 +189,7 @@ impl FeedServer {
 
 async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
+    let headers = req.headers().clone();
     let (if_none_match, user_agent, referer) = {
         let header = |name| {
             req.headers()
@@ -237,6 +240,7 @@ async fn serve(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response
         if_none_match,
         user_agent,
         referer,
+        headers,
         at: std::time::Instant::now(),
     });
     response

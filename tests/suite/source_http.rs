@@ -1,0 +1,177 @@
+//! A source's own HTTP, as a paid subscription's feed needs it: its user agent, a token
+//! header, basic auth (password from the environment or a file) and a cookie, sent to the
+//! feed's host; dropped on a redirect to another host; and the secrets shown nowhere: not in
+//! the log, the commands' output, an error, the status page or the OPML export.
+
+use crate::common::{stderr, stdout, ConfigBuilder, FeedServer, Resource};
+use reqwest::StatusCode;
+
+const PASSWORD: &str = "hunter2-very-secret";
+const COOKIE: &str = "session=cookie-very-secret";
+const TOKEN: &str = "token-very-secret";
+
+fn feed(item: &str) -> Resource {
+    let body = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Paid</title>\
+         <item><guid>{item}</guid><title>{item}</title><link>https://paid.example/{item}</link>\
+         </item></channel></rss>"
+    );
+    Resource::new(body.into_bytes(), "application/rss+xml")
+}
+
+fn header(seen: &crate::common::Seen, name: &str) -> Option<String> {
+    seen.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_sources_credentials_reach_its_host_only_and_show_nowhere() {
+    let paid = FeedServer::start();
+    let other = FeedServer::start_on([127, 0, 0, 2]);
+    paid.put("/paid.rss", feed("paid-story"));
+    paid.put(
+        "/moved.rss",
+        Resource::redirect(StatusCode::FOUND, &other.url("/elsewhere.rss")),
+    );
+    other.put("/elsewhere.rss", feed("elsewhere-story"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("password.txt"), format!("{PASSWORD}\n")).unwrap();
+    let own = |extra: &str| {
+        format!(
+            "user_agent = \"PaidReader/2.0\"\nheaders = {{ \"X-Token\" = \"{TOKEN}\" }}\n\
+             cookie_env = \"FM_TEST_COOKIE\"\n{extra}"
+        )
+    };
+    let password_file = format!(
+        "basic_auth = {{ user = \"reader\", password_file = \"{}\" }}",
+        dir.path().join("password.txt").display()
+    );
+    let setup = ConfigBuilder::new()
+        .source_with(
+            "Paid",
+            &paid.url("/paid.rss"),
+            &own("basic_auth = { user = \"reader\", password_env = \"FM_TEST_PASSWORD\" }"),
+        )
+        .source_with(
+            "Moved",
+            &paid.url("/moved.rss"),
+            &own(&format!("{password_file}\nallow_private = true")),
+        )
+        .setup();
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = setup.command();
+        command
+            .arg("-c")
+            .arg(&setup.config)
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .env("FM_TEST_COOKIE", COOKIE);
+        match password {
+            Some(p) => command.env("FM_TEST_PASSWORD", p),
+            None => command.env_remove("FM_TEST_PASSWORD"),
+        };
+        command.output().unwrap()
+    };
+    let shown_nowhere = |output: &std::process::Output, what: &str| {
+        let all = format!("{}{}", stdout(output), stderr(output));
+        for secret in [PASSWORD, COOKIE, TOKEN, "cmVhZGVyOmh1bnRlcj"] {
+            assert!(!all.contains(secret), "{what} shows a secret: {all}");
+        }
+    };
+
+    // Without the password's variable, the config is refused, naming the key.
+    let out = run(&["check"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("sources[0].basic_auth.password_env")
+            && stderr(&out).contains("FM_TEST_PASSWORD is not set"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["fetch"], Some(PASSWORD));
+    assert!(out.status.success(), "{}", stderr(&out));
+    shown_nowhere(&out, "fetch, with debug logging");
+    let seen = paid.seen("/paid.rss");
+    let first = seen.first().expect("the paid feed was asked for");
+    assert_eq!(
+        header(first, "user-agent").as_deref(),
+        Some("PaidReader/2.0")
+    );
+    assert_eq!(header(first, "x-token").as_deref(), Some(TOKEN));
+    assert_eq!(header(first, "cookie").as_deref(), Some(COOKIE));
+    let basic = format!("Basic {}", base64_of(&format!("reader:{PASSWORD}")));
+    assert_eq!(header(first, "authorization"), Some(basic.clone()));
+    // The password from a file (its line break dropped) goes the same way.
+    let moved = paid.seen("/moved.rss");
+    assert_eq!(header(&moved[0], "authorization"), Some(basic));
+    // A redirect to another host: the user agent, but none of the source's headers.
+    let elsewhere = other.seen("/elsewhere.rss");
+    let there = elsewhere.first().expect("the redirect was followed");
+    assert_eq!(
+        header(there, "user-agent").as_deref(),
+        Some("PaidReader/2.0")
+    );
+    for name in ["authorization", "cookie", "x-token"] {
+        assert_eq!(header(there, name), None, "{name} went to another host");
+    }
+
+    // The commands that show sources, and the export, show none of it.
+    for args in [
+        &["sources"][..],
+        &["export", "--format", "opml"][..],
+        &["check"][..],
+    ] {
+        let out = run(args, Some(PASSWORD));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        shown_nowhere(&out, &args.join(" "));
+    }
+    // A failing poll's error neither.
+    paid.put("/paid.rss", Resource::status(StatusCode::UNAUTHORIZED));
+    let out = run(&["fetch"], Some("wrong-password"));
+    shown_nowhere(&out, "a failing fetch");
+    assert!(stdout(&out).contains("401"), "{}", stdout(&out));
+
+    // A password written in the file is allowed, with a warning from `check`.
+    let clear = ConfigBuilder::new()
+        .source_with(
+            "Clear",
+            &paid.url("/paid.rss"),
+            "basic_auth = { user = \"reader\", password = \"in-the-clear\" }",
+        )
+        .setup();
+    let out = clear.feedmerge(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning:")
+            && stderr(&out).contains("sources[0].basic_auth.password")
+            && !stderr(&out).contains("in-the-clear"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Standard base64, as `Authorization: Basic` carries it.
+fn base64_of(text: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
