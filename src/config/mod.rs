@@ -357,6 +357,22 @@ pub struct SourceHttp {
     pub user_agent: Option<reqwest::header::HeaderValue>,
     /// The headers sent to the feed's own host.
     pub headers: reqwest::header::HeaderMap,
+    /// `proxy` (else `[poll].proxy`): every request of the source goes through it.
+    pub proxy: Option<Proxy>,
+}
+
+/// A proxy's address (`http://`, `https://`, `socks5://` or `socks5h://`), which may hold a
+/// user and password: `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Proxy(pub Url);
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        write!(f, "Proxy({shown})")
+    }
 }
 
 /// How a source's article pages are read for their full text.

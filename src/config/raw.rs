@@ -112,6 +112,7 @@ pub(super) struct RawPoll {
     pub(super) per_host: usize,
     pub(super) backoff_cap: String,
     pub(super) degraded_share: f64,
+    pub(super) proxy: Option<String>,
 }
 
 impl Default for RawPoll {
@@ -127,6 +128,7 @@ impl Default for RawPoll {
             per_host: 2,
             backoff_cap: "24h".into(),
             degraded_share: 0.5,
+            proxy: None,
         }
     }
 }
@@ -202,6 +204,7 @@ pub(super) struct RawSource {
     pub(super) headers: std::collections::BTreeMap<String, String>,
     pub(super) basic_auth: Option<RawBasicAuth>,
     pub(super) cookie_env: Option<String>,
+    pub(super) proxy: Option<String>,
 }
 
 /// A source's `basic_auth`: a user, and the password from one of three places.

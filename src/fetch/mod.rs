@@ -11,12 +11,14 @@
 //! or otherwise non-public address (as `address` tells them) is refused, unless its source
 //! sets `allow_private`. An IP address written in the config as the source's own host (and
 //! port) is taken as meant. WebSub's requests to hubs and readers' callbacks go through the
-//! same guard (`Fetcher::send`). The guard is `guard.rs`.
+//! same guard (`Fetcher::send`). The guard is `guard.rs`; requests through a source's proxy,
+//! `proxy.rs`.
 
 mod guard;
+mod proxy;
 
 use crate::address::non_public;
-use crate::config::{Limits, SourceHttp};
+use crate::config::{Limits, Proxy, SourceHttp};
 use guard::{NotPublic, PublicOnly};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -221,31 +223,39 @@ pub(crate) struct Fetcher {
     client: reqwest::Client,
     /// For every other source: its resolver refuses names that resolve to non-public addresses.
     public: reqwest::Client,
+    /// For sources polled through a proxy: a client per proxy, made when first needed.
+    proxied: Arc<std::sync::Mutex<std::collections::HashMap<Proxy, reqwest::Client>>>,
+    user_agent: String,
     timeout: Duration,
     max_body: u64,
+}
+
+/// A client as every fetch's: the user agent, the connect timeout within the whole one,
+/// redirects left to [`Fetcher::fetch`], content codings decoded.
+fn builder(user_agent: &str, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        // The whole-fetch timeout is one deadline in `fetch`, over redirects and body.
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        // Redirects are followed by hand, to tell permanent ones from temporary ones and to
+        // check where each one leads.
+        .redirect(reqwest::redirect::Policy::none())
+        .gzip(true)
+        .brotli(true)
+        .deflate(true)
 }
 
 impl Fetcher {
     /// Builds the client. Fails only if the TLS backend cannot start.
     pub(crate) fn new(limits: &Limits) -> Result<Fetcher, FetchError> {
         let (user_agent, timeout, max_body) = (&limits.user_agent, limits.timeout, limits.max_body);
-        let builder = || {
-            reqwest::Client::builder()
-                .user_agent(user_agent)
-                // The whole-fetch timeout is one deadline in `fetch`, over redirects and body.
-                .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-                // Redirects are followed by hand, to tell permanent ones from temporary ones
-                // and to check where each one leads.
-                .redirect(reqwest::redirect::Policy::none())
-                .gzip(true)
-                .brotli(true)
-                .deflate(true)
-        };
         let build =
             |b: reqwest::ClientBuilder| b.build().map_err(|e| FetchError::Other(describe(&e)));
         Ok(Fetcher {
-            client: build(builder())?,
-            public: build(builder().dns_resolver(Arc::new(PublicOnly)))?,
+            client: build(builder(user_agent, timeout))?,
+            public: build(builder(user_agent, timeout).dns_resolver(Arc::new(PublicOnly)))?,
+            proxied: Default::default(),
+            user_agent: user_agent.clone(),
             timeout,
             max_body,
         })
@@ -392,7 +402,13 @@ impl Fetcher {
         let mut all_permanent = true;
         let mut redirects = 0;
         loop {
-            let client = self.client_for(&current, written, allow_private)?;
+            let client = match &own.proxy {
+                Some(proxy) => {
+                    self.through(proxy, &current, written, allow_private)
+                        .await?
+                }
+                None => self.client_for(&current, written, allow_private)?.clone(),
+            };
             let mut request = client.get(current.clone()).headers(headers.clone());
             if let Some(agent) = &own.user_agent {
                 request = request.header(header::USER_AGENT, agent.clone());

@@ -175,3 +175,157 @@ fn base64_of(text: &str) -> String {
     }
     out
 }
+
+/// An HTTP proxy that answers every request itself with a feed, and keeps each request line.
+fn http_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            kept.lock().unwrap().push(line.trim().to_owned());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let body = String::from_utf8(feed("proxied-story").body).unwrap();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    (port, lines)
+}
+
+/// A SOCKS5 proxy (no authentication, CONNECT only) that keeps where each connection went.
+fn socks5_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let targets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = targets.clone();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head)?;
+                let mut methods = vec![0u8; usize::from(head[1])];
+                client.read_exact(&mut methods)?;
+                client.write_all(&[5, 0])?;
+                let mut request = [0u8; 4];
+                client.read_exact(&mut request)?;
+                let host = match request[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        client.read_exact(&mut ip)?;
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    3 => {
+                        let mut len = [0u8; 1];
+                        client.read_exact(&mut len)?;
+                        let mut name = vec![0u8; usize::from(len[0])];
+                        client.read_exact(&mut name)?;
+                        String::from_utf8_lossy(&name).into_owned()
+                    }
+                    _ => return Ok(()),
+                };
+                let mut port = [0u8; 2];
+                client.read_exact(&mut port)?;
+                let target = format!("{host}:{}", u16::from_be_bytes(port));
+                kept.lock().unwrap().push(target.clone());
+                let upstream = std::net::TcpStream::connect(&target)?;
+                client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])?;
+                let (mut up_read, mut up_write) = (upstream.try_clone()?, upstream);
+                let (mut client_read, mut client_write) = (client.try_clone()?, client);
+                std::thread::spawn(move || std::io::copy(&mut client_read, &mut up_write));
+                std::io::copy(&mut up_read, &mut client_write)?;
+                Ok(())
+            });
+        }
+    });
+    (port, targets)
+}
+
+#[test]
+fn feeds_are_fetched_through_an_http_or_a_socks5_proxy_and_the_guard_still_holds() {
+    let outlet = FeedServer::start();
+    outlet.put("/socks.rss", feed("socks-story"));
+    outlet.put("/direct.rss", feed("direct-story"));
+    let (http_port, request_lines) = http_proxy();
+    let (socks_port, targets) = socks5_proxy();
+    let setup = ConfigBuilder::new()
+        .set(
+            "poll",
+            "proxy",
+            &format!("\"http://127.0.0.1:{http_port}\""),
+        )
+        .source("Through HTTP", &outlet.url("/direct.rss"))
+        .source_with(
+            "Through SOCKS",
+            &outlet.url("/socks.rss"),
+            &format!("proxy = \"socks5://127.0.0.1:{socks_port}\""),
+        )
+        .source(
+            "Local by name",
+            &format!("http://localhost:{}/socks.rss", outlet.addr.port()),
+        )
+        .setup();
+    let out = setup.feedmerge(&["fetch"]);
+    let said = stdout(&out);
+    // The HTTP proxy answered for the first source; the outlet never saw its request.
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Through HTTP") && l.contains("1 new")),
+        "{said}{}",
+        stderr(&out)
+    );
+    let lines = request_lines.lock().unwrap().clone();
+    let direct = format!("GET {} HTTP/1.1", outlet.url("/direct.rss"));
+    assert_eq!(lines, [direct], "the HTTP proxy's requests");
+    assert!(outlet.seen("/direct.rss").is_empty());
+    // The SOCKS5 proxy connected to the outlet for the second.
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Through SOCKS") && l.contains("1 new")),
+        "{said}"
+    );
+    let port = outlet.addr.port();
+    assert_eq!(
+        targets.lock().unwrap().clone(),
+        [format!("127.0.0.1:{port}")]
+    );
+    assert_eq!(outlet.seen("/socks.rss").len(), 1);
+    // A name on this machine is refused before the proxy is asked, as it would be directly.
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Local by name") && l.contains("loopback")),
+        "{said}"
+    );
+
+    // A proxy that is not an address is refused with its key, and its text is not shown.
+    let bad = ConfigBuilder::new()
+        .source_with(
+            "Bad",
+            &outlet.url("/socks.rss"),
+            "proxy = \"ftp://user:pw-very-secret@proxy\"",
+        )
+        .setup();
+    let out = bad.feedmerge(&["check"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("sources[0].proxy") && !stderr(&out).contains("pw-very-secret"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -4,15 +4,27 @@
 
 use base64::Engine;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE};
+use url::Url;
 
 use super::super::raw::RawSource;
-use super::super::SourceHttp;
+use super::super::{Proxy, SourceHttp};
 use super::{source_key, Seg, Validator};
 
 impl Validator<'_> {
-    /// The `i`th source's own user agent and headers.
-    pub(super) fn source_http(&mut self, i: usize, s: &RawSource) -> SourceHttp {
-        let mut http = SourceHttp::default();
+    /// The `i`th source's own user agent, headers and proxy (else `default_proxy`).
+    pub(super) fn source_http(
+        &mut self,
+        i: usize,
+        s: &RawSource,
+        default_proxy: Option<&Proxy>,
+    ) -> SourceHttp {
+        let mut http = SourceHttp {
+            proxy: match &s.proxy {
+                Some(p) => self.proxy(&source_key(i, "proxy"), p),
+                None => default_proxy.cloned(),
+            },
+            ..SourceHttp::default()
+        };
         if let Some(agent) = &s.user_agent {
             match HeaderValue::from_str(agent.trim()) {
                 Ok(v) if !agent.trim().is_empty() => http.user_agent = Some(v),
@@ -97,6 +109,29 @@ impl Validator<'_> {
                 .into(),
         );
         auth.password.clone()
+    }
+}
+
+impl Validator<'_> {
+    /// A proxy's address at `path`: http(s) or socks5(h), with a host and port.
+    pub(super) fn proxy(&mut self, path: &[Seg], raw: &str) -> Option<Proxy> {
+        match Url::parse(raw.trim()) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
+                    && u.host().is_some() =>
+            {
+                Some(Proxy(u))
+            }
+            _ => {
+                self.problem(
+                    path,
+                    "must be a proxy's address: http://, https://, socks5:// or socks5h:// \
+                     with a host (and a port)"
+                        .into(),
+                );
+                None
+            }
+        }
     }
 }
 

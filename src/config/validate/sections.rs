@@ -30,7 +30,12 @@ impl Validator<'_> {
         let storage = self.storage(&raw.storage);
         let poll = self.poll(&raw.poll);
         let limits = self.limits(&raw.poll);
-        let sources = self.sources(raw.sources, raw.full_text.enabled);
+        let poll_proxy = raw
+            .poll
+            .proxy
+            .as_deref()
+            .and_then(|p| self.proxy(&key("poll.proxy"), p));
+        let sources = self.sources(raw.sources, raw.full_text.enabled, poll_proxy);
         if raw.full_text.concurrency == 0 {
             self.problem(&key("full_text.concurrency"), "must be at least 1".into());
         }
@@ -251,7 +256,12 @@ impl Validator<'_> {
 
     /// `[[sources]]`: each named once, at an http(s) address, on a valid schedule.
     /// `[[sources]]`; `full_text` is `[full_text].enabled`, their default.
-    fn sources(&mut self, raw: Vec<RawSource>, full_text: bool) -> Vec<Source> {
+    fn sources(
+        &mut self,
+        raw: Vec<RawSource>,
+        full_text: bool,
+        poll_proxy: Option<Proxy>,
+    ) -> Vec<Source> {
         let mut sources = Vec::with_capacity(raw.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
         if raw.is_empty() {
@@ -276,7 +286,7 @@ impl Validator<'_> {
             }
             let url = self.source_url(i, &s.url);
             let extract = self.extract_options(i, &s, full_text);
-            let http = self.source_http(i, &s);
+            let http = self.source_http(i, &s, poll_proxy.as_ref());
             let schedule = match &s.schedule {
                 Some(expr) => self.cron(&source_key(i, "schedule"), expr).map(Some),
                 None => Some(None),
