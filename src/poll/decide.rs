@@ -47,8 +47,10 @@ pub(super) struct Known<'a> {
     pub(super) safety_net: Option<Duration>,
     /// Entries read from one feed.
     pub(super) max_items: usize,
-    /// Where permanent redirects led, if they did.
+    /// Where permanent redirects led, if they did, or the feed the source's page advertises.
     pub(super) moved_to: Option<String>,
+    /// Whether `moved_to` is the feed the page advertises.
+    pub(super) found_on_page: bool,
 }
 
 /// What to do about a poll.
@@ -103,6 +105,7 @@ pub(super) fn decide(got: Got, known: &Known) -> Decision {
     };
     let mut next = Next {
         moved_to: known.moved_to.clone(),
+        found_on_page: known.moved_to.as_ref().map(|_| known.found_on_page),
         ..Next::default()
     };
     let (attempt, status, outcome, hold_until) = match got {
@@ -196,6 +199,7 @@ mod tests {
             safety_net: None,
             max_items: 100,
             moved_to: None,
+            found_on_page: false,
         };
         tweak(&mut known);
         decide(got, &known)

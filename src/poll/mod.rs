@@ -23,6 +23,7 @@ use url::Url;
 use crate::config::{Limits, Source, SourceHttp};
 use crate::fetch::{Fetched, Fetcher, Links, Validators};
 use crate::metrics::Metrics;
+use crate::parse::ParseError;
 use crate::reload::Live;
 use crate::report::{log, Outcome, PollReport};
 use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
@@ -95,8 +96,10 @@ struct Attempted {
     /// The places it holds until its result is stored: parsed feeds waiting for the (one)
     /// database writer are so bounded by the limits, instead of piling up in memory.
     permits: Permits,
-    /// Where permanent redirects led, if they did.
+    /// Where permanent redirects led, if they did; or the feed the source's page advertises.
     moved_to: Option<Url>,
+    /// Whether `moved_to` is the feed the page advertises.
+    found_on_page: bool,
     /// The server's `Cache-Control: max-age`.
     max_age: Option<Duration>,
     /// Bytes of body received.
@@ -241,6 +244,7 @@ impl Poller {
                 .and_then(|p| p.safety_net(&job.source.name)),
             max_items: self.reader.max_items(),
             moved_to: attempted.moved_to.as_ref().map(Url::to_string),
+            found_on_page: attempted.found_on_page,
         };
         let decision = decide(got, &known);
         if let Some(until) = decision.hold_until {
@@ -249,7 +253,7 @@ impl Poller {
         let mut report = PollReport::new(&job.source.name);
         report.bytes = attempted.bytes;
         report.fetch_time = Some(attempted.fetch_time);
-        report.moved_to = known.moved_to.clone();
+        report.moved_to = known.moved_to.clone().filter(|_| !known.found_on_page);
         self.record(job.source, decision, discovered, report, known.now)
             .await
     }
@@ -378,6 +382,7 @@ impl Poller {
         let mut attempted = Attempted {
             permits,
             moved_to: None,
+            found_on_page: false,
             max_age: None,
             bytes: 0,
             fetch_time: started.elapsed(),
@@ -400,7 +405,17 @@ impl Poller {
             let status = fetched.status;
             attempted.bytes = fetched.body.len() as u64;
             let allow_private = job.source.allow_private;
-            attempted.got = match self.reader.read(fetched, allow_private).await {
+            let mut read = self.reader.read(fetched, allow_private).await;
+            // The config names a page advertising one feed: that feed is the source's.
+            if let Err(PollError::Parse(ParseError::Html { feeds })) = &read {
+                if let ([feed], true) = (&feeds[..], job.url == job.source.url) {
+                    if let Some((found, at)) = self.advertised(feed, allow_private).await {
+                        (read, attempted.moved_to) = (Ok(found), Some(at));
+                        attempted.found_on_page = true;
+                    }
+                }
+            }
+            attempted.got = match read {
                 Ok(read) => {
                     attempted.discovered = Discovered::of(&read.links, &read.feed);
                     Got::Read {
@@ -415,6 +430,21 @@ impl Poller {
             };
         }
         Ok(attempted)
+    }
+
+    /// The feed at `feed` (the one a source's page advertises), read as a poll's, and its
+    /// address; `None` if it cannot be fetched or read (the page's error then stands, naming
+    /// it). Its address is not the config's, so an IP address in it is not taken as meant:
+    /// the guard applies in full.
+    async fn advertised(&self, feed: &str, allow_private: bool) -> Option<(reading::Read, Url)> {
+        let url = Url::parse(feed).ok()?;
+        let fetched = self
+            .fetcher
+            .fetch_page(&url, allow_private, u64::MAX)
+            .await
+            .ok()?;
+        let read = self.reader.read(fetched, allow_private).await.ok()?;
+        Some((read, url))
     }
 
     /// Stores what a source's hub pushed (`body`, of type `content_type`, the feed at

@@ -150,14 +150,21 @@ fn push_words(sub: &PushSubscription) -> String {
 }
 
 /// What is wrong with a source whose stored state is `state`: why it is disabled, else its
-/// last error, else where it moved (its config still names the old URL), else what its feed
-/// held that was not read. `None` when nothing is.
+/// last error, else where it moved (its config still names the old URL) or where its feed
+/// was found (its url is a page), else what its feed held that was not read. `None` when
+/// nothing is.
 fn problem(state: &SourceState) -> Option<String> {
     state
         .disabled_reason
         .clone()
         .or_else(|| state.last_error.clone())
-        .or_else(|| state.effective_url.as_deref().map(moved_permanently))
+        .or_else(|| {
+            let url = state.effective_url.as_deref()?;
+            Some(match state.found_on_page {
+                true => format!("polled at {url}, the feed its page advertises"),
+                false => moved_permanently(url),
+            })
+        })
         .or_else(|| state.last_warning.clone())
 }
 

@@ -61,15 +61,19 @@ pub enum Attempt {
 pub struct Next {
     /// When it is next due; `None` when it is not to be polled again (see `disabled`).
     pub due: Option<DateTime<Utc>>,
-    /// A permanent redirect's target, to use from now on.
+    /// A permanent redirect's target, or the feed the source's page advertises, to use from
+    /// now on.
     pub moved_to: Option<String>,
+    /// Whether `moved_to` is the feed the page advertises (`Some(false)`: a redirect's).
+    pub found_on_page: Option<bool>,
     /// Why it is no longer polled (410 Gone).
     pub disabled: Option<String>,
 }
 
 impl Next {
     /// `query`, an `UPDATE sources` of an attempt, with what the poller decided bound as its
-    /// last three values: when the source is next due, where it moved, why it is disabled.
+    /// last four values: when the source is next due, where it moved, why it is disabled,
+    /// whether it was found on its page.
     fn bound<'q, DB: sqlx::Database>(
         &'q self,
         query: sqlx::query::Query<'q, DB, DB::Arguments>,
@@ -77,11 +81,13 @@ impl Next {
     where
         Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
         &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
         query
             .bind(self.due.map(millis))
             .bind(&self.moved_to)
             .bind(&self.disabled)
+            .bind(self.found_on_page)
     }
 }
 
@@ -90,7 +96,8 @@ const RECORD_NOT_MODIFIED: &str = "UPDATE sources SET last_attempt_at = $2, last
              last_status = 304, last_error = NULL, consecutive_failures = 0,
              min_interval_secs = $3,
              next_due_at = $4, effective_url = COALESCE($5, effective_url),
-             disabled_reason = $6, lease_owner = NULL, lease_until = NULL
+             disabled_reason = $6, found_on_page = COALESCE($7, found_on_page),
+             lease_owner = NULL, lease_until = NULL
          WHERE name = $1";
 
 /// A failure: counted, and said. Ends with what `Next::bound` binds.
@@ -98,7 +105,8 @@ const RECORD_FAILED: &str =
     "UPDATE sources SET last_attempt_at = $2, last_status = $3, last_error = $4,
              consecutive_failures = consecutive_failures + 1,
              next_due_at = $5, effective_url = COALESCE($6, effective_url),
-             disabled_reason = $7, lease_owner = NULL, lease_until = NULL
+             disabled_reason = $7, found_on_page = COALESCE($8, found_on_page),
+             lease_owner = NULL, lease_until = NULL
          WHERE name = $1";
 
 /// A push: counted on its subscription.
@@ -114,7 +122,8 @@ const RECORD_FETCHED: &str = "UPDATE sources SET last_attempt_at = $2, last_succ
              title = COALESCE($6, title), site_url = COALESCE($7, site_url),
              min_interval_secs = $8, last_warning = $9,
              next_due_at = $10, effective_url = COALESCE($11, effective_url),
-             disabled_reason = $12, lease_owner = NULL, lease_until = NULL
+             disabled_reason = $12, found_on_page = COALESCE($13, found_on_page),
+             lease_owner = NULL, lease_until = NULL
          WHERE name = $1";
 
 impl Store {

@@ -32,8 +32,10 @@ pub(crate) struct SourceState {
     pub(crate) last_modified: Option<String>,
     /// When it is next due, ms since the epoch; `None` if never polled.
     pub(crate) next_due_at: Option<i64>,
-    /// Where a permanent redirect led, if one did.
+    /// Where a permanent redirect led, if one did; or the feed its url's page advertises.
     pub(crate) effective_url: Option<String>,
+    /// Whether `effective_url` is the feed the source's page advertises.
+    pub(crate) found_on_page: bool,
     /// Why it is no longer polled, if it is not.
     pub(crate) disabled_reason: Option<String>,
     /// The feed's own minimum interval, seconds.
@@ -59,7 +61,7 @@ macro_rules! select_source_state {
     () => {
         "SELECT name, url, last_attempt_at, last_success_at, last_status, last_error,
                 consecutive_failures, etag, last_modified, next_due_at, effective_url,
-                disabled_reason, min_interval_secs, lease_until, last_warning
+                disabled_reason, min_interval_secs, lease_until, last_warning, found_on_page
          FROM sources"
     };
 }
@@ -102,6 +104,7 @@ impl Store {
                      CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
                  effective_url =
                      CASE WHEN sources.url = excluded.url THEN sources.effective_url END,
+                 found_on_page = sources.url = excluded.url AND sources.found_on_page,
                  disabled_reason =
                      CASE WHEN sources.url = excluded.url THEN sources.disabled_reason END,
                  next_due_at =

@@ -154,3 +154,46 @@ async fn add_finds_a_sites_feed_and_a_running_daemon_polls_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A source whose url is a page advertising one feed is polled at that feed: the page is
+/// read once, then the feed directly, and `sources` says where the feed was found.
+#[test]
+fn a_source_at_a_page_advertising_one_feed_is_polled_at_that_feed() {
+    let site = FeedServer::start();
+    site.put("/outlet/", page(&["/outlet/feed.rss"]));
+    site.put("/outlet/feed.rss", feed("An Outlet", "found-story"));
+    // The feed's address is the page's word, not the config's: a loopback one needs
+    // allow_private.
+    let setup = ConfigBuilder::new()
+        .source_with("Outlet", &site.url("/outlet/"), "allow_private = true")
+        .setup();
+    for round in 1..=2 {
+        let out = setup.feedmerge(&["fetch"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let expected = if round == 1 { "1 new" } else { "not modified" };
+        assert!(
+            stdout(&out).contains(expected),
+            "round {round}: {}",
+            stdout(&out)
+        );
+    }
+    assert_eq!(site.seen("/outlet/").len(), 1, "the page is read once");
+    assert_eq!(site.seen("/outlet/feed.rss").len(), 2);
+    let listed = stdout(&setup.feedmerge(&["sources"]));
+    assert!(
+        listed.contains(&format!("polled at {}", site.url("/outlet/feed.rss")))
+            && listed.contains("the feed its page advertises"),
+        "{listed}"
+    );
+    // A page advertising two feeds is not guessed at: the error lists them.
+    site.put("/two/", page(&["/a.rss", "/b.rss"]));
+    let two = ConfigBuilder::new()
+        .source("Two", &site.url("/two/"))
+        .setup();
+    let out = two.feedmerge(&["fetch"]);
+    assert!(
+        stdout(&out).contains("HTML page") && stdout(&out).contains("/b.rss"),
+        "{}",
+        stdout(&out)
+    );
+}
