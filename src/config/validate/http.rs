@@ -1,5 +1,5 @@
-//! A source's own HTTP: `user_agent`, `headers`, `basic_auth` and `cookie_env`, checked and
-//! made into header values, each marked sensitive. A secret is read from the environment or a
+//! A source's own HTTP: `user_agent`, `headers`, `basic_auth`, `cookie_env` and `proxy`
+//! (else `[poll].proxy`), checked and made into header values, each marked sensitive. A secret is read from the environment or a
 //! file, never shown in a problem; one written in the file itself is allowed, with a warning.
 
 use base64::Engine;
@@ -110,9 +110,7 @@ impl Validator<'_> {
         );
         auth.password.clone()
     }
-}
 
-impl Validator<'_> {
     /// A proxy's address at `path`: http(s) or socks5(h), with a host and port.
     pub(super) fn proxy(&mut self, path: &[Seg], raw: &str) -> Option<Proxy> {
         match Url::parse(raw.trim()) {
