@@ -140,6 +140,7 @@ async fn main() {
                 allow_private: false,
                 full_text: None,
                 http: Default::default(),
+                listing: None,
             })
             .collect();
         store.sync_sources(&sources).await.expect("sources");

@@ -93,6 +93,7 @@ fn source(k: usize) -> Source {
         allow_private: false,
         full_text: None,
         http: Default::default(),
+        listing: None,
     }
 }
 

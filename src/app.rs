@@ -237,6 +237,22 @@ impl App {
             })
     }
 
+    /// The entries `source`'s config gives now (its feed, or its page read by its `html` or
+    /// `json`), stored nowhere.
+    pub async fn preview(&self, source: &str) -> Result<Vec<crate::Article>, AppError> {
+        let chosen = self.select(&[source.to_owned()])?;
+        let Some(source) = chosen.first() else {
+            return Ok(Vec::new());
+        };
+        self.poller
+            .preview(source)
+            .await
+            .map_err(|e| AppError::Page {
+                url: source.url.to_string(),
+                error: e.message(),
+            })
+    }
+
     /// Forgets the full texts of what `source` carried first in the last `since` and reads
     /// its pages again (after its selectors changed): how many were forgotten, and the
     /// reading's outcome.

@@ -220,3 +220,30 @@ pub fn added(config: &std::path::Path, added: &crate::Added) -> String {
     }
     out
 }
+
+/// The entries `feedmerge preview` found: each one's title, link, time, author, picture and
+/// the start of its text.
+pub fn previewed(entries: &[crate::Article]) -> String {
+    let mut out = String::new();
+    for (i, e) in entries.iter().enumerate() {
+        let field = |name: &str, value: Option<String>| match value {
+            Some(v) => format!("  {name:<8} {}\n", untrusted::printable(&v, MAX_SAID)),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "{}. {}\n",
+            i + 1,
+            untrusted::printable(&e.title, MAX_SAID)
+        ));
+        out.push_str(&field("link:", e.link.clone()));
+        out.push_str(&field("date:", e.published.map(|d| d.to_rfc3339())));
+        out.push_str(&field("author:", e.authors.first().cloned()));
+        out.push_str(&field(
+            "picture:",
+            e.media.image.as_ref().map(|i| i.url.clone()),
+        ));
+        let start: String = e.text.chars().take(120).collect();
+        out.push_str(&field("text:", Some(start).filter(|s| !s.is_empty())));
+    }
+    out.trim_end().to_owned()
+}

@@ -71,8 +71,8 @@ pub use fulltext::{extract_article, ExtractError, Extracted, Read};
 pub use import::{import, ImportError, Imported};
 pub use memory::tune_allocator;
 pub use parse::{
-    parse_feed, parse_feed_upto, Article, Enclosure, Image, Media, ParseError, ParsedFeed,
-    SearchTerms, DEFAULT_MAX_ITEMS,
+    parse_feed, parse_feed_upto, Article, Enclosure, Image, Listing, Media, ParseError, ParsedFeed,
+    Pick, SearchTerms, DEFAULT_MAX_ITEMS,
 };
 pub use publish::{render, FeedError, FeedMeta, Format, PublishError};
 pub use query::QueryError;

@@ -88,6 +88,12 @@ enum Command {
         #[arg(long)]
         allow_private: bool,
     },
+    /// Print the entries a source's config gives now (its feed, or its page read by its
+    /// `html` or `json`), storing nothing: to try selectors before polling.
+    Preview {
+        /// The source.
+        source: String,
+    },
     /// Read a source's article pages again for their full text (after its selectors
     /// changed), and report what they gave.
     Refetch {
@@ -368,6 +374,11 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
                 cli::extracted(&app.extract(&url, &options, allow_private).await?),
                 None,
             )
+        }
+        Command::Preview { source } => {
+            let entries = app.preview(&source).await?;
+            let summary = format!("{} entries", entries.len());
+            (cli::previewed(&entries), Some(summary))
         }
         Command::Refetch { source, since } => {
             let (forgotten, read) = app.refetch(&source, since.into()).await?;

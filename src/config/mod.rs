@@ -345,6 +345,9 @@ pub struct Source {
     pub full_text: Option<ExtractOptions>,
     /// How its feed is asked for: its own user agent, headers and credentials.
     pub http: SourceHttp,
+    /// For a site without a feed: where its entries are on its page (`html`) or in its JSON
+    /// (`json`); `None` for a feed.
+    pub listing: Option<crate::parse::Listing>,
 }
 
 /// How a source's feed is asked for beyond a plain GET: its own user agent, its own headers

@@ -205,6 +205,20 @@ pub(super) struct RawSource {
     pub(super) basic_auth: Option<RawBasicAuth>,
     pub(super) cookie_env: Option<String>,
     pub(super) proxy: Option<String>,
+    pub(super) html: Option<RawListing>,
+    pub(super) json: Option<RawListing>,
+}
+
+/// A source's `html` or `json`: where its entries are on a page without a feed.
+#[derive(Deserialize)]
+pub(super) struct RawListing {
+    pub(super) items: String,
+    pub(super) title: String,
+    pub(super) link: String,
+    pub(super) date: Option<String>,
+    pub(super) summary: Option<String>,
+    pub(super) image: Option<String>,
+    pub(super) author: Option<String>,
 }
 
 /// A source's `basic_auth`: a user, and the password from one of three places.

@@ -22,6 +22,7 @@ mod date;
 mod decode;
 mod elements;
 mod extra;
+mod listing;
 mod media;
 mod page;
 mod repair;
@@ -34,6 +35,8 @@ pub use cap::DEFAULT_MAX_ITEMS;
 pub(crate) use date::parse_date;
 pub(crate) use decode::{decode, decode_html, xml_safe};
 use extra::Extra;
+pub(crate) use listing::parse_listing;
+pub use listing::{Listing, Pick};
 pub(crate) use media::on_non_public_address;
 use media::Candidates;
 pub use media::{Enclosure, Image, Media};
@@ -123,6 +126,9 @@ pub enum ParseError {
     /// feed-rs rejected it.
     #[error("not a readable RSS, Atom or JSON feed: {0}")]
     Invalid(String),
+    /// A source's `html` or `json` found no item on its page.
+    #[error("{0}")]
+    NothingFound(String),
     /// feed-rs panicked on it (a bug there, contained here).
     #[error("the feed parser crashed on this feed ({0}); the feed is probably malformed")]
     Crashed(String),

@@ -32,6 +32,7 @@ mod decide;
 mod error;
 mod many;
 mod polite;
+mod preview;
 mod push;
 mod reading;
 
@@ -405,7 +406,8 @@ impl Poller {
             let status = fetched.status;
             attempted.bytes = fetched.body.len() as u64;
             let allow_private = job.source.allow_private;
-            let mut read = self.reader.read(fetched, allow_private).await;
+            let listing = job.source.listing.as_ref();
+            let mut read = self.reader.read(fetched, allow_private, listing).await;
             // The config names a page advertising one feed: that feed is the source's.
             if let Err(PollError::Parse(ParseError::Html { feeds })) = &read {
                 if let ([feed], true) = (&feeds[..], job.url == job.source.url) {
@@ -443,7 +445,7 @@ impl Poller {
             .fetch_page(&url, allow_private, u64::MAX)
             .await
             .ok()?;
-        let read = self.reader.read(fetched, allow_private).await.ok()?;
+        let read = self.reader.read(fetched, allow_private, None).await.ok()?;
         Some((read, url))
     }
 
@@ -471,7 +473,7 @@ impl Poller {
             .sources
             .iter()
             .any(|s| s.name == source && s.allow_private);
-        let read = self.reader.read(fetched, allow_private).await?;
+        let read = self.reader.read(fetched, allow_private, None).await?;
         let attempt = Attempt::Pushed {
             token: token.to_owned(),
             articles: read.articles,

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use super::PollError;
 use crate::dedup::{self, Keyed};
 use crate::fetch::{Fetched, Links, Validators};
-use crate::parse::{self, ParsedFeed};
+use crate::parse::{self, Listing, ParsedFeed};
 
 /// Reads feeds, a few at a time.
 #[derive(Debug, Clone)]
@@ -51,14 +51,17 @@ impl Reader {
         self.max_items
     }
 
-    /// Parses, sanitises and fingerprints `fetched`; the writer then receives only rows.
-    /// Pictures and files on non-public addresses are dropped unless `allow_private` (the
-    /// source's), as the fetcher refuses such addresses.
+    /// Parses (as a feed, or by the source's `listing` for a site without one), sanitises
+    /// and fingerprints `fetched`; the writer then receives only rows. Pictures and files on
+    /// non-public addresses are dropped unless `allow_private` (the source's), as the fetcher
+    /// refuses such addresses.
     pub(super) async fn read(
         &self,
         fetched: Fetched,
         allow_private: bool,
+        listing: Option<&Listing>,
     ) -> Result<Read, PollError> {
+        let listing = listing.cloned();
         let max_items = self.max_items;
         // The semaphore is never closed: acquiring only waits.
         let core = self.cores.clone().acquire_owned().await.ok();
@@ -73,7 +76,11 @@ impl Reader {
                 links,
                 ..
             } = fetched;
-            let mut feed = parse::parse_feed_upto(&body, content_type.as_deref(), &url, max_items)?;
+            let content_type = content_type.as_deref();
+            let mut feed = match &listing {
+                Some(l) => parse::parse_listing(&body, content_type, &url, l, max_items)?,
+                None => parse::parse_feed_upto(&body, content_type, &url, max_items)?,
+            };
             drop(body);
             let mut articles = std::mem::take(&mut feed.articles);
             if !allow_private {

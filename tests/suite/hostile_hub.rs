@@ -26,14 +26,14 @@ async fn slow_post(from: [u8; 4], port: u16) -> tokio::net::TcpStream {
     stream
 }
 
-/// Asks the daemon on `port` for `path` three times, `apart`: each must be a 200 within 5 s
+/// Asks the daemon on `port` for `path` three times, `apart`: each must be a 200 within `STALL`
 /// (a generous bound that only a stall exceeds); prints how long each took.
 async fn probe(http: &reqwest::Client, port: u16, path: &str, apart: Duration) {
     for probe in 0..3 {
         let asked = Instant::now();
         let r = http
             .get(format!("http://127.0.0.1:{port}{path}"))
-            .timeout(Duration::from_secs(5))
+            .timeout(crate::common::STALL)
             .send()
             .await
             .unwrap_or_else(|e| panic!("probe {probe} of {path}: {e}"));

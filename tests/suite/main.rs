@@ -22,6 +22,7 @@ mod hostile_input;
 mod import;
 mod ingest;
 mod layout;
+mod listings;
 mod media;
 mod metrics;
 mod operators;

@@ -21,6 +21,7 @@ fn source(name: &str) -> Source {
         allow_private: false,
         full_text: None,
         http: Default::default(),
+        listing: None,
     }
 }
 

@@ -15,6 +15,7 @@ use super::raw::*;
 use super::*;
 
 mod http;
+mod listing;
 mod sections;
 mod suggest;
 mod views;

@@ -287,6 +287,7 @@ impl Validator<'_> {
             let url = self.source_url(i, &s.url);
             let extract = self.extract_options(i, &s, full_text);
             let http = self.source_http(i, &s, poll_proxy.as_ref());
+            let listing = self.listing(i, &s);
             let schedule = match &s.schedule {
                 Some(expr) => self.cron(&source_key(i, "schedule"), expr).map(Some),
                 None => Some(None),
@@ -302,6 +303,7 @@ impl Validator<'_> {
                     allow_private: s.allow_private,
                     full_text: extract,
                     http,
+                    listing,
                 });
             }
         }

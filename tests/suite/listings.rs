@@ -1,0 +1,157 @@
+//! Sites without a feed: a news site's listing page (in the markup real sites write, in
+//! `tests/fixtures/listings/`) read by a source's CSS selectors, and a JSON list read by its
+//! JSON pointers; their entries previewed, polled and served like a feed's (links and
+//! pictures absolute, dates read, text sanitised); a redesign that breaks the selector an
+//! error on the source; a selector that cannot be read refused by `check`.
+
+use crate::common::{stderr, stdout, ConfigBuilder, FeedServer, Resource};
+
+const HTML: &str = r#"html = { items = ".gs-c-promo", title = ".gs-c-promo-heading__title", link = "a.gs-c-promo-heading@href", date = "time@datetime", summary = ".gs-c-promo-summary", image = "img@src" }"#;
+const JSON: &str = r#"json = { items = "/data/items", title = "/headline", link = "/url", date = "/publishedAt", summary = "/dek", image = "/image/url", author = "/byline/name" }"#;
+
+fn export(setup: &crate::common::Setup) -> serde_json::Value {
+    let out = setup.feedmerge(&["export", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("a JSON feed")
+}
+
+#[test]
+fn a_listing_page_and_a_json_list_become_entries() {
+    let site = FeedServer::start();
+    site.put_fixture(
+        "/news/world",
+        "listings/world-news.html",
+        "text/html; charset=utf-8",
+    );
+    site.put_fixture("/api/latest", "listings/latest.json", "application/json");
+    let setup = ConfigBuilder::new()
+        .source_with(
+            "World",
+            &site.url("/news/world"),
+            &format!("allow_private = true\n{HTML}"),
+        )
+        .source_with(
+            "Latest",
+            &site.url("/api/latest"),
+            &format!("allow_private = true\n{JSON}"),
+        )
+        .setup();
+
+    // Previewed: what the selectors find, before anything is stored.
+    let out = setup.feedmerge(&["preview", "World"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("1. Harvest falls short across the plains"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "link:    {}",
+            site.url("/news/world-europe-68000001")
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("date:    2025-09-01T10:12:00+00:00"),
+        "{shown}"
+    );
+    assert!(shown.contains("3. Floods cut off river towns"), "{shown}");
+    assert!(stderr(&out).contains("3 entries"), "{}", stderr(&out));
+    let json = stdout(&setup.feedmerge(&["preview", "Latest"]));
+    assert!(
+        json.contains("1. Central bank holds rates") && json.contains("author:  Ana Ruiz"),
+        "{json}"
+    );
+
+    // Polled and served.
+    let out = setup.feedmerge(&["fetch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("World") && l.contains("3 new")),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Latest") && l.contains("2 new")),
+        "{said}"
+    );
+    let feed = export(&setup);
+    let items = feed["items"].as_array().unwrap();
+    let item = |title: &str| {
+        items
+            .iter()
+            .find(|i| i["title"] == title)
+            .unwrap_or_else(|| panic!("no {title:?} in {feed}"))
+    };
+    let harvest = item("Harvest falls short across the plains");
+    assert_eq!(harvest["url"], site.url("/news/world-europe-68000001"));
+    assert_eq!(harvest["date_published"], "2025-09-01T10:12:00Z");
+    assert_eq!(
+        harvest["image"],
+        "https://ichef.news.example/news/240/cpsprodpb/harvest.jpg"
+    );
+    let text = harvest.to_string();
+    assert!(
+        text.contains("<b>halved</b>") && !text.contains("steal()"),
+        "{text}"
+    );
+    let floods = item("Floods cut off river towns");
+    assert_eq!(
+        floods["url"],
+        site.url("/news/world-asia-68000003?at_medium=RSS")
+    );
+    assert_eq!(floods["image"], site.url("/news/images/flood-240.jpg"));
+    assert_eq!(floods["date_published"], "2025-09-01T07:30:00Z");
+    let bank = item("Central bank holds rates");
+    assert_eq!(
+        bank["url"],
+        site.url("/business/2025/09/01/central-bank-holds-rates")
+    );
+    assert_eq!(bank["date_published"], "2025-09-01T10:00:00Z");
+    assert!(!bank.to_string().contains("onerror"), "{bank}");
+    assert_eq!(
+        item("Rail strike called off")["date_published"],
+        "2025-09-01T05:45:00Z"
+    );
+
+    // A redesign: the selector finds nothing, and the source says so.
+    site.put(
+        "/news/world",
+        Resource::new(
+            b"<!doctype html><html><body><div class=\"ssrcss-card\">New look</div></body></html>"
+                .to_vec(),
+            "text/html",
+        ),
+    );
+    let out = setup.feedmerge(&["fetch", "--source", "World"]);
+    assert!(
+        stdout(&out).contains("matched nothing"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let listed = stdout(&setup.feedmerge(&["sources"]));
+    assert!(
+        listed.contains("the items selector \".gs-c-promo\" matched nothing"),
+        "{listed}"
+    );
+
+    // A selector CSS cannot read is refused with its key.
+    let bad = ConfigBuilder::new()
+        .source_with(
+            "Bad",
+            &site.url("/news/world"),
+            r#"html = { items = "div[", title = "h3", link = "a@href" }"#,
+        )
+        .setup();
+    let out = bad.feedmerge(&["check"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("sources[0].html.items"),
+        "{}",
+        stderr(&out)
+    );
+}
