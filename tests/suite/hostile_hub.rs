@@ -61,7 +61,7 @@ async fn status_line(stream: &mut tokio::net::TcpStream, limit: Duration) -> Opt
 
 /// 1,000 connections from another host each `POST /websub` with a 10 MB `Content-Length`
 /// and a body that never comes: the daemon answers `/healthz` throughout (every probe within
-/// 5 s), the slow senders past their host's share are turned away at once, and each admitted
+/// `STALL`), the slow senders past their host's share are turned away at once, and each admitted
 /// one gets a 408 once the body deadline (5 s) passes. A route that is off answers 404
 /// before it reads anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,7 +365,7 @@ async fn concurrent_subscriptions_stay_under_the_limits() {
 
 /// 32 distinct searches at once, each matching 30 stories of the longest texts (about 200 KB
 /// each) and excluding 31 words: the feeds keep answering (every probe of `/feed.atom` within
-/// 5 s), searches beyond the few rendered at once are answered 503 with a `Retry-After`, a
+/// `STALL`), searches beyond the few rendered at once are answered 503 with a `Retry-After`, a
 /// search feed carries each story's start (not megabytes of text), every search is answered
 /// within a generous bound (on PostgreSQL, 31 exclusions took 13–18 s), and the daemon stays
 /// under 300 MiB (it grew to 2.3 GB).
