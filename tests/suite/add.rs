@@ -100,6 +100,18 @@ async fn add_finds_a_sites_feed_and_a_running_daemon_polls_it() {
         "{}",
         stdout(&out)
     );
+    // A feed's own address.
+    site.put("/direct.rss", feed("Direct Wire", "direct-story"));
+    let out = add(&[&site.url("/direct.rss")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!(
+            "added \"Direct Wire\": {}",
+            site.url("/direct.rss")
+        )) && !said.contains("advertised by"),
+        "{said}"
+    );
     // The feed we have already: nothing written.
     let before = std::fs::read_to_string(&setup.config).unwrap();
     let out = add(&[&site.url("/news/news.rss")]);
@@ -127,7 +139,7 @@ async fn add_finds_a_sites_feed_and_a_running_daemon_polls_it() {
     let check = setup.feedmerge(&["check"]);
     assert!(check.status.success(), "{}", stderr(&check));
     assert!(
-        stdout(&check).contains("(4 sources, 4 enabled)"),
+        stdout(&check).contains("(5 sources, 5 enabled)"),
         "{}",
         stdout(&check)
     );
@@ -135,7 +147,12 @@ async fn add_finds_a_sites_feed_and_a_running_daemon_polls_it() {
     // The daemon beside it polls the new sources.
     let http = reqwest::Client::new();
     let started = Instant::now();
-    let wanted = ["harvest-story", "bare-story", "partner-story"];
+    let wanted = [
+        "harvest-story",
+        "bare-story",
+        "partner-story",
+        "direct-story",
+    ];
     loop {
         let body = match http
             .get(format!("http://127.0.0.1:{port}/feed.json"))

@@ -329,3 +329,76 @@ fn feeds_are_fetched_through_an_http_or_a_socks5_proxy_and_the_guard_still_holds
         stderr(&out)
     );
 }
+
+/// The daemon polling a source with credentials through a proxy with a password: its pages,
+/// its metrics, its OPML and its log (at debug level) show none of the secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_shows_no_secret_on_its_pages_or_in_its_log() {
+    use crate::common::{free_port, Daemon, NEVER, STALL};
+    let paid = FeedServer::start();
+    paid.put("/paid.rss", feed("paid-story"));
+    let (proxy_port, _) = http_proxy();
+    let port = free_port();
+    let extra = format!(
+        "headers = {{ \"X-Token\" = \"{TOKEN}\" }}\ncookie_env = \"FM_TEST_COOKIE\"\n\
+         basic_auth = {{ user = \"reader\", password_env = \"FM_TEST_PASSWORD\" }}\n\
+         proxy = \"http://someone:proxy-very-secret@127.0.0.1:{proxy_port}\""
+    );
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source_with("Paid", &paid.url("/paid.rss"), &extra)
+        .setup();
+    let child = setup
+        .command()
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("RUST_LOG", "feedmerge=debug")
+        .env("FM_TEST_PASSWORD", PASSWORD)
+        .env("FM_TEST_COOKIE", COOKIE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    // The first poll of a new source runs at start; the proxy answers it.
+    while !crate::common::text(&http, &format!("{base}/feed.json"))
+        .await
+        .contains("proxied-story")
+    {
+        if started.elapsed() > STALL {
+            daemon.fail("the source was not polled through its proxy");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let secrets = [
+        PASSWORD,
+        COOKIE,
+        TOKEN,
+        "cmVhZGVyOmh1bnRlcj",
+        "proxy-very-secret",
+    ];
+    for path in [
+        "/status",
+        "/healthz",
+        "/metrics",
+        "/sources.opml",
+        "/",
+        "/feed.atom",
+    ] {
+        let page = crate::common::text(&http, &format!("{base}{path}")).await;
+        assert!(!page.is_empty(), "{path}");
+        for secret in secrets {
+            assert!(!page.contains(secret), "{path} shows a secret: {page}");
+        }
+    }
+    daemon.signal("TERM");
+    let (_, log) = daemon.wait(STALL);
+    assert!(log.contains("Paid"), "the log names the source: {log}");
+    for secret in secrets {
+        assert!(!log.contains(secret), "the log shows a secret: {log}");
+    }
+}
