@@ -7,6 +7,7 @@
 use crate::common::{stderr, stdout, ConfigBuilder, FeedServer, Resource};
 
 const HTML: &str = r#"html = { items = ".gs-c-promo", title = ".gs-c-promo-heading__title", link = "a.gs-c-promo-heading@href", date = "time@datetime", summary = ".gs-c-promo-summary", image = "img@src" }"#;
+const CARDS: &str = r#"html = { items = ".fc-item", title = ".fc-item__title .js-headline-text", link = "a.fc-item__link@href", date = "time@datetime", summary = ".fc-item__standfirst", image = "img@src", author = ".fc-item__byline" }"#;
 const JSON: &str = r#"json = { items = "/data/items", title = "/headline", link = "/url", date = "/publishedAt", summary = "/dek", image = "/image/url", author = "/byline/name" }"#;
 
 fn export(setup: &crate::common::Setup) -> serde_json::Value {
@@ -24,11 +25,17 @@ fn a_listing_page_and_a_json_list_become_entries() {
         "text/html; charset=utf-8",
     );
     site.put_fixture("/api/latest", "listings/latest.json", "application/json");
+    site.put_fixture("/uk", "listings/uk-front.html", "text/html; charset=utf-8");
     let setup = ConfigBuilder::new()
         .source_with(
             "World",
             &site.url("/news/world"),
             &format!("allow_private = true\n{HTML}"),
+        )
+        .source_with(
+            "Front",
+            &site.url("/uk"),
+            &format!("allow_private = true\n{CARDS}"),
         )
         .source_with(
             "Latest",
@@ -78,6 +85,11 @@ fn a_listing_page_and_a_json_list_become_entries() {
             .any(|l| l.starts_with("Latest") && l.contains("2 new")),
         "{said}"
     );
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("Front") && l.contains("2 new")),
+        "{said}"
+    );
     let feed = export(&setup);
     let items = feed["items"].as_array().unwrap();
     let item = |title: &str| {
@@ -117,6 +129,24 @@ fn a_listing_page_and_a_json_list_become_entries() {
         "2025-09-01T05:45:00Z"
     );
 
+    let quake = item("Earthquake shakes coastal city as thousands sleep outdoors");
+    assert_eq!(
+        quake["url"],
+        "https://www.theguardian.example/world/live/2025/sep/01/earthquake"
+    );
+    assert_eq!(quake["date_published"], "2025-09-01T08:41:12Z");
+    assert_eq!(
+        quake["image"],
+        "https://i.guim.example/img/media/quake/master/3000.jpg?width=140&quality=85"
+    );
+    let trains = item("The trains will run on time when we pay for them");
+    assert_eq!(
+        trains["url"],
+        site.url("/commentisfree/2025/sep/01/trains-on-time")
+    );
+    assert_eq!(trains["authors"][0]["name"], "Polly Example");
+    assert_eq!(trains["date_published"], "2025-09-01T06:00:00Z");
+
     // A redesign: the selector finds nothing, and the source says so.
     site.put(
         "/news/world",
@@ -127,6 +157,8 @@ fn a_listing_page_and_a_json_list_become_entries() {
         ),
     );
     let out = setup.feedmerge(&["fetch", "--source", "World"]);
+    // (`/status` shows the same row as `sources`: publish/health.rs; the daemon's is
+    // checked below.)
     assert!(
         stdout(&out).contains("matched nothing"),
         "{}{}",
@@ -154,4 +186,41 @@ fn a_listing_page_and_a_json_list_become_entries() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The daemon polling a listing whose site was redesigned: `/status` names the selector that
+/// matched nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redesign_is_an_error_on_the_status_page() {
+    use crate::common::{free_port, text, Daemon, NEVER, STALL};
+    let site = FeedServer::start();
+    site.put(
+        "/news/world",
+        Resource::new(
+            b"<!doctype html><html><body><div class=\"ssrcss-card\">New look</div></body></html>"
+                .to_vec(),
+            "text/html",
+        ),
+    );
+    let port = free_port();
+    let setup = ConfigBuilder::new()
+        .serve(port)
+        .schedule(NEVER)
+        .source_with("World", &site.url("/news/world"), HTML)
+        .setup();
+    let daemon = Daemon::start(&setup, "warn");
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let status = text(&http, &format!("http://127.0.0.1:{port}/status")).await;
+        if status.contains("the items selector &quot;.gs-c-promo&quot; matched nothing")
+            || status.contains("the items selector \".gs-c-promo\" matched nothing")
+        {
+            break;
+        }
+        if started.elapsed() > STALL {
+            daemon.fail(&format!("/status does not show the error: {status}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
