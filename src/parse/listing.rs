@@ -151,8 +151,8 @@ fn json_items(
     let Some(items) = document.pointer(&listing.items).and_then(Value::as_array) else {
         return Ok((Vec::new(), 0));
     };
-    let value = |item: &Value, pick: &Option<Pick>| {
-        let v = item.pointer(&pick.as_ref()?.path)?;
+    let value = |item: &Value, pick: Option<&Pick>| {
+        let v = item.pointer(&pick?.path)?;
         match v {
             Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
             Value::Number(n) => Some(n.to_string()),
@@ -163,12 +163,12 @@ fn json_items(
         .iter()
         .take(max_items)
         .map(|item| Found {
-            title: value(item, &Some(listing.title.clone())),
-            link: value(item, &Some(listing.link.clone())),
-            date: value(item, &listing.date),
-            summary: value(item, &listing.summary),
-            image: value(item, &listing.image),
-            author: value(item, &listing.author),
+            title: value(item, Some(&listing.title)),
+            link: value(item, Some(&listing.link)),
+            date: value(item, listing.date.as_ref()),
+            summary: value(item, listing.summary.as_ref()),
+            image: value(item, listing.image.as_ref()),
+            author: value(item, listing.author.as_ref()),
         })
         .collect();
     Ok((found, items.len()))

@@ -368,17 +368,22 @@ impl Poller {
         };
         // A feed that moved permanently to another host is not sent the source's headers:
         // its credentials were given for the host in the config.
+        // (Borrowed, not copied, on the usual path: every poll takes this.)
+        let moved_elsewhere;
         let own = match job.url.host_str() == job.source.url.host_str() {
-            true => job.source.http.clone(),
-            false => SourceHttp {
-                user_agent: job.source.http.user_agent.clone(),
-                ..SourceHttp::default()
-            },
+            true => &job.source.http,
+            false => {
+                moved_elsewhere = SourceHttp {
+                    user_agent: job.source.http.user_agent.clone(),
+                    ..SourceHttp::default()
+                };
+                &moved_elsewhere
+            }
         };
         let started = Instant::now();
         let fetched = self
             .fetcher
-            .fetch(&job.url, &validators, job.source.allow_private, &own)
+            .fetch(&job.url, &validators, job.source.allow_private, own)
             .await;
         let mut attempted = Attempted {
             permits,

@@ -10,6 +10,13 @@ const HTML: &str = r#"html = { items = ".gs-c-promo", title = ".gs-c-promo-headi
 const CARDS: &str = r#"html = { items = ".fc-item", title = ".fc-item__title .js-headline-text", link = "a.fc-item__link@href", date = "time@datetime", summary = ".fc-item__standfirst", image = "img@src", author = ".fc-item__byline" }"#;
 const JSON: &str = r#"json = { items = "/data/items", title = "/headline", link = "/url", date = "/publishedAt", summary = "/dek", image = "/image/url", author = "/byline/name" }"#;
 
+/// The world page after a redesign: none of the old selectors finds anything.
+fn redesigned() -> Resource {
+    let page =
+        r#"<!doctype html><html><body><div class="ssrcss-card">New look</div></body></html>"#;
+    Resource::new(page.as_bytes().to_vec(), "text/html")
+}
+
 fn export(setup: &crate::common::Setup) -> serde_json::Value {
     let out = setup.feedmerge(&["export", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -148,14 +155,7 @@ fn a_listing_page_and_a_json_list_become_entries() {
     assert_eq!(trains["date_published"], "2025-09-01T06:00:00Z");
 
     // A redesign: the selector finds nothing, and the source says so.
-    site.put(
-        "/news/world",
-        Resource::new(
-            b"<!doctype html><html><body><div class=\"ssrcss-card\">New look</div></body></html>"
-                .to_vec(),
-            "text/html",
-        ),
-    );
+    site.put("/news/world", redesigned());
     let out = setup.feedmerge(&["fetch", "--source", "World"]);
     // (`/status` shows the same row as `sources`: publish/health.rs; the daemon's is
     // checked below.)
@@ -194,14 +194,7 @@ fn a_listing_page_and_a_json_list_become_entries() {
 async fn a_redesign_is_an_error_on_the_status_page() {
     use crate::common::{free_port, text, Daemon, NEVER, STALL};
     let site = FeedServer::start();
-    site.put(
-        "/news/world",
-        Resource::new(
-            b"<!doctype html><html><body><div class=\"ssrcss-card\">New look</div></body></html>"
-                .to_vec(),
-            "text/html",
-        ),
-    );
+    site.put("/news/world", redesigned());
     let port = free_port();
     let setup = ConfigBuilder::new()
         .serve(port)

@@ -63,7 +63,10 @@ impl Validator<'_> {
                 Some(v) => {
                     http.headers.insert(COOKIE, v);
                 }
-                None => self.problem(&path, not_set(name)),
+                None => self.problem(
+                    &path,
+                    format!("the environment variable {name} is not set, or holds no header value"),
+                ),
             }
         }
         http
@@ -86,7 +89,7 @@ impl Validator<'_> {
             path.push(Seg::Key("password_env".into()));
             let value = std::env::var(name).ok();
             if value.is_none() {
-                self.problem(&path, not_set(name));
+                self.problem(&path, format!("the environment variable {name} is not set"));
             }
             return value;
         }
@@ -138,8 +141,4 @@ fn secret(value: &str) -> Option<HeaderValue> {
     let mut v = HeaderValue::from_str(value.trim()).ok()?;
     v.set_sensitive(true);
     Some(v)
-}
-
-fn not_set(name: &str) -> String {
-    format!("the environment variable {name} is not set (or not a header value)")
 }
