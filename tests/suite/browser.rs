@@ -88,7 +88,7 @@ async fn the_status_page_shows_failing_and_healthy_sources_in_chromium() {
         .setup();
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
-    let http = reqwest::Client::new();
+    let http = client();
     let health = health_until(&http, port, Duration::from_secs(15), |h| {
         h["stories"] == 3 && h["failing_sources"] == 1
     })
@@ -196,7 +196,7 @@ async fn the_river_page_renders_in_chromium_and_its_feed_links_work() {
         .setup();
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
-    let http = reqwest::Client::new();
+    let http = client();
     let health = health_until(&http, port, Duration::from_secs(15), |h| h["stories"] == 5).await;
     assert_eq!(health["stories"], 5, "the daemon did not poll: {health}");
 
@@ -354,7 +354,7 @@ async fn the_river_page_leads_to_everything_and_status_fits_a_phone() {
         .setup();
     let _daemon = Daemon::start(&setup, "warn");
     let base = format!("http://127.0.0.1:{port}/");
-    let http = reqwest::Client::new();
+    let http = client();
     let health = health_until(&http, port, Duration::from_secs(15), |h| h["stories"] == 61).await;
     assert_eq!(health["stories"], 61, "{health}");
 
@@ -423,4 +423,15 @@ async fn the_river_page_leads_to_everything_and_status_fits_a_phone() {
     );
     eprintln!("/status at a phone's width: {fits}");
     assert!(scroll <= width && problem <= width, "{fits}");
+}
+
+/// The tests' own HTTP client. It keeps an idle connection for less time than the daemon
+/// does (10 s without a request): a headless run of Chromium takes seconds, and a connection
+/// reused just as the daemon closes it fails ("IncompleteMessage"), as it would for any
+/// client that keeps connections longer than the server.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap()
 }
