@@ -59,6 +59,7 @@ fn attempts(keyed: &[(&str, &ParsedFeed, Vec<Keyed>)]) -> Vec<(String, Attempt)>
                 title: feed.title.clone(),
                 site_url: feed.site_url.clone(),
                 articles: articles.clone(),
+                discarded: Vec::new(),
                 min_interval: None,
                 warning: None,
             };

@@ -105,6 +105,7 @@ async fn record(store: &Store, source: &str, articles: Vec<Article>) -> feedmerg
         title: None,
         site_url: None,
         articles: keyed,
+        discarded: Vec::new(),
         min_interval: None,
         warning: None,
     };

@@ -213,6 +213,7 @@ async fn main() {
             title: None,
             site_url: None,
             articles: keyed,
+            discarded: Vec::new(),
             min_interval: None,
             warning: None,
         };

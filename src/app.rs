@@ -20,7 +20,8 @@ use crate::fulltext::{Extracted, FullText, Read};
 use crate::metrics::Metrics;
 use crate::poll::{Claim, Poller};
 use crate::publish::{self, FeedError, Feeds, Format, SourceRow};
-use crate::query::{Query, QueryError};
+use crate::query::{Names, Query, QueryError};
+use crate::reapply::Reapplied;
 use crate::reload::{self, Live};
 use crate::report::PollReport;
 use crate::server::{self, Context};
@@ -253,6 +254,17 @@ impl App {
             })
     }
 
+    /// Applies the current `[[rules]]` to the stored articles of `source` (every source if
+    /// `None`): what each one changed.
+    pub async fn reapply(&self, source: Option<&str>) -> Result<Vec<Reapplied>, AppError> {
+        let config = self.live.current();
+        let chosen = match source {
+            Some(name) => self.select(&[name.to_owned()])?,
+            None => config.sources.clone(),
+        };
+        Ok(crate::reapply::reapply(&self.store, &config, &chosen).await?)
+    }
+
     /// Forgets the full texts of what `source` carried first in the last `since` and reads
     /// its pages again (after its selectors changed): how many were forgotten, and the
     /// reading's outcome.
@@ -273,11 +285,13 @@ impl App {
         let states = self.store.source_states().await?;
         let push = self.store.push_subscriptions().await?;
         let full = self.store.full_text_states().await?;
+        let discarded = self.store.discarded_counts().await?;
         let config = self.live.current();
         Ok(publish::source_rows(
             &config.sources,
             &states,
             &HashMap::new(),
+            &discarded,
             &push,
             &full,
         ))
@@ -300,10 +314,11 @@ impl App {
         };
         let config = self.live.current();
         // A source taken out of the config keeps its stories: its name is searched too.
-        let mut query = match Query::parse(text, &config, &[]) {
+        let sources = config.source_names();
+        let mut query = match Query::parse(text, Names::search(&sources, &[])) {
             Err(QueryError::UnknownSource { .. }) => {
                 let stored: Vec<String> = self.store.source_states().await?.into_keys().collect();
-                Query::parse(text, &config, &stored)?
+                Query::parse(text, Names::search(&sources, &stored))?
             }
             other => other?,
         };

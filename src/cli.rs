@@ -28,6 +28,7 @@ fn table(sources: &[SourceRow], now: DateTime<Utc>) -> String {
         "FAILURES",
         "PUSH",
         "FULL TEXT",
+        "DISCARDED",
         "PROBLEM",
     ];
     let mut rows = vec![header.map(String::from)];
@@ -54,6 +55,7 @@ fn table(sources: &[SourceRow], now: DateTime<Utc>) -> String {
             s.failures.to_string(),
             s.push.clone(),
             s.full_text.clone(),
+            s.discarded.to_string(),
             s.problem.clone().unwrap_or_default(),
         ]);
     }
@@ -219,6 +221,21 @@ pub fn added(config: &std::path::Path, added: &crate::Added) -> String {
         out.push_str(&format!("\n{}: 1 source added", config.display()));
     }
     out
+}
+
+/// What `feedmerge reapply` changed: a line per source it changed.
+pub fn reapplied(report: &[crate::Reapplied]) -> String {
+    let mut out = String::new();
+    for r in report.iter().filter(|r| r.discarded + r.rewritten > 0) {
+        out.push_str(&format!(
+            "{}: {} of {} stored articles discarded, {} rewritten\n",
+            untrusted::printable(&r.source, MAX_SAID),
+            r.discarded,
+            r.examined,
+            r.rewritten
+        ));
+    }
+    out.trim_end().to_owned()
 }
 
 /// The entries `feedmerge preview` found: each one's title, link, time, author, picture and

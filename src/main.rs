@@ -104,6 +104,14 @@ enum Command {
         #[arg(long, default_value = "7d")]
         since: humantime::Duration,
     },
+    /// Apply the current [[rules]] to the articles already stored (all sources, or one):
+    /// discard what they now discard, rewrite what they now rewrite, and report it. Safe
+    /// beside a running daemon.
+    Reapply {
+        /// Only this source.
+        #[arg(long = "source", value_name = "NAME")]
+        source: Option<String>,
+    },
     /// Write the merged feed (or the source list, as OPML) to standard output.
     Export {
         /// The feed format, or `opml` for the list of sources.
@@ -387,6 +395,17 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
                 read.stored, read.failed
             );
             (String::new(), Some(summary))
+        }
+        Command::Reapply { source } => {
+            let report = app.reapply(source.as_deref()).await?;
+            let (discarded, rewritten): (u64, u64) = report
+                .iter()
+                .fold((0, 0), |(d, r), s| (d + s.discarded, r + s.rewritten));
+            let summary = format!(
+                "{discarded} stored articles discarded, {rewritten} rewritten, over {} sources",
+                report.len()
+            );
+            (cli::reapplied(&report), Some(summary))
         }
         Command::Sources => (cli::sources_table(app).await?, None),
         // Handled before the app is opened, or above.

@@ -11,6 +11,7 @@
 
 mod locate;
 mod raw;
+mod rules;
 mod validate;
 
 use std::fmt;
@@ -25,6 +26,7 @@ use crate::address::non_public;
 use crate::schedule::{CronSchedule, Plan};
 
 pub use locate::locate;
+pub(crate) use rules::{Alert, AlertFormat, AlertMatch, Rewrite, Rule, Secret, Target};
 
 /// The first place a config file is looked for, relative to the working directory (the
 /// repository's layout); `locate::default_places` lists the others.
@@ -58,6 +60,10 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Filtered views of the merged feed, in file order.
     pub views: Vec<View>,
+    /// `[[rules]]`: what is done to entries as they come in, in file order.
+    pub(crate) rules: Vec<Rule>,
+    /// `[[notify]]`: whom to tell of new stories.
+    pub(crate) alerts: Vec<Alert>,
     /// Article pages read at once, for the sources that take their full text.
     pub full_text_concurrency: usize,
     /// What is allowed but unwise (a password written in the file), for `check` to say.
@@ -317,6 +323,8 @@ pub struct View {
     pub include: Vec<regex::Regex>,
     /// A story is not in the view if one of these matches its title or text.
     pub exclude: Vec<regex::Regex>,
+    /// A story is in the view only if it matches this search query.
+    pub(crate) query: Option<crate::query::Query>,
     /// Entries per page, if not `[feed].max_entries`.
     pub max_entries: u32,
 }
@@ -390,17 +398,23 @@ pub struct ExtractOptions {
 /// Every category some source is filed under, once (categories match case-insensitively; the
 /// first spelling is kept), sorted: the category feeds that exist.
 pub(crate) fn categories(sources: &[Source]) -> Vec<&str> {
-    let mut all: Vec<&str> = Vec::new();
-    for c in sources.iter().flat_map(|s| &s.categories) {
-        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(c)) {
-            all.push(c);
-        }
-    }
-    all.sort_by_key(|c| c.to_lowercase());
-    all
+    crate::query::distinct(
+        sources
+            .iter()
+            .flat_map(|s| &s.categories)
+            .map(String::as_str),
+    )
 }
 
 impl Config {
+    /// Each source's name and categories, as a query reads them (`query::Names`).
+    pub(crate) fn source_names(&self) -> Vec<(&str, &[String])> {
+        self.sources
+            .iter()
+            .map(|s| (s.name.as_str(), s.categories.as_slice()))
+            .collect()
+    }
+
     /// The schedule a source is polled on: its own, or the global default.
     pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a CronSchedule {
         source.schedule.as_ref().unwrap_or(&self.poll.schedule)

@@ -25,6 +25,10 @@ pub(super) struct RawConfig {
     pub(super) sources: Vec<RawSource>,
     #[serde(default)]
     pub(super) views: Vec<RawView>,
+    #[serde(default)]
+    pub(super) rules: Vec<RawRule>,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
 }
 
 /// `[full_text]`: the default of every source's `full_text`, and how many pages are read at
@@ -242,7 +246,48 @@ pub(super) struct RawView {
     pub(super) include: Vec<String>,
     #[serde(default)]
     pub(super) exclude: Vec<String>,
+    pub(super) query: Option<String>,
     pub(super) max_entries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawRule {
+    #[serde(default)]
+    pub(super) sources: Vec<String>,
+    #[serde(default)]
+    pub(super) categories: Vec<String>,
+    pub(super) discard: Option<String>,
+    pub(super) keep_only: Option<String>,
+    #[serde(default)]
+    pub(super) remove: Vec<String>,
+    #[serde(default)]
+    pub(super) keep_trackers: bool,
+    pub(super) rewrite_title: Option<RawRewrite>,
+    pub(super) rewrite_text: Option<RawRewrite>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawRewrite {
+    pub(super) pattern: String,
+    #[serde(default)]
+    pub(super) replace: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawNotify {
+    pub(super) name: String,
+    pub(super) query: Option<String>,
+    pub(super) view: Option<String>,
+    pub(super) url: String,
+    pub(super) secret_env: Option<String>,
+    #[serde(default = "json_format")]
+    pub(super) format: String,
+    #[serde(default)]
+    pub(super) allow_private: bool,
+}
+
+fn json_format() -> String {
+    "json".into()
 }
 
 fn yes() -> bool {

@@ -91,6 +91,16 @@ pub fn identify(articles: Vec<Article>, site: Option<&str>) -> Vec<Keyed> {
         .collect()
 }
 
+/// The key of each of `articles` (see [`identify`]), in order.
+pub(crate) fn keys(articles: &[Article], site: Option<&str>) -> Vec<String> {
+    let links = identifying_links(articles, site);
+    articles
+        .iter()
+        .zip(links)
+        .map(|(article, link)| key(article, link.as_deref()))
+        .collect()
+}
+
 /// The canonical link of each article where it identifies the article, in order: `None` for
 /// a link that is a site's home page (`site`, or any site's root) or that several entries of
 /// the feed share (a podcast whose every episode links the show's page). Links that only their

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::bound::{bound, floor_boundary};
 use super::media::Candidates;
-use super::text::{escape_html, html_to_text, sanitised_text};
+use super::text::{escape_html, html_to_text, sanitised_text, text_of_html};
 use super::{elements, is_web, xml_safe, Article, Media};
 
 /// The article of `entry`, whose page is `link`, its HTML cleaned by `sanitiser` (which allows
@@ -52,10 +52,7 @@ pub(super) fn article(
     let text = content
         .as_deref()
         .or(summary.as_deref())
-        .map(|html| {
-            let text = sanitised_text(html);
-            text.split_whitespace().collect::<Vec<_>>().join(" ")
-        })
+        .map(text_of_html)
         .unwrap_or_default();
     let title = title_of(&entry, summary.as_deref(), &text, link.as_deref());
     let guid = Some(without_forbidden(entry.id.trim().to_owned())).filter(|g| !g.is_empty());

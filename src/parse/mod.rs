@@ -45,7 +45,7 @@ use repair::{repaired_json_feed, repaired_xml, rss_090_as_rss_10};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use text::SearchTerms;
-pub(crate) use text::{escape_html, indexed, sanitised_text, terms, unspaced};
+pub(crate) use text::{escape_html, indexed, sanitised_text, terms, text_of_html, unspaced};
 
 use chrono::{DateTime, Utc};
 

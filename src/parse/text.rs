@@ -122,6 +122,12 @@ pub(crate) fn html_to_text(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The plain text of sanitised HTML, its whitespace collapsed: an article's `text`.
+pub(crate) fn text_of_html(html: &str) -> String {
+    let text = sanitised_text(html);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The text of HTML that the parser wrote (an article's stored summary or content): exactly
 /// [`html_to_text`]'s, without parsing it again. That HTML is html5ever's own serialisation
 /// of a sanitised tree (every attribute value double-quoted, every text escaped with

@@ -119,6 +119,7 @@ pub(super) fn decide(got: Got, known: &Known) -> Decision {
             let Read {
                 feed,
                 articles,
+                discarded,
                 validators,
                 ..
             } = *read;
@@ -131,6 +132,7 @@ pub(super) fn decide(got: Got, known: &Known) -> Decision {
                 title: feed.title,
                 site_url: feed.site_url,
                 articles,
+                discarded,
                 min_interval,
                 warning,
             };

@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::parse::ParseError;
 use crate::reload::Live;
 use crate::report::{log, Outcome, PollReport};
+use crate::rules::Ruleset;
 use crate::store::{from_millis, Attempt, Counts, Next, SourceState, Store};
 
 mod decide;
@@ -412,11 +413,15 @@ impl Poller {
             attempted.bytes = fetched.body.len() as u64;
             let allow_private = job.source.allow_private;
             let listing = job.source.listing.as_ref();
-            let mut read = self.reader.read(fetched, allow_private, listing).await;
+            let rules = Ruleset::for_source(&self.live.current(), job.source);
+            let mut read = self
+                .reader
+                .read(fetched, allow_private, listing, rules.clone())
+                .await;
             // The config names a page advertising one feed: that feed is the source's.
             if let Err(PollError::Parse(ParseError::Html { feeds })) = &read {
                 if let ([feed], true) = (&feeds[..], job.url == job.source.url) {
-                    if let Some((found, at)) = self.advertised(feed, allow_private).await {
+                    if let Some((found, at)) = self.advertised(feed, allow_private, rules).await {
                         (read, attempted.moved_to) = (Ok(found), Some(at));
                         attempted.found_on_page = true;
                     }
@@ -443,14 +448,23 @@ impl Poller {
     /// address; `None` if it cannot be fetched or read (the page's error then stands, naming
     /// it). Its address is not the config's, so an IP address in it is not taken as meant:
     /// the guard applies in full.
-    async fn advertised(&self, feed: &str, allow_private: bool) -> Option<(reading::Read, Url)> {
+    async fn advertised(
+        &self,
+        feed: &str,
+        allow_private: bool,
+        rules: Ruleset,
+    ) -> Option<(reading::Read, Url)> {
         let url = Url::parse(feed).ok()?;
         let fetched = self
             .fetcher
             .fetch_page(&url, allow_private, u64::MAX)
             .await
             .ok()?;
-        let read = self.reader.read(fetched, allow_private, None).await.ok()?;
+        let read = self
+            .reader
+            .read(fetched, allow_private, None, rules)
+            .await
+            .ok()?;
         Some((read, url))
     }
 
@@ -474,14 +488,17 @@ impl Poller {
             links: Links::default(),
         };
         let config = self.live.current();
-        let allow_private = config
-            .sources
-            .iter()
-            .any(|s| s.name == source && s.allow_private);
-        let read = self.reader.read(fetched, allow_private, None).await?;
+        let configured = config.sources.iter().find(|s| s.name == source);
+        let allow_private = configured.is_some_and(|s| s.allow_private);
+        let rules = configured.map_or_else(Ruleset::default, |s| Ruleset::for_source(&config, s));
+        let read = self
+            .reader
+            .read(fetched, allow_private, None, rules)
+            .await?;
         let attempt = Attempt::Pushed {
             token: token.to_owned(),
             articles: read.articles,
+            discarded: read.discarded,
         };
         Ok(self.store.record(source, attempt, Next::default()).await?)
     }

@@ -7,6 +7,7 @@ use super::{PollError, Poller};
 use crate::config::Source;
 use crate::fetch::{FetchError, Validators};
 use crate::parse::Article;
+use crate::rules::Ruleset;
 
 impl Poller {
     /// What a poll of `source` would read now.
@@ -27,7 +28,11 @@ impl Poller {
             retry_after: None,
         })?;
         let listing = source.listing.as_ref();
-        let read = self.reader.read(fetched, allow_private, listing).await?;
+        let rules = Ruleset::for_source(&self.live.current(), source);
+        let read = self
+            .reader
+            .read(fetched, allow_private, listing, rules)
+            .await?;
         Ok(read.articles.into_iter().map(|k| k.article).collect())
     }
 }

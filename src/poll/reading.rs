@@ -14,6 +14,7 @@ use super::PollError;
 use crate::dedup::{self, Keyed};
 use crate::fetch::{Fetched, Links, Validators};
 use crate::parse::{self, Listing, ParsedFeed};
+use crate::rules::{Discarded, Ruleset};
 
 /// Reads feeds, a few at a time.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub(super) struct Reader {
 pub(super) struct Read {
     pub(super) feed: ParsedFeed,
     pub(super) articles: Vec<Keyed>,
+    /// The entries the source's rules discarded.
+    pub(super) discarded: Vec<Discarded>,
     pub(super) validators: Validators,
     pub(super) links: Links,
 }
@@ -51,15 +54,16 @@ impl Reader {
         self.max_items
     }
 
-    /// Parses (as a feed, or by the source's `listing` for a site without one), sanitises
-    /// and fingerprints `fetched`; the writer then receives only rows. Pictures and files on
-    /// non-public addresses are dropped unless `allow_private` (the source's), as the fetcher
-    /// refuses such addresses.
+    /// Parses (as a feed, or by the source's `listing` for a site without one), sanitises,
+    /// shapes by the source's `rules` and fingerprints `fetched`; the writer then receives
+    /// only rows. Pictures and files on non-public addresses are dropped unless
+    /// `allow_private` (the source's), as the fetcher refuses such addresses.
     pub(super) async fn read(
         &self,
         fetched: Fetched,
         allow_private: bool,
         listing: Option<&Listing>,
+        rules: Ruleset,
     ) -> Result<Read, PollError> {
         let listing = listing.cloned();
         let max_items = self.max_items;
@@ -88,10 +92,19 @@ impl Reader {
                     a.media.drop_non_public();
                 }
             }
-            let articles = dedup::identify(articles, feed.site_url.as_deref());
+            let shaped = rules.apply(articles);
+            let site = feed.site_url.as_deref();
+            let articles = dedup::identify(shaped.kept, site);
+            let (discarded, numbers): (Vec<_>, Vec<usize>) = shaped.discarded.into_iter().unzip();
+            let discarded = dedup::keys(&discarded, site)
+                .into_iter()
+                .zip(numbers)
+                .map(|(key, rule)| Discarded { key, rule })
+                .collect();
             Ok::<_, PollError>(Read {
                 feed,
                 articles,
+                discarded,
                 validators,
                 links,
             })

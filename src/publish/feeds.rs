@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{render, FeedLink, FeedMeta, Format, PublishError};
 use crate::config::{categories, Config, View};
 use crate::parse::sanitised_text;
-use crate::query::Query;
+use crate::query::{Entry, Query};
 use crate::store::{SearchOrder, Store, StoreError, Story};
 
 /// `stories` as one page of a feed described by `meta`, in `format`, and when its content
@@ -78,7 +78,7 @@ impl Scope<'_> {
                 if !view.sources.is_empty() && !outlets().any(|o| view.sources.contains(&o.name)) {
                     return false;
                 }
-                if view.include.is_empty() && view.exclude.is_empty() {
+                if view.include.is_empty() && view.exclude.is_empty() && view.query.is_none() {
                     return true;
                 }
                 // The text stored with the article; derived here only for those stored before
@@ -93,9 +93,26 @@ impl Scope<'_> {
                 let matches = |re: &regex::Regex| re.is_match(&story.title) || re.is_match(&text);
                 (view.include.is_empty() || view.include.iter().any(matches))
                     && !view.exclude.iter().any(matches)
+                    && view
+                        .query
+                        .as_ref()
+                        .is_none_or(|q| q.matches(&story_entry(story, &text)))
             }
         }
     }
+}
+
+/// What a query looks at in `story`, whose plain text is `text`: every outlet carrying it.
+pub(crate) fn story_entry<'s>(story: &'s Story, text: &'s str) -> Entry<'s> {
+    let outlets = std::iter::once(&story.source).chain(&story.also);
+    Entry::new(
+        &story.title,
+        text,
+        &story.authors,
+        story.link.as_deref(),
+        &story.categories,
+        outlets.map(|o| o.name.as_str()).collect(),
+    )
 }
 
 /// The deepest page of a feed served (RFC 5005 archives): each page further costs the

@@ -67,6 +67,8 @@ pub(crate) struct SourceRow {
     pub(crate) failures: i64,
     /// Articles it carries.
     pub(crate) articles: i64,
+    /// Entries its rules discarded.
+    pub(crate) discarded: i64,
     /// Its last error, why it is disabled, or where it moved.
     pub(crate) problem: Option<String>,
     /// Its WebSub subscription: `none`, `pending`, `active until T`, `failed: why`.
@@ -76,11 +78,13 @@ pub(crate) struct SourceRow {
 }
 
 /// Every configured source's row, in config order, from the stored `states`, the articles
-/// each carries, the WebSub subscriptions (`push`) and the full texts read (`full`).
+/// each carries and the entries its rules `discarded`, the WebSub subscriptions (`push`) and
+/// the full texts read (`full`).
 pub(crate) fn source_rows(
     sources: &[Source],
     states: &HashMap<String, SourceState>,
     articles: &HashMap<String, i64>,
+    discarded: &HashMap<String, i64>,
     push: &[PushSubscription],
     full: &[FullTextState],
 ) -> Vec<SourceRow> {
@@ -102,6 +106,7 @@ pub(crate) fn source_rows(
                 next_poll: st.and_then(|s| s.next_due_at).map(from_millis),
                 failures: st.map_or(0, |s| s.consecutive_failures),
                 articles: articles.get(&source.name).copied().unwrap_or(0),
+                discarded: discarded.get(&source.name).copied().unwrap_or(0),
                 problem: st.and_then(problem),
                 push: push
                     .get(source.name.as_str())

@@ -158,7 +158,8 @@ pub(crate) fn status(page: &StatusPage) -> String {
         out.push_str(&format!("<th><a href=\"{href}\">{label}{mark}</a></th>"));
     }
     out.push_str(
-        "<th>Status</th><th>Push</th><th>Full text</th><th>Problem</th></tr></thead>\n<tbody>\n",
+        "<th>Status</th><th>Push</th><th>Full text</th><th title=\"Entries its rules discarded\">Discarded</th>\
+         <th>Problem</th></tr></thead>\n<tbody>\n",
     );
     for s in page.sources {
         let when = |at: Option<DateTime<Utc>>, future: bool| match at {
@@ -180,13 +181,15 @@ pub(crate) fn status(page: &StatusPage) -> String {
              <td><span class=\"badge\">{word}</span></td><td data-label=\"Last success\">{success}</td>\
              <td class=\"n\" data-label=\"Articles\">{articles}</td><td data-label=\"Next poll\">{next}</td>\
              <td class=\"n\" data-label=\"Status\">{status}</td><td data-label=\"Push\">{push}</td>\
-             <td data-label=\"Full text\">{full_text}</td><td class=\"problem\">{problem}</td></tr>\n",
+             <td data-label=\"Full text\">{full_text}</td>\
+             <td class=\"n\" data-label=\"Discarded\">{discarded}</td><td class=\"problem\">{problem}</td></tr>\n",
             class = s.health.word().split(' ').next().unwrap_or_default(),
             url = escape_html(&s.url),
             name = escape_html(&s.name),
             word = s.health.word(),
             success = when(s.last_success, false),
             articles = s.articles,
+            discarded = s.discarded,
             status = s.status.map_or("—".to_owned(), |c| c.to_string()),
             problem = escape_html(s.problem.as_deref().unwrap_or_default()),
             push = escape_html(&s.push),

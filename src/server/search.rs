@@ -13,7 +13,7 @@ use super::cache::Page;
 use super::{Context, HttpError};
 use crate::config::Config;
 use crate::publish::{self, Feeds, Format, Results};
-use crate::query::{Query, QueryError};
+use crate::query::{Names, Query, QueryError};
 use crate::store::SearchOrder;
 
 pub(super) fn routes() -> Router<Context> {
@@ -146,10 +146,11 @@ async fn parsed(
     text: &str,
     config: &Config,
 ) -> Result<Result<Query, QueryError>, HttpError> {
-    match Query::parse(text, config, &[]) {
+    let sources = config.source_names();
+    match Query::parse(text, Names::search(&sources, &[])) {
         Err(QueryError::UnknownSource { .. }) => {
             let stored: Vec<String> = ctx.store.source_states().await?.into_keys().collect();
-            Ok(Query::parse(text, config, &stored))
+            Ok(Query::parse(text, Names::search(&sources, &stored)))
         }
         other => Ok(other),
     }

@@ -55,7 +55,15 @@ async fn status(
         )
         .await?;
     let full = ctx.store.full_text_states().await?;
-    let mut rows = publish::source_rows(&config.sources, &states, &articles, &push, &full);
+    let discarded = ctx.store.discarded_counts().await?;
+    let mut rows = publish::source_rows(
+        &config.sources,
+        &states,
+        &articles,
+        &discarded,
+        &push,
+        &full,
+    );
     publish::sort_rows(&mut rows, sort, reverse);
     let config_error = ctx.live.rejected();
     let storage_error = ctx.store.unwritable();

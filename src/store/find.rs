@@ -89,7 +89,7 @@ impl Sql {
             .iter()
             .filter_map(|t| match t {
                 Term::Text { terms, title_only } => Some(self.phrase(terms, *title_only)),
-                Term::Sources(_) => None,
+                _ => None,
             })
             .collect();
         format!("({})", alternatives.join(" OR "))
@@ -132,6 +132,28 @@ impl Sql {
                 format!(
                     "EXISTS (SELECT 1 FROM appearances ap JOIN sources so ON so.id = ap.source_id
                       WHERE ap.article_id = h.id AND so.name IN (SELECT value FROM json_each({list})))"
+                )
+            }
+            Term::Author(terms) | Term::Tag(terms) => {
+                let column = match term {
+                    Term::Author(_) => "authors",
+                    _ => "categories",
+                };
+                let like = self.bind(Bind::Text(format!("%{}%", terms.join("%"))));
+                format!(
+                    "EXISTS (SELECT 1 FROM articles a WHERE a.id = h.id
+                      AND lower(a.{column}) LIKE {like})"
+                )
+            }
+            Term::Link(part) => {
+                let escaped = part
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let like = self.bind(Bind::Text(format!("%{escaped}%")));
+                format!(
+                    "EXISTS (SELECT 1 FROM articles a WHERE a.id = h.id
+                      AND lower(a.link) LIKE {like} ESCAPE '\\')"
                 )
             }
             Term::Text { terms, title_only } if self.sqlite => {
@@ -270,7 +292,7 @@ impl Sql {
                         .iter()
                         .flat_map(|t| match t {
                             Term::Sources(n) => n.clone(),
-                            Term::Text { .. } => Vec::new(),
+                            _ => Vec::new(),
                         })
                         .collect();
                     let list = self.bind(Bind::Text(json(&names)));
@@ -402,7 +424,7 @@ impl Store {
             .filter(|c| !c.excluded && c.any.len() == 1)
             .flat_map(|c| match &c.any[0] {
                 Term::Text { terms, .. } => terms.iter().collect(),
-                Term::Sources(_) => Vec::new(),
+                _ => Vec::new(),
             })
             .collect();
         words.sort();

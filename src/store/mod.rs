@@ -21,6 +21,7 @@ use crate::dedup::Index;
 
 mod claims;
 mod counts;
+mod discarded;
 mod engine;
 mod find;
 mod full_text;

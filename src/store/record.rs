@@ -13,6 +13,7 @@ use super::story_index::Pending;
 use super::{millis, Counts, Store, StoreError};
 use crate::dedup::Keyed;
 use crate::fetch::Validators;
+use crate::rules::Discarded;
 
 /// What one fetch of a source came to, as the store records it.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub enum Attempt {
         site_url: Option<String>,
         /// Its articles, identified.
         articles: Vec<Keyed>,
+        /// The entries the source's rules discarded.
+        discarded: Vec<Discarded>,
         /// The shortest interval the feed asks to be polled at, if any.
         min_interval: Option<Duration>,
         /// What of the feed was not read, if anything was not.
@@ -45,6 +48,15 @@ pub enum Attempt {
         /// The subscription's callback token.
         token: String,
         /// The pushed feed's articles, identified.
+        articles: Vec<Keyed>,
+        /// The entries the source's rules discarded.
+        discarded: Vec<Discarded>,
+    },
+    /// `feedmerge reapply`: stored articles of the source that its rules now rewrite, each
+    /// under its stored entry key; they are stored as a fetch's edits are, and the source's
+    /// polling state is left as it is.
+    Reapplied {
+        /// The articles as the rules leave them.
         articles: Vec<Keyed>,
     },
     /// The fetch or the parse failed.
@@ -158,8 +170,11 @@ impl Store {
     ) -> Result<Counts, StoreError> {
         let mut counts = Counts::default();
         // The articles of a fetch or a push first.
-        if let Attempt::Pushed { articles, .. } | Attempt::Fetched { articles, .. } = attempt {
-            let pushed = matches!(attempt, Attempt::Pushed { .. });
+        if let Attempt::Pushed { articles, .. }
+        | Attempt::Fetched { articles, .. }
+        | Attempt::Reapplied { articles } = attempt
+        {
+            let pushed = !matches!(attempt, Attempt::Fetched { .. });
             self.ingest(
                 tx,
                 pending,
@@ -172,9 +187,13 @@ impl Store {
             )
             .await?;
         }
+        if let Attempt::Pushed { discarded, .. } | Attempt::Fetched { discarded, .. } = attempt {
+            super::discarded::remember(tx, source, discarded, now).await?;
+        }
         // What the fetch says of the source and when it is next due: one UPDATE each, which
         // ends with what `next` sets.
         let done = match attempt {
+            Attempt::Reapplied { .. } => 1,
             Attempt::NotModified { min_interval } => on_tx!(tx, |e| {
                 let query = sqlx::query(RECORD_NOT_MODIFIED)
                     .bind(source)

@@ -156,9 +156,12 @@ impl Store {
         let mut pending = Pending::new(&mut writer, &self.db);
         // Results without articles write only their sources' own rows, which this process has
         // claimed: they need not wait for other replicas' writes.
-        let articles = jobs
-            .iter()
-            .any(|j| matches!(j.attempt, Attempt::Fetched { .. } | Attempt::Pushed { .. }));
+        let articles = jobs.iter().any(|j| {
+            matches!(
+                j.attempt,
+                Attempt::Fetched { .. } | Attempt::Pushed { .. } | Attempt::Reapplied { .. }
+            )
+        });
         let begun = match articles {
             true => self.db.begin().await,
             false => self.db.begin_own_row().await,

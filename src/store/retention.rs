@@ -180,48 +180,10 @@ impl Store {
         else {
             return Ok(0);
         };
-        on_tx!(&mut tx, |e| sqlx::query(
-            "DELETE FROM appearances WHERE source_id = $1"
-        )
-        .bind(source_id)
-        .execute(e)
-        .await
-        .map(drop))?;
-        // The articles another outlet also carries: they take its headline, which the search
-        // index learns too.
-        let kept: Vec<(i64,)> = on_tx!(&mut tx, |e| sqlx::query_as(
-            "SELECT id FROM articles a WHERE a.source_id = $1
-               AND EXISTS (SELECT 1 FROM appearances ap WHERE ap.article_id = a.id)"
-        )
-        .bind(source_id)
-        .fetch_all(e)
-        .await)?;
-        on_tx!(&mut tx, |e| sqlx::query(
-            "UPDATE articles SET source_id = ap.source_id, title = ap.title,
-                 link = COALESCE(ap.link, articles.link)
-             FROM (SELECT article_id, source_id, title, link,
-                          ROW_NUMBER() OVER (PARTITION BY article_id ORDER BY first_seen) AS n
-                   FROM appearances) AS ap
-             WHERE ap.article_id = articles.id AND ap.n = 1 AND articles.source_id = $1",
-        )
-        .bind(source_id)
-        .execute(e)
-        .await
-        .map(drop))?;
-        search::reindex(
-            &mut tx,
-            &kept.into_iter().map(|(id,)| id).collect::<Vec<_>>(),
-        )
-        .await?;
-        let articles: Vec<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
-            "SELECT id FROM articles WHERE source_id = $1"
-        )
-        .bind(source_id)
-        .fetch_all(e)
-        .await)?;
-        delete_articles(&mut tx, &articles, &self.dedup.prefer).await?;
+        let articles = drop_appearances(&mut tx, source_id, None, &self.dedup.prefer).await?;
         for statement in [
             "DELETE FROM tombstones WHERE source_id = $1",
+            "DELETE FROM discarded WHERE source_id = $1",
             "DELETE FROM sources WHERE id = $1",
         ] {
             on_tx!(&mut tx, |e| sqlx::query(statement)
@@ -238,6 +200,63 @@ impl Store {
         self.changed();
         Ok(articles.len() as u64)
     }
+}
+
+/// Takes `source_id`'s appearances off its articles (only those of `only`, if given): an
+/// article another outlet also carries stays, under that outlet's headline and link (the
+/// search index learns it); the others are deleted (`delete_articles`), and returned.
+pub(super) async fn drop_appearances(
+    tx: &mut Tx,
+    source_id: i64,
+    only: Option<&[i64]>,
+    prefer: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    let only = only.map(json);
+    on_tx!(tx, |e| sqlx::query(
+        "DELETE FROM appearances WHERE source_id = $1
+           AND ($2 IS NULL OR article_id IN (SELECT CAST(value AS BIGINT) FROM json_each($2)))"
+    )
+    .bind(source_id)
+    .bind(&only)
+    .execute(e)
+    .await
+    .map(drop))?;
+    // The articles another outlet also carries: they take its headline, which the search
+    // index learns too.
+    let kept: Vec<i64> = on_tx!(tx, |e| sqlx::query_scalar(
+        "SELECT id FROM articles a WHERE a.source_id = $1
+           AND ($2 IS NULL OR a.id IN (SELECT CAST(value AS BIGINT) FROM json_each($2)))
+           AND EXISTS (SELECT 1 FROM appearances ap WHERE ap.article_id = a.id)"
+    )
+    .bind(source_id)
+    .bind(&only)
+    .fetch_all(e)
+    .await)?;
+    on_tx!(tx, |e| sqlx::query(
+        "UPDATE articles SET source_id = ap.source_id, title = ap.title,
+             link = COALESCE(ap.link, articles.link)
+         FROM (SELECT article_id, source_id, title, link,
+                      ROW_NUMBER() OVER (PARTITION BY article_id ORDER BY first_seen) AS n
+               FROM appearances) AS ap
+         WHERE ap.article_id = articles.id AND ap.n = 1 AND articles.source_id = $1
+           AND ($2 IS NULL OR articles.id IN (SELECT CAST(value AS BIGINT) FROM json_each($2)))",
+    )
+    .bind(source_id)
+    .bind(&only)
+    .execute(e)
+    .await
+    .map(drop))?;
+    search::reindex(tx, &kept).await?;
+    let articles: Vec<i64> = on_tx!(tx, |e| sqlx::query_scalar(
+        "SELECT id FROM articles WHERE source_id = $1
+           AND ($2 IS NULL OR id IN (SELECT CAST(value AS BIGINT) FROM json_each($2)))"
+    )
+    .bind(source_id)
+    .bind(&only)
+    .fetch_all(e)
+    .await)?;
+    delete_articles(tx, &articles, prefer).await?;
+    Ok(articles)
 }
 
 /// Deletes `articles` with their sketches, headlines and appearances; deletes the stories

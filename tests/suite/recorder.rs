@@ -35,6 +35,7 @@ fn fetched(body: &[u8]) -> Attempt {
         title: feed.title.clone(),
         site_url: None,
         articles: identify(feed.articles, None),
+        discarded: Vec::new(),
         min_interval: None,
         warning: None,
     }

@@ -1,7 +1,7 @@
 //! Validation: every value of a [`RawConfig`] checked and turned into a [`Config`], every
 //! problem found kept with its file, line, column and dotted key. Here, where each problem
 //! is placed; the checks of each section are `sections.rs`'s, those of `[[views]]`
-//! `views.rs`'s.
+//! `views.rs`'s, those of `[[rules]]` and `[[notify]]` `rules.rs`'s.
 
 use std::ops::Range;
 use std::path::Path;
@@ -16,6 +16,7 @@ use super::*;
 
 mod http;
 mod listing;
+mod rules;
 mod sections;
 mod suggest;
 mod views;

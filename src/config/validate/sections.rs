@@ -40,6 +40,8 @@ impl Validator<'_> {
             self.problem(&key("full_text.concurrency"), "must be at least 1".into());
         }
         let views = self.views(&raw.views, &sources, raw.feed.max_entries);
+        let rules = self.rules(&raw.rules, &sources);
+        let alerts = self.alerts(&raw.notify, &sources, &views);
         let dedup = self.dedup(&raw.dedup, &sources);
         let websub = self.websub(&raw.websub, base_url.as_ref());
         Some(Config {
@@ -61,6 +63,8 @@ impl Validator<'_> {
             poll: poll?,
             sources,
             views,
+            rules,
+            alerts,
             full_text_concurrency: raw.full_text.concurrency.max(1),
             warnings: std::mem::take(&mut self.warnings),
         })

@@ -62,13 +62,22 @@ impl Validator<'_> {
                 categories.iter().copied(),
                 |c| format!("no source is filed under category {c:?}"),
             );
+            let names: Vec<(&str, &[String])> = sources
+                .iter()
+                .map(|s| (s.name.as_str(), s.categories.as_slice()))
+                .collect();
+            let query = self.query(
+                &key(i, "query"),
+                v.query.as_deref(),
+                crate::query::Names::search(&names, &[]),
+            );
             let include = self.patterns(i, "include", &v.include);
             let exclude = self.patterns(i, "exclude", &v.exclude);
             if v.max_entries == Some(0) {
                 self.problem(&key(i, "max_entries"), "must be at least 1".into());
             }
-            let (Some(sources), Some(categories), Some(include), Some(exclude)) =
-                (view_sources, view_categories, include, exclude)
+            let (Some(sources), Some(categories), Some(include), Some(exclude), Ok(query)) =
+                (view_sources, view_categories, include, exclude, query)
             else {
                 continue;
             };
@@ -79,6 +88,7 @@ impl Validator<'_> {
                 sources,
                 include,
                 exclude,
+                query,
                 max_entries: v.max_entries.unwrap_or(max_entries).max(1),
             });
         }

@@ -3,15 +3,22 @@
 //! search terms as the index's do (`parse::terms`).
 //!
 //! Words must all match, regardless of case and accents; `"exact phrases"`; `-excluded`;
-//! `a OR b`; `title:word`, `source:name`, `category:name` (quoted for spaces); `since:2d`.
+//! `a OR b`; `title:word`, `author:name`, `link:part`, `source:name`, `category:name` (quoted
+//! for spaces); `since:2d`. One language for search, alerts (`[[notify]]`) and rules
+//! (`[[rules]]`): in a rule, which looks at one entry as its outlet sent it, `category:` is
+//! one of the entry's own categories, and `since:` has no place. `matching.rs` tells whether
+//! one story or entry in memory matches (rules, alerts); the store runs a search.
 //! Chinese, Japanese and Korean text is searched by its characters: each is a term of its
 //! own, and a run of them is a phrase. Everything else a query holds (FTS operators, SQL,
 //! punctuation) is text to look for, never syntax of the engine.
 
+mod matching;
+
 use std::time::Duration;
 
-use crate::config::{categories, Config};
 use crate::parse::terms;
+
+pub(crate) use matching::Entry;
 
 /// The longest query taken, in characters.
 pub(crate) const MAX_QUERY: usize = 500;
@@ -48,6 +55,35 @@ pub(crate) enum Term {
     },
     /// Carried by one of these sources (`source:`, or the sources of a `category:`).
     Sources(Vec<String>),
+    /// `author:`: these terms next to each other in one of the author names.
+    Author(Vec<String>),
+    /// `link:`: this text (lowercased) in the link.
+    Link(String),
+    /// `category:` in a rule: these terms next to each other in one of the entry's own
+    /// categories.
+    Tag(Vec<String>),
+}
+
+/// What the names in a query refer to where it is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Names<'a> {
+    /// The configured sources: each name and its categories.
+    pub(crate) sources: &'a [(&'a str, &'a [String])],
+    /// Sources no longer configured whose stories are still stored.
+    pub(crate) stored: &'a [String],
+    /// A rule's query, on one entry: `category:` is the entry's own, `since:` is refused.
+    pub(crate) entry: bool,
+}
+
+impl<'a> Names<'a> {
+    /// A search's or an alert's names: the configured `sources`, then the `stored` ones.
+    pub(crate) fn search(sources: &'a [(&'a str, &'a [String])], stored: &'a [String]) -> Self {
+        Names {
+            sources,
+            stored,
+            entry: false,
+        }
+    }
 }
 
 /// Why a query cannot be run: for the person who wrote it.
@@ -126,7 +162,10 @@ fn pieces(query: &str) -> Result<Vec<Option<Piece>>, QueryError> {
             .unwrap_or(chars.len());
         if chars.get(word_end) == Some(&':') {
             let name: String = chars[i..word_end].iter().collect::<String>().to_lowercase();
-            if matches!(name.as_str(), "title" | "source" | "category" | "since") {
+            if matches!(
+                name.as_str(),
+                "title" | "source" | "category" | "since" | "author" | "link"
+            ) {
                 field = Some(name);
                 i = word_end + 1;
             }
@@ -164,13 +203,8 @@ fn pieces(query: &str) -> Result<Vec<Option<Piece>>, QueryError> {
 }
 
 impl Query {
-    /// Reads `text` as a query over the sources and categories of `config`, and the sources
-    /// no longer in it whose stories are still stored, named in `stored`.
-    pub(crate) fn parse(
-        text: &str,
-        config: &Config,
-        stored: &[String],
-    ) -> Result<Query, QueryError> {
+    /// Reads `text` as a query over the sources and categories `names` gives.
+    pub(crate) fn parse(text: &str, names: Names<'_>) -> Result<Query, QueryError> {
         if text.chars().count() > MAX_QUERY {
             return Err(QueryError::TooLong);
         }
@@ -201,6 +235,11 @@ impl Query {
                 return Err(QueryError::TooManyTerms);
             }
             if piece.field.as_deref() == Some("since") {
+                if names.entry {
+                    return Err(QueryError::Misplaced(
+                        "since: has no place in a rule, which looks at each entry as it comes in",
+                    ));
+                }
                 if piece.excluded || or_pending {
                     return Err(QueryError::Misplaced(
                         "since: cannot be excluded or joined by OR; write it on its own",
@@ -212,8 +251,16 @@ impl Query {
                 continue;
             }
             let term = match piece.field.as_deref() {
-                Some("source") => Term::Sources(vec![source(config, stored, &piece.text)?]),
-                Some("category") => Term::Sources(category(config, &piece.text)?),
+                Some("source") => Term::Sources(vec![source(names, &piece.text)?]),
+                Some("category") if names.entry => Term::Tag(named(&piece)?),
+                Some("category") => Term::Sources(category(names, &piece.text)?),
+                Some("author") => Term::Author(named(&piece)?),
+                Some("link") if piece.text.trim().is_empty() => {
+                    return Err(QueryError::Misplaced(
+                        "link: needs the text to find in links",
+                    ))
+                }
+                Some("link") => Term::Link(piece.text.trim().to_lowercase()),
                 field => {
                     let terms = terms(&piece.text);
                     if terms.is_empty() {
@@ -277,37 +324,61 @@ impl Query {
     }
 }
 
-/// The source named `name` (case-insensitively), configured or among the `stored` ones, or
+/// The terms of a name after `author:` or a rule's `category:`.
+fn named(piece: &Piece) -> Result<Vec<String>, QueryError> {
+    let terms = terms(&piece.text);
+    if terms.is_empty() {
+        return Err(QueryError::Misplaced(
+            "author: and category: need a name with letters or digits",
+        ));
+    }
+    Ok(terms)
+}
+
+/// The source named `name` (case-insensitively), configured or among the stored ones, or
 /// the error listing some.
-fn source(config: &Config, stored: &[String], name: &str) -> Result<String, QueryError> {
+fn source(names: Names<'_>, name: &str) -> Result<String, QueryError> {
     let name = name.trim();
-    let configured = config.sources.iter().map(|s| &s.name);
+    let configured = names.sources.iter().map(|(s, _)| *s);
     configured
-        .chain(stored)
+        .chain(names.stored.iter().map(String::as_str))
         .find(|s| s.eq_ignore_ascii_case(name))
-        .cloned()
+        .map(str::to_owned)
         .ok_or_else(|| QueryError::UnknownSource {
             name: name.to_owned(),
-            known: listed(config.sources.iter().map(|s| s.name.as_str())),
+            known: listed(names.sources.iter().map(|(s, _)| *s)),
         })
 }
 
 /// The sources filed under the category `name`, or the error listing the categories.
-fn category(config: &Config, name: &str) -> Result<Vec<String>, QueryError> {
+fn category(names: Names<'_>, name: &str) -> Result<Vec<String>, QueryError> {
     let name = name.trim();
-    let sources: Vec<String> = config
+    let sources: Vec<String> = names
         .sources
         .iter()
-        .filter(|s| s.categories.iter().any(|c| c.eq_ignore_ascii_case(name)))
-        .map(|s| s.name.clone())
+        .filter(|(_, c)| c.iter().any(|c| c.eq_ignore_ascii_case(name)))
+        .map(|(s, _)| (*s).to_owned())
         .collect();
     if sources.is_empty() {
+        let all = names.sources.iter().flat_map(|(_, c)| c.iter());
         return Err(QueryError::UnknownCategory {
             name: name.to_owned(),
-            known: listed(categories(&config.sources).into_iter()),
+            known: listed(distinct(all.map(String::as_str)).into_iter()),
         });
     }
     Ok(sources)
+}
+
+/// Each of `names` once (ignoring case), in alphabetical order.
+pub(crate) fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut all: Vec<&str> = Vec::new();
+    for c in names {
+        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(c)) {
+            all.push(c);
+        }
+    }
+    all.sort_by_key(|c| c.to_lowercase());
+    all
 }
 
 /// Up to ten names, quoted, and how many more there are.
