@@ -17,7 +17,9 @@ use crate::config::{Config, Source};
 use crate::engine::Engine;
 use crate::fetch::{FetchError, Fetcher};
 use crate::fulltext::{Extracted, FullText, Read};
+use crate::memory::phase;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::poll::{Claim, Poller};
 use crate::publish::{self, FeedError, Feeds, Format, SourceRow};
 use crate::query::{Names, Query, QueryError};
@@ -497,6 +499,8 @@ impl App {
             self.metrics.clone(),
         );
         tasks.spawn(full_text.run(shutdown.clone()));
+        let notifier = Notifier::new(store.clone(), fetcher.clone(), live.clone());
+        tasks.spawn(notifier.run(shutdown.clone()));
         tasks.spawn(reload::watch(
             self.live.clone(),
             self.store.clone(),
@@ -541,26 +545,6 @@ async fn join_all(tasks: &mut tokio::task::JoinSet<()>) {
             _ => {}
         }
     }
-}
-
-/// Logs at debug level that a phase of a command ended: how long it took, and the process's
-/// peak memory so far (where the system says). `RUST_LOG=feedmerge=debug feedmerge fetch`
-/// shows where a poll of every source spends its time and memory (see BENCHMARKS.md).
-pub(crate) fn phase(name: &'static str, started: Instant) {
-    tracing::debug!(
-        phase = name,
-        ms = started.elapsed().as_millis() as u64,
-        peak_rss_mib = peak_rss_mib(),
-        "phase done"
-    );
-}
-
-/// The process's peak resident memory so far, in MiB (Linux's `VmHWM`).
-fn peak_rss_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-    let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib / 1024)
 }
 
 /// A shutdown signal that fires on SIGINT (Ctrl-C) or SIGTERM.

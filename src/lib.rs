@@ -45,6 +45,7 @@ mod fulltext;
 mod import;
 mod memory;
 mod metrics;
+mod notify;
 mod parse;
 mod poll;
 mod priority;

@@ -1,4 +1,5 @@
-//! The process's heap, on glibc (Linux's usual C library; elsewhere these do nothing).
+//! The process's heap, on glibc (Linux's usual C library; elsewhere these do nothing), and
+//! its peak as each phase of a command ends (`phase`).
 //!
 //! glibc's allocator gives each thread that allocates an arena of its own, up to eight per
 //! core, and hands memory freed inside an arena back to the system only when asked. Work that
@@ -60,4 +61,24 @@ pub(crate) fn give_back() {
         }
         libc::malloc_trim(0);
     }
+}
+
+/// Logs at debug level that a phase of a command ended: how long it took, and the process's
+/// peak memory so far (where the system says). `RUST_LOG=feedmerge=debug feedmerge fetch`
+/// shows where a poll of every source spends its time and memory (see BENCHMARKS.md).
+pub(crate) fn phase(name: &'static str, started: std::time::Instant) {
+    tracing::debug!(
+        phase = name,
+        ms = started.elapsed().as_millis() as u64,
+        peak_rss_mib = peak_rss_mib(),
+        "phase done"
+    );
+}
+
+/// The process's peak resident memory so far, in MiB (Linux's `VmHWM`).
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib / 1024)
 }

@@ -55,6 +55,10 @@ pub(crate) struct Gauges {
     pub(crate) push: Vec<(String, String, i64, i64)>,
     /// Our hub's tasks delivering to subscribers, and the bytes of the changes they hold.
     pub(crate) hub_load: (usize, usize),
+    /// Each alert's deliveries by state (`pending`, `delivered`, `failed`).
+    pub(crate) alerts: Vec<(String, &'static str, i64)>,
+    /// Entries each source's rules discarded.
+    pub(crate) discarded: Vec<(String, i64)>,
 }
 
 impl Metrics {
@@ -215,6 +219,25 @@ fn gauge_families(out: &mut String, gauges: &Gauges) {
         gauges.last_success.iter().filter_map(|(source, at)| {
             at.map(|at| format!("{{source=\"{}\"}} {at}", label(source)))
         }),
+    );
+    family(
+        out,
+        "feedmerge_alert_deliveries",
+        "gauge",
+        "Each alert's deliveries: pending (to send or send again), delivered, failed (given up).",
+        gauges.alerts.iter().map(|(alert, state, n)| {
+            format!("{{alert=\"{}\",state=\"{state}\"}} {n}", label(alert))
+        }),
+    );
+    family(
+        out,
+        "feedmerge_source_discarded_entries",
+        "gauge",
+        "Entries each source's rules discarded (each counted once however often its feed carries it).",
+        gauges
+            .discarded
+            .iter()
+            .map(|(source, n)| format!("{{source=\"{}\"}} {n}", label(source))),
     );
     family(
         out,

@@ -81,15 +81,7 @@ impl Scope<'_> {
                 if view.include.is_empty() && view.exclude.is_empty() && view.query.is_none() {
                     return true;
                 }
-                // The text stored with the article; derived here only for those stored before
-                // texts were kept.
-                let text = match &story.text {
-                    Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
-                    None => {
-                        let body = story.content.as_deref().or(story.summary.as_deref());
-                        std::borrow::Cow::Owned(sanitised_text(body.unwrap_or("")))
-                    }
-                };
+                let text = story_text(story);
                 let matches = |re: &regex::Regex| re.is_match(&story.title) || re.is_match(&text);
                 (view.include.is_empty() || view.include.iter().any(matches))
                     && !view.exclude.iter().any(matches)
@@ -98,6 +90,18 @@ impl Scope<'_> {
                         .as_ref()
                         .is_none_or(|q| q.matches(&story_entry(story, &text)))
             }
+        }
+    }
+}
+
+/// The plain text of `story`: the one stored with it, derived here only for the articles
+/// stored before texts were kept.
+pub(crate) fn story_text(story: &Story) -> std::borrow::Cow<'_, str> {
+    match &story.text {
+        Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        None => {
+            let body = story.content.as_deref().or(story.summary.as_deref());
+            std::borrow::Cow::Owned(sanitised_text(body.unwrap_or("")))
         }
     }
 }

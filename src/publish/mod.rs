@@ -32,12 +32,12 @@ mod rss;
 mod search;
 mod status;
 pub use feeds::FeedError;
-pub(crate) use feeds::{Feed, Feeds, MAX_PAGE};
+pub(crate) use feeds::{story_entry, story_text, Feed, Feeds, Scope, MAX_PAGE};
 pub(crate) use health::{moved_permanently, source_rows, Health, SourceRow};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, Empty, FeedLink, River};
 pub(crate) use search::{encoded, results, Results};
-pub(crate) use status::{human, sort_rows, status, Paused, Sort, StatusPage};
+pub(crate) use status::{human, sort_rows, status, AlertRow, Paused, Sort, StatusPage};
 
 /// Query parameters taken out of a published feed address: their names, in lower case, end
 /// with one of these (`api_key`, `access_token`, `client_secret`, `sig`) or start with `auth`.

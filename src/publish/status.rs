@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::escape_html;
 use super::health::{Health, SourceRow};
-use crate::store::Totals;
+use crate::store::{AlertState, Totals};
 
 /// The column the sources are sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -75,6 +75,19 @@ pub(crate) struct StatusPage<'a> {
     pub(crate) reversed: bool,
     /// Readers subscribed to our hub that are paused, every delivery to them having failed.
     pub(crate) paused_readers: &'a [Paused],
+    /// The configured alerts and their deliveries.
+    pub(crate) alerts: &'a [AlertRow],
+}
+
+/// An alert as `/status` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct AlertRow {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its target's scheme and host (the rest may hold a secret).
+    pub(crate) target: String,
+    /// Its deliveries.
+    pub(crate) state: AlertState,
 }
 
 /// A reader subscribed to our hub that is paused, as `/status` shows it.
@@ -143,6 +156,7 @@ pub(crate) fn status(page: &StatusPage) -> String {
         t.articles,
     ));
     out.push_str(&chart(page));
+    alerts(&mut out, page);
     out.push_str("<table>\n<thead><tr>");
     for (sort, key, label) in Sort::ALL {
         let (reverse, mark) = match (sort == page.sort, page.reversed) {
@@ -253,6 +267,34 @@ th{border:0;padding:.2rem 0}tbody tr{border-bottom:1px solid #ddd;padding:.4rem 
 td.n{text-align:left}td[data-label]::before{content:attr(data-label) \": \";color:#555}.problem{min-width:0}}";
 
 /// The readers of our hub that are paused, if any, as an alert section of `out`.
+/// The alerts' table: each one's target, and its deliveries pending, taken and given up.
+fn alerts(out: &mut String, page: &StatusPage) {
+    if page.alerts.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Alerts</h2>\n<table class=\"alerts\">\n<thead><tr><th>Alert</th><th>Target</th>\
+         <th>Pending</th><th>Delivered</th><th>Given up</th><th>Last delivered</th>\
+         <th>Problem</th></tr></thead>\n<tbody>\n",
+    );
+    for a in page.alerts {
+        let last = a.state.last_delivered.map_or("never".to_owned(), |at| {
+            format!("{} ago", human(page.now - at))
+        });
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td>{last}</td><td class=\"problem\">{}</td></tr>\n",
+            escape_html(&a.name),
+            escape_html(&a.target),
+            a.state.pending,
+            a.state.delivered,
+            a.state.failed,
+            escape_html(a.state.error.as_deref().unwrap_or_default()),
+        ));
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
 fn paused_readers(out: &mut String, page: &StatusPage) {
     if page.paused_readers.is_empty() {
         return;

@@ -64,11 +64,6 @@ impl Ruleset {
         Ruleset::of(&config.rules, &source.name, &source.categories)
     }
 
-    /// Whether any rule applies.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
     /// Applies the rules to each of `articles`.
     pub(crate) fn apply(&self, articles: Vec<Article>) -> Shaped {
         let mut shaped = Shaped::default();

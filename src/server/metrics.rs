@@ -50,6 +50,15 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
             })
             .collect(),
         hub_load: ctx.websub.as_ref().map_or((0, 0), |w| w.hub.load()),
+        alerts: alert_gauges(&config, ctx.store.alert_states().await?),
+        discarded: {
+            let counts = ctx.store.discarded_counts().await?;
+            config
+                .sources
+                .iter()
+                .map(|s| (s.name.clone(), counts.get(&s.name).copied().unwrap_or(0)))
+                .collect()
+        },
     };
     Ok((
         [(
@@ -58,4 +67,23 @@ async fn metrics(State(ctx): State<Context>) -> Result<impl IntoResponse, HttpEr
         )],
         counters.render(&gauges),
     ))
+}
+
+/// Each configured alert's deliveries by state.
+fn alert_gauges(
+    config: &crate::config::Config,
+    states: Vec<crate::store::AlertState>,
+) -> Vec<(String, &'static str, i64)> {
+    let mut out = Vec::new();
+    for alert in &config.alerts {
+        let s = states
+            .iter()
+            .find(|s| s.alert == alert.name)
+            .cloned()
+            .unwrap_or_default();
+        out.push((alert.name.clone(), "pending", s.pending));
+        out.push((alert.name.clone(), "delivered", s.delivered));
+        out.push((alert.name.clone(), "failed", s.failed));
+    }
+    out
 }

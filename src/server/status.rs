@@ -8,7 +8,9 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{Context, HttpError};
+use crate::config::Config;
 use crate::publish::{self, Sort, StatusPage};
+use crate::store::AlertState;
 
 /// Days the chart covers.
 const DAYS: u32 = 30;
@@ -84,5 +86,23 @@ async fn status(
         sort,
         reversed: reverse,
         paused_readers: &paused_readers,
+        alerts: &alert_rows(&config, ctx.store.alert_states().await?),
     })))
+}
+
+/// Each configured alert with its deliveries (none yet, for an alert that matched nothing).
+fn alert_rows(config: &Config, states: Vec<AlertState>) -> Vec<publish::AlertRow> {
+    config
+        .alerts
+        .iter()
+        .map(|a| publish::AlertRow {
+            name: a.name.clone(),
+            target: a.target.shown(),
+            state: states
+                .iter()
+                .find(|s| s.alert == a.name)
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect()
 }

@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::config::{Database, Dedup};
 use crate::dedup::Index;
 
+mod alerts;
 mod claims;
 mod counts;
 mod discarded;
@@ -40,6 +41,7 @@ mod stories;
 mod story_index;
 mod writable;
 
+pub(crate) use alerts::AlertState;
 pub use counts::Counts;
 use engine::Db;
 pub(crate) use find::SearchOrder;

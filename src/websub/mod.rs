@@ -12,4 +12,5 @@ mod subscriber;
 mod verifying;
 
 pub(crate) use hub::{Hub, Request};
+pub(crate) use signature::sign;
 pub(crate) use subscriber::{Delivery, Subscriber, Verification};
