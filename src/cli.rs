@@ -223,8 +223,15 @@ pub fn added(config: &std::path::Path, added: &crate::Added) -> String {
     out
 }
 
-/// What `feedmerge reapply` changed: a line per source it changed.
-pub fn reapplied(report: &[crate::Reapplied]) -> String {
+/// What `feedmerge reapply` changed: a line per source it changed, and the sum.
+pub fn reapplied(report: &[crate::Reapplied]) -> (String, Option<String>) {
+    let (discarded, rewritten) = report
+        .iter()
+        .fold((0, 0), |(d, r), s| (d + s.discarded, r + s.rewritten));
+    let summary = format!(
+        "{discarded} stored articles discarded, {rewritten} rewritten, over {} sources",
+        report.len()
+    );
     let mut out = String::new();
     for r in report.iter().filter(|r| r.discarded + r.rewritten > 0) {
         out.push_str(&format!(
@@ -235,7 +242,7 @@ pub fn reapplied(report: &[crate::Reapplied]) -> String {
             r.rewritten
         ));
     }
-    out.trim_end().to_owned()
+    (out.trim_end().to_owned(), Some(summary))
 }
 
 /// The entries `feedmerge preview` found: each one's title, link, time, author, picture and

@@ -18,6 +18,11 @@
 //! | 7 | `publish` | which stories each feed shows (`publish::feeds`), and rendering them |
 //! | 8 | `server` | the HTTP routes |
 //!
+//! Between `parse` and `dedup`, `rules` shapes each entry as it comes in (`[[rules]]`:
+//! discard, keep only, rewrite, remove elements and trackers); `reapply` applies the rules
+//! again to what is stored. Beside the hub after `publish`, `notify` tells each alert's target
+//! (`[[notify]]`) of the new stories that match it.
+//!
 //! Around them: `poll` runs one source through fetch, parse, dedup and store, and says what
 //! came of it in a `report`; `engine` runs every source on its schedule; `reload` holds the
 //! config in force and replaces it when the file changes; `metrics` counts the reports;

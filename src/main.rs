@@ -396,17 +396,7 @@ async fn one_shot(app: &App, command: Command) -> anyhow::Result<(String, Option
             );
             (String::new(), Some(summary))
         }
-        Command::Reapply { source } => {
-            let report = app.reapply(source.as_deref()).await?;
-            let (discarded, rewritten): (u64, u64) = report
-                .iter()
-                .fold((0, 0), |(d, r), s| (d + s.discarded, r + s.rewritten));
-            let summary = format!(
-                "{discarded} stored articles discarded, {rewritten} rewritten, over {} sources",
-                report.len()
-            );
-            (cli::reapplied(&report), Some(summary))
-        }
+        Command::Reapply { source } => cli::reapplied(&app.reapply(source.as_deref()).await?),
         Command::Sources => (cli::sources_table(app).await?, None),
         // Handled before the app is opened, or above.
         Command::Run | Command::Check | Command::Import { .. } | Command::Add { .. } => {

@@ -250,31 +250,12 @@ impl Query {
                 query.since = Some(duration);
                 continue;
             }
-            let term = match piece.field.as_deref() {
-                Some("source") => Term::Sources(vec![source(names, &piece.text)?]),
-                Some("category") if names.entry => Term::Tag(named(&piece)?),
-                Some("category") => Term::Sources(category(names, &piece.text)?),
-                Some("author") => Term::Author(named(&piece)?),
-                Some("link") if piece.text.trim().is_empty() => {
-                    return Err(QueryError::Misplaced(
-                        "link: needs the text to find in links",
-                    ))
+            let Some(term) = term_of(&piece, names)? else {
+                // Punctuation alone (`*`, `&&`): nothing to find, nothing to fail.
+                if or_pending {
+                    return Err(QueryError::DanglingOr);
                 }
-                Some("link") => Term::Link(piece.text.trim().to_lowercase()),
-                field => {
-                    let terms = terms(&piece.text);
-                    if terms.is_empty() {
-                        // Punctuation alone (`*`, `&&`): nothing to find, nothing to fail.
-                        if or_pending {
-                            return Err(QueryError::DanglingOr);
-                        }
-                        continue;
-                    }
-                    Term::Text {
-                        terms,
-                        title_only: field == Some("title"),
-                    }
-                }
+                continue;
             };
             match query.clauses.last_mut() {
                 Some(last) if or_pending => {
@@ -322,6 +303,32 @@ impl Query {
         out.dedup();
         out
     }
+}
+
+/// What `piece` looks for, read with `names`; `None` for punctuation alone.
+fn term_of(piece: &Piece, names: Names<'_>) -> Result<Option<Term>, QueryError> {
+    Ok(Some(match piece.field.as_deref() {
+        Some("source") => Term::Sources(vec![source(names, &piece.text)?]),
+        Some("category") if names.entry => Term::Tag(named(piece)?),
+        Some("category") => Term::Sources(category(names, &piece.text)?),
+        Some("author") => Term::Author(named(piece)?),
+        Some("link") if piece.text.trim().is_empty() => {
+            return Err(QueryError::Misplaced(
+                "link: needs the text to find in links",
+            ))
+        }
+        Some("link") => Term::Link(piece.text.trim().to_lowercase()),
+        field => {
+            let terms = terms(&piece.text);
+            if terms.is_empty() {
+                return Ok(None);
+            }
+            Term::Text {
+                terms,
+                title_only: field == Some("title"),
+            }
+        }
+    }))
 }
 
 /// The terms of a name after `author:` or a rule's `category:`.
