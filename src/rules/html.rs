@@ -93,14 +93,18 @@ fn is_tracker(node: &NodeRef<'_>) -> bool {
     };
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     let path = url.path();
+    let picture = node.node_name().as_deref() == Some("img");
+    // Flare's links and pictures (`~f`, `~ff`, `~a`), and the counting picture (`~r`); a
+    // link to `~r` is the article itself, through FeedBurner's redirect, and stays.
     let feedburner = (host == "feeds.feedburner.com" || host == "feedproxy.google.com")
-        && ["/~f/", "/~ff/", "/~r/", "/~a/"]
+        && ["/~f/", "/~ff/", "/~a/"]
             .iter()
+            .chain(if picture { &["/~r/"][..] } else { &[] })
             .any(|p| path.starts_with(p));
     if feedburner {
         return true;
     }
-    if node.node_name().as_deref() != Some("img") {
+    if !picture {
         return false;
     }
     let tiny = |name: &str| {
@@ -123,10 +127,11 @@ mod tests {
 
     #[test]
     fn trackers_go_and_the_rest_stays() {
-        let html = r#"<p>Text <b>bold</b>.&nbsp;<a href="https://www.expansion.com/a.html">Leer</a><img src="http://secure-uk.imrworldwide.com/cgi-bin/m?cid=x&amp;cg=y" alt=""></p><div class="feedflare"><a href="http://feeds.feedburner.com/~f/Blog?a=AK"><img src="http://feeds.feedburner.com/~f/Blog?i=AK" border="0"></a></div><img src="http://feeds.feedburner.com/~r/Blog/~4/abc" height="1" width="1" alt=""><img src="https://example.com/photo.jpg" width="600" height="1">"#;
+        let html = r#"<p>Text <b>bold</b>.&nbsp;<a href="https://www.expansion.com/a.html">Leer</a><img src="http://secure-uk.imrworldwide.com/cgi-bin/m?cid=x&amp;cg=y" alt=""></p><div class="feedflare"><a href="http://feeds.feedburner.com/~f/Blog?a=AK"><img src="http://feeds.feedburner.com/~f/Blog?i=AK" border="0"></a></div><img src="http://feeds.feedburner.com/~r/Blog/~4/abc" height="1" width="1" alt=""><img src="https://example.com/photo.jpg" width="600" height="1"><a href="http://feeds.feedburner.com/~r/Blog/~3/123/post.html">Read on</a>"#;
         let out = without_trackers(html).unwrap_or_default();
         assert!(!out.contains("imrworldwide"), "{out}");
-        assert!(!out.contains("feedburner"), "{out}");
+        assert!(!out.contains("~f/") && !out.contains("~4/"), "{out}");
+        assert!(out.contains("~3/123/post.html\">Read on</a>"), "{out}");
         assert!(
             out.contains(r#"<a href="https://www.expansion.com/a.html">Leer</a>"#),
             "{out}"

@@ -36,6 +36,7 @@ mod replicas;
 mod restart;
 mod retention;
 mod revalidation;
+mod rules;
 mod schedule;
 mod search;
 mod serving;
