@@ -488,6 +488,8 @@ impl App {
             deliveries: Arc::new(tokio::sync::Semaphore::new(server::DELIVERIES_AT_ONCE)),
         };
 
+        let notifier = Notifier::new(store.clone(), fetcher.clone(), live.clone());
+        notifier.start().await;
         let engine = Engine::new(poller, self.store.clone(), self.live.clone());
         tasks.spawn(engine.run(shutdown.clone()));
         tasks.spawn(self.clone().cleanups(shutdown.clone()));
@@ -499,7 +501,6 @@ impl App {
             self.metrics.clone(),
         );
         tasks.spawn(full_text.run(shutdown.clone()));
-        let notifier = Notifier::new(store.clone(), fetcher.clone(), live.clone());
         tasks.spawn(notifier.run(shutdown.clone()));
         tasks.spawn(reload::watch(
             self.live.clone(),

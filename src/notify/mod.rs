@@ -34,6 +34,9 @@ const FIRST_WAIT: Duration = Duration::from_secs(2);
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// Tries before a delivery is given up (about a day of them, the last an hour apart).
 const MAX_ATTEMPTS: i64 = 32;
+/// A story published longer ago than this when it is first seen is not news: an outlet's
+/// backlog, or an old entry it republished. No alert tells of it.
+const RECENT: chrono::Duration = chrono::Duration::days(1);
 
 /// The alerts' loop.
 #[derive(Clone)]
@@ -49,6 +52,16 @@ impl Notifier {
             store,
             fetcher,
             live,
+        }
+    }
+
+    /// Marks where each configured alert starts: the stories stored from now on. Called
+    /// before polling starts, so that what the first polls store is told of.
+    pub(crate) async fn start(&self) {
+        for alert in &self.live.current().alerts {
+            if let Err(e) = self.store.alert_cursor(&alert.name).await {
+                tracing::warn!(alert = %alert.name, error = %e, "cannot read where the alert stands");
+            }
         }
     }
 
@@ -93,8 +106,10 @@ impl Notifier {
                     break;
                 };
                 let looked_to = *last;
+                let recent = Utc::now() - RECENT;
                 let bodies: Vec<(i64, String)> = stories
                     .iter()
+                    .filter(|(_, story)| story.published >= recent)
                     .filter(|(_, story)| matches(config, alert, story, &categories))
                     .map(|(id, story)| {
                         let url = config

@@ -44,7 +44,7 @@ impl Store {
         let mut tx = self.db.begin_own_row().await?;
         on_tx!(&mut tx, |e| sqlx::query(
             "INSERT INTO alert_cursors (alert, last_story)
-             SELECT $1, COALESCE(MAX(id), 0) FROM stories
+             SELECT $1, COALESCE(MAX(id), 0) FROM stories WHERE TRUE
              ON CONFLICT (alert) DO NOTHING"
         )
         .bind(alert)

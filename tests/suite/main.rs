@@ -4,6 +4,7 @@
 //! `cargo test --test suite polling::` runs one area.
 
 mod add;
+mod alerts;
 mod browser;
 mod common;
 mod config;
