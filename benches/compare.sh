@@ -11,7 +11,8 @@
 #
 #   bash benches/compare.sh [N] [RUNS] [CAPTURES]
 #       default 2000 feeds, 3 runs, ../shared/corpus/real; CONCURRENCY=16;
-#       PROFILE=dev times a debug build (to check that this script works: no figures)
+#       PROFILE=dev times a debug build (to check that this script works: no figures);
+#       RULES=1 measures instead what ten [[rules]] cost feedmerge's first ingest
 #
 # Installs what it lacks: GNU time, nginx and newsboat with apt-get; reader, feedparser and
 # fastfeedparser (pinned, with what they depend on; sgmllib3k for the feedparser that reader
@@ -66,6 +67,13 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname 
   "feedmerge $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(newsboat --version | head -1 | cut -d' ' -f1-2)," \
   "reader $("$venv/bin/python" -c 'import reader; print(reader.__version__)')"
 [ "$PROFILE" = bench ] || echo "PROFILE=$PROFILE: a debug build, run to check that this script works; its figures are not feedmerge's"
+if [ "${RULES:-0}" = 1 ]; then
+  # What ten [[rules]] cost the first ingest of the real captures (benches/compare/rules.py).
+  mkdir "$work/rules"
+  "$venv/bin/python" benches/compare/rules.py "$N" "$RUNS" "$CONCURRENCY" "$work/rules" \
+    "$(pwd)/$bin" "$(cd "$CAPTURES" && pwd)"
+  exit 0
+fi
 if [ -d "$CAPTURES" ]; then
   mkdir "$work/real"
   "$venv/bin/python" benches/compare/run.py "$N" "$RUNS" "$CONCURRENCY" "$work/real" \

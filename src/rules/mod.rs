@@ -79,49 +79,75 @@ impl Ruleset {
     /// Applies the rules to `article`, in order: `Err` with the number of the rule that
     /// discards it.
     pub(crate) fn shape(&self, article: &mut Article) -> Result<(), usize> {
-        let mut changed = false;
-        if !self.keep_trackers {
-            changed |= edit_html(article, html::without_trackers);
+        if !self.keep_trackers && edit_html(article, html::without_trackers) {
+            refresh_text(article);
         }
-        for rule in &self.rules {
-            if rule.discard.is_some() || rule.keep_only.is_some() {
-                let sources = vec![self.source.as_str()];
+        let mut next = 0;
+        while next < self.rules.len() {
+            // The queries of the rules up to the next that edits read one entry, whose terms
+            // are worked out once.
+            let edits = {
                 let entry = Entry::new(
                     &article.title,
                     &article.text,
                     &article.authors,
                     article.link.as_deref(),
                     &article.categories,
-                    sources,
+                    vec![self.source.as_str()],
                 );
-                let discarded = rule.discard.as_ref().is_some_and(|q| q.matches(&entry))
-                    || rule.keep_only.as_ref().is_some_and(|q| !q.matches(&entry));
-                if discarded {
-                    return Err(rule.number);
-                }
-            }
-            if let Some(rewrite) = &rule.rewrite_title {
-                if let Some(title) = rewritten(rewrite, &article.title) {
-                    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-                    // A headline rewritten to nothing keeps what it was.
-                    if !title.is_empty() {
-                        article.title = title;
+                loop {
+                    let Some(rule) = self.rules.get(next) else {
+                        break None;
+                    };
+                    next += 1;
+                    let discarded = rule.discard.as_ref().is_some_and(|q| q.matches(&entry))
+                        || rule.keep_only.as_ref().is_some_and(|q| !q.matches(&entry));
+                    if discarded {
+                        return Err(rule.number);
+                    }
+                    if rule.rewrite_title.is_some()
+                        || rule.rewrite_text.is_some()
+                        || !rule.remove.is_empty()
+                    {
+                        break Some(rule);
                     }
                 }
+            };
+            // What a later rule asks of the entry is asked of it as this one leaves it.
+            if edits.is_some_and(|rule| edit(article, rule)) {
+                refresh_text(article);
             }
-            if let Some(rewrite) = &rule.rewrite_text {
-                changed |= edit_html(article, |html| rewritten(rewrite, html).map(resanitised));
-            }
-            if !rule.remove.is_empty() {
-                changed |= edit_html(article, |html| html::without(html, &rule.remove));
-            }
-        }
-        if changed {
-            let body = article.content.as_deref().or(article.summary.as_deref());
-            article.text = body.map(text_of_html).unwrap_or_default();
         }
         Ok(())
     }
+}
+
+/// Applies `rule`'s rewrites and removals to `article`: whether its HTML changed (its
+/// headline is its own).
+fn edit(article: &mut Article, rule: &Rule) -> bool {
+    let mut changed = false;
+    if let Some(rewrite) = &rule.rewrite_title {
+        if let Some(title) = rewritten(rewrite, &article.title) {
+            let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+            // A headline rewritten to nothing keeps what it was.
+            if !title.is_empty() {
+                article.title = title;
+            }
+        }
+    }
+    if let Some(rewrite) = &rule.rewrite_text {
+        changed |= edit_html(article, |html| rewritten(rewrite, html).map(resanitised));
+    }
+    if !rule.remove.is_empty() {
+        changed |= edit_html(article, |html| html::without(html, &rule.remove));
+    }
+    changed
+}
+
+/// The article's plain text, derived again from its HTML.
+fn refresh_text(article: &mut Article) {
+    let body = article.content.as_deref().or(article.summary.as_deref());
+    article.text = body.map(text_of_html).unwrap_or_default();
 }
 
 /// `text` with `rewrite` applied, if it changes it.
