@@ -41,6 +41,15 @@ impl Store {
     /// The id of the last story `alert` looked at; a new alert starts at the newest story,
     /// so that it tells of the stories to come, not of those stored before it.
     pub(crate) async fn alert_cursor(&self, alert: &str) -> Result<i64, StoreError> {
+        let known: Option<i64> = on_pool!(&self.db, |e| sqlx::query_scalar(
+            "SELECT last_story FROM alert_cursors WHERE alert = $1"
+        )
+        .bind(alert)
+        .fetch_optional(e)
+        .await)?;
+        if let Some(cursor) = known {
+            return Ok(cursor);
+        }
         let mut tx = self.db.begin_own_row().await?;
         on_tx!(&mut tx, |e| sqlx::query(
             "INSERT INTO alert_cursors (alert, last_story)
@@ -130,6 +139,19 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
+        // Read first: most looks find nothing due, and take no write lock for it.
+        let head: Option<(i64, Option<i64>)> = on_pool!(&self.db, |e| sqlx::query_as(
+            "SELECT next_try_at, claimed_until FROM alert_deliveries
+             WHERE alert = $1 AND state = 'pending' ORDER BY id LIMIT 1"
+        )
+        .bind(alert)
+        .fetch_optional(e)
+        .await)?;
+        let now_ms = millis(now);
+        let due = |(next, claimed): (i64, Option<i64>)| next <= now_ms && claimed.is_none_or(|c| c < now_ms);
+        if !head.is_some_and(due) {
+            return Ok(None);
+        }
         let mut tx = self.db.begin_own_row().await?;
         let claimed = on_tx!(&mut tx, |e| sqlx::query_as(
             "UPDATE alert_deliveries SET claimed_until = $3

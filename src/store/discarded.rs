@@ -41,6 +41,14 @@ struct Row {
     media: Option<String>,
 }
 
+/// The id of the source `name`, if it is registered.
+async fn source_id(tx: &mut Tx, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(on_tx!(tx, |e| sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
+        .bind(name)
+        .fetch_optional(e)
+        .await)?)
+}
+
 /// Remembers `discarded`, entries of `source` a rule kept out at `now`, inside `tx`.
 pub(super) async fn remember(
     tx: &mut Tx,
@@ -51,13 +59,7 @@ pub(super) async fn remember(
     if discarded.is_empty() {
         return Ok(());
     }
-    let Some(source_id): Option<i64> = on_tx!(tx, |e| sqlx::query_scalar(
-        "SELECT id FROM sources WHERE name = $1"
-    )
-    .bind(source)
-    .fetch_optional(e)
-    .await)?
-    else {
+    let Some(source_id) = source_id(tx, source).await? else {
         return Ok(());
     };
     // One row per key: a statement may not update a row twice.
@@ -134,13 +136,7 @@ impl Store {
         }
         let mut writer = self.writer.lock().await;
         let mut tx = self.db.begin().await?;
-        let Some(source_id): Option<i64> = on_tx!(&mut tx, |e| sqlx::query_scalar(
-            "SELECT id FROM sources WHERE name = $1"
-        )
-        .bind(source)
-        .fetch_optional(e)
-        .await)?
-        else {
+        let Some(source_id) = source_id(&mut tx, source).await? else {
             return Ok(());
         };
         let ids: Vec<i64> = discarded.iter().map(|(id, _)| *id).collect();

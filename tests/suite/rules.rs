@@ -159,6 +159,13 @@ fn rules_shape_real_feeds_as_they_come_in() {
         .iter()
         .any(|i| i["content_html"].as_str().unwrap_or_default().len() > 500));
 
+    // One language: the fields a rule reads, a search reads too.
+    let found = stdout(&setup.feedmerge(&["search", "author:gruber link:tidbits.com"]));
+    assert!(found.contains("Virgin Mobile Partners With Apple"), "{found}");
+    assert!(found.ends_with("1 stories match"), "{found}");
+    let found = stdout(&setup.feedmerge(&["search", "author:\"department of commerce\""]));
+    assert_eq!(found.trim(), "no story matches", "the sponsor posts were not stored");
+
     // What the rules kept out, per source, counted once however often the feed carries it.
     assert_eq!(discarded(&setup), ("2".into(), "2".into(), "0".into()));
     site.put_fixture(
@@ -290,4 +297,31 @@ categories = ["spain"]
     ] {
         assert!(said.contains(expected), "{expected}\nnot in:\n{said}");
     }
+}
+
+/// The README's worked examples are a config `check` accepts, beside the sources they name.
+#[test]
+fn the_readmes_rules_are_valid() {
+    let readme = include_str!("../../README.md");
+    let rules = readme
+        .split("## Rules")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README's rules");
+    let mut config = String::new();
+    for (name, more) in [
+        (DF, ""),
+        (EXP, "categories = [\"spain\"]\n"),
+        ("Wire", ""),
+        ("Daily", ""),
+    ] {
+        config.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nurl = \"https://{}.example/feed\"\n{more}",
+            name.len()
+        ));
+    }
+    let setup = Setup::new(&format!("{config}{rules}"));
+    let out = setup.feedmerge(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
