@@ -26,7 +26,7 @@ use crate::address::non_public;
 use crate::schedule::{CronSchedule, Plan};
 
 pub use locate::locate;
-pub(crate) use rules::{Alert, AlertFormat, AlertMatch, Rewrite, Rule};
+pub(crate) use rules::{Alert, AlertFormat, AlertMatch, Rewrite, Rule, Selector};
 
 /// The first place a config file is looked for, relative to the working directory (the
 /// repository's layout); `locate::default_places` lists the others.

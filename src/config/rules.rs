@@ -21,8 +21,8 @@ pub(crate) struct Rule {
     pub(crate) discard: Option<Query>,
     /// Entries that do not match are not stored.
     pub(crate) keep_only: Option<Query>,
-    /// CSS selectors of elements taken out of the entry's HTML.
-    pub(crate) remove: Vec<String>,
+    /// CSS selectors of elements taken out of the entry's HTML, compiled.
+    pub(crate) remove: Vec<Selector>,
     /// Tracking pixels and FeedBurner's flare are left in (they are taken out by default).
     pub(crate) keep_trackers: bool,
     /// A replacement in the headline.
@@ -41,6 +41,54 @@ impl Rule {
                 .iter()
                 .any(|c| categories.iter().any(|k| k.eq_ignore_ascii_case(c)))
     }
+}
+
+/// A CSS selector of a rule's `remove`, compiled, with a piece of text that any HTML holding
+/// an element it selects holds (a class name, `<tag`), if it has one: HTML without it is
+/// not parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Selector {
+    /// The selector.
+    pub(crate) matcher: dom_query::Matcher,
+    /// What the HTML must hold for it to select anything.
+    pub(crate) needle: Option<String>,
+}
+
+impl Selector {
+    /// `text` compiled, if it is a CSS selector.
+    pub(crate) fn new(text: &str) -> Option<Selector> {
+        let matcher = dom_query::Matcher::new(text).ok()?;
+        // Every alternative needs one: the last compound of each names its element.
+        let needles: Option<Vec<String>> = text.split(',').map(needle).collect();
+        let needle = needles.and_then(|n| (n.len() == 1).then(|| n[0].clone()));
+        Some(Selector { matcher, needle })
+    }
+}
+
+/// What HTML holding an element that the selector `part` (one alternative) selects holds:
+/// the class its last compound names, else `<` and its tag.
+fn needle(part: &str) -> Option<String> {
+    // Only simple selectors (tags, classes, combinators): anything else is parsed for.
+    let simple = |c: char| c.is_alphanumeric() || " \t.#>+~-_*".contains(c);
+    if !part.chars().all(simple) {
+        return None;
+    }
+    let last = part
+        .trim()
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '>' | '+' | '~'))
+        .next()?;
+    if let Some(class) = last.split('.').nth(1) {
+        let class: String = class
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+            .collect();
+        return (!class.is_empty()).then_some(class);
+    }
+    let tag: String = last
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    (!tag.is_empty()).then(|| format!("<{}", tag.to_ascii_lowercase()))
 }
 
 /// A regular expression and what its matches become (`$1`, `${name}` for groups).

@@ -17,7 +17,7 @@ use chrono::Utc;
 
 use crate::config::{Alert, AlertMatch, Config};
 use crate::fetch::{FetchError, Fetcher, Outgoing};
-use crate::publish::{story_entry, story_text, Scope};
+use crate::publish::{story_matches, story_text, Scope};
 use crate::reload::Live;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError, Story};
@@ -221,7 +221,7 @@ fn matches(
             let fresh = query.since.is_none_or(|since| {
                 chrono::Duration::from_std(since).is_ok_and(|s| story.published >= Utc::now() - s)
             });
-            fresh && query.matches(&story_entry(story, &text))
+            fresh && story_matches(query, story, &text)
         }
         AlertMatch::View(name) => config
             .views

@@ -402,9 +402,12 @@ const MAX_URL: usize = 2_048;
 
 /// The sanitiser of an outlet's HTML: ammonia's default rules, web addresses only, and no
 /// picture or link to a non-public address (a router's reboot page, the cloud's metadata
-/// service), which would have each reader's browser reach into its own network.
+/// service), which would have each reader's browser reach into its own network. Elements
+/// keep their `class` (as feedparser's sanitiser keeps it): what a rule's `remove` selectors
+/// (`div.share-bar`) and the tracker filter (`div.feedflare`) find them by.
 fn sanitiser() -> ammonia::Builder<'static> {
     let mut sanitiser = ammonia::Builder::default();
+    sanitiser.add_generic_attributes(["class"]);
     sanitiser.url_schemes(["http", "https"].into());
     sanitiser.attribute_filter(|_, attribute, value| match attribute {
         "src" | "href" if media::on_non_public_address(value) => None,

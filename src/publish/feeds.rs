@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{render, FeedLink, FeedMeta, Format, PublishError};
 use crate::config::{categories, Config, View};
 use crate::parse::sanitised_text;
-use crate::query::{Entry, Query};
+use crate::query::{Entry, Query, Words};
 use crate::store::{SearchOrder, Store, StoreError, Story};
 
 /// `stories` as one page of a feed described by `meta`, in `format`, and when its content
@@ -88,7 +88,7 @@ impl Scope<'_> {
                     && view
                         .query
                         .as_ref()
-                        .is_none_or(|q| q.matches(&story_entry(story, &text)))
+                        .is_none_or(|q| story_matches(q, story, &text))
             }
         }
     }
@@ -106,17 +106,20 @@ pub(crate) fn story_text(story: &Story) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// What a query looks at in `story`, whose plain text is `text`: every outlet carrying it.
-pub(crate) fn story_entry<'s>(story: &'s Story, text: &'s str) -> Entry<'s> {
+/// Whether `story`, whose plain text is `text`, matches `query`: every outlet carrying it
+/// counts as its source.
+pub(crate) fn story_matches(query: &Query, story: &Story, text: &str) -> bool {
     let outlets = std::iter::once(&story.source).chain(&story.also);
-    Entry::new(
-        &story.title,
-        text,
+    let words = Words::default();
+    let entry = Entry::new(
+        (&story.title, text),
         &story.authors,
         story.link.as_deref(),
         &story.categories,
         outlets.map(|o| o.name.as_str()).collect(),
-    )
+        &words,
+    );
+    query.matches(&entry)
 }
 
 /// The deepest page of a feed served (RFC 5005 archives): each page further costs the

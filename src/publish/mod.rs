@@ -32,7 +32,7 @@ mod rss;
 mod search;
 mod status;
 pub use feeds::FeedError;
-pub(crate) use feeds::{story_entry, story_text, Feed, Feeds, Scope, MAX_PAGE};
+pub(crate) use feeds::{story_matches, story_text, Feed, Feeds, Scope, MAX_PAGE};
 pub(crate) use health::{moved_permanently, source_rows, Health, SourceRow};
 pub(crate) use opml::opml;
 pub(crate) use pages::{river, story_json, story_page, Empty, FeedLink, River};

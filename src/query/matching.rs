@@ -8,8 +8,7 @@ use std::cell::OnceCell;
 use super::{Clause, Query, Term};
 use crate::parse::terms;
 
-/// What a query looks at in one entry or story. Its terms are worked out once, when a
-/// clause first needs them, however many queries ask.
+/// What a query looks at in one entry or story.
 pub(crate) struct Entry<'a> {
     title: &'a str,
     text: &'a str,
@@ -17,20 +16,39 @@ pub(crate) struct Entry<'a> {
     link: Option<&'a str>,
     tags: &'a [String],
     sources: Vec<&'a str>,
-    title_terms: OnceCell<Vec<String>>,
-    text_terms: OnceCell<Vec<String>>,
+    words: &'a Words,
+}
+
+/// The words of an entry's headline and text, worked out once, when a clause first needs
+/// them, however many queries ask; forgotten when the headline or text changes.
+#[derive(Debug, Default)]
+pub(crate) struct Words {
+    title: OnceCell<Vec<String>>,
+    text: OnceCell<Vec<String>>,
+}
+
+impl Words {
+    /// The headline changed.
+    pub(crate) fn forget_title(&mut self) {
+        self.title.take();
+    }
+
+    /// The text changed.
+    pub(crate) fn forget_text(&mut self) {
+        self.text.take();
+    }
 }
 
 impl<'a> Entry<'a> {
     /// An entry with this headline and plain text, these authors, link and own categories,
-    /// carried by `sources`.
+    /// carried by `sources`, whose words are (or will be) in `words`.
     pub(crate) fn new(
-        title: &'a str,
-        text: &'a str,
+        (title, text): (&'a str, &'a str),
         authors: &'a [String],
         link: Option<&'a str>,
         tags: &'a [String],
         sources: Vec<&'a str>,
+        words: &'a Words,
     ) -> Entry<'a> {
         Entry {
             title,
@@ -39,17 +57,16 @@ impl<'a> Entry<'a> {
             link,
             tags,
             sources,
-            title_terms: OnceCell::new(),
-            text_terms: OnceCell::new(),
+            words,
         }
     }
 
     fn title_terms(&self) -> &[String] {
-        self.title_terms.get_or_init(|| terms(self.title))
+        self.words.title.get_or_init(|| terms(self.title))
     }
 
     fn text_terms(&self) -> &[String] {
-        self.text_terms.get_or_init(|| terms(self.text))
+        self.words.text.get_or_init(|| terms(self.text))
     }
 
     /// Whether `term` holds of this entry.
@@ -109,13 +126,17 @@ mod tests {
     fn fields_words_phrases_and_exclusions() {
         let authors = vec!["John Gruber".to_owned()];
         let tags = vec!["Política Monetaria".to_owned()];
+        let words = Words::default();
         let entry = Entry::new(
-            "[Sponsor] Timing — Automatic Time Tracking",
-            "Track your time on the Mac, automatically.",
+            (
+                "[Sponsor] Timing — Automatic Time Tracking",
+                "Track your time on the Mac, automatically.",
+            ),
             &authors,
             Some("https://daringfireball.net/linked/2020/timing"),
             &tags,
             vec!["Daring Fireball"],
+            &words,
         );
         for yes in [
             "title:sponsor",

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::parse::terms;
 
-pub(crate) use matching::Entry;
+pub(crate) use matching::{Entry, Words};
 
 /// The longest query taken, in characters.
 pub(crate) const MAX_QUERY: usize = 500;

@@ -6,9 +6,11 @@
 
 use std::sync::LazyLock;
 
-use dom_query::{Document, Matcher, NodeRef};
+use dom_query::{Document, NodeRef};
 use regex::Regex;
 use url::Url;
+
+use crate::config::Selector;
 
 /// The base a rewritten entry's HTML is sanitised against: its addresses are absolute
 /// already, the parser having resolved them.
@@ -61,18 +63,17 @@ pub(super) fn without_trackers(html: &str) -> Option<String> {
     Some(serialised(&doc))
 }
 
-/// `html` without what `selectors` (each checked by `check`) select, if they select any.
-pub(super) fn without(html: &str, selectors: &[String]) -> Option<String> {
-    if !html.contains('<') {
+/// `html` without what `selectors` select, if they select any. HTML that holds none of
+/// what they need (a class name, a tag) is not parsed.
+pub(super) fn without(html: &str, selectors: &[Selector]) -> Option<String> {
+    let may = |s: &Selector| s.needle.as_ref().is_none_or(|n| html.contains(n.as_str()));
+    if !html.contains('<') || !selectors.iter().any(may) {
         return None;
     }
     let doc = Document::fragment(html);
     let mut removed = false;
     for selector in selectors {
-        let Ok(matcher) = Matcher::new(selector) else {
-            continue;
-        };
-        let selected = doc.select_matcher(&matcher);
+        let selected = doc.select_matcher(&selector.matcher);
         if selected.exists() {
             selected.remove();
             removed = true;
@@ -144,8 +145,17 @@ mod tests {
     #[test]
     fn selectors_take_out_what_they_select() {
         let html = r#"<p>Story.</p><div class="share-bar"><a href="https://x.example/s">Share</a></div><p class="read-more">Read more</p>"#;
-        let out = without(html, &["div.share-bar".into(), "p.read-more".into()]);
+        let selectors = |list: &[&str]| -> Vec<Selector> {
+            list.iter().filter_map(|s| Selector::new(s)).collect()
+        };
+        let out = without(html, &selectors(&["div.share-bar", "p.read-more"]));
         assert_eq!(out.as_deref(), Some("<p>Story.</p>"));
-        assert_eq!(without(html, &["div.absent".into()]), None);
+        assert_eq!(without(html, &selectors(&["div.absent"])), None);
+        // Not parsed: no element of theirs can be there.
+        assert_eq!(
+            without(html, &selectors(&["aside", "div.absent > p"])),
+            None
+        );
+        assert!(without(html, &selectors(&["div > a[href]"])).is_some());
     }
 }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use crate::config::{Config, Rewrite, Rule, Source};
 use crate::parse::{clean_html, text_of_html, Article};
-use crate::query::Entry;
+use crate::query::{Entry, Words};
 
 /// The rules in force for one source: what `apply` does to its entries.
 #[derive(Debug, Clone, Default)]
@@ -77,71 +77,64 @@ impl Ruleset {
     }
 
     /// Applies the rules to `article`, in order: `Err` with the number of the rule that
-    /// discards it.
+    /// discards it. What a rule asks of the entry is asked of it as the rules before it left
+    /// it; its words are worked out once, and again only after a rule changes them.
     pub(crate) fn shape(&self, article: &mut Article) -> Result<(), usize> {
         if !self.keep_trackers && edit_html(article, html::without_trackers) {
             refresh_text(article);
         }
-        let mut next = 0;
-        while next < self.rules.len() {
-            // The queries of the rules up to the next that edits read one entry, whose terms
-            // are worked out once.
-            let edits = {
+        let mut words = Words::default();
+        for rule in &self.rules {
+            if rule.discard.is_some() || rule.keep_only.is_some() {
                 let entry = Entry::new(
-                    &article.title,
-                    &article.text,
+                    (&article.title, &article.text),
                     &article.authors,
                     article.link.as_deref(),
                     &article.categories,
                     vec![self.source.as_str()],
+                    &words,
                 );
-                loop {
-                    let Some(rule) = self.rules.get(next) else {
-                        break None;
-                    };
-                    next += 1;
-                    let discarded = rule.discard.as_ref().is_some_and(|q| q.matches(&entry))
-                        || rule.keep_only.as_ref().is_some_and(|q| !q.matches(&entry));
-                    if discarded {
-                        return Err(rule.number);
-                    }
-                    if rule.rewrite_title.is_some()
-                        || rule.rewrite_text.is_some()
-                        || !rule.remove.is_empty()
-                    {
-                        break Some(rule);
-                    }
+                let discarded = rule.discard.as_ref().is_some_and(|q| q.matches(&entry))
+                    || rule.keep_only.as_ref().is_some_and(|q| !q.matches(&entry));
+                if discarded {
+                    return Err(rule.number);
                 }
-            };
-            // What a later rule asks of the entry is asked of it as this one leaves it.
-            if edits.is_some_and(|rule| edit(article, rule)) {
+            }
+            let (title, html) = edit(article, rule);
+            if title {
+                words.forget_title();
+            }
+            if html {
                 refresh_text(article);
+                words.forget_text();
             }
         }
         Ok(())
     }
 }
 
-/// Applies `rule`'s rewrites and removals to `article`: whether its HTML changed (its
-/// headline is its own).
-fn edit(article: &mut Article, rule: &Rule) -> bool {
-    let mut changed = false;
+/// Applies `rule`'s rewrites and removals to `article`: whether they changed its headline,
+/// and its HTML.
+fn edit(article: &mut Article, rule: &Rule) -> (bool, bool) {
+    let mut title_changed = false;
     if let Some(rewrite) = &rule.rewrite_title {
         if let Some(title) = rewritten(rewrite, &article.title) {
             let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
             // A headline rewritten to nothing keeps what it was.
-            if !title.is_empty() {
+            if !title.is_empty() && title != article.title {
                 article.title = title;
+                title_changed = true;
             }
         }
     }
+    let mut html_changed = false;
     if let Some(rewrite) = &rule.rewrite_text {
-        changed |= edit_html(article, |html| rewritten(rewrite, html).map(resanitised));
+        html_changed |= edit_html(article, |html| rewritten(rewrite, html).map(resanitised));
     }
     if !rule.remove.is_empty() {
-        changed |= edit_html(article, |html| html::without(html, &rule.remove));
+        html_changed |= edit_html(article, |html| html::without(html, &rule.remove));
     }
-    changed
+    (title_changed, html_changed)
 }
 
 /// The article's plain text, derived again from its HTML.

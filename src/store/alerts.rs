@@ -148,7 +148,9 @@ impl Store {
         .fetch_optional(e)
         .await)?;
         let now_ms = millis(now);
-        let due = |(next, claimed): (i64, Option<i64>)| next <= now_ms && claimed.is_none_or(|c| c < now_ms);
+        let due = |(next, claimed): (i64, Option<i64>)| {
+            next <= now_ms && claimed.is_none_or(|c| c < now_ms)
+        };
         if !head.is_some_and(due) {
             return Ok(None);
         }

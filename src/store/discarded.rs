@@ -43,10 +43,12 @@ struct Row {
 
 /// The id of the source `name`, if it is registered.
 async fn source_id(tx: &mut Tx, name: &str) -> Result<Option<i64>, StoreError> {
-    Ok(on_tx!(tx, |e| sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
-        .bind(name)
-        .fetch_optional(e)
-        .await)?)
+    Ok(on_tx!(tx, |e| sqlx::query_scalar(
+        "SELECT id FROM sources WHERE name = $1"
+    )
+    .bind(name)
+    .fetch_optional(e)
+    .await)?)
 }
 
 /// Remembers `discarded`, entries of `source` a rule kept out at `now`, inside `tx`.

@@ -119,11 +119,13 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
             // What the rules discarded is forgotten as a tombstone is, once no poll brings it.
-            on_tx!(&mut tx, |e| sqlx::query("DELETE FROM discarded WHERE last_seen < $1")
-                .bind(millis(now) - duration_ms(TOMBSTONE_TTL))
-                .execute(e)
-                .await
-                .map(drop))?;
+            on_tx!(&mut tx, |e| sqlx::query(
+                "DELETE FROM discarded WHERE last_seen < $1"
+            )
+            .bind(millis(now) - duration_ms(TOMBSTONE_TTL))
+            .execute(e)
+            .await
+            .map(drop))?;
             if removed.stories > 0 {
                 tx.announce().await?;
             }

@@ -161,10 +161,17 @@ fn rules_shape_real_feeds_as_they_come_in() {
 
     // One language: the fields a rule reads, a search reads too.
     let found = stdout(&setup.feedmerge(&["search", "author:gruber link:tidbits.com"]));
-    assert!(found.contains("Virgin Mobile Partners With Apple"), "{found}");
+    assert!(
+        found.contains("Virgin Mobile Partners With Apple"),
+        "{found}"
+    );
     assert!(found.ends_with("1 stories match"), "{found}");
     let found = stdout(&setup.feedmerge(&["search", "author:\"department of commerce\""]));
-    assert_eq!(found.trim(), "no story matches", "the sponsor posts were not stored");
+    assert_eq!(
+        found.trim(),
+        "no story matches",
+        "the sponsor posts were not stored"
+    );
 
     // What the rules kept out, per source, counted once however often the feed carries it.
     assert_eq!(discarded(&setup), ("2".into(), "2".into(), "0".into()));

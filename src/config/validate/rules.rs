@@ -5,7 +5,9 @@
 use url::Url;
 
 use super::super::raw::{RawNotify, RawRewrite, RawRule};
-use super::super::rules::{Alert, AlertFormat, AlertMatch, Rewrite, Rule, Secret, Target};
+use super::super::rules::{
+    Alert, AlertFormat, AlertMatch, Rewrite, Rule, Secret, Selector, Target,
+};
 use super::super::{categories, public_host, Source, View};
 use super::{Seg, Validator};
 use crate::query::{Names, Query};
@@ -46,12 +48,14 @@ impl Validator<'_> {
             let discard = self.query(&key("rules", i, "discard"), r.discard.as_deref(), entry);
             let keep_only =
                 self.query(&key("rules", i, "keep_only"), r.keep_only.as_deref(), entry);
+            let mut remove = Vec::with_capacity(r.remove.len());
             for (j, selector) in r.remove.iter().enumerate() {
-                if dom_query::Matcher::new(selector).is_err() {
-                    self.problem(
+                match Selector::new(selector) {
+                    Some(s) => remove.push(s),
+                    None => self.problem(
                         &item(key("rules", i, "remove"), j),
                         format!("{selector:?} is not a CSS selector"),
-                    );
+                    ),
                 }
             }
             let rewrite_title = self.rewrite(i, "rewrite_title", r.rewrite_title.as_ref());
@@ -84,7 +88,7 @@ impl Validator<'_> {
                 categories,
                 discard,
                 keep_only,
-                remove: r.remove.clone(),
+                remove,
                 keep_trackers: r.keep_trackers,
                 rewrite_title,
                 rewrite_text,
