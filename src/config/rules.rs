@@ -43,52 +43,47 @@ impl Rule {
     }
 }
 
-/// A CSS selector of a rule's `remove`, compiled, with a piece of text that any HTML holding
-/// an element it selects holds (a class name, `<tag`), if it has one: HTML without it is
-/// not parsed.
+/// A CSS selector of a rule's `remove`, compiled, with pieces of text that any HTML holding
+/// an element it selects holds (its tag as `<tag`, its class names), where it is simple
+/// enough to tell: HTML without them is not parsed.
 #[derive(Debug, Clone)]
 pub(crate) struct Selector {
     /// The selector.
     pub(crate) matcher: dom_query::Matcher,
-    /// What the HTML must hold for it to select anything.
-    pub(crate) needle: Option<String>,
+    /// What the HTML must hold, all of it, for the selector to select anything.
+    pub(crate) needles: Option<Vec<String>>,
 }
 
 impl Selector {
     /// `text` compiled, if it is a CSS selector.
     pub(crate) fn new(text: &str) -> Option<Selector> {
         let matcher = dom_query::Matcher::new(text).ok()?;
-        // Every alternative needs one: the last compound of each names its element.
-        let needles: Option<Vec<String>> = text.split(',').map(needle).collect();
-        let needle = needles.and_then(|n| (n.len() == 1).then(|| n[0].clone()));
-        Some(Selector { matcher, needle })
+        Some(Selector {
+            matcher,
+            needles: needles(text),
+        })
     }
 }
 
-/// What HTML holding an element that the selector `part` (one alternative) selects holds:
-/// the class its last compound names, else `<` and its tag.
-fn needle(part: &str) -> Option<String> {
-    // Only simple selectors (tags, classes, combinators): anything else is parsed for.
-    let simple = |c: char| c.is_alphanumeric() || " \t.#>+~-_*".contains(c);
-    if !part.chars().all(simple) {
+/// What HTML holding an element that `selector` selects holds: the tag and classes of its
+/// last compound (`figure.ad` needs `<figure` and `ad`). `None` for a list of alternatives
+/// or anything but tags, classes and combinators.
+fn needles(selector: &str) -> Option<Vec<String>> {
+    let simple = |c: char| c.is_alphanumeric() || " \t.>+~-_".contains(c);
+    if !selector.chars().all(simple) {
         return None;
     }
-    let last = part
+    let last = selector
         .trim()
         .rsplit(|c: char| c.is_whitespace() || matches!(c, '>' | '+' | '~'))
         .next()?;
-    if let Some(class) = last.split('.').nth(1) {
-        let class: String = class
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
-            .collect();
-        return (!class.is_empty()).then_some(class);
+    let mut parts = last.split('.');
+    let tag = parts.next().unwrap_or_default();
+    let mut out: Vec<String> = parts.filter(|c| !c.is_empty()).map(str::to_owned).collect();
+    if !tag.is_empty() {
+        out.push(format!("<{}", tag.to_ascii_lowercase()));
     }
-    let tag: String = last
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
-    (!tag.is_empty()).then(|| format!("<{}", tag.to_ascii_lowercase()))
+    (!out.is_empty()).then_some(out)
 }
 
 /// A regular expression and what its matches become (`$1`, `${name}` for groups).

@@ -6,7 +6,7 @@
 use std::cell::OnceCell;
 
 use super::{Clause, Query, Term};
-use crate::parse::terms;
+use crate::parse::indexed;
 
 /// What a query looks at in one entry or story.
 pub(crate) struct Entry<'a> {
@@ -19,12 +19,13 @@ pub(crate) struct Entry<'a> {
     words: &'a Words,
 }
 
-/// The words of an entry's headline and text, worked out once, when a clause first needs
-/// them, however many queries ask; forgotten when the headline or text changes.
+/// The words of an entry's headline and text (its terms joined by spaces, as the index
+/// holds them), worked out once, when a clause first needs them, however many queries ask;
+/// forgotten when the headline or text changes.
 #[derive(Debug, Default)]
 pub(crate) struct Words {
-    title: OnceCell<Vec<String>>,
-    text: OnceCell<Vec<String>>,
+    title: OnceCell<String>,
+    text: OnceCell<String>,
 }
 
 impl Words {
@@ -61,12 +62,12 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn title_terms(&self) -> &[String] {
-        self.words.title.get_or_init(|| terms(self.title))
+    fn title_terms(&self) -> &str {
+        self.words.title.get_or_init(|| indexed(self.title))
     }
 
-    fn text_terms(&self) -> &[String] {
-        self.words.text.get_or_init(|| terms(self.text))
+    fn text_terms(&self) -> &str {
+        self.words.text.get_or_init(|| indexed(self.text))
     }
 
     /// Whether `term` holds of this entry.
@@ -80,11 +81,11 @@ impl<'a> Entry<'a> {
                 .sources
                 .iter()
                 .any(|s| names.iter().any(|n| n.eq_ignore_ascii_case(s))),
-            Term::Author(wanted) => self.authors.iter().any(|a| phrase_in(&terms(a), wanted)),
+            Term::Author(wanted) => self.authors.iter().any(|a| phrase_in(&indexed(a), wanted)),
             Term::Link(part) => self
                 .link
                 .is_some_and(|l| l.to_lowercase().contains(part.as_str())),
-            Term::Tag(wanted) => self.tags.iter().any(|t| phrase_in(&terms(t), wanted)),
+            Term::Tag(wanted) => self.tags.iter().any(|t| phrase_in(&indexed(t), wanted)),
         }
     }
 
@@ -93,9 +94,18 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Whether `phrase` occurs in `terms`, its terms next to each other in order.
-fn phrase_in(terms: &[String], phrase: &[String]) -> bool {
-    !phrase.is_empty() && terms.windows(phrase.len()).any(|w| w == phrase)
+/// Whether `phrase` occurs in `words` (terms joined by spaces), its terms next to each
+/// other in order: found as text, at the start of a term and ending at the end of one.
+fn phrase_in(words: &str, phrase: &[String]) -> bool {
+    if phrase.is_empty() {
+        return false;
+    }
+    let wanted = phrase.join(" ");
+    let bytes = words.as_bytes();
+    words.match_indices(&wanted).any(|(at, _)| {
+        let end = at + wanted.len();
+        (at == 0 || bytes[at - 1] == b' ') && (end == bytes.len() || bytes[end] == b' ')
+    })
 }
 
 impl Query {

@@ -66,7 +66,11 @@ pub(super) fn without_trackers(html: &str) -> Option<String> {
 /// `html` without what `selectors` select, if they select any. HTML that holds none of
 /// what they need (a class name, a tag) is not parsed.
 pub(super) fn without(html: &str, selectors: &[Selector]) -> Option<String> {
-    let may = |s: &Selector| s.needle.as_ref().is_none_or(|n| html.contains(n.as_str()));
+    let may = |s: &Selector| {
+        s.needles
+            .as_ref()
+            .is_none_or(|n| n.iter().all(|n| html.contains(n.as_str())))
+    };
     if !html.contains('<') || !selectors.iter().any(may) {
         return None;
     }
