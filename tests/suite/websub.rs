@@ -343,10 +343,10 @@ async fn a_feed_without_a_hub_is_polled_as_before() {
         table.starts_with("NAME") && table.contains(" PUSH "),
         "{table}"
     );
-    // Its push state, then its full text (off), and no problem.
+    // Its push state, then its full text (off), no entry discarded, and no problem.
     assert_eq!(
-        outlet_row[outlet_row.len() - 2..],
-        ["none", "off"],
+        outlet_row[outlet_row.len() - 3..],
+        ["none", "off", "0"],
         "{table}"
     );
 }
