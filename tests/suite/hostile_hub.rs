@@ -412,9 +412,11 @@ async fn concurrent_heavy_searches_keep_the_feeds_answering(engine: Engine) {
         );
         searches.spawn(async move {
             let asked = Instant::now();
+            // Generous: on CI's two loaded cores a search served took 10 s; how long is not
+            // what this test asserts, only that each is answered and the feeds are too.
             let r = http
                 .get(url)
-                .timeout(Duration::from_secs(10))
+                .timeout(crate::common::STALL * 3)
                 .send()
                 .await
                 .unwrap();
