@@ -235,11 +235,12 @@ pub fn reapplied(report: &[crate::Reapplied]) -> (String, Option<String>) {
     let mut out = String::new();
     for r in report.iter().filter(|r| r.discarded + r.rewritten > 0) {
         out.push_str(&format!(
-            "{}: {} of {} stored articles discarded, {} rewritten\n",
+            "{}: {} of {} stored articles discarded, {} rewritten ({} placed in a story anew)\n",
             untrusted::printable(&r.source, MAX_SAID),
             r.discarded,
             r.examined,
-            r.rewritten
+            r.rewritten,
+            r.moved
         ));
     }
     (out.trim_end().to_owned(), Some(summary))

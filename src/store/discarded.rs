@@ -99,12 +99,21 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Up to `limit` of the articles `source` carries first, with ids above `after`, in id
-    /// order.
+    /// The id of the newest article stored (0 when there is none).
+    pub(crate) async fn newest_article(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(&self.db, |e| sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) FROM articles"
+        )
+        .fetch_one(e)
+        .await)?)
+    }
+
+    /// Up to `limit` of the articles `source` carries first, with ids above `after` and up
+    /// to `upto`, in id order.
     pub(crate) async fn stored_articles(
         &self,
         source: &str,
-        after: i64,
+        (after, upto): (i64, i64),
         limit: u32,
     ) -> Result<Vec<StoredArticle>, StoreError> {
         let rows: Vec<Row> = on_pool!(&self.db, |e| sqlx::query_as(
@@ -113,27 +122,28 @@ impl Store {
              FROM articles a
              JOIN sources s ON s.id = a.source_id
              JOIN appearances ap ON ap.article_id = a.id AND ap.source_id = a.source_id
-             WHERE s.name = $1 AND a.id > $2
-             ORDER BY a.id LIMIT $3"
+             WHERE s.name = $1 AND a.id > $2 AND a.id <= $3
+             ORDER BY a.id LIMIT $4"
         )
         .bind(source)
         .bind(after)
+        .bind(upto)
         .bind(i64::from(limit))
         .fetch_all(e)
         .await)?;
         Ok(rows.into_iter().map(StoredArticle::from).collect())
     }
 
-    /// Takes the articles `discarded` (each an article id with its entry) out of what
-    /// `source` carries, remembering each entry as discarded: an article another outlet
+    /// Takes `articles` (each an article id, with its entry when a rule discarded it) out of
+    /// what `source` carries, remembering each discarded entry: an article another outlet
     /// also carries stays, under that outlet's headline; the others are deleted, and their
     /// stories with them or represented by their earliest remaining version.
-    pub(crate) async fn discard_stored(
+    pub(crate) async fn take_out(
         &self,
         source: &str,
-        discarded: &[(i64, Discarded)],
+        articles: &[(i64, Option<Discarded>)],
     ) -> Result<(), StoreError> {
-        if discarded.is_empty() {
+        if articles.is_empty() {
             return Ok(());
         }
         let mut writer = self.writer.lock().await;
@@ -141,9 +151,9 @@ impl Store {
         let Some(source_id) = source_id(&mut tx, source).await? else {
             return Ok(());
         };
-        let ids: Vec<i64> = discarded.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = articles.iter().map(|(id, _)| *id).collect();
         let deleted = drop_appearances(&mut tx, source_id, Some(&ids), &self.dedup.prefer).await?;
-        let entries: Vec<Discarded> = discarded.iter().map(|(_, d)| d.clone()).collect();
+        let entries: Vec<Discarded> = articles.iter().filter_map(|(_, d)| d.clone()).collect();
         remember(&mut tx, source, &entries, Utc::now()).await?;
         tx.announce().await?;
         tx.commit().await?;
