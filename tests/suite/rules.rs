@@ -212,7 +212,7 @@ fn trackers_stay_where_a_rule_keeps_them() {
 /// rewrite them, and the daemon's merged feed shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reapply_changes_stored_articles_beside_a_running_daemon() {
-    use crate::common::{free_port, text, Daemon, NEVER, STALL};
+    use crate::common::{free_port, health_until, text, Daemon, NEVER, STALL};
     let site = site();
     let port = free_port();
     let before = config(&site, "").serve(port).schedule(NEVER);
@@ -220,12 +220,12 @@ async fn reapply_changes_stored_articles_beside_a_running_daemon() {
     let daemon = Daemon::start(&setup, "warn");
     let http = reqwest::Client::new();
     let merged = format!("http://127.0.0.1:{port}/feed.json");
-    let started = std::time::Instant::now();
-    while !text(&http, &merged).await.contains("MOCKS: El BCE") {
-        if started.elapsed() > STALL * 3 {
-            daemon.fail("the daemon never served the stored Expansión entries");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Every entry of the three feeds stored (the sources are polled side by side).
+    let health = health_until(&http, port, STALL * 3, |h| h["articles"] == 48 + 75 + 20).await;
+    if health["articles"] != 48 + 75 + 20 {
+        daemon.fail(&format!(
+            "the daemon never stored the three feeds: {health}"
+        ));
     }
     // The Virgin Mobile post, as the daemon serves it before the rules.
     let virgin = |feed: &str| -> Vec<serde_json::Value> {
