@@ -122,8 +122,9 @@ impl Links {
     }
 }
 
-/// A WebSub request to send: to a hub (subscribe, unsubscribe) or to a reader's callback
-/// (verification of intent, a delivery).
+/// A request to send that is not a feed's fetch: WebSub's, to a hub (subscribe, unsubscribe)
+/// or to a reader's callback (verification of intent, a delivery), and an alert's POST to
+/// its target (`notify`).
 #[derive(Debug)]
 pub(crate) struct Outgoing<'a> {
     /// GET or POST.
@@ -454,9 +455,10 @@ impl Fetcher {
         }
     }
 
-    /// Sends a WebSub request, within the fetch timeout, following no redirect, refusing a
-    /// non-public address unless the request allows it (the address a name resolves to is
-    /// checked as for feeds). Only an answer's first [`MAX_ANSWER`] bytes are read.
+    /// Sends a WebSub request or an alert, within the fetch timeout, following no redirect,
+    /// refusing a non-public address unless the request allows it (the address a name
+    /// resolves to is checked as for feeds). Only an answer's first [`MAX_ANSWER`] bytes are
+    /// read.
     pub(crate) async fn send(&self, request: Outgoing<'_>) -> Result<Answer, FetchError> {
         let client = match request.url.host() {
             _ if request.allow_private => &self.client,
